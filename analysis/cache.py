@@ -1,0 +1,137 @@
+"""The one cache API (DESIGN §3): where things live, atomic writes, and reading benchmarks back.
+
+    cache/<benchmark>/instances.parquet   the Instances (contract in analysis.contracts)
+    cache/<benchmark>/benchmark.json      source, counts, content hash, provenance
+    cache/<benchmark>/runs/<run_id>/...   model results (written by the pipeline)
+
+Every write goes to a temporary file in the destination folder and is renamed into place, so a
+reader sees either the old file or the new one, never half of one. `write_benchmark` validates
+first and writes nothing at all when any problem is found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from analysis.contracts import INSTANCE_COLUMNS, conform, validate_instances
+from analysis.problems import DataError
+from analysis.summary import benchmark_counts
+
+INSTANCES_FILE = "instances.parquet"
+BENCHMARK_FILE = "benchmark.json"
+RUNS_DIR = "runs"
+CACHE_ENV = "MVPBENCH_CACHE"
+
+
+def default_cache_root() -> Path:
+    """$MVPBENCH_CACHE, else the repository's `cache/` (an editable install or a checkout), else ./cache."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    repo_cache = Path(__file__).resolve().parent.parent / "cache"
+    if (repo_cache / "demo" / BENCHMARK_FILE).exists():
+        return repo_cache
+    return Path.cwd() / "cache"
+
+
+def benchmark_dir(name: str, root: Path | None = None) -> Path:
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"invalid benchmark name {name!r}: use letters, digits, '-' or '_'")
+    return (root or default_cache_root()) / name
+
+
+@contextmanager
+def _atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes files private; cache files are ordinary files
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with _atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def atomic_write_parquet(path: Path, df: pl.DataFrame) -> None:
+    # Statistics off and one row group: the same frame gives the same bytes on every build.
+    with _atomic_path(path) as tmp:
+        df.write_parquet(tmp, compression="zstd", compression_level=9, statistics=False, row_group_size=1 << 20)
+
+
+def content_hash(df: pl.DataFrame) -> str:
+    """SHA-256 of the Instances as canonical JSON lines, sorted by id: independent of the file format."""
+    canonical = df.select(INSTANCE_COLUMNS).sort("instance_id").write_ndjson()
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def write_benchmark(
+    name: str, instances: pl.DataFrame, meta: dict[str, Any], *, root: Path | None = None, file: str | None = None
+) -> Path:
+    """Validate and write a benchmark; on any problem raise `DataError` and leave the cache untouched."""
+    label = file or f"benchmark '{name}'"
+    problems = validate_instances(instances, label)
+    if problems:
+        raise DataError(problems)
+    df = conform(instances).sort("instance_id")
+    target = benchmark_dir(name, root)
+    record = {
+        **meta,
+        "name": name,
+        "schema_version": 1,
+        "content_hash": content_hash(df),
+        **benchmark_counts(df),
+    }
+    atomic_write_parquet(target / INSTANCES_FILE, df)
+    atomic_write_json(target / BENCHMARK_FILE, record)
+    return target
+
+
+def read_benchmark_meta(name: str, root: Path | None = None) -> dict[str, Any]:
+    path = benchmark_dir(name, root) / BENCHMARK_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"no benchmark '{name}' in {path.parent.parent} (expected {path})")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def scan_instances(name: str, root: Path | None = None) -> pl.LazyFrame:
+    path = benchmark_dir(name, root) / INSTANCES_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"no benchmark '{name}' in {path.parent.parent} (expected {path})")
+    return pl.scan_parquet(path)
+
+
+def read_instances(name: str, root: Path | None = None) -> pl.DataFrame:
+    return scan_instances(name, root).collect()
+
+
+def list_benchmarks(root: Path | None = None) -> list[str]:
+    base = root or default_cache_root()
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if (p / BENCHMARK_FILE).is_file())

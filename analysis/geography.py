@@ -1,0 +1,173 @@
+"""Countries: names and codes to ISO 3166 alpha-3, UN M49 subregion and PRISM's special region.
+
+One resolver for every source. PRISM publishes pycountry's spellings ("Korea, Republic of",
+"Viet Nam", "Türkiye", ...) and fixed Hong Kong, Venezuela and Turkey by hand; other sources use
+everyday names ("South Korea", "Turkey", "Czech Republic"). Withheld answers stay an explicit
+category (`PREFER_NOT_TO_SAY`), and a source that simply has no such field gets `UNKNOWN`.
+"""
+
+from __future__ import annotations
+
+import csv
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import pycountry
+
+PREFER_NOT_TO_SAY = "Prefer not to say"
+UNSTATED_ISO3 = "UNSTATED"  # the person chose not to say
+UNKNOWN = "Unknown"
+UNKNOWN_ISO3 = "UNKNOWN"  # the source does not record it
+NON_COUNTRY_CODES = (UNSTATED_ISO3, UNKNOWN_ISO3)
+
+# Everyday spellings and the ones PRISM's authors fixed by hand, to ISO alpha-3.
+_ALIASES = {
+    "korea": "KOR",
+    "south korea": "KOR",
+    "republic of korea": "KOR",
+    "north korea": "PRK",
+    "russia": "RUS",
+    "vietnam": "VNM",
+    "turkey": "TUR",
+    "turkiye": "TUR",
+    "venezuela": "VEN",
+    "hong kong": "HKG",
+    "hong kong sar": "HKG",
+    "hong kong, china": "HKG",
+    "czech republic": "CZE",
+    "ivory coast": "CIV",
+    "cote d'ivoire": "CIV",
+    "tanzania": "TZA",
+    "bolivia": "BOL",
+    "iran": "IRN",
+    "syria": "SYR",
+    "taiwan": "TWN",
+    "palestine": "PSE",
+    "moldova": "MDA",
+    "laos": "LAO",
+    "uk": "GBR",
+    "great britain": "GBR",
+    "england": "GBR",
+    "scotland": "GBR",
+    "wales": "GBR",
+    "northern ireland": "GBR",
+    "usa": "USA",
+    "us": "USA",
+    "united states of america": "USA",
+    "america": "USA",
+    "the netherlands": "NLD",
+    "holland": "NLD",
+    "democratic republic of the congo": "COD",
+    "dr congo": "COD",
+    "republic of the congo": "COG",
+    "macedonia": "MKD",
+    "swaziland": "SWZ",
+    "eswatini": "SWZ",
+    "cape verde": "CPV",
+    "micronesia": "FSM",
+    "brunei": "BRN",
+    "kosovo": "XKX",
+}
+_WITHHELD = {"prefer not to say", "prefer not to answer", "unstated"}
+
+# PRISM's special regions for countries that are not decided by UN region alone.
+_SPECIAL_BY_ISO3 = {
+    "USA": "US",
+    "GBR": "UK",
+    "AUS": "Australia and New Zealand",
+    "NZL": "Australia and New Zealand",
+}
+
+
+@dataclass(frozen=True)
+class Country:
+    name: str  # PRISM's (pycountry's) spelling, or PREFER_NOT_TO_SAY / UNKNOWN
+    iso3: str
+    un_subregion: str
+    special_region: str
+
+
+UNSTATED_COUNTRY = Country(PREFER_NOT_TO_SAY, UNSTATED_ISO3, PREFER_NOT_TO_SAY, PREFER_NOT_TO_SAY)
+UNKNOWN_COUNTRY = Country(UNKNOWN, UNKNOWN_ISO3, UNKNOWN, UNKNOWN)
+
+
+class UnknownCountry(ValueError):
+    pass
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text.strip().lower())
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return " ".join(text.replace("’", "'").split())
+
+
+@cache
+def _m49() -> dict[str, tuple[str, str]]:
+    with resources.files("analysis.data").joinpath("un_m49_subregions.csv").open(encoding="utf-8") as fh:
+        return {row["iso3"]: (row["un_region"], row["un_subregion"]) for row in csv.DictReader(fh)}
+
+
+def un_region(iso3: str) -> str:
+    return _m49().get(iso3, (UNKNOWN, UNKNOWN))[0]
+
+
+def un_subregion(iso3: str) -> str:
+    if iso3 == UNSTATED_ISO3:
+        return PREFER_NOT_TO_SAY
+    return _m49().get(iso3, (UNKNOWN, UNKNOWN))[1]
+
+
+def special_region(iso3: str) -> str:
+    """PRISM's `special_region`: the US and UK alone, the rest by UN region, Western Asia as Middle East."""
+    if iso3 == UNSTATED_ISO3:
+        return PREFER_NOT_TO_SAY
+    if iso3 in _SPECIAL_BY_ISO3:
+        return _SPECIAL_BY_ISO3[iso3]
+    region, sub = _m49().get(iso3, (UNKNOWN, UNKNOWN))
+    if sub == "Northern America":
+        return "Northern America"
+    if sub == "Latin America and the Caribbean":
+        return "Latin America and the Caribbean"
+    if sub == "Western Asia":
+        return "Middle East"
+    return {"Europe": "Europe", "Africa": "Africa", "Asia": "Asia", "Oceania": "Oceania"}.get(region, UNKNOWN)
+
+
+@cache
+def _iso3_for(folded: str) -> str | None:
+    if folded in _ALIASES:
+        return _ALIASES[folded]
+    try:
+        return pycountry.countries.lookup(folded).alpha_3
+    except LookupError:
+        pass
+    for c in pycountry.countries:  # accent-insensitive match on every spelling pycountry knows
+        for attr in ("name", "common_name", "official_name"):
+            value = getattr(c, attr, None)
+            if value and _fold(value) == folded:
+                return c.alpha_3
+    return None
+
+
+@cache
+def resolve_country(name_or_code: str) -> Country:
+    """Resolve a country name or ISO code; raises `UnknownCountry` when nothing matches."""
+    folded = _fold(name_or_code)
+    if not folded:
+        raise UnknownCountry("empty country name")
+    if folded in _WITHHELD:
+        return UNSTATED_COUNTRY
+    if folded == "unknown":
+        return UNKNOWN_COUNTRY
+    iso3 = _iso3_for(folded)
+    if iso3 is None:
+        raise UnknownCountry(f"unknown country {name_or_code!r}")
+    record = pycountry.countries.get(alpha_3=iso3)
+    name = record.name if record is not None else name_or_code.strip()
+    return Country(name, iso3, un_subregion(iso3), special_region(iso3))
+
+
+def is_country_code(code: str) -> bool:
+    return code in NON_COUNTRY_CODES or pycountry.countries.get(alpha_3=code) is not None or code in _m49()
