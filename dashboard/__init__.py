@@ -1,0 +1,1 @@
+"""The Streamlit dashboard: thin pages over `analysis`; no statistics are computed here."""

@@ -1,0 +1,266 @@
+"""`mvpbench`: the one command-line entry point.
+
+    mvpbench demo build              write the offline demo benchmark into the cache
+    mvpbench data validate FILE...   check files against the Instance contract; non-zero on any problem
+    mvpbench data show [NAME|FILE]   summarise a benchmark: people, instances, countries, splits
+    mvpbench data import FMT FILE... turn released DVB or UF-P-4 files into a benchmark in the cache
+    mvpbench data pull prism         download PRISM's four files from the Hugging Face hub
+    mvpbench dashboard               open the dashboard on the cache
+
+Bad input prints every problem (file, row, field, what is wrong) and exits with status 2; nothing
+partial is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from analysis.cache import default_cache_root, list_benchmarks, read_benchmark_meta, read_instances, write_benchmark
+from analysis.problems import DataError
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+
+
+def _cache_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="cache folder (default: $MVPBENCH_CACHE, else the repository's cache/)",
+    )
+
+
+def _print_table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> None:
+    cells = [list(map(str, header))] + [list(map(str, r)) for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for k, row in enumerate(cells):
+        print("  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        if k == 0:
+            print("  " + "  ".join("-" * w for w in widths))
+
+
+# --- demo -----------------------------------------------------------------------------------------
+
+
+def cmd_demo_build(args: argparse.Namespace) -> int:
+    from pipeline.demo.build import build_demo
+
+    target = build_demo(root=args.cache, seed=args.seed, name=args.name)
+    meta = read_benchmark_meta(args.name, args.cache)
+    print(f"wrote {target} ({meta['instances']} instances, {meta['users']} synthetic people, {meta['birth_countries']} birth countries)")
+    return 0
+
+
+# --- data -----------------------------------------------------------------------------------------
+
+
+def cmd_data_validate(args: argparse.Namespace) -> int:
+    from pipeline.sources import PrismData, load_source
+
+    loaded = load_source(args.files, args.format)
+    if isinstance(loaded, PrismData):
+        print(f"ok: {loaded.users.height} participants, {loaded.conversations.height} conversations, no problems found")
+    else:
+        print(f"ok: {loaded.height} instances from {loaded.get_column('user_id').n_unique()} people, no problems found")
+    return 0
+
+
+def cmd_data_show(args: argparse.Namespace) -> int:
+    from analysis.summary import benchmark_counts, users_by_country
+    from pipeline.sources import PrismData, load_source
+
+    target = args.target or "demo"
+    path = Path(target)
+    meta: dict = {}
+    if path.exists() and (path.is_file() or not (path / "benchmark.json").exists()):
+        loaded = load_source([path], args.format)
+        if isinstance(loaded, PrismData):
+            users = loaded.users
+            print(f"PRISM data at {path}: {users.height} participants, {loaded.conversations.height} conversations")
+            countries = users.group_by("birth_iso3", "birth_country").len("users").sort("users", descending=True)
+            _print_table(countries.head(args.top).rows(), ["iso3", "birth country", "users"])
+            return 0
+        df, title = loaded, str(path)
+    else:
+        name = path.name if path.is_dir() else target
+        root = path.parent if path.is_dir() else args.cache
+        meta = read_benchmark_meta(name, root)
+        df, title = read_instances(name, root), f"benchmark '{name}'"
+    counts = benchmark_counts(df)
+    label = "  [SYNTHETIC DEMO DATA: not real people]" if meta.get("synthetic") else ""
+    print(f"{title}{label}")
+    if meta.get("content_hash"):
+        print(f"  source: {meta.get('source')}   content hash: {meta['content_hash'][:16]}…")
+    print(
+        f"  {counts['instances']} instances from {counts['users']} people; "
+        f"{counts['birth_countries']} birth countries ({counts['birth_countries_with_20_plus_users']} with 20+ people), "
+        f"{counts['reside_countries']} countries of residence"
+    )
+    print("\nsplits:")
+    _print_table([(s, v["users"], v["instances"]) for s, v in counts["splits"].items()], ["split", "people", "instances"])
+    print(f"\ntop {args.top} birth countries:")
+    _print_table(users_by_country(df, "birth").head(args.top).rows(), ["iso3", "country", "people", "instances"])
+    return 0
+
+
+def cmd_data_import(args: argparse.Namespace) -> int:
+    from pipeline.sources import load_source
+
+    df = load_source(args.files, args.format)
+    meta = {"source": args.format, "synthetic": False, "imported_from": [str(p) for p in args.files]}
+    target = write_benchmark(args.name, df, meta, root=args.cache)
+    print(f"wrote {target} ({df.height} instances)")
+    return 0
+
+
+def cmd_data_pull(args: argparse.Namespace) -> int:
+    from pipeline.sources.hub import PullError, pull_prism
+
+    try:
+        dest = pull_prism(dest=args.dest, revision=args.revision, on_file=lambda n: print(f"  fetching {n} …", flush=True))
+    except PullError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    pulled = json.loads((dest / "pull.json").read_text(encoding="utf-8"))
+    print(f"PRISM files in {dest} (commit {pulled['commit']}); next: mvpbench data show {dest}")
+    return 0
+
+
+def cmd_benchmarks(args: argparse.Namespace) -> int:
+    names = list_benchmarks(args.cache)
+    print("\n".join(names) if names else f"(no benchmarks in {args.cache})")
+    return 0
+
+
+# --- dashboard ------------------------------------------------------------------------------------
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    env = dict(os.environ)
+    if args.cache:
+        env["MVPBENCH_CACHE"] = str(args.cache)
+    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
+               "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    print(f"dashboard on http://localhost:{args.port}  (Ctrl-C to stop)", flush=True)
+    return subprocess.call(command, env=env)
+
+
+# --- parser ---------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from pipeline.demo.build import DEFAULT_SEED, DEMO_NAME
+    from pipeline.sources import FORMATS
+
+    parser = argparse.ArgumentParser(
+        prog="mvpbench",
+        description="MVPBench Explorer: measure how well language models fit the stated values of people "
+        "from many countries, find where that fit is unequal, and check whether a gap is real.",
+        epilog="Start with:  mvpbench demo build && mvpbench data show demo && mvpbench dashboard",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = sub.add_parser("demo", help="the offline demo benchmark (synthetic people)")
+    demo_sub = demo.add_subparsers(dest="action", metavar="ACTION", required=True)
+    build = demo_sub.add_parser(
+        "build",
+        help="write the demo benchmark into the cache",
+        description="Generate 1,500 synthetic people following PRISM's population and about four personalised "
+        "instances each, deterministically from --seed, and write them to <cache>/<name>/.",
+    )
+    build.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
+    build.add_argument("--name", default=DEMO_NAME, help=f"benchmark name in the cache (default {DEMO_NAME})")
+    _cache_arg(build)
+    build.set_defaults(func=cmd_demo_build, writes=True)
+
+    data = sub.add_parser("data", help="load, check, summarise and fetch data")
+    data_sub = data.add_subparsers(dest="action", metavar="ACTION", required=True)
+    fmt_help = f"input format: {', '.join(FORMATS)} (default auto: told from the file name and contents)"
+
+    validate = data_sub.add_parser(
+        "validate",
+        help="check files against the Instance contract",
+        description="Read DVB/MVPBench JSON, PRISM JSONL, UF-P-4 JSON or instance parquet files and print every "
+        "problem found (file, row, field, what is wrong). Exits 2 on any problem, 0 when clean.",
+    )
+    validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    validate.add_argument("--format", choices=FORMATS, default="auto", help=fmt_help)
+    validate.set_defaults(func=cmd_data_validate)
+
+    show = data_sub.add_parser(
+        "show",
+        help="summarise a benchmark (people, instances, countries, splits)",
+        description="Summarise a cached benchmark by name (default: demo), or any loadable file or folder.",
+    )
+    show.add_argument("target", nargs="?", metavar="NAME_OR_PATH")
+    show.add_argument("--top", type=int, default=10, help="countries to list (default 10)")
+    show.add_argument("--format", choices=FORMATS, default="auto", help=fmt_help)
+    _cache_arg(show)
+    show.set_defaults(func=cmd_data_show)
+
+    imp = data_sub.add_parser(
+        "import",
+        help="turn released DVB or UF-P-4 files into a benchmark in the cache",
+        description="Validate and write released benchmark files as <cache>/<name>/. Nothing is written if any "
+        "problem is found. Example: mvpbench data import dvb DVB-train.json DVB-val.json DVB-test.json --name dvb",
+    )
+    imp.add_argument("format", choices=("dvb", "ufp4", "instances"))
+    imp.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    imp.add_argument("--name", required=True, help="benchmark name in the cache")
+    _cache_arg(imp)
+    imp.set_defaults(func=cmd_data_import, writes=True)
+
+    pull = data_sub.add_parser(
+        "pull",
+        help="download a public source (prism) from the Hugging Face hub",
+        description="Fetch PRISM's survey, conversations, utterances and metadata files from the hub dataset "
+        "HannahRoseKirk/prism-alignment. Honours HF_TOKEN, HF_HUB_OFFLINE (use the local hub cache only) "
+        "and HF_HOME/HF_HUB_CACHE.",
+    )
+    pull.add_argument("source", choices=("prism",))
+    pull.add_argument("--revision", default=None, help="branch, tag or commit to pin (default: main)")
+    pull.add_argument("--dest", type=Path, default=None, help="folder for the files (default: <cache>/sources/prism)")
+    pull.set_defaults(func=cmd_data_pull)
+
+    dash = sub.add_parser("dashboard", help="open the dashboard on the cache")
+    dash.add_argument("--port", type=int, default=8501)
+    _cache_arg(dash)
+    dash.set_defaults(func=cmd_dashboard)
+
+    bench = sub.add_parser("benchmarks", help="list the benchmarks in the cache")
+    _cache_arg(bench)
+    bench.set_defaults(func=cmd_benchmarks)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "cache", None) is None and hasattr(args, "cache"):
+        args.cache = default_cache_root()
+    try:
+        return int(args.func(args) or 0)
+    except DataError as err:
+        print(f"error: {err.render()}", file=sys.stderr)
+        if getattr(args, "writes", False):
+            print("nothing was written.", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+import subprocess
+import sys
+
+import pytest
+
+from pipeline.cli import build_parser, main
+from tests.builders import dvb_record, ufp4_record, write_json
+
+SUBCOMMANDS = [[], ["demo"], ["demo", "build"], ["data"], ["data", "validate"], ["data", "show"], ["data", "import"],
+               ["data", "pull"], ["dashboard"], ["benchmarks"]]
+
+
+@pytest.mark.parametrize("words", SUBCOMMANDS, ids=lambda w: " ".join(w) or "mvpbench")
+def test_every_help_page_works(words, capsys):
+    with pytest.raises(SystemExit) as done:
+        build_parser().parse_args([*words, "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: mvpbench") and len(out) > 150
+
+
+def test_console_script_is_installed():
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "demo build" in done.stdout
+
+
+def test_demo_build_then_show(tmp_path, capsys):
+    assert main(["demo", "build", "--cache", str(tmp_path), "--seed", "3"]) == 0
+    assert main(["data", "show", "demo", "--cache", str(tmp_path), "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "SYNTHETIC DEMO DATA" in out
+    assert "from 1500 people; 75 birth countries (9 with 20+ people), 38 countries of residence" in out
+    assert "USA    United States     338" in out
+    assert main(["benchmarks", "--cache", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == "demo"
+
+
+def test_import_dvb_splits_then_show(tmp_path, capsys):
+    files = [write_json(tmp_path / f"DVB-{s}.json", [dvb_record(i + k * 10, revised=True) for i in range(n)])
+             for k, (s, n) in enumerate((("train", 6), ("val", 3), ("test", 3)))]
+    assert main(["data", "import", "dvb", *map(str, files), "--name", "dvb", "--cache", str(tmp_path / "cache")]) == 0
+    assert main(["data", "show", "dvb", "--cache", str(tmp_path / "cache")]) == 0
+    out = capsys.readouterr().out
+    assert "12 instances from" in out and "SYNTHETIC" not in out
+    rows = {tuple(line.split()) for line in out.splitlines()}
+    assert {("train", "2", "6"), ("val", "2", "3"), ("test", "2", "3")} <= rows  # split, people, instances
+
+
+def test_validate_reports_ok_for_clean_files(tmp_path, capsys):
+    path = write_json(tmp_path / "truthfulness.json", [ufp4_record(i) for i in range(4)])
+    assert main(["data", "validate", str(path)]) == 0
+    assert "ok: 4 instances" in capsys.readouterr().out
+
+
+def test_show_of_a_missing_benchmark_is_a_clear_error(tmp_path, capsys):
+    assert main(["data", "show", "nothing-here", "--cache", str(tmp_path)]) == 1
+    assert "no benchmark 'nothing-here'" in capsys.readouterr().err
