@@ -20,7 +20,7 @@ import polars as pl
 
 from analysis.cache import write_benchmark
 from analysis.contracts import INSTANCE_SCHEMA, conform
-from analysis.geography import PREFER_NOT_TO_SAY, UNSTATED_COUNTRY, Country, resolve_country
+from analysis.geography import Country, resolve_country
 from analysis.values import HIGH, LOW, VALUE_DIMENSIONS
 from pipeline.demo.compose import Person, answer_pair, display_country
 from pipeline.demo.population import ATTRIBUTE_COUNTS, COUNTRY_COUNTS, TOTAL_PARTICIPANTS
@@ -104,8 +104,8 @@ def _countries(rng: np.random.Generator) -> tuple[list[Country], list[Country]]:
     slots = [code for code, left in capacity.items() for _ in range(left)]
     for i, code in zip(movers, (slots[j] for j in rng.permutation(len(slots))), strict=True):
         resides[i] = code
-    resolve = lambda code: UNSTATED_COUNTRY if code == "UNSTATED" else resolve_country(code)  # noqa: E731
-    return [resolve(c) for c in births], [resolve(c) for c in resides if c is not None]
+    # resolve_country maps the population's UNSTATED code to the explicit "Prefer not to say" country
+    return [resolve_country(c) for c in births], [resolve_country(c) for c in resides if c is not None]
 
 
 def _demographics(rng: np.random.Generator, births: Sequence[Country]) -> dict[str, list[str]]:

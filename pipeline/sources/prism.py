@@ -87,7 +87,7 @@ def _survey_rows(path: Path, problems: list[Problem]) -> list[dict[str, Any]]:
             prefs = read_prefs(r, flat, "stated_prefs")
         demographics = dict(record)
         for group in ("religion", "ethnicity"):
-            field, value = _nested(record, group, "simplified")
+            _, value = _nested(record, group, "simplified")
             if value is None and isinstance(record.get(group), str):  # already simplified to text
                 value = record[group]
             demographics[group] = value
