@@ -47,7 +47,8 @@ def main() -> None:
     meta = read_benchmark_meta(name, root)
     df = load(name, str(root), meta.get("content_hash", ""))
     if meta.get("synthetic"):
-        st.warning("**DEMO DATA** — the people in this benchmark are synthetic. " + meta.get("description", ""), icon="⚠️")
+        detail = meta.get("description", "").removeprefix("SYNTHETIC DEMO DATA. ")
+        st.warning(f"**DEMO DATA — synthetic people.** {detail}", icon="⚠️")
 
     counts = benchmark_counts(df)
     c1, c2, c3, c4 = st.columns(4)

@@ -149,7 +149,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     if args.cache:
         env["MVPBENCH_CACHE"] = str(args.cache)
     command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-               "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+               "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
     print(f"dashboard on http://localhost:{args.port}  (Ctrl-C to stop)", flush=True)
     return subprocess.call(command, env=env)
 
