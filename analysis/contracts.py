@@ -195,3 +195,65 @@ def conform(df: pl.DataFrame) -> pl.DataFrame:
     """Columns in contract order, optional columns added as nulls; loader bookkeeping (`_row`) dropped."""
     missing_optional = [pl.lit(None, dtype=INSTANCE_SCHEMA[c]).alias(c) for c in OPTIONAL_FIELDS if c not in df.columns]
     return df.with_columns(missing_optional).select(INSTANCE_COLUMNS)
+
+
+# --- Results -------------------------------------------------------------------------------------
+# One model, one instance, one protocol, one condition. `aligned` in [0, 1] is what PAA averages and
+# all the analysis reads; the protocol's raw fields sit beside it (null where a protocol has none).
+PROTOCOLS = ("choice", "logprob", "generate")
+CONDITIONS = ("profile", "blind", "profile+prefs")
+OPA_DELTAS = (0.0, 0.2, 2.0, 4.0, 6.0, 8.0)  # the paper's margins for OPA
+
+RESULT_SCHEMA: dict[str, pl.DataType] = {
+    "key": pl.String(),  # content hash: model, protocol, condition, template, sampling, judge, instance content
+    "run_id": pl.String(),
+    "model": pl.String(),
+    "protocol": pl.String(),
+    "condition": pl.String(),
+    "instance_id": pl.String(),
+    "aligned": pl.Float64(),  # null only when the item could not be scored (see `error`)
+    # choice: probability of picking answer_w with w shown first (A) and shown second (B)
+    "p_w_first": pl.Float64(),
+    "p_w_second": pl.Float64(),
+    "position_bias": pl.Float64(),  # mean P(label A) over both orders, minus 0.5
+    "order_consistent": pl.Boolean(),  # both orders pick the same answer
+    "label_mass": pl.Float64(),  # probability mass on the label tokens (low = the model is not answering)
+    # logprob: length-normalised (mean per token) log-likelihood of each answer
+    "logprob_w": pl.Float64(),
+    "logprob_l": pl.Float64(),
+    "margin": pl.Float64(),  # logprob_w - logprob_l
+    "tokens_w": pl.Int64(),
+    "tokens_l": pl.Int64(),
+    # generate + judges
+    "output": pl.String(),  # untrusted model text: never render as HTML
+    "judge": pl.String(),
+    "judge_label": pl.String(),  # W / L / TIE
+    "judge_scores": pl.String(),  # JSON: per judge {w, l, model, label}
+    "sim_w": pl.Float64(),
+    "sim_l": pl.Float64(),
+    "error": pl.String(),
+}
+RESULT_COLUMNS: tuple[str, ...] = tuple(RESULT_SCHEMA)
+
+
+def conform_results(rows: list[dict] | pl.DataFrame) -> pl.DataFrame:
+    """Result rows in contract order and types; absent fields are null."""
+    df = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(rows, schema_overrides={}, infer_schema_length=None)
+    missing = [pl.lit(None, dtype=dtype).alias(name) for name, dtype in RESULT_SCHEMA.items() if name not in df.columns]
+    return df.with_columns(missing).select([pl.col(n).cast(t) for n, t in RESULT_SCHEMA.items()])
+
+
+def validate_results(df: pl.DataFrame, file: str = "<results>") -> list[Problem]:
+    problems = _check_columns(df, RESULT_SCHEMA, file)
+    if problems:
+        return problems
+    for name in ("key", "run_id", "model", "protocol", "condition", "instance_id"):
+        problems += _failures(df, pl.col(name).is_null() | (pl.col(name) == ""), file, name, "is missing or empty")
+    problems += _failures(
+        df, (pl.col("aligned") < 0) | (pl.col("aligned") > 1), file, "aligned", pl.format("{} is outside [0, 1]", pl.col("aligned"))
+    )
+    problems += _failures(
+        df, pl.col("aligned").is_null() & pl.col("error").is_null(), file, "aligned", "is null without an error saying why"
+    )
+    problems += _failures(df, ~pl.col("protocol").is_in(list(PROTOCOLS)), file, "protocol", pl.format("unknown protocol '{}'", pl.col("protocol")))
+    return problems

@@ -1,0 +1,74 @@
+"""The one interface every backend implements (transformers, vLLM, OpenAI-compatible).
+
+Protocols are written against three primitives, so the same protocol code yields the same cache
+rows whatever the backend:
+
+    label_probs(groups, labels)     probability of each label as the next token of the assistant's reply
+    answer_logprobs(items)          log-likelihood (sum, token count) of given assistant replies
+    generate(chats, sampling)       free-form replies
+
+Prompts come in *groups* that share a prefix (the two orders of a choice item; the two answers of a
+logprob item), so a backend that can reuse the prefix's computation (KV cache, prefix caching)
+does the shared part once.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pipeline.prompts import Chat
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """Generation settings; part of every generate result's cache key. Paper: T 0.7, 512 tokens."""
+
+    temperature: float = 0.7
+    max_new_tokens: int = 512
+    top_p: float = 1.0
+    seed: int = 12
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AnswerScore:
+    logprob_sum: float
+    tokens: int
+
+    @property
+    def mean(self) -> float:
+        return self.logprob_sum / max(self.tokens, 1)
+
+
+class BackendError(RuntimeError):
+    """A backend could not serve a request (after its retries); the message says why."""
+
+
+class Backend(ABC):
+    name: str = "base"
+
+    def __init__(self) -> None:
+        self.calls = 0  # model invocations (forward passes or HTTP requests), for tests and reports
+
+    @abstractmethod
+    def label_probs(
+        self, groups: Sequence[Sequence[Chat]], labels: Sequence[str], prefill: str = ""
+    ) -> list[list[dict[str, float]]]:
+        """For each chat of each group: {label: probability that the reply, begun with `prefill`, continues with it}."""
+
+    @abstractmethod
+    def answer_logprobs(self, items: Sequence[tuple[Chat, Sequence[str]]]) -> list[list[AnswerScore]]:
+        """For each (chat, answers): the log-likelihood of each answer as the assistant's reply."""
+
+    @abstractmethod
+    def generate(self, chats: Sequence[Chat], sampling: SamplingSettings) -> list[str]:
+        """A reply per chat."""
+
+    def describe(self) -> dict[str, Any]:
+        """Settings for the run manifest. Never include secrets."""
+        return {"backend": self.name}

@@ -1,0 +1,105 @@
+"""vLLM offline inference (GPU): automatic prefix caching (the two orders of a choice item and the
+two answers of a logprob item share their prompt prefix, which vLLM computes once), tensor
+parallelism, prompt log-probs, sampling parameters and LoRA adapters as LoRA requests.
+
+vLLM is imported only when this backend is built (`pip install .[gpu]`); tests pass a stand-in
+`llm` honouring vLLM's `LLM.generate` interface.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from pipeline.backends.base import AnswerScore, Backend, SamplingSettings
+from pipeline.models import ModelSpec
+from pipeline.prompts import Chat
+
+
+class VLLMBackend(Backend):
+    name = "vllm"
+
+    def __init__(self, spec: ModelSpec, *, tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.9,
+                 max_model_len: int | None = None, top_logprobs: int = 20, llm: Any = None,
+                 sampling_params_cls: Any = None, lora_request_cls: Any = None):
+        super().__init__()
+        if llm is None or sampling_params_cls is None:
+            from vllm import LLM, SamplingParams
+            from vllm.lora.request import LoRARequest
+
+            sampling_params_cls, lora_request_cls = SamplingParams, LoRARequest
+            kwargs: dict[str, Any] = {"model": spec.source, "tensor_parallel_size": tensor_parallel_size,
+                                      "gpu_memory_utilization": gpu_memory_utilization, "enable_prefix_caching": True,
+                                      "enable_lora": bool(spec.adapter)}
+            if "/" in spec.name and spec.revision and not spec.source.startswith("/"):
+                kwargs["revision"] = spec.revision
+            if max_model_len:
+                kwargs["max_model_len"] = max_model_len
+            llm = LLM(**kwargs)
+        self.spec, self.llm = spec, llm
+        self.SamplingParams, self.LoRARequest = sampling_params_cls, lora_request_cls
+        self.tokenizer = llm.get_tokenizer()
+        self.tensor_parallel_size, self.top_logprobs = tensor_parallel_size, top_logprobs
+        self.lora = lora_request_cls("adapter", 1, spec.adapter) if spec.adapter and lora_request_cls else None
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.name, "tensor_parallel_size": self.tensor_parallel_size, "prefix_caching": True,
+                "lora": bool(self.lora)}
+
+    def _prompt_ids(self, chat: Chat) -> list[int]:
+        ids = self.tokenizer.apply_chat_template(chat, tokenize=True, add_generation_prompt=True)
+        return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+
+    def _label_ids(self, label: str) -> list[int]:
+        out = []
+        for text in (label, " " + label):
+            ids = self.tokenizer.encode(text, add_special_tokens=False)
+            if len(ids) == 1 and ids[0] not in out:
+                out.append(ids[0])
+        return out
+
+    def _generate(self, prompts: list[dict[str, Any]], params: Any) -> list[Any]:
+        self.calls += 1
+        return self.llm.generate(prompts, params, lora_request=self.lora, use_tqdm=False)
+
+    def label_probs(self, groups: Sequence[Sequence[Chat]], labels: Sequence[str], prefill: str = "") -> list[list[dict[str, float]]]:
+        tail = self.tokenizer.encode(prefill, add_special_tokens=False) if prefill else []
+        prompts = [{"prompt_token_ids": self._prompt_ids(chat) + tail} for g in groups for chat in g]
+        params = self.SamplingParams(max_tokens=1, temperature=0.0, logprobs=self.top_logprobs)
+        outputs = self._generate(prompts, params)
+        label_ids = {lab: self._label_ids(lab) for lab in labels}
+        probs = []
+        for out in outputs:
+            first = out.outputs[0].logprobs[0]  # {token_id: Logprob(logprob=..., rank=..., decoded_token=...)}
+            probs.append({lab: sum(math.exp(first[t].logprob) for t in ids if t in first) for lab, ids in label_ids.items()})
+        result, k = [], 0
+        for g in groups:
+            result.append(probs[k : k + len(g)])
+            k += len(g)
+        return result
+
+    def answer_logprobs(self, items: Sequence[tuple[Chat, Sequence[str]]]) -> list[list[AnswerScore]]:
+        prompts, starts = [], []
+        for chat, answers in items:
+            prompt = self._prompt_ids(chat)
+            for answer in answers:
+                prompts.append({"prompt_token_ids": prompt + self.tokenizer.encode(answer, add_special_tokens=False)})
+                starts.append(len(prompt))
+        params = self.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
+        scores = []
+        for out, start in zip(self._generate(prompts, params), starts, strict=True):
+            ids = out.prompt_token_ids
+            lps = [out.prompt_logprobs[i][ids[i]].logprob for i in range(start, len(ids))]
+            scores.append(AnswerScore(float(sum(lps)), len(lps)))
+        result, k = [], 0
+        for _, answers in items:
+            result.append(scores[k : k + len(answers)])
+            k += len(answers)
+        return result
+
+    def generate(self, chats: Sequence[Chat], sampling: SamplingSettings) -> list[str]:
+        params = self.SamplingParams(max_tokens=sampling.max_new_tokens, temperature=sampling.temperature,
+                                     top_p=sampling.top_p, seed=sampling.seed)
+        outputs = self._generate([{"prompt_token_ids": self._prompt_ids(c)} for c in chats], params)
+        return [out.outputs[0].text.strip() for out in outputs]
