@@ -135,3 +135,24 @@ def list_benchmarks(root: Path | None = None) -> list[str]:
     if not base.is_dir():
         return []
     return sorted(p.name for p in base.iterdir() if (p / BENCHMARK_FILE).is_file())
+
+
+def run_dirs(benchmark: str, root: Path | None = None) -> list[Path]:
+    base = benchmark_dir(benchmark, root) / RUNS_DIR
+    return sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
+
+def read_run_manifest(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "manifest.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def scan_results(benchmark: str, root: Path | None = None, run_ids: list[str] | None = None) -> pl.LazyFrame:
+    """Every cached result of a benchmark (or of the named runs) as one lazy frame, one row per key:
+    parts written twice (concurrent writers, merged shards) count once."""
+    from analysis.contracts import RESULT_SCHEMA
+
+    parts = [p for d in run_dirs(benchmark, root) if run_ids is None or d.name in run_ids for p in sorted(d.glob("part-*.parquet"))]
+    if not parts:
+        return pl.LazyFrame(schema=RESULT_SCHEMA)
+    return pl.scan_parquet(parts).unique("key", keep="first", maintain_order=True)

@@ -140,6 +140,97 @@ def cmd_benchmarks(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- runs ---------------------------------------------------------------------------------------
+
+
+def _parse_shard(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise SystemExit(f"error: --shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    return i, n
+
+
+def _specs_from_args(args: argparse.Namespace) -> list:
+    from pipeline.backends.base import SamplingSettings
+    from pipeline.runs.runfile import load_run_file
+    from pipeline.runs.runner import RunSpec
+
+    if args.run_file:
+        return load_run_file(args.run_file, overrides={"limit": args.limit, "shard": _parse_shard(args.shard)})
+    options = {}
+    if args.base_url:
+        options["base_url"] = args.base_url
+    if args.concurrency:
+        options["concurrency"] = args.concurrency
+    if args.api_key_env:
+        options["api_key_env"] = args.api_key_env
+    sampling = SamplingSettings(temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed)
+    return [RunSpec(benchmark=args.benchmark, model=args.model, backend=args.backend, protocol=args.protocol,
+                    condition=args.condition, split=args.split, plus_per_user=args.plus_per_user, limit=args.limit,
+                    shard=_parse_shard(args.shard), revision=args.revision, judge=args.judge, sampling=sampling,
+                    batch_size=args.batch_size, options=options)]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.runs.runner import execute
+
+    specs = _specs_from_args(args)
+    command = "mvpbench " + " ".join(sys.argv[1:]) if sys.argv else None
+    for spec in specs:
+        report = execute(spec, root=args.cache, dry_run=args.dry_run, progress=not args.quiet, command=command)
+        if args.dry_run:
+            est = report.estimate or {}
+            line = ", ".join(f"{k} {v}" for k, v in est.items() if k != "instances")
+            print(f"{report.run_id}: {report.selected} selected, {report.cached} cached, {est.get('instances', 0)} to score ({line})")
+        else:
+            rate = f", {report.scored / report.seconds:.2f} inst/s" if report.seconds and report.scored else ""
+            print(f"{report.run_id}: {report.scored} scored, {report.cached} already cached, {report.model_calls} model calls{rate}")
+    return 0
+
+
+def cmd_runs_list(args: argparse.Namespace) -> int:
+    from pipeline.runs.store import list_runs
+
+    rows = []
+    for store in list_runs(args.benchmark, args.cache):
+        m = store.read_manifest()
+        rows.append((store.run_id, m.get("protocol", "?"), m.get("condition", "?"), store.read().height, len(store.parts())))
+    if not rows:
+        print(f"(no runs for benchmark '{args.benchmark}')")
+        return 0
+    _print_table(rows, ["run", "protocol", "condition", "results", "parts"])
+    return 0
+
+
+def cmd_runs_show(args: argparse.Namespace) -> int:
+    from pipeline.runs.store import RunStore
+
+    store = RunStore(args.benchmark, args.run_id, args.cache)
+    if not store.dir.exists():
+        print(f"error: no run '{args.run_id}' for benchmark '{args.benchmark}'", file=sys.stderr)
+        return EXIT_FAILED
+    df = store.read()
+    print(json.dumps(store.read_manifest(), indent=2, ensure_ascii=False))
+    if df.height:
+        import polars as pl
+
+        s = df.select(pl.len().alias("results"), pl.col("aligned").mean().alias("mean_aligned"),
+                      pl.col("error").is_not_null().sum().alias("errors")).row(0, named=True)
+        print(f"\n{s['results']} results, mean aligned {s['mean_aligned']:.4f}, {s['errors']} errors")
+    return 0
+
+
+def cmd_runs_merge(args: argparse.Namespace) -> int:
+    from pipeline.runs.store import RunStore
+
+    kept, dropped = RunStore(args.benchmark, args.run_id, args.cache).merge(args.sources)
+    print(f"{args.run_id}: {kept} results in one part ({dropped} duplicates dropped)")
+    return 0
+
+
 # --- dashboard ------------------------------------------------------------------------------------
 
 
@@ -232,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument("--dest", type=Path, default=None, help="folder for the files (default: <cache>/sources/prism)")
     pull.set_defaults(func=cmd_data_pull)
 
+    _add_run_parsers(sub)
+
     dash = sub.add_parser("dashboard", help="open the dashboard on the cache")
     dash.add_argument("--port", type=int, default=8501)
     _cache_arg(dash)
@@ -241,6 +334,67 @@ def build_parser() -> argparse.ArgumentParser:
     _cache_arg(bench)
     bench.set_defaults(func=cmd_benchmarks)
     return parser
+
+
+def _add_run_parsers(sub) -> None:
+    from analysis.contracts import CONDITIONS, PROTOCOLS
+    from pipeline.runs.runner import BACKENDS
+
+    run = sub.add_parser(
+        "run",
+        help="evaluate a model on a benchmark (cached, resumable)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Score a model on a benchmark under one protocol and condition. Every result is cached under a "
+        "content hash (model, protocol, condition, template, sampling, judge, instance), so a rerun scores only what "
+        "is missing and a killed run resumes.",
+        epilog="examples:\n"
+        "  mvpbench run --benchmark demo --model smollm2-135m --protocol choice --condition profile --split test\n"
+        "  mvpbench run --benchmark demo --model smollm2-135m --protocol generate --judge embedding --limit 50\n"
+        "  mvpbench run --backend openai --base-url http://localhost:8000/v1 --model meta-llama/Llama-3.1-8B-Instruct ...\n"
+        "  mvpbench run --run-file runs.toml --dry-run",
+    )
+    run.add_argument("--benchmark", default="demo", help="benchmark in the cache (default demo)")
+    run.add_argument("--model", default="smollm2-135m", help="short name, hub id, local folder, or base+adapter")
+    run.add_argument("--revision", default=None, help="hub revision to pin (or the API model version)")
+    run.add_argument("--backend", choices=BACKENDS, default="transformers")
+    run.add_argument("--protocol", choices=PROTOCOLS, default="choice")
+    run.add_argument("--condition", choices=CONDITIONS, default="profile")
+    run.add_argument("--split", default=None, help="only this split (train, val, test)")
+    run.add_argument("--plus-per-user", type=int, default=0, metavar="N",
+                     help="also score N instances of every person outside --split (so every country appears)")
+    run.add_argument("--limit", type=int, default=None, help="score at most this many instances")
+    run.add_argument("--shard", default=None, metavar="I/N", help="score only shard I of N (split one run over GPUs or nodes)")
+    run.add_argument("--judge", default=None, help="generate only: embedding, or llm:<model>[,<model>...][@2of3|@majority]")
+    run.add_argument("--temperature", type=float, default=0.7)
+    run.add_argument("--max-new-tokens", type=int, default=512)
+    run.add_argument("--seed", type=int, default=12)
+    run.add_argument("--batch-size", type=int, default=16)
+    run.add_argument("--base-url", default=None, help="openai backend: the server's /v1 URL")
+    run.add_argument("--api-key-env", default=None, help="openai backend: environment variable holding the key (default OPENAI_API_KEY)")
+    run.add_argument("--concurrency", type=int, default=None, help="openai backend: parallel requests")
+    run.add_argument("--run-file", type=Path, default=None, help="a TOML or YAML file listing many runs")
+    run.add_argument("--dry-run", action="store_true", help="print what would run and an estimate of its cost")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    _cache_arg(run)
+    run.set_defaults(func=cmd_run)
+
+    runs = sub.add_parser("runs", help="list, inspect and merge cached runs")
+    runs_sub = runs.add_subparsers(dest="action", metavar="ACTION", required=True)
+    lst = runs_sub.add_parser("list", help="the runs of a benchmark")
+    lst.add_argument("--benchmark", default="demo")
+    _cache_arg(lst)
+    lst.set_defaults(func=cmd_runs_list)
+    show = runs_sub.add_parser("show", help="a run's manifest and summary")
+    show.add_argument("run_id")
+    show.add_argument("--benchmark", default="demo")
+    _cache_arg(show)
+    show.set_defaults(func=cmd_runs_show)
+    merge = runs_sub.add_parser("merge", help="compact a run's parts, adding parts from other run folders (shards)")
+    merge.add_argument("run_id")
+    merge.add_argument("sources", nargs="*", type=Path, metavar="RUN_DIR", help="run folders copied from other machines")
+    merge.add_argument("--benchmark", default="demo")
+    _cache_arg(merge)
+    merge.set_defaults(func=cmd_runs_merge)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

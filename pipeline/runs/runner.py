@@ -1,0 +1,292 @@
+"""A run is a benchmark + backend + protocol + condition (+ sampling and judge for `generate`).
+
+`execute(spec)` selects the instances, computes each result's content-addressed key, skips every key
+already in the run's parts (so a rerun makes no model call and a killed run resumes), scores the rest
+in batches, writes each batch as an atomic part, and records the session in the manifest. The model
+is loaded only when something is left to score.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from analysis.cache import read_benchmark_meta, read_instances
+from analysis.contracts import CONDITIONS, INSTANCE_COLUMNS, PROTOCOLS
+from pipeline.backends.base import Backend, SamplingSettings
+from pipeline.models import ModelSpec, resolve_model
+from pipeline.prompts import TEMPLATE_VERSION
+from pipeline.runs.store import RunStore
+
+BACKENDS = ("transformers", "vllm", "openai")
+# Characters per token and CPU throughput used for --dry-run estimates (measured on the embedded model).
+CHARS_PER_TOKEN = 4.0
+CPU_TOKENS_PER_SECOND = 750.0
+PACKAGES = ("mvpbench", "torch", "transformers", "vllm", "peft", "trl", "polars", "huggingface_hub")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    benchmark: str
+    model: str
+    backend: str = "transformers"
+    protocol: str = "choice"
+    condition: str = "profile"
+    split: str | None = None  # which instances; not part of any result's identity
+    plus_per_user: int = 0  # also take this many instances of every person outside `split`
+    limit: int | None = None
+    shard: tuple[int, int] | None = None  # (i, n): this process scores the i-th of n key-hash shards
+    revision: str | None = None
+    judge: str | None = None  # generate only
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    batch_size: int = 16
+    options: dict[str, Any] = field(default_factory=dict)  # backend settings: base_url, concurrency, device, ...
+
+    def check(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {self.protocol!r}; expected one of {', '.join(PROTOCOLS)}")
+        if self.condition not in CONDITIONS:
+            raise ValueError(f"unknown condition {self.condition!r}; expected one of {', '.join(CONDITIONS)}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown backend {self.backend!r}; expected one of {', '.join(BACKENDS)}")
+        if self.protocol == "generate" and not self.judge:
+            raise ValueError("the generate protocol needs a judge: --judge embedding or --judge llm:<model>")
+        if self.protocol != "generate" and self.judge:
+            raise ValueError("--judge applies only to the generate protocol")
+        if self.shard and not (0 <= self.shard[0] < self.shard[1]):
+            raise ValueError(f"invalid shard {self.shard[0]}/{self.shard[1]}: use i/n with 0 <= i < n")
+
+
+def identity(spec: RunSpec, model: ModelSpec) -> dict[str, Any]:
+    """Everything that decides a result besides the instance itself (DESIGN §3). Not the backend:
+    the same protocol gives the same measurement whichever backend serves the model."""
+    ident: dict[str, Any] = {**model.key_fields(), "protocol": spec.protocol, "condition": spec.condition,
+                             "template": TEMPLATE_VERSION}
+    if spec.protocol == "generate":
+        ident |= {"sampling": spec.sampling.as_dict(), "judge": spec.judge}
+    return ident
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")).hexdigest()
+
+
+def run_id_for(spec: RunSpec, model: ModelSpec) -> str:
+    slug = model.name.replace("/", "--").replace("+", "--")
+    return f"{slug}.{spec.protocol}.{spec.condition.replace('+', '-')}.{_digest(identity(spec, model))[:8]}"
+
+
+def result_keys(instances: pl.DataFrame, ident: dict[str, Any]) -> list[str]:
+    """Key = hash(identity, instance content): an edited instance or any setting change is a new key."""
+    prefix = _digest(ident)
+    lines = instances.select(INSTANCE_COLUMNS).write_ndjson().splitlines()
+    return [hashlib.sha256(f"{prefix}\n{line}".encode()).hexdigest() for line in lines]
+
+
+def select_instances(df: pl.DataFrame, spec: RunSpec) -> pl.DataFrame:
+    df = df.sort("instance_id")
+    if spec.split:
+        chosen = df.filter(pl.col("split") == spec.split)
+        if spec.plus_per_user:
+            rest = df.filter(pl.col("split") != spec.split)
+            extra = rest.filter(pl.int_range(pl.len()).over("user_id") < spec.plus_per_user)
+            chosen = pl.concat([chosen, extra]).sort("instance_id")
+    else:
+        chosen = df
+    return chosen.head(spec.limit) if spec.limit else chosen
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    selected: int
+    cached: int
+    scored: int
+    seconds: float
+    model_calls: int
+    estimate: dict[str, Any] | None = None
+
+
+def estimate(todo: pl.DataFrame, spec: RunSpec) -> dict[str, Any]:
+    """Rough cost: prompt tokens from characters, time at the embedded model's measured CPU rate."""
+    chars = todo.select(
+        (pl.col("question").str.len_chars() + pl.col("answer_w").str.len_chars() + pl.col("answer_l").str.len_chars()).sum()
+    ).item() or 0
+    per_instance_overhead = 120 * todo.height  # system prompt, profile block, instructions
+    prompt_tokens = int((chars * (2 if spec.protocol == "choice" else 1)) / CHARS_PER_TOKEN + per_instance_overhead)
+    generated = todo.height * spec.sampling.max_new_tokens if spec.protocol == "generate" else 0
+    out = {"instances": todo.height, "prompt_tokens": prompt_tokens, "generated_tokens_max": generated}
+    if spec.backend == "transformers":
+        out["cpu_seconds_small_model"] = round(prompt_tokens / CPU_TOKENS_PER_SECOND, 1)
+    return out
+
+
+BackendFactory = Callable[[RunSpec, ModelSpec], Backend]
+
+
+def model_for(spec: RunSpec, root: Path | None = None, backend: Backend | None = None) -> ModelSpec:
+    """Local weights are resolved and fingerprinted; an API model is identified by its name and the
+    revision the user pins (providers do not expose weights hashes)."""
+    if backend is not None and hasattr(backend, "spec"):
+        return backend.spec
+    if spec.backend == "openai":
+        return ModelSpec(spec.model, spec.model, spec.revision or "api")
+    return resolve_model(spec.model, spec.revision)
+
+
+def make_backend(spec: RunSpec, model: ModelSpec) -> Backend:
+    if spec.backend == "transformers":
+        from pipeline.backends.transformers_backend import TransformersBackend
+
+        return TransformersBackend(model, batch_size=spec.batch_size, **spec.options)
+    if spec.backend == "vllm":
+        from pipeline.backends.vllm_backend import VLLMBackend
+
+        return VLLMBackend(model, **spec.options)
+    from pipeline.backends.openai_backend import OpenAIBackend
+
+    return OpenAIBackend(model.name, **spec.options)
+
+
+def execute(
+    spec: RunSpec,
+    *,
+    root: Path | None = None,
+    backend: Backend | None = None,
+    backend_factory: BackendFactory = make_backend,
+    dry_run: bool = False,
+    progress: bool = True,
+    part_size: int | None = None,
+    command: str | None = None,
+) -> RunReport:
+    spec.check()
+    model = model_for(spec, root, backend)
+    ident = identity(spec, model)
+    run_id = run_id_for(spec, model)
+    store = RunStore(spec.benchmark, run_id, root)
+    instances = select_instances(read_instances(spec.benchmark, root), spec)
+    keys = result_keys(instances, ident)
+    instances = instances.with_columns(pl.Series("key", keys))
+    if spec.shard:
+        i, n = spec.shard
+        instances = instances.filter(pl.col("key").str.slice(0, 8).str.to_integer(base=16) % n == i)
+    done = store.existing_keys()
+    todo = instances.filter(~pl.col("key").is_in(list(done)))
+    # Longest first, so batches hold similar lengths (less padding) and the ETA errs on the safe side.
+    todo = todo.with_columns((pl.col("question").str.len_chars() + pl.col("answer_w").str.len_chars()
+                              + pl.col("answer_l").str.len_chars()).alias("_len")).sort(["_len", "instance_id"], descending=[True, False]).drop("_len")
+    report = RunReport(run_id, instances.height, instances.height - todo.height, 0, 0.0, 0)
+    if dry_run:
+        report.estimate = estimate(todo, spec)
+        return report
+    if todo.height == 0:
+        return report
+    started = time.time()
+    backend = backend or backend_factory(spec, model)
+    judge = None
+    if spec.protocol == "generate":
+        from pipeline.judges import make_judge
+
+        judge = make_judge(spec.judge or "", backend, lambda name: backend_factory(replace(spec, model=name), resolve_model(name)))
+    meta = read_benchmark_meta(spec.benchmark, root)
+    session = uuid.uuid4().hex[:12]  # several processes may write one run at once: each finds its own session
+    _record_session(store, spec, model, backend, meta, ident, judge, command, session, start=True)
+    from pipeline.protocols import score_choice, score_generate, score_logprob
+
+    size = part_size or spec.batch_size
+    rows_all = todo.to_dicts()
+    bar = _progress(total=len(rows_all), enabled=progress, desc=run_id)
+    calls_before = backend.calls
+    try:
+        for start in range(0, len(rows_all), size):
+            batch = rows_all[start : start + size]
+            if spec.protocol == "choice":
+                fields = score_choice(batch, backend, spec.condition)
+            elif spec.protocol == "logprob":
+                fields = score_logprob(batch, backend, spec.condition)
+            else:
+                fields = score_generate(batch, backend, spec.condition, spec.sampling, judge)
+            store.write_part([
+                {"key": inst["key"], "run_id": run_id, "model": model.name, "protocol": spec.protocol,
+                 "condition": spec.condition, "instance_id": inst["instance_id"], **f}
+                for inst, f in zip(batch, fields, strict=True)
+            ])
+            report.scored += len(batch)
+            bar.update(len(batch))
+    finally:
+        bar.close()
+        report.seconds = time.time() - started
+        report.model_calls = backend.calls - calls_before
+        _record_session(store, spec, model, backend, meta, ident, judge, command, session, start=False, report=report)
+    return report
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc=desc, unit="inst", dynamic_ncols=True, file=sys.stderr,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]")
+
+
+def _record_session(store: RunStore, spec: RunSpec, model: ModelSpec, backend: Backend, meta: dict[str, Any],
+                    ident: dict[str, Any], judge: Any, command: str | None, session: str, *, start: bool,
+                    report: RunReport | None = None) -> None:
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+
+    def change(manifest: dict[str, Any]) -> dict[str, Any]:
+        manifest.update({
+            "run_id": store.run_id,
+            "benchmark": spec.benchmark,
+            "benchmark_hash": meta.get("content_hash"),
+            "synthetic_benchmark": bool(meta.get("synthetic")),
+            "model": model.describe(),
+            "protocol": spec.protocol,
+            "condition": spec.condition,
+            "template_version": TEMPLATE_VERSION,
+            "identity": ident,
+            "sampling": spec.sampling.as_dict() if spec.protocol == "generate" else None,
+            "judge": getattr(judge, "name", None),
+            "backend": backend.describe(),
+            "packages": package_versions(),
+        })
+        manifest.setdefault("created", now)
+        sessions = manifest.setdefault("sessions", [])
+        if start:
+            sessions.append({"id": session, "started": now, "command": command, "selection": {"split": spec.split, "plus_per_user": spec.plus_per_user,
+                             "limit": spec.limit, "shard": list(spec.shard) if spec.shard else None}, "host": platform.node()})
+        elif report is not None:
+            mine = next(s for s in sessions if s.get("id") == session)
+            mine.update({"finished": now, "scored": report.scored, "cached": report.cached,
+                                 "wall_seconds": round(report.seconds, 2), "model_calls": report.model_calls,
+                                 "instances_per_second": round(report.scored / report.seconds, 3) if report.seconds else None})
+        return manifest
+
+    store.update_manifest(change)
+
+
+def spec_as_dict(spec: RunSpec) -> dict[str, Any]:
+    out = asdict(spec)
+    out["shard"] = list(spec.shard) if spec.shard else None
+    return out

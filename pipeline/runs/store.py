@@ -1,0 +1,108 @@
+"""Where a run's results live: `cache/<benchmark>/runs/<run_id>/` with a `manifest.json` and
+`part-*.parquet` files.
+
+- Every part is written to a temporary name and renamed into place, so a killed process leaves
+  either a whole part or none; the work lost is at most the batch in flight.
+- Parts have unique names (time, process, random), so several processes (two runs, or `--shard i/n`
+  on several GPUs or nodes) can write into one run at once; readers de-duplicate by result key.
+- The manifest is updated under an exclusive file lock, read-modify-write, then atomically replaced.
+- `merge` compacts parts (and parts copied from other machines) into one, dropping duplicates.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from analysis.cache import RUNS_DIR, atomic_write_json, atomic_write_parquet, benchmark_dir, read_run_manifest, scan_results
+from analysis.contracts import RESULT_COLUMNS, conform_results, validate_results
+from analysis.problems import DataError
+
+MANIFEST = "manifest.json"
+PART_GLOB = "part-*.parquet"
+
+
+def runs_root(benchmark: str, root: Path | None = None) -> Path:
+    return benchmark_dir(benchmark, root) / RUNS_DIR
+
+
+class RunStore:
+    def __init__(self, benchmark: str, run_id: str, root: Path | None = None):
+        self.benchmark, self.run_id, self.root = benchmark, run_id, root
+        self.dir = runs_root(benchmark, root) / run_id
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.dir / MANIFEST
+
+    def parts(self) -> list[Path]:
+        return sorted(self.dir.glob(PART_GLOB)) if self.dir.is_dir() else []
+
+    def existing_keys(self) -> set[str]:
+        parts = self.parts()
+        if not parts:
+            return set()
+        return set(pl.scan_parquet(parts).select("key").collect().get_column("key").to_list())
+
+    def read(self) -> pl.DataFrame:
+        return scan_results(self.benchmark, self.root, [self.run_id]).collect()
+
+    def write_part(self, rows: list[dict[str, Any]] | pl.DataFrame) -> Path:
+        df = conform_results(rows)
+        problems = validate_results(df, str(self.dir))
+        if problems:
+            raise DataError(problems)
+        name = f"part-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
+        path = self.dir / name
+        atomic_write_parquet(path, df.select(RESULT_COLUMNS))
+        return path
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with (self.dir / ".lock").open("a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def read_manifest(self) -> dict[str, Any]:
+        return read_run_manifest(self.dir)
+
+    def update_manifest(self, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        with self._locked():
+            manifest = change(self.read_manifest())
+            atomic_write_json(self.manifest_path, manifest)
+            return manifest
+
+    def merge(self, sources: list[Path] | None = None) -> tuple[int, int]:
+        """Compact this run's parts, plus parts from `sources` (other run folders), into one part.
+        Returns (rows kept, duplicates dropped). The new part is in place before old ones go."""
+        with self._locked():
+            own = self.parts()
+            foreign = [p for src in sources or [] for p in sorted(Path(src).glob(PART_GLOB))]
+            if not own and not foreign:
+                return 0, 0
+            all_rows = pl.concat([pl.read_parquet(p) for p in own + foreign], how="vertical_relaxed")
+            kept = all_rows.unique("key", keep="first", maintain_order=True)
+            new = self.write_part(kept)
+            for p in own:
+                if p != new:
+                    p.unlink(missing_ok=True)
+            return kept.height, all_rows.height - kept.height
+
+
+def list_runs(benchmark: str, root: Path | None = None) -> list[RunStore]:
+    base = runs_root(benchmark, root)
+    if not base.is_dir():
+        return []
+    return [RunStore(benchmark, p.name, root) for p in sorted(base.iterdir()) if (p / MANIFEST).exists() or list(p.glob(PART_GLOB))]
