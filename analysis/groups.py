@@ -67,6 +67,7 @@ class Cells:
     users: np.ndarray  # user ids, in row order
     S: np.ndarray
     N: np.ndarray
+    S2: np.ndarray | None = None  # Σ aligned², for variance components (scores may be fractional)
 
     @property
     def one_group_per_user(self) -> bool:
@@ -75,16 +76,19 @@ class Cells:
 
 def user_cells(df: pl.DataFrame, by: Sequence[str]) -> Cells:
     keys = list(by) + [f"{g}_iso3" for g in by if f"{g}_iso3" in df.columns]
-    per = df.group_by(["user_id", *keys]).agg(pl.col("aligned").sum().alias("s"), pl.len().alias("n"))
+    per = df.group_by(["user_id", *keys]).agg(
+        pl.col("aligned").sum().alias("s"), (pl.col("aligned") ** 2).sum().alias("s2"), pl.len().alias("n"))
     groups = per.select(keys).unique().sort(keys).with_row_index("g")
     users = per.select("user_id").unique().sort("user_id").with_row_index("u")
     per = per.join(groups, on=keys).join(users, on="user_id")
     S = np.zeros((users.height, groups.height))
     N = np.zeros((users.height, groups.height))
     u, g = per.get_column("u").to_numpy(), per.get_column("g").to_numpy()
+    S2 = np.zeros_like(S)
     S[u, g] = per.get_column("s").to_numpy()
+    S2[u, g] = per.get_column("s2").to_numpy()
     N[u, g] = per.get_column("n").to_numpy()
-    return Cells(groups.drop("g"), users.get_column("user_id").to_numpy(), S, N)
+    return Cells(groups.drop("g"), users.get_column("user_id").to_numpy(), S, N, S2)
 
 
 def bootstrap_weights(cells: Cells, B: int, seed: int) -> np.ndarray:
@@ -125,7 +129,8 @@ def paa_by_group(
     min_users: int = MIN_USERS_DEFAULT,
 ) -> pl.DataFrame:
     """PAA per group with people, instances, a cluster-bootstrap CI, a Wilson CI for comparison, the
-    gap to the overall PAA with its CI, and a flag for groups under `min_users` people.
+    gap to the overall PAA with its CI, a flag for groups under `min_users` people, and the
+    empirical-Bayes shrunk PAA (analysis.shrinkage) to show in their place.
     `B = 0` skips the bootstrap (interval columns are null)."""
     by = [by] if isinstance(by, str) else list(by)
     cells = user_cells(with_groups(df, by), by)
@@ -134,6 +139,9 @@ def paa_by_group(
     paa = s / n
     overall = cells.S.sum() / cells.N.sum()
     w_lo, w_hi = wilson_interval(s, n, alpha)
+    from analysis.shrinkage import beta_binomial_shrinkage, effective_sizes, icc_anova, instance_variance
+
+    shrunk, _, _ = beta_binomial_shrinkage(paa, effective_sizes(cells, icc_anova(cells)), instance_variance(cells))
     out = cells.groups.with_columns(
         pl.Series("users", users.astype(np.int64)),
         pl.Series("instances", n.astype(np.int64)),
@@ -142,6 +150,7 @@ def paa_by_group(
         pl.Series("wilson_hi", w_hi),
         pl.Series("gap", paa - overall),
         pl.Series("small", users < min_users),
+        pl.Series("paa_shrunk", shrunk),
     )
     if B > 0:
         boot = cluster_bootstrap_ci(cells, B, seed, alpha)
