@@ -38,7 +38,7 @@ def grouping_expr(grouping: str) -> pl.Expr:
         if dim not in VALUE_DIMENSIONS:
             raise ValueError(f"unknown value dimension {dim!r}")
         return pl.col("value_labels").struct.field(dim).alias(grouping)
-    if grouping in GROUPINGS or grouping in ("domain", "target_dimension", "split", "model", "protocol", "condition"):
+    if grouping in GROUPINGS or grouping in ("domain", "target_dimension", "split", "model", "protocol", "condition") or grouping.startswith("_"):
         return pl.col(grouping).alias(grouping)
     raise ValueError(f"unknown grouping {grouping!r}; known: {', '.join(GROUPINGS)}")
 

@@ -1,0 +1,58 @@
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from statsmodels.stats.contingency_tables import mcnemar
+
+from analysis.paired import mcnemar_test, paired_comparison, paired_frame
+from tests.analysis.test_groups import clustered_results
+
+
+def two_models(seed: int = 41, lift: float = 0.15) -> pl.DataFrame:
+    """Model A as simulated; model B is A with group 'c' (the worst) lifted: some misses become hits."""
+    a = clustered_results(600, 8, 0.0, 0.8, seed=seed, groups={"a": 0.3, "b": 0.2, "c": -0.6})
+    rng = np.random.default_rng(seed)
+    a = a.with_columns(pl.Series("instance_id", [f"i{k}" for k in range(a.height)]), pl.lit("A").alias("model"))
+    lifted = (a.get_column("gender") == "c").to_numpy() & (a.get_column("aligned").to_numpy() == 0) & (rng.random(a.height) < lift / 0.6)
+    b = a.with_columns(pl.Series("aligned", np.where(lifted, 1.0, a.get_column("aligned").to_numpy())), pl.lit("B").alias("model"))
+    return pl.concat([a, b])
+
+
+def test_mcnemar_against_a_crosstab_and_statsmodels():
+    paired = paired_frame(two_models(), "A", "B")
+    ours = mcnemar_test(paired)
+    pdf = paired.to_pandas()
+    table = pd.crosstab(pdf["aligned_a"] > 0.5, pdf["aligned_b"] > 0.5).reindex(index=[True, False], columns=[True, False], fill_value=0)
+    ref = mcnemar(table.to_numpy(), exact=False, correction=True)
+    assert (ours["a_only"], ours["b_only"]) == (table.loc[True, False], table.loc[False, True])
+    assert ours["statistic"] == pytest.approx(ref.statistic, abs=1e-8) and ours["p_value"] == pytest.approx(ref.pvalue, abs=1e-8)
+
+
+def test_paired_bootstrap_matches_a_resampling_loop():
+    paired = paired_frame(two_models(), "A", "B")
+    out = paired_comparison(paired, B=2000, seed=3)["overall"]
+    pdf = paired.to_pandas()
+    per_user = pdf.groupby(["gender", "user_id"]).agg(a=("aligned_a", "sum"), b=("aligned_b", "sum"), n=("aligned_a", "size")).reset_index()
+    rng = np.random.default_rng(8)
+    diffs = []
+    for _ in range(2000):
+        pick = per_user.iloc[rng.integers(0, len(per_user), len(per_user))]
+        diffs.append((pick["b"].sum() - pick["a"].sum()) / pick["n"].sum())
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    assert out["diff"] == pytest.approx((pdf["aligned_b"] - pdf["aligned_a"]).mean(), abs=1e-12)
+    assert out["ci_lo"] == pytest.approx(lo, abs=0.004) and out["ci_hi"] == pytest.approx(hi, abs=0.004)
+
+
+def test_per_group_changes_and_the_narrowed_gap():
+    out = paired_comparison(paired_frame(two_models(), "A", "B"), "gender", B=1000, seed=1)
+    groups = {r["gender"]: r for r in out["groups"].iter_rows(named=True)}
+    assert groups["c"]["ci_lo"] > 0.05 and groups["a"]["diff"] == 0 and groups["b"]["diff"] == 0
+    change = {r["statistic"]: r for r in out["disparity_change"].iter_rows(named=True)}
+    assert change["max_min_gap"]["change"] == pytest.approx(change["max_min_gap"]["b"] - change["max_min_gap"]["a"])
+    assert change["max_min_gap"]["ci_hi"] < 0  # lifting the worst group narrowed the gap, and the interval says so
+
+
+def test_nothing_in_common_is_a_clear_error():
+    df = two_models()
+    with pytest.raises(ValueError, match="scored by both"):
+        paired_comparison(paired_frame(df, "A", "nobody"))
