@@ -23,7 +23,7 @@ from analysis.contracts import INSTANCE_SCHEMA, conform
 from analysis.geography import Country, resolve_country
 from analysis.values import HIGH, LOW, VALUE_DIMENSIONS
 from pipeline.demo.compose import Person, answer_pair, display_country
-from pipeline.demo.population import ATTRIBUTE_COUNTS, COUNTRY_COUNTS, TOTAL_PARTICIPANTS
+from analysis.population import ATTRIBUTE_COUNTS, COUNTRY_COUNTS, TOTAL_PARTICIPANTS
 from pipeline.demo.question_bank import BankQuestion, question_bank
 from pipeline.sources.profile import profile_fields
 

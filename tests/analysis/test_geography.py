@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from analysis.geography import PREFER_NOT_TO_SAY, UNSTATED_ISO3, UnknownCountry, resolve_country, special_region, un_subregion
-from pipeline.demo.population import COUNTRY_COUNTS
+from analysis.population import COUNTRY_COUNTS
 
 # The reference file as the project's shared folder lays it out beside the repository (CI copies it there).
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "prism_population_by_country.csv"

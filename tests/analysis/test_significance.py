@@ -93,3 +93,15 @@ def test_a_planted_ten_point_gap_for_300_people_is_found():
         out = group_vs_rest(user_cells(with_groups(df, ["gender"]), ["gender"])).filter(pl.col("gender") == "x")
         found += bool(out.item(0, "p_holm") < 0.05)
     assert found / reps >= 0.9, found / reps
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_holm_and_bh_equal_statsmodels(seed):
+    from analysis.significance import benjamini_hochberg, holm
+
+    rng = np.random.default_rng(seed)
+    p = np.concatenate([rng.uniform(0, 1, 30), rng.uniform(0, 0.01, 5), [0.5, 0.5, np.nan]])
+    ok = ~np.isnan(p)
+    np.testing.assert_allclose(holm(p)[ok], multipletests(p[ok], method="holm")[1], atol=1e-12)
+    np.testing.assert_allclose(benjamini_hochberg(p)[ok], multipletests(p[ok], method="fdr_bh")[1], atol=1e-12)
+    assert np.isnan(holm(p)[-1]) and np.isnan(benjamini_hochberg(p)[-1])

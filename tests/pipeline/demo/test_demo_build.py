@@ -12,7 +12,7 @@ from analysis.contracts import validate_instances
 from analysis.values import VALUE_DIMENSIONS
 from pipeline.demo.build import DEFAULT_SEED, SPLIT_FRACTIONS, build_demo, build_demo_frame
 from pipeline.demo.compose import display_country
-from pipeline.demo.population import ATTRIBUTE_COUNTS, COUNTRY_COUNTS, TOTAL_PARTICIPANTS
+from analysis.population import ATTRIBUTE_COUNTS, COUNTRY_COUNTS, TOTAL_PARTICIPANTS
 from pipeline.demo.question_bank import DOMAINS, question_bank
 
 REPO = Path(__file__).resolve().parents[3]
