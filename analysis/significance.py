@@ -123,6 +123,5 @@ def group_vs_rest(cells: Cells, min_users: int = 2) -> pl.DataFrame:
         p = 2 * stats.norm.sf(np.abs(log_or / se))
     bad = ~testable(cells, min_users) | (r_n == 0) | ~np.isfinite(p)
     log_or, se, p = (np.where(bad, np.nan, x) for x in (log_or, se, p))
-    return cells.groups.with_columns(
-        pl.Series("log_odds_ratio", log_or), pl.Series("se", se), pl.Series("p_value", p),
-        pl.Series("p_holm", holm(p)), pl.Series("p_bh", benjamini_hochberg(p)))
+    columns = {"log_odds_ratio": log_or, "se": se, "p_value": p, "p_holm": holm(p), "p_bh": benjamini_hochberg(p)}
+    return cells.groups.with_columns(*(pl.Series(k, v, nan_to_null=True) for k, v in columns.items()))  # untested: null

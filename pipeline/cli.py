@@ -231,6 +231,39 @@ def cmd_runs_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- report -------------------------------------------------------------------------------------
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from analysis.cache import atomic_write_bytes
+    from analysis.groups import GROUPINGS
+    from analysis.render import render
+    from analysis.report import disparity_report
+    from analysis.results import scan_scored, select_results
+
+    groupings = [g.strip() for g in args.by.split(",") if g.strip()] if args.by else list(GROUPINGS)
+    unknown = [g for g in groupings if g not in GROUPINGS and g not in ("domain", "target_dimension")]
+    if unknown:
+        print(f"error: unknown grouping(s) {', '.join(unknown)}; known: {', '.join(GROUPINGS)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    split = lambda v: [x for x in v.split(",") if x] if v else None  # noqa: E731
+    scored = select_results(scan_scored(args.benchmark, args.cache), models=split(args.model), protocols=split(args.protocol),
+                            conditions=split(args.condition), splits=split(args.split)).collect()
+    if scored.height == 0:
+        print(f"error: no scored results for benchmark '{args.benchmark}' with these filters (see `mvpbench runs list`)", file=sys.stderr)
+        return EXIT_FAILED
+    report = disparity_report(scored, groupings, B=args.bootstrap, seed=args.seed, alpha=args.alpha, min_users=args.min_users)
+    rendered = render(report, args.format)
+    out = args.out or Path(f"report-{args.benchmark}.{ {'md': 'md', 'html': 'html', 'latex': 'tex', 'csv': 'csv'}[args.format] }")
+    if isinstance(rendered, dict):  # csv: one file per table in a folder
+        for name, text in rendered.items():
+            atomic_write_bytes(out / f"{name}.csv", text.encode("utf-8"))
+    else:
+        atomic_write_bytes(out, rendered.encode("utf-8"))
+    print(f"wrote {out} ({scored.height} results, {len(groupings)} groupings, B = {args.bootstrap})")
+    return 0
+
+
 # --- dashboard ------------------------------------------------------------------------------------
 
 
@@ -324,6 +357,28 @@ def build_parser() -> argparse.ArgumentParser:
     pull.set_defaults(func=cmd_data_pull)
 
     _add_run_parsers(sub)
+
+    rep = sub.add_parser(
+        "report",
+        help="write a disparity report (md, html, csv, latex)",
+        description="Alignment by group with cluster-bootstrap CIs, cluster-robust tests (Holm and BH adjusted), "
+        "disparity summaries and small-cell shrinkage, for every model/protocol/condition in the cache.",
+        epilog="example: mvpbench report --benchmark demo --by birth_country,gender --format html --out report.html",
+    )
+    rep.add_argument("--benchmark", default="demo")
+    rep.add_argument("--by", default=None, help="comma-separated groupings (default: all), e.g. birth_country,gender,value:safety")
+    rep.add_argument("--model", default=None, help="comma-separated models (default: all)")
+    rep.add_argument("--protocol", default=None)
+    rep.add_argument("--condition", default=None)
+    rep.add_argument("--split", default=None)
+    rep.add_argument("--format", choices=("md", "html", "csv", "latex"), default="md")
+    rep.add_argument("--bootstrap", "-B", type=int, default=1000, help="bootstrap replicates (0: no intervals)")
+    rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument("--alpha", type=float, default=0.05)
+    rep.add_argument("--min-users", type=int, default=20, help="smaller groups are flagged, untested and shrunk")
+    rep.add_argument("--out", type=Path, default=None, help="output file (a folder for csv)")
+    _cache_arg(rep)
+    rep.set_defaults(func=cmd_report)
 
     dash = sub.add_parser("dashboard", help="open the dashboard on the cache")
     dash.add_argument("--port", type=int, default=8501)

@@ -1,0 +1,163 @@
+"""A disparity report as a document: Markdown, self-contained HTML (charts as inline SVG, no scripts,
+no network), LaTeX, or CSV tables. Pure: a `DisparityReport` in, text out; the CLI writes files.
+Every value is escaped for its format; group labels come from data and are treated as untrusted."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable
+
+import polars as pl
+
+from analysis.report import DisparityReport
+
+FORMATS = ("md", "html", "csv", "latex")
+GROUP_COLUMNS = ("group", "users", "instances", "paa", "ci_lo", "ci_hi", "gap", "p_holm", "small", "paa_shrunk")
+
+
+def _num(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
+    return str(value)
+
+
+def _sections(report: DisparityReport):
+    """(selection title, grouping, omnibus row, disparity rows, group rows) in a stable order."""
+    for sel, groups in report.groups.partition_by(["model", "protocol", "condition", "grouping"], as_dict=True, maintain_order=True).items():
+        model, protocol, condition, grouping = sel
+        match = (pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition) & (pl.col("grouping") == grouping)
+        omni = report.omnibus.filter(match).row(0, named=True)
+        disp = report.disparities.filter(match).rows(named=True) if report.disparities.height else []
+        # groups with enough people first; small cells after them, never as bare extremes at the top
+        ordered = groups.sort(["small", "paa"], descending=[False, True]).rows(named=True)
+        yield f"{model} · {protocol} · {condition}", grouping, omni, disp, ordered
+
+
+def _table(rows: list[list[str]], header: list[str], row_fmt: Callable[[list[str]], str], head_fmt: Callable[[list[str]], str]) -> list[str]:
+    return [head_fmt(header), *(row_fmt(r) for r in rows)]
+
+
+def to_markdown(report: DisparityReport, top: int = 15) -> str:
+    esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
+    out = ["# Alignment disparity report", "", _settings_line(report), "", "## Leaderboard", ""]
+    out += _md_table(report.leaderboard, ["model", "protocol", "condition", "users", "instances", "paa", "ci_lo", "ci_hi"], esc)
+    for title, grouping, omni, disp, rows in _sections(report):
+        out += ["", f"## {esc(title)} — by {esc(grouping)}", "", _omnibus_line(omni)]
+        if disp:
+            out += ["", *_md_table(pl.DataFrame(disp), ["statistic", "estimate", "ci_lo", "ci_hi", "groups", "worst_group"], esc)]
+        out += ["", *_md_table(pl.DataFrame(rows[:top]), list(GROUP_COLUMNS), esc)]
+        if len(rows) > top:
+            out.append(f"\n… and {len(rows) - top} more groups (CSV has all).")
+    return "\n".join(out) + "\n"
+
+
+def _md_table(df: pl.DataFrame, cols: list[str], esc) -> list[str]:
+    cols = [c for c in cols if c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(esc(_num(r[c])) for c in cols) + " |" for r in df.rows(named=True)]
+    return lines
+
+
+def _settings_line(report: DisparityReport) -> str:
+    s = report.settings
+    return (f"Cluster bootstrap over people, B = {s['B']} (seed {s['seed']}); α = {s['alpha']}; groups with fewer than "
+            f"{s['min_users']} people are flagged as small, untested and excluded from disparity summaries.")
+
+
+def _omnibus_line(omni: dict) -> str:
+    if not omni.get("df"):
+        return "Omnibus test: fewer than two testable groups."
+    return (f"Omnibus (cluster-robust Wald χ² = {_num(omni['wald_chi2'], 2)}, df {omni['df']}, p = {_num(omni['p_value'])}; "
+            f"naive χ² ignoring clustering: p = {_num(omni['naive_p_value'])}) over {omni['groups_tested']} groups.")
+
+
+def _svg_bars(rows: list[dict], width: int = 640) -> str:
+    """PAA per group as horizontal bars with CI whiskers; small groups drawn hatched-grey."""
+    rows = rows[:30]
+    bar_h, left, plot_w = 18, 190, width - 230
+    height = bar_h * len(rows) + 30
+    scale = lambda v: left + plot_w * max(0.0, min(1.0, v))  # noqa: E731
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+             f'font-family="sans-serif" font-size="11">']
+    for tick in (0, 0.25, 0.5, 0.75, 1):
+        x = scale(tick)
+        parts.append(f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{height - 20}" stroke="#ddd"/>'
+                     f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle" fill="#555">{tick:g}</text>')
+    for i, r in enumerate(rows):
+        y = i * bar_h + 4
+        colour = "#bbb" if r.get("small") else "#4c78a8"
+        parts.append(f'<text x="{left - 6}" y="{y + 11}" text-anchor="end">{html.escape(str(r["group"]))[:32]}</text>')
+        parts.append(f'<rect x="{left}" y="{y}" width="{scale(r["paa"]) - left:.1f}" height="{bar_h - 6}" fill="{colour}">'
+                     f'<title>{html.escape(str(r["group"]))}: {_num(r["paa"])} ({r["users"]} people)</title></rect>')
+        if r.get("ci_lo") is not None and not math.isnan(r["ci_lo"]):
+            yc = y + (bar_h - 6) / 2
+            parts.append(f'<line x1="{scale(r["ci_lo"]):.1f}" y1="{yc}" x2="{scale(r["ci_hi"]):.1f}" y2="{yc}" stroke="#222" stroke-width="1.5"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def to_html(report: DisparityReport, top: int = 30) -> str:
+    e = lambda v: html.escape(_num(v))  # noqa: E731
+
+    def table(df: pl.DataFrame, cols: list[str]) -> str:
+        cols = [c for c in cols if c in df.columns]
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+        body = "".join("<tr>" + "".join(f"<td>{e(r[c])}</td>" for c in cols) + "</tr>" for r in df.rows(named=True))
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    parts = ["<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Alignment disparity report</title>",
+             "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}table{border-collapse:collapse;"
+             "font-size:13px;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+             "td:first-child,th:first-child{text-align:left}h2{margin-top:2em}</style></head><body>",
+             "<h1>Alignment disparity report</h1>", f"<p>{html.escape(_settings_line(report))}</p>",
+             "<h2>Leaderboard</h2>", table(report.leaderboard, ["model", "protocol", "condition", "users", "instances", "paa", "ci_lo", "ci_hi"])]
+    for title, grouping, omni, disp, rows in _sections(report):
+        parts += [f"<h2>{html.escape(title)} — by {html.escape(grouping)}</h2>", f"<p>{html.escape(_omnibus_line(omni))}</p>",
+                  _svg_bars(rows)]
+        if disp:
+            parts.append(table(pl.DataFrame(disp), ["statistic", "estimate", "ci_lo", "ci_hi", "groups", "worst_group"]))
+        parts.append(table(pl.DataFrame(rows[:top]), list(GROUP_COLUMNS)))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _tex(value) -> str:
+    text = _num(value)
+    for ch, rep in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"), ("_", r"\_"),
+                    ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\textasciicircum{}")):
+        text = text.replace(ch, rep)  # backslash first, so later escapes are not escaped again
+    return text.replace("–", "--")
+
+
+def to_latex(report: DisparityReport, top: int = 15) -> str:
+    def tabular(df: pl.DataFrame, cols: list[str]) -> list[str]:
+        cols = [c for c in cols if c in df.columns]
+        lines = [r"\begin{tabular}{l" + "r" * (len(cols) - 1) + "}", r"\hline", " & ".join(_tex(c) for c in cols) + r" \\", r"\hline"]
+        lines += [" & ".join(_tex(r[c]) for c in cols) + r" \\" for r in df.rows(named=True)]
+        return [*lines, r"\hline", r"\end{tabular}"]
+
+    out = [r"% Alignment disparity report (mvpbench report --format latex)", r"\section*{Leaderboard}"]
+    out += tabular(report.leaderboard, ["model", "protocol", "condition", "users", "instances", "paa", "ci_lo", "ci_hi"])
+    for title, grouping, omni, disp, rows in _sections(report):
+        out += [rf"\subsection*{{{_tex(title)} --- by {_tex(grouping)}}}", _tex(_omnibus_line(omni)) + r"\\"]
+        if disp:
+            out += tabular(pl.DataFrame(disp), ["statistic", "estimate", "ci_lo", "ci_hi", "groups", "worst_group"])
+        out += tabular(pl.DataFrame(rows[:top]), list(GROUP_COLUMNS))
+    return "\n".join(out) + "\n"
+
+
+def to_csv_tables(report: DisparityReport) -> dict[str, str]:
+    """One CSV per table, full precision."""
+    return {name: getattr(report, name).write_csv() for name in ("leaderboard", "groups", "omnibus", "disparities")
+            if getattr(report, name).height}
+
+
+def render(report: DisparityReport, fmt: str) -> str | dict[str, str]:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    return {"md": to_markdown, "html": to_html, "latex": to_latex, "csv": to_csv_tables}[fmt](report)

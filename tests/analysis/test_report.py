@@ -1,0 +1,62 @@
+import numpy as np
+import polars as pl
+import pytest
+
+from analysis.groups import paa_by_group, user_cells, with_groups
+from analysis.render import render
+from analysis.report import disparity_report
+from analysis.significance import group_vs_rest, omnibus_test
+from analysis.synthetic import synthetic_results
+
+
+@pytest.fixture(scope="module")
+def scored():
+    inst, res = synthetic_results(instances=3000, models=2, planted={"gender": {"Female": -0.1}}, seed=5)
+    return res.select("run_id", "model", "protocol", "condition", "instance_id", "aligned").join(inst, on="instance_id")
+
+
+def test_the_report_agrees_with_the_single_grouping_functions(scored):
+    report = disparity_report(scored, ["gender", "birth_country"], B=0)
+    assert report.leaderboard.height == 4  # 2 models x 2 protocols
+    one = scored.filter((pl.col("model") == "model-01") & (pl.col("protocol") == "logprob"))
+    sel = (pl.col("model") == "model-01") & (pl.col("protocol") == "logprob") & (pl.col("grouping") == "gender")
+    ours = report.groups.filter(sel).sort("group")
+    ref = paa_by_group(one, "gender", B=0).sort("gender")
+    np.testing.assert_allclose(ours.get_column("paa").to_numpy(), ref.get_column("paa").to_numpy(), atol=1e-12)
+    np.testing.assert_allclose(ours.get_column("paa_shrunk").to_numpy(), ref.get_column("paa_shrunk").to_numpy(), atol=1e-12)
+    cells = user_cells(with_groups(one, ["gender"]), ["gender"])
+    vs_rest = group_vs_rest(cells, min_users=20).sort("gender")
+    np.testing.assert_allclose(ours.get_column("p_holm").to_numpy(), vs_rest.get_column("p_holm").to_numpy(), atol=1e-12, equal_nan=True)
+    omni = report.omnibus.filter(sel).row(0, named=True)
+    assert omni["wald_chi2"] == pytest.approx(omnibus_test(cells, 20)["wald_chi2"], abs=1e-9)
+    female = ours.filter(pl.col("group") == "Female").row(0, named=True)
+    assert female["gap"] < -0.03 and female["p_holm"] < 0.05  # the planted gap is found
+
+
+def test_bootstrap_intervals_and_small_cells(scored):
+    report = disparity_report(scored, ["birth_country"], B=200, seed=1)
+    groups = report.groups
+    assert (groups.get_column("ci_lo") <= groups.get_column("paa") + 1e-12).all()
+    small = groups.filter(pl.col("small"))
+    assert small.height > 0 and small.get_column("p_value").is_null().all()  # small cells are not tested
+    assert report.leaderboard.get_column("ci_lo").is_not_null().all()
+    assert set(report.disparities.get_column("groups")) == {9}  # the nine countries with 20+ people
+
+
+HOSTILE = "<script>alert(1)</script> & $x_1^2 | {a}"
+
+
+@pytest.mark.parametrize("fmt", ["md", "html", "latex", "csv"])
+def test_every_format_renders_and_escapes(scored, fmt):
+    hostile = scored.with_columns(pl.when(pl.col("gender") == "Male").then(pl.lit(HOSTILE)).otherwise(pl.col("gender")).alias("gender"))
+    out = render(disparity_report(hostile, ["gender"], B=50), fmt)
+    if fmt == "csv":
+        assert set(out) == {"leaderboard", "groups", "omnibus", "disparities"} and HOSTILE in out["groups"]
+        return
+    assert "Leaderboard" in out and "gender" in out
+    if fmt == "html":
+        assert "<script>" not in out and "&lt;script&gt;" in out and "<svg" in out and "http" not in out.replace("http://www.w3.org/2000/svg", "")
+    if fmt == "md":
+        assert "\\|" in out  # a pipe in a label cannot break the table
+    if fmt == "latex":
+        assert r"\$x\_1\textasciicircum{}2" in out and r"\&" in out
