@@ -17,7 +17,7 @@ import polars as pl
 from analysis.disparity import STATISTICS, _summaries
 from analysis.groups import GROUPINGS, Cells, grouping_expr, wilson_interval
 from analysis.shrinkage import beta_binomial_shrinkage, effective_sizes, icc_anova, instance_variance
-from analysis.significance import group_vs_rest, omnibus_test
+from analysis.significance import group_vs_rest_arrays, omnibus_test
 from analysis.summary import MIN_USERS_DEFAULT
 
 SELECTION = ("model", "protocol", "condition")
@@ -33,27 +33,65 @@ class DisparityReport:
     settings: dict
 
 
-def _sums(scored: pl.DataFrame, grouping: str, user_code: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Per (selection, person, group) sums with integer codes, and the grouping's group table."""
+@dataclass(frozen=True)
+class _Index:
+    """Integer codes computed once: each result row's selection, person and instance."""
+
+    selections: list[tuple[str, str, str]]
+    sel: np.ndarray
+    user: np.ndarray
+    n_users: int
+    instances: pl.DataFrame  # one row per instance, in code order
+    inst: np.ndarray
+    aligned: np.ndarray
+
+
+def _index(scored: pl.DataFrame) -> _Index:
+    sel_keys = scored.select(SELECTION).unique().sort(SELECTION)
+    sel = scored.select(SELECTION).join(sel_keys.with_row_index("c"), on=list(SELECTION), how="left", maintain_order="left")
+    user = scored.get_column("user_id").rank("dense").cast(pl.Int64).to_numpy() - 1
+    inst_code = scored.get_column("instance_id").rank("dense").cast(pl.Int64).to_numpy() - 1
+    instances = scored.with_columns(pl.Series("_code", inst_code)).unique("_code").sort("_code")
+    return _Index([tuple(r) for r in sel_keys.iter_rows()], sel.get_column("c").to_numpy().astype(np.int64), user,
+                  int(user.max()) + 1, instances, inst_code, scored.get_column("aligned").to_numpy().astype(float))
+
+
+def _dense_sums(ix: _Index, grouping: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, pl.DataFrame]:
+    """(S, S2, N) of shape (selections, people, groups) and the group table, via bincount."""
     group = grouping_expr(grouping).cast(pl.String).fill_null("(missing)").alias("group")
     iso = pl.col(_ISO3[grouping]) if grouping in _ISO3 else pl.lit(None, dtype=pl.String)
-    frame = scored.select(*SELECTION, "aligned", group, iso.alias("iso3")).with_columns(user_code.alias("u"))
-    table = frame.select("group", "iso3").unique("group").sort("group").with_row_index("g")
-    sums = (
-        frame.join(table.select("group", "g"), on="group")
-        .group_by(*SELECTION, "u", "g")
-        .agg(pl.col("aligned").sum().alias("s"), (pl.col("aligned") ** 2).sum().alias("s2"), pl.len().alias("n"))
-    )
-    return sums, table.drop("g")
+    labels = ix.instances.select(group, iso.alias("iso3"))
+    codes = labels.get_column("group").rank("dense").cast(pl.Int64).to_numpy() - 1
+    table = labels.with_columns(pl.Series("g", codes)).unique("g").sort("g").drop("g")
+    n_groups = table.height
+    key = (ix.sel * ix.n_users + ix.user) * n_groups + codes[ix.inst]
+    size = len(ix.selections) * ix.n_users * n_groups
+    shape = (len(ix.selections), ix.n_users, n_groups)
+    S = np.bincount(key, weights=ix.aligned, minlength=size).reshape(shape)
+    S2 = np.bincount(key, weights=ix.aligned**2, minlength=size).reshape(shape)
+    N = np.bincount(key, minlength=size).astype(float).reshape(shape)
+    return S, S2, N, table
 
 
-def _cells(part: pl.DataFrame, table: pl.DataFrame, n_users: int) -> Cells:
-    u, g = part.get_column("u").to_numpy(), part.get_column("g").to_numpy()
-    shape = (n_users, table.height)
-    S, S2, N = np.zeros(shape), np.zeros(shape), np.zeros(shape)
-    S[u, g], S2[u, g], N[u, g] = part.get_column("s").to_numpy(), part.get_column("s2").to_numpy(), part.get_column("n").to_numpy()
-    rows, cols = N.sum(axis=1) > 0, N.sum(axis=0) > 0  # people and groups present in this selection
-    return Cells(table.filter(pl.Series(cols)), np.flatnonzero(rows), S[rows][:, cols], N[rows][:, cols], S2[rows][:, cols])
+def _cells(S: np.ndarray, S2: np.ndarray, N: np.ndarray) -> tuple[Cells, np.ndarray]:
+    """Cells for the people and groups present in one selection, and which groups those are."""
+    rows, cols = N.sum(axis=1) > 0, N.sum(axis=0) > 0
+    return Cells(pl.DataFrame(), np.flatnonzero(rows), S[rows][:, cols], N[rows][:, cols], S2[rows][:, cols]), cols
+
+
+def column_percentiles(a: np.ndarray, q: Sequence[float]) -> np.ndarray:
+    """np.nanpercentile(a, q, axis=0) with the default linear method, vectorised (numpy's own takes a
+    slow path per column when any value is NaN, as empty bootstrap cells are)."""
+    s = np.sort(a, axis=0)  # NaNs sort last
+    valid = (~np.isnan(a)).sum(axis=0)
+    cols = np.arange(a.shape[1])
+    out = np.full((len(q), a.shape[1]), np.nan)
+    for k, qq in enumerate(q):
+        pos = np.clip((valid - 1) * qq / 100.0, 0, None)
+        lo, hi = np.floor(pos).astype(int), np.ceil(pos).astype(int)
+        lo_v, hi_v = s[np.minimum(lo, a.shape[0] - 1), cols], s[np.minimum(hi, a.shape[0] - 1), cols]
+        out[k] = np.where(valid > 0, lo_v + (hi_v - lo_v) * (pos - lo), np.nan)
+    return out
 
 
 def disparity_report(
@@ -70,14 +108,18 @@ def disparity_report(
     a single matrix product with the replicate weights."""
     scored = scored.lazy().filter(pl.col("aligned").is_not_null()).collect()
     q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
-    user_code = scored.get_column("user_id").rank("dense").cast(pl.Int64) - 1
-    n_users = int(user_code.max()) + 1 if scored.height else 0
-    cells_by: dict[tuple, dict[str, Cells]] = {}
+    if scored.height == 0:
+        raise ValueError("no scored results to report on")
+    ix = _index(scored)
+    cells_by: dict[tuple, dict[str, Cells]] = {sel: {} for sel in ix.selections}
+    tables: dict[str, pl.DataFrame] = {}
+    present: dict[tuple, dict[str, np.ndarray]] = {sel: {} for sel in ix.selections}
     for grouping in groupings:
-        sums, table_all = _sums(scored, grouping, user_code)
-        for sel, part in sums.partition_by(SELECTION, as_dict=True, maintain_order=True).items():
-            cells_by.setdefault(sel, {})[grouping] = _cells(part, table_all, n_users)
-    board_rows, group_frames, omni_rows, disp_rows = [], [], [], []
+        S, S2, N, tables[grouping] = _dense_sums(ix, grouping)
+        for k, sel in enumerate(ix.selections):
+            cells_by[sel][grouping], present[sel][grouping] = _cells(S[k], S2[k], N[k])
+    board_rows, omni_rows, disp_rows = [], [], []
+    group_columns: dict[str, list] = {}
     for index, (sel, by_grouping) in enumerate(sorted(cells_by.items())):
         model, protocol, condition = sel
         first = next(iter(by_grouping.values()))
@@ -87,53 +129,58 @@ def disparity_report(
         overall_b = None
         if B > 0:
             rng = np.random.default_rng([seed, index])
-            W = rng.multinomial(len(per_person_s), np.full(len(per_person_s), 1 / len(per_person_s)), size=B).astype(float)
+            W = rng.multinomial(len(per_person_s), np.full(len(per_person_s), 1 / len(per_person_s)), size=B).astype(np.float32)
             names = list(by_grouping)
             stacked = np.hstack([by_grouping[g].S for g in names] + [by_grouping[g].N for g in names])
-            products = W @ np.column_stack([stacked, per_person_s, per_person_n])
+            products = (W @ np.column_stack([stacked, per_person_s, per_person_n]).astype(np.float32)).astype(float)
             overall_b = products[:, -2] / products[:, -1]
             widths = np.cumsum([0] + [by_grouping[g].S.shape[1] for g in names])
             half = widths[-1]
             with np.errstate(invalid="ignore", divide="ignore"):
                 for k, g in enumerate(names):
                     replicates[g] = products[:, widths[k]:widths[k + 1]] / products[:, half + widths[k]:half + widths[k + 1]]
-        lo, hi = (np.nanpercentile(overall_b, q) if overall_b is not None else (None, None))
+        lo, hi = column_percentiles(overall_b[:, None], q)[:, 0] if overall_b is not None else (None, None)
         board_rows.append({"model": model, "protocol": protocol, "condition": condition, "users": len(per_person_s),
                            "instances": int(per_person_n.sum()), "paa": float(overall),
                            "ci_lo": None if lo is None else float(lo), "ci_hi": None if hi is None else float(hi)})
         for grouping, cells in by_grouping.items():
             key = {"model": model, "protocol": protocol, "condition": condition, "grouping": grouping}
+            labels = tables[grouping].filter(pl.Series(present[sel][grouping]))
+            group_names = labels.get_column("group").to_numpy()
             s, n = cells.S.sum(axis=0), cells.N.sum(axis=0)
             users = (cells.N > 0).sum(axis=0)
             paa = s / n
             w_lo, w_hi = wilson_interval(s, n, alpha)
             shrunk, _, _ = beta_binomial_shrinkage(paa, effective_sizes(cells, icc_anova(cells)), instance_variance(cells))
-            columns = {"users": users.astype(np.int64), "instances": n.astype(np.int64), "paa": paa, "wilson_lo": w_lo,
-                       "wilson_hi": w_hi, "gap": paa - overall, "small": users < min_users, "paa_shrunk": shrunk}
+            columns = {"group": group_names.tolist(), "iso3": labels.get_column("iso3").to_list(),
+                       **{k: [v] * len(paa) for k, v in key.items()},
+                       "users": users.astype(np.int64), "instances": n.astype(np.int64), "paa": paa,
+                       "wilson_lo": w_lo, "wilson_hi": w_hi, "gap": paa - overall, "small": users < min_users,
+                       "paa_shrunk": shrunk, **group_vs_rest_arrays(cells, min_users)}
             reps = replicates.get(grouping)
             if reps is not None:
-                columns["ci_lo"], columns["ci_hi"] = np.nanpercentile(reps, q, axis=0)
-                columns["gap_lo"], columns["gap_hi"] = np.nanpercentile(reps - overall_b[:, None], q, axis=0)
-            table = group_vs_rest(cells, min_users).with_columns(*(pl.Series(k, v) for k, v in columns.items()),
-                                                                 *(pl.lit(v).alias(k) for k, v in key.items()))
-            group_frames.append(table)
+                columns["ci_lo"], columns["ci_hi"] = column_percentiles(reps, q)
+                columns["gap_lo"], columns["gap_hi"] = column_percentiles(reps - overall_b[:, None], q)
+            for name, values in columns.items():
+                group_columns.setdefault(name, []).append(values)
             omni_rows.append({**key, **omnibus_test(cells, min_users)})
             eligible = users >= min_users
             if eligible.sum() >= 2:
                 weights = users[eligible].astype(float)
                 point = _summaries(paa[eligible][None, :], weights, np.array([overall]))
                 boot = _summaries(reps[:, eligible], weights, overall_b) if reps is not None else None
-                worst = str(cells.groups.get_column("group").to_numpy()[eligible][int(np.argmin(paa[eligible]))])
-                for stat in STATISTICS:
-                    b_lo, b_hi = np.nanpercentile(boot[stat], q) if boot else (None, None)
+                worst = str(group_names[eligible][int(np.argmin(paa[eligible]))])
+                spans = column_percentiles(np.column_stack([boot[k] for k in STATISTICS]), q) if boot else None
+                for j, stat in enumerate(STATISTICS):
                     disp_rows.append({**key, "statistic": stat, "estimate": float(point[stat][0]),
-                                      "ci_lo": None if b_lo is None else float(b_lo), "ci_hi": None if b_hi is None else float(b_hi),
+                                      "ci_lo": None if spans is None else float(spans[0, j]),
+                                      "ci_hi": None if spans is None else float(spans[1, j]),
                                       "groups": int(eligible.sum()), "worst_group": worst})
     float_cols = {c: pl.Float64 for c in ("ci_lo", "ci_hi")}
-    groups = pl.concat(group_frames, how="diagonal_relaxed") if group_frames else pl.DataFrame()
     lead = ["model", "protocol", "condition", "grouping", "group", "iso3"]
-    if groups.height:
-        groups = groups.select(lead + [c for c in groups.columns if c not in lead])
+    flat = {k: [x for part in v for x in part] if isinstance(v[0], list) else np.concatenate(v) for k, v in group_columns.items()}
+    groups = pl.DataFrame(flat, schema_overrides={"iso3": pl.String}, nan_to_null=True)
+    groups = groups.select(lead + [c for c in groups.columns if c not in lead])
     return DisparityReport(
         leaderboard=pl.DataFrame(board_rows, schema_overrides=float_cols).sort("paa", descending=True) if board_rows else pl.DataFrame(),
         groups=groups,

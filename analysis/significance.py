@@ -99,11 +99,11 @@ def omnibus_test(cells: Cells, min_users: int = 2) -> dict[str, float]:
             "naive_chi2": float(naive), "naive_p_value": float(naive_p), "groups_tested": int(k)}
 
 
-def group_vs_rest(cells: Cells, min_users: int = 2) -> pl.DataFrame:
+def group_vs_rest_arrays(cells: Cells, min_users: int = 2) -> dict[str, np.ndarray]:
     """Each group against everyone else: the log-odds ratio logit(p_g) − logit(p_rest), its
     cluster-robust z test, and Holm and Benjamini–Hochberg adjusted p-values across the testable
-    groups (others get no p-value: see `testable`).
-    Vectorised over groups: each is the two-cell (rest, group) version of the closed form above."""
+    groups (others get NaN: see `testable`). Vectorised over groups: each is the two-cell
+    (rest, group) version of the closed form above."""
     S, N = cells.S, cells.N
     n_people = S.shape[0]
     tot_s, tot_n = S.sum(axis=1, keepdims=True), N.sum(axis=1, keepdims=True)
@@ -123,5 +123,10 @@ def group_vs_rest(cells: Cells, min_users: int = 2) -> pl.DataFrame:
         p = 2 * stats.norm.sf(np.abs(log_or / se))
     bad = ~testable(cells, min_users) | (r_n == 0) | ~np.isfinite(p)
     log_or, se, p = (np.where(bad, np.nan, x) for x in (log_or, se, p))
-    columns = {"log_odds_ratio": log_or, "se": se, "p_value": p, "p_holm": holm(p), "p_bh": benjamini_hochberg(p)}
-    return cells.groups.with_columns(*(pl.Series(k, v, nan_to_null=True) for k, v in columns.items()))  # untested: null
+    return {"log_odds_ratio": log_or, "se": se, "p_value": p, "p_holm": holm(p), "p_bh": benjamini_hochberg(p)}
+
+
+def group_vs_rest(cells: Cells, min_users: int = 2) -> pl.DataFrame:
+    """`group_vs_rest_arrays` as a frame beside the group labels; untested groups get nulls."""
+    columns = group_vs_rest_arrays(cells, min_users)
+    return cells.groups.with_columns(*(pl.Series(k, v, nan_to_null=True) for k, v in columns.items()))

@@ -60,3 +60,16 @@ def test_every_format_renders_and_escapes(scored, fmt):
         assert "\\|" in out  # a pipe in a label cannot break the table
     if fmt == "latex":
         assert r"\$x\_1\textasciicircum{}2" in out and r"\&" in out
+
+
+def test_column_percentiles_equal_numpy_nanpercentile():
+    from analysis.report import column_percentiles
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(301, 7))
+    a[rng.random(a.shape) < 0.3] = np.nan
+    a[:, 3] = np.nan  # an all-empty column
+    a[:-1, 5] = np.nan  # a single value
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        ref = np.nanpercentile(a, [2.5, 50, 97.5], axis=0)
+    np.testing.assert_allclose(column_percentiles(a, [2.5, 50, 97.5]), ref, atol=1e-12, equal_nan=True)
