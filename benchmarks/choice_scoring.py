@@ -21,20 +21,21 @@ import polars as pl
 import torch
 
 from analysis.cache import read_instances
+from pipeline.backends.base import chat_token_ids, label_token_ids
 from pipeline.backends.transformers_backend import TransformersBackend
 from pipeline.models import resolve_model
 from pipeline.prompts import CHOICE_LABELS, CHOICE_PREFILL, choice_prompts
 
 
 def naive_loop(backend: TransformersBackend, groups) -> list[list[dict[str, float]]]:
-    label_ids = {lab: backend._label_ids(lab) for lab in CHOICE_LABELS}
+    label_ids = {lab: label_token_ids(backend.tokenizer, lab) for lab in CHOICE_LABELS}
     prefill = backend.tokenizer.encode(CHOICE_PREFILL, add_special_tokens=False)
     out = []
     with torch.inference_mode():
         for group in groups:
             probs = []
             for chat in group:
-                ids = torch.tensor([backend._prompt_ids(chat) + prefill])
+                ids = torch.tensor([chat_token_ids(backend.tokenizer, chat) + prefill])
                 p = torch.softmax(backend.model(input_ids=ids).logits[0, -1].float(), dim=-1)
                 probs.append({lab: float(p[ids_].sum()) for lab, ids_ in label_ids.items()})
             out.append(probs)

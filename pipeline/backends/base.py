@@ -45,6 +45,33 @@ class AnswerScore:
         return self.logprob_sum / max(self.tokens, 1)
 
 
+def chat_token_ids(tokenizer: Any, chat: Chat) -> list[int]:
+    """The prompt tokens of a chat, ending where the assistant's reply begins."""
+    ids = tokenizer.apply_chat_template(chat, tokenize=True, add_generation_prompt=True)
+    return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+
+
+def label_token_ids(tokenizer: Any, label: str) -> list[int]:
+    """Token ids that continue a reply with `label`: 'A' and ' A', each where it is a single token."""
+    out: list[int] = []
+    for text in (label, " " + label):
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        if len(ids) == 1 and ids[0] not in out:
+            out.append(ids[0])
+    if not out:
+        raise ValueError(f"label {label!r} is not a single token for this tokenizer")
+    return out
+
+
+def regroup(flat: Sequence[Any], sizes: Sequence[int]) -> list[list[Any]]:
+    """Split a flat list of per-prompt results back into groups of the given sizes."""
+    out, k = [], 0
+    for size in sizes:
+        out.append(list(flat[k : k + size]))
+        k += size
+    return out
+
+
 class BackendError(RuntimeError):
     """A backend could not serve a request (after its retries); the message says why."""
 

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pipeline.backends.base import AnswerScore, Backend, BackendError, SamplingSettings
+from pipeline.backends.base import AnswerScore, Backend, BackendError, SamplingSettings, regroup
 from pipeline.prompts import Chat
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
@@ -132,11 +132,7 @@ class OpenAIBackend(Backend):
                          "logprobs": self.top_logprobs} for c in chats]
             tops = [_completion_top_logprobs(r) for r in self._map("/completions", payloads)]
         probs = [{lab: sum(math.exp(lp) for tok, lp in top.items() if tok.strip() == lab) for lab in labels} for top in tops]
-        out, k = [], 0
-        for g in groups:
-            out.append(probs[k : k + len(g)])
-            k += len(g)
-        return out
+        return regroup(probs, [len(g) for g in groups])
 
     def answer_logprobs(self, items: Sequence[tuple[Chat, Sequence[str]]]) -> list[list[AnswerScore]]:
         if self.mode != "completions":
@@ -152,11 +148,7 @@ class OpenAIBackend(Backend):
                                  "echo": True, "logprobs": 0})
                 spans.append(len(prompt))
         scores = [_echo_score(r, start) for r, start in zip(self._map("/completions", payloads), spans, strict=True)]
-        out, k = [], 0
-        for _, answers in items:
-            out.append(scores[k : k + len(answers)])
-            k += len(answers)
-        return out
+        return regroup(scores, [len(answers) for _, answers in items])
 
     def generate(self, chats: Sequence[Chat], sampling: SamplingSettings) -> list[str]:
         common = {"model": self.model, "temperature": sampling.temperature, "top_p": sampling.top_p,

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from pipeline.backends.base import AnswerScore, Backend, SamplingSettings
+from pipeline.backends.base import AnswerScore, Backend, SamplingSettings, chat_token_ids, label_token_ids
 from pipeline.models import ModelSpec
 from pipeline.prompts import Chat
 
@@ -84,19 +84,10 @@ class TransformersBackend(Backend):
     # --- tokens ------------------------------------------------------------------------------------
 
     def _prompt_ids(self, chat: Chat) -> list[int]:
-        ids = self.tokenizer.apply_chat_template(chat, tokenize=True, add_generation_prompt=True)
-        return list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
+        return chat_token_ids(self.tokenizer, chat)
 
     def _label_ids(self, label: str) -> list[int]:
-        """Token ids that start a reply with `label`: 'A' and ' A' where each is a single token."""
-        out = []
-        for text in (label, " " + label):
-            ids = self.tokenizer.encode(text, add_special_tokens=False)
-            if len(ids) == 1 and ids[0] not in out:
-                out.append(ids[0])
-        if not out:
-            raise ValueError(f"label {label!r} is not a single token for this tokenizer")
-        return out
+        return label_token_ids(self.tokenizer, label)
 
     # --- the scoring engine ------------------------------------------------------------------------
 

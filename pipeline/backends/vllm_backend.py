@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from pipeline.backends.base import AnswerScore, Backend, SamplingSettings
+from pipeline.backends.base import AnswerScore, Backend, SamplingSettings, chat_token_ids, label_token_ids, regroup
 from pipeline.models import ModelSpec
 from pipeline.prompts import Chat
 
@@ -47,42 +47,26 @@ class VLLMBackend(Backend):
         return {"backend": self.name, "tensor_parallel_size": self.tensor_parallel_size, "prefix_caching": True,
                 "lora": bool(self.lora)}
 
-    def _prompt_ids(self, chat: Chat) -> list[int]:
-        ids = self.tokenizer.apply_chat_template(chat, tokenize=True, add_generation_prompt=True)
-        return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
-
-    def _label_ids(self, label: str) -> list[int]:
-        out = []
-        for text in (label, " " + label):
-            ids = self.tokenizer.encode(text, add_special_tokens=False)
-            if len(ids) == 1 and ids[0] not in out:
-                out.append(ids[0])
-        return out
-
     def _generate(self, prompts: list[dict[str, Any]], params: Any) -> list[Any]:
         self.calls += 1
         return self.llm.generate(prompts, params, lora_request=self.lora, use_tqdm=False)
 
     def label_probs(self, groups: Sequence[Sequence[Chat]], labels: Sequence[str], prefill: str = "") -> list[list[dict[str, float]]]:
         tail = self.tokenizer.encode(prefill, add_special_tokens=False) if prefill else []
-        prompts = [{"prompt_token_ids": self._prompt_ids(chat) + tail} for g in groups for chat in g]
+        prompts = [{"prompt_token_ids": chat_token_ids(self.tokenizer, chat) + tail} for g in groups for chat in g]
         params = self.SamplingParams(max_tokens=1, temperature=0.0, logprobs=self.top_logprobs)
         outputs = self._generate(prompts, params)
-        label_ids = {lab: self._label_ids(lab) for lab in labels}
+        label_ids = {lab: label_token_ids(self.tokenizer, lab) for lab in labels}
         probs = []
         for out in outputs:
             first = out.outputs[0].logprobs[0]  # {token_id: Logprob(logprob=..., rank=..., decoded_token=...)}
             probs.append({lab: sum(math.exp(first[t].logprob) for t in ids if t in first) for lab, ids in label_ids.items()})
-        result, k = [], 0
-        for g in groups:
-            result.append(probs[k : k + len(g)])
-            k += len(g)
-        return result
+        return regroup(probs, [len(g) for g in groups])
 
     def answer_logprobs(self, items: Sequence[tuple[Chat, Sequence[str]]]) -> list[list[AnswerScore]]:
         prompts, starts = [], []
         for chat, answers in items:
-            prompt = self._prompt_ids(chat)
+            prompt = chat_token_ids(self.tokenizer, chat)
             for answer in answers:
                 prompts.append({"prompt_token_ids": prompt + self.tokenizer.encode(answer, add_special_tokens=False)})
                 starts.append(len(prompt))
@@ -92,14 +76,10 @@ class VLLMBackend(Backend):
             ids = out.prompt_token_ids
             lps = [out.prompt_logprobs[i][ids[i]].logprob for i in range(start, len(ids))]
             scores.append(AnswerScore(float(sum(lps)), len(lps)))
-        result, k = [], 0
-        for _, answers in items:
-            result.append(scores[k : k + len(answers)])
-            k += len(answers)
-        return result
+        return regroup(scores, [len(answers) for _, answers in items])
 
     def generate(self, chats: Sequence[Chat], sampling: SamplingSettings) -> list[str]:
         params = self.SamplingParams(max_tokens=sampling.max_new_tokens, temperature=sampling.temperature,
                                      top_p=sampling.top_p, seed=sampling.seed)
-        outputs = self._generate([{"prompt_token_ids": self._prompt_ids(c)} for c in chats], params)
+        outputs = self._generate([{"prompt_token_ids": chat_token_ids(self.tokenizer, c)} for c in chats], params)
         return [out.outputs[0].text.strip() for out in outputs]
