@@ -23,6 +23,8 @@ from pathlib import Path
 
 from analysis.cache import default_cache_root, list_benchmarks, read_benchmark_meta, read_instances, write_benchmark
 from analysis.problems import DataError
+from pipeline.backends.base import BackendError
+from pipeline.models import ModelNotFound
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
@@ -165,6 +167,8 @@ def _specs_from_args(args: argparse.Namespace) -> list:
         options["base_url"] = args.base_url
     if args.concurrency:
         options["concurrency"] = args.concurrency
+    if args.retries is not None:
+        options["max_retries"] = args.retries
     if args.api_key_env:
         options["api_key_env"] = args.api_key_env
     sampling = SamplingSettings(temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed)
@@ -427,6 +431,7 @@ def _add_run_parsers(sub) -> None:
     run.add_argument("--base-url", default=None, help="openai backend: the server's /v1 URL")
     run.add_argument("--api-key-env", default=None, help="openai backend: environment variable holding the key (default OPENAI_API_KEY)")
     run.add_argument("--concurrency", type=int, default=None, help="openai backend: parallel requests")
+    run.add_argument("--retries", type=int, default=None, help="openai backend: retries per request on 429/5xx/timeouts (default 5)")
     run.add_argument("--run-file", type=Path, default=None, help="a TOML or YAML file listing many runs")
     run.add_argument("--dry-run", action="store_true", help="print what would run and an estimate of its cost")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -464,6 +469,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("nothing was written.", file=sys.stderr)
         return EXIT_BAD_INPUT
     except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except (BackendError, ModelNotFound) as err:  # results scored so far are kept; rerun to resume
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

@@ -209,7 +209,11 @@ def execute(
     if spec.protocol == "generate":
         from pipeline.judges import make_judge
 
-        judge = make_judge(spec.judge or "", backend, lambda name: backend_factory(replace(spec, model=name), resolve_model(name)))
+        def judge_backend(name: str) -> Backend:
+            judge_spec = replace(spec, model=name, revision=None)
+            return backend_factory(judge_spec, model_for(judge_spec, root))
+
+        judge = make_judge(spec.judge or "", backend, judge_backend)
     meta = read_benchmark_meta(spec.benchmark, root)
     session = uuid.uuid4().hex[:12]  # several processes may write one run at once: each finds its own session
     _record_session(store, spec, model, backend, meta, ident, judge, command, session, start=True)

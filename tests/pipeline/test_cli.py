@@ -56,3 +56,21 @@ def test_validate_reports_ok_for_clean_files(tmp_path, capsys):
 def test_show_of_a_missing_benchmark_is_a_clear_error(tmp_path, capsys):
     assert main(["data", "show", "nothing-here", "--cache", str(tmp_path)]) == 1
     assert "no benchmark 'nothing-here'" in capsys.readouterr().err
+
+
+def test_an_unknown_model_is_a_clear_error(tmp_path, capsys):
+    from pipeline.demo.build import build_demo
+
+    build_demo(tmp_path, seed=1)
+    assert main(["run", "--cache", str(tmp_path), "--model", "no-such-model", "--limit", "1", "--quiet"]) == 1
+    assert "unknown model 'no-such-model'" in capsys.readouterr().err
+
+
+def test_an_unreachable_server_is_a_clear_error_after_retries(tmp_path, capsys):
+    from pipeline.demo.build import build_demo
+
+    build_demo(tmp_path, seed=1)
+    code = main(["run", "--cache", str(tmp_path), "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1",
+                 "--model", "m", "--limit", "1", "--quiet", "--retries", "1"])
+    err = capsys.readouterr().err
+    assert code == 1 and "failed after" in err and "Traceback" not in err
