@@ -171,3 +171,14 @@ def resolve_country(name_or_code: str) -> Country:
 
 def is_country_code(code: str) -> bool:
     return code in NON_COUNTRY_CODES or pycountry.countries.get(alpha_3=code) is not None or code in _m49()
+
+
+@cache
+def country_shapes() -> dict:
+    """Country polygons (GeoJSON FeatureCollection, feature id = ISO alpha-3), built offline by
+    `mvpbench geometry build` from Natural Earth 1:50m via the world-atlas npm package; provenance
+    in analysis/data/countries.provenance.json."""
+    import json
+
+    with resources.files("analysis.data").joinpath("countries.geojson").open(encoding="utf-8") as fh:
+        return json.load(fh)

@@ -268,6 +268,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- geometry -----------------------------------------------------------------------------------
+
+
+def cmd_geometry_build(args: argparse.Namespace) -> int:
+    from pipeline.geometry import OUTPUT, build
+
+    provenance = build(args.source)
+    print(f"wrote {OUTPUT} ({provenance['features']} countries) from {provenance['source']}")
+    return 0
+
+
 # --- dashboard ------------------------------------------------------------------------------------
 
 
@@ -383,6 +394,15 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", type=Path, default=None, help="output file (a folder for csv)")
     _cache_arg(rep)
     rep.set_defaults(func=cmd_report)
+
+    geo = sub.add_parser("geometry", help="the map's country shapes")
+    geo_sub = geo.add_subparsers(dest="action", metavar="ACTION", required=True)
+    geo_build = geo_sub.add_parser(
+        "build", help="rebuild analysis/data/countries.geojson from the world-atlas npm package",
+        description="Fetch world-atlas@2.0.2 with npm (Natural Earth 1:50m), decode it to GeoJSON keyed by ISO alpha-3 "
+        "and record its provenance. Only needed to change the shapes: the built file ships with the project.")
+    geo_build.add_argument("--source", type=Path, default=None, help="a countries-50m.json already on disk (skips npm)")
+    geo_build.set_defaults(func=cmd_geometry_build, writes=True)
 
     dash = sub.add_parser("dashboard", help="open the dashboard on the cache")
     dash.add_argument("--port", type=int, default=8501)
