@@ -8,7 +8,7 @@ from tests.builders import dvb_record, ufp4_record, write_json
 
 SUBCOMMANDS = [[], ["demo"], ["demo", "build"], ["data"], ["data", "validate"], ["data", "show"], ["data", "import"],
                ["data", "pull"], ["dashboard"], ["benchmarks"], ["run"], ["runs"], ["runs", "list"], ["runs", "show"],
-               ["runs", "merge"]]
+               ["runs", "merge"], ["report"], ["geometry"], ["geometry", "build"]]
 
 
 @pytest.mark.parametrize("words", SUBCOMMANDS, ids=lambda w: " ".join(w) or "mvpbench")
