@@ -52,7 +52,7 @@ def pandas_baseline(df: pd.DataFrame, groupings: list[str], min_users: int = 20)
                     pr = rest["aligned"].mean()
                     su = inside.groupby("user_id")["aligned"].agg(["sum", "size"])
                     sr = rest.groupby("user_id")["aligned"].agg(["sum", "size"])
-                    both = su.join(sr, how="outer", lsuffix="_g", rsuffix="_r").fillna(0)
+                    both = su.add_suffix("_g").join(sr.add_suffix("_r"), how="outer").fillna(0)
                     score_g = both["sum_g"] - both["size_g"] * p
                     score_r = both["sum_r"] - both["size_r"] * pr
                     ig, ir = 1 / (n * p * (1 - p)), 1 / (len(rest) * pr * (1 - pr))
