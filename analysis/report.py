@@ -189,3 +189,29 @@ def disparity_report(
         settings={"B": B, "seed": seed, "alpha": alpha, "min_users": min_users, "groupings": list(groupings),
                   "bootstrap": "people resampled from everyone, one set of replicates per model/protocol/condition"},
     )
+
+
+def leaderboard(scored: pl.DataFrame | pl.LazyFrame, *, B: int = 1000, seed: int = 0, alpha: float = 0.05) -> pl.DataFrame:
+    """PAA per model × protocol × condition with a cluster-bootstrap CI (people resampled), best first."""
+    from analysis.groups import paa_by_group
+
+    frame = scored.lazy().filter(pl.col("aligned").is_not_null()).collect()
+    if frame.height == 0:
+        return pl.DataFrame(schema={**{c: pl.String for c in SELECTION}, "users": pl.Int64, "instances": pl.Int64,
+                                    "paa": pl.Float64, "ci_lo": pl.Float64, "ci_hi": pl.Float64})
+    table = paa_by_group(frame, list(SELECTION), B=B, seed=seed, alpha=alpha, min_users=0)
+    return table.select(*SELECTION, "users", "instances", "paa", "ci_lo", "ci_hi").sort("paa", descending=True)
+
+
+def group_table(df: pl.DataFrame | pl.LazyFrame, by: str | Sequence[str], *, B: int = 1000, seed: int = 0,
+                alpha: float = 0.05, min_users: int = MIN_USERS_DEFAULT) -> pl.DataFrame:
+    """One grouping's full table for one selection: `paa_by_group` plus the cluster-robust
+    group-vs-rest test with Holm and BH adjusted p-values (what the Map and Groups pages show)."""
+    from analysis.groups import paa_by_group, user_cells, with_groups
+    from analysis.significance import group_vs_rest
+
+    by = [by] if isinstance(by, str) else list(by)
+    table = paa_by_group(df, by, B=B, seed=seed, alpha=alpha, min_users=min_users)
+    tests = group_vs_rest(user_cells(with_groups(df, by), by), min_users)
+    keys = [c for c in tests.columns if c in table.columns]
+    return table.join(tests, on=keys, how="left")

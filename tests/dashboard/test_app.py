@@ -1,7 +1,8 @@
-"""The dashboard under Streamlit's real runtime (streamlit.testing AppTest)."""
+"""The dashboard under Streamlit's real runtime (streamlit.testing AppTest), on the committed demo cache."""
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -10,42 +11,76 @@ from pipeline.demo.build import build_demo
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 
 
+def _table(at: AppTest, column: str):
+    """The first data frame on the page that has `column`."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
 @pytest.fixture
-def app(monkeypatch, tmp_path):
-    """The app on the committed demo cache (the default cache root)."""
+def app(monkeypatch):
     monkeypatch.delenv("MVPBENCH_CACHE", raising=False)
-    return AppTest.from_file(APP, default_timeout=60).run()
+    return AppTest.from_file(APP, default_timeout=120).run()
 
 
-def test_overview_shows_the_demo_and_its_label(app):
+def test_overview_shows_the_demo_its_label_and_the_leaderboard(app):
     assert not app.exception
     assert [m.value for m in app.metric] == ["1,500", "5,985", "75", "9"]
     assert "DEMO DATA" in app.warning[0].value
-    assert app.selectbox(key="benchmark").value == "demo"
+    board = _table(app, "ci_lo")
+    assert set(board["protocol"]) == {"choice", "logprob", "generate"} and (board["ci_lo"] <= board["paa"]).all()
 
 
 def test_switching_to_residence_changes_the_country_table(app):
-    before = app.dataframe[2].value
+    before = _table(app, "country")
     app.radio(key="where").set_value("reside").run()
-    after = app.dataframe[2].value
+    after = _table(app, "country")
     assert not app.exception
     assert before.iloc[0]["users"] == 338 and after.iloc[0]["users"] == 386  # US-born vs US residents
     assert len(after) == 38 and len(before) == 75
+    assert app.query_params["where"] == "reside"
 
 
 def test_switching_benchmark(monkeypatch, tmp_path):
     build_demo(tmp_path, seed=1, name="demo")
     build_demo(tmp_path, seed=2, name="other")
     monkeypatch.setenv("MVPBENCH_CACHE", str(tmp_path))
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = AppTest.from_file(APP, default_timeout=120).run()
     assert at.selectbox(key="benchmark").options == ["demo", "other"]
     first = at.metric[1].value
     at.selectbox(key="benchmark").set_value("other").run()
     assert not at.exception and at.metric[0].value == "1,500" and at.metric[1].value != first
+    assert "No model results yet" in at.info[0].value
 
 
 def test_an_empty_cache_says_what_to_do(monkeypatch, tmp_path):
     monkeypatch.setenv("MVPBENCH_CACHE", str(tmp_path))
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = AppTest.from_file(APP, default_timeout=120).run()
     assert not at.exception
     assert "mvpbench demo build" in at.error[0].value
+
+
+def test_map_page_widgets_and_numbers(app):
+    at = app.switch_page("views/map.py").run()
+    assert not at.exception
+    assert {w.key for w in at.selectbox} >= {"benchmark", "model", "protocol", "condition"}
+    table = _table(at, "birth_country")
+    assert len(table) == 75 and table["small"].sum() == 66  # 9 countries with 20+ people are coloured
+    at.selectbox(key="protocol").set_value("logprob").run()
+    logprob = _table(at, "birth_country")
+    assert not at.exception and logprob["paa"].mean() < 0.3 < table["paa"].mean()  # OPA is far below choice PAA
+    at.radio(key="map_where").set_value("reside").run()
+    assert len(_table(at, "reside_country")) == 38
+    at.number_input(key="min_users").set_value(5).run()
+    assert (~_table(at, "reside_country")["small"]).sum() > 9
+
+
+def test_map_view_round_trips_through_the_url(monkeypatch):
+    monkeypatch.delenv("MVPBENCH_CACHE", raising=False)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"benchmark": "demo", "protocol": "logprob", "where": "reside", "min_users": "10"})
+    at.run()
+    at.switch_page("views/map.py").run()
+    assert not at.exception
+    assert at.selectbox(key="protocol").value == "logprob" and at.radio(key="map_where").value == "reside"
+    assert at.number_input(key="min_users").value == 10
+    assert at.query_params["protocol"] == "logprob" and at.query_params["min_users"] == "10"

@@ -1,0 +1,70 @@
+"""What every page shares: the cache location, the benchmark picker (kept in the URL), cached data
+loading, the DEMO banner and the provenance expander. Pages call `analysis` and draw; no statistics here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import streamlit as st
+
+from analysis.cache import default_cache_root, list_benchmarks, read_benchmark_meta, read_instances, read_run_manifest, run_dirs
+from analysis.results import scan_scored
+
+
+def query_value(name: str, options: list[str], default: str | None = None) -> str | None:
+    """A value from the URL query if it is one of `options`, else the default (first option)."""
+    value = st.query_params.get(name)
+    if value in options:
+        return value
+    return default if default in options else (options[0] if options else None)
+
+
+def remember(**values: str | None) -> None:
+    """Keep the view in the URL so a shared link restores it."""
+    for key, value in values.items():
+        if value is None:
+            st.query_params.pop(key, None)
+        elif st.query_params.get(key) != value:
+            st.query_params[key] = value
+
+
+@st.cache_data(show_spinner=False)
+def load_instances(name: str, root: str, content_hash: str) -> pl.DataFrame:  # the hash keys the cache
+    return read_instances(name, root=Path(root))
+
+
+@st.cache_data(show_spinner=False)
+def load_scored(name: str, root: str, content_hash: str, runs_signature: str) -> pl.DataFrame:
+    return scan_scored(name, Path(root)).collect()
+
+
+def runs_signature(name: str, root: Path) -> str:
+    return ";".join(f"{d.name}:{len(list(d.glob('part-*.parquet')))}:{max((p.stat().st_mtime_ns for p in d.glob('part-*.parquet')), default=0)}"
+                    for d in run_dirs(name, root))
+
+
+def select_benchmark() -> tuple[str, Path, dict] | None:
+    root = default_cache_root()
+    names = list_benchmarks(root)
+    if not names:
+        st.error(f"No benchmark found in {root}. Build the demo with `mvpbench demo build`.")
+        return None
+    chosen = query_value("benchmark", names, "demo")
+    name = st.sidebar.selectbox("Benchmark", names, index=names.index(chosen), key="benchmark")
+    remember(benchmark=name)
+    meta = read_benchmark_meta(name, root)
+    if meta.get("synthetic"):
+        detail = meta.get("description", "").removeprefix("SYNTHETIC DEMO DATA. ")
+        st.warning(f"**DEMO DATA — synthetic people.** {detail}", icon="⚠️")
+    return name, root, meta
+
+
+def provenance(name: str, root: Path, meta: dict) -> None:
+    with st.expander("Provenance: data, models and runs"):
+        st.json({k: v for k, v in meta.items() if k != "splits"}, expanded=False)
+        for d in run_dirs(name, root):
+            m = read_run_manifest(d)
+            st.caption(f"{d.name}: {m.get('model', {}).get('name')} rev {m.get('model', {}).get('revision')} · "
+                       f"{m.get('protocol')} · {m.get('condition')} · template {m.get('template_version')} · "
+                       f"{m.get('backend', {}).get('backend')}")

@@ -1,0 +1,101 @@
+"""Map: alignment by country (birth or residence), with intervals, small cells greyed and tooltips."""
+
+import altair as alt
+import polars as pl
+import streamlit as st
+
+from analysis.geography import country_shapes
+from analysis.report import group_table
+from dashboard.common import load_scored, provenance, query_value, remember, runs_signature, select_benchmark
+
+SMALL_STATE_AREA = 4.0  # square degrees: below this a country also gets a marker, so it can be seen and hovered
+
+
+def _num(v, digits=3):
+    return None if v is None else round(float(v), digits)
+
+
+@st.cache_data(show_spinner=False)
+def country_table(scored: pl.DataFrame, model: str, protocol: str, condition: str, where: str, min_users: int, B: int) -> pl.DataFrame:
+    sel = scored.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
+    return group_table(sel, f"{where}_country", B=B, min_users=min_users)
+
+
+def map_features(table: pl.DataFrame, where: str, shrunk_for_small: bool) -> tuple[list[dict], list[dict]]:
+    """Shapes with this table's numbers in their properties, and markers for very small states."""
+    rows = {r[f"{where}_country_iso3"]: r for r in table.iter_rows(named=True)}
+    features, markers = [], []
+    for feature in country_shapes()["features"]:
+        row = rows.get(feature["id"])
+        props = {"name": feature["properties"]["name"], "iso3": feature["id"], "status": "no data"}
+        if row:
+            small = bool(row["small"])
+            shown = row["paa_shrunk"] if (small and shrunk_for_small) else (None if small else row["paa"])
+            props.update({
+                "status": "small" if small and shown is None else "shown", "value": _num(shown), "paa": _num(row["paa"]),
+                "ci": f"{row['ci_lo']:.3f} – {row['ci_hi']:.3f}" if row["ci_lo"] is not None else "–",
+                "users": row["users"], "instances": row["instances"], "gap": _num(row["gap"]),
+                "gap_ci": f"{row['gap_lo']:+.3f} – {row['gap_hi']:+.3f}" if row["gap_lo"] is not None else "–",
+                "p_holm": "not tested (small)" if row["p_holm"] is None else f"{row['p_holm']:.3g}",
+                "shrunk": _num(row["paa_shrunk"]),
+            })
+        features.append({"type": "Feature", "id": feature["id"], "geometry": feature["geometry"], "properties": props})
+        if row:
+            xs = [x for poly in feature["geometry"]["coordinates"] for ring in poly for x, _ in ring]
+            ys = [y for poly in feature["geometry"]["coordinates"] for ring in poly for _, y in ring]
+            if (max(xs) - min(xs)) * (max(ys) - min(ys)) < SMALL_STATE_AREA:
+                markers.append({"lon": (max(xs) + min(xs)) / 2, "lat": (max(ys) + min(ys)) / 2, **props})
+    return features, markers
+
+
+picked = select_benchmark()
+if picked:
+    name, root, meta = picked
+    scored = load_scored(name, str(root), meta.get("content_hash", ""), runs_signature(name, root))
+    st.title("Alignment by country")
+    if scored.height == 0:
+        st.info("No model results for this benchmark yet: score one with `mvpbench run`.")
+    else:
+        c1, c2, c3, c4 = st.columns(4)
+        models = sorted(scored.get_column("model").unique().to_list())
+        model = c1.selectbox("Model", models, index=models.index(query_value("model", models)), key="model")
+        protocols = sorted(scored.filter(pl.col("model") == model).get_column("protocol").unique().to_list())
+        protocol = c2.selectbox("Protocol", protocols, index=protocols.index(query_value("protocol", protocols, "choice")), key="protocol")
+        conditions = sorted(scored.filter((pl.col("model") == model) & (pl.col("protocol") == protocol)).get_column("condition").unique().to_list())
+        condition = c3.selectbox("Condition", conditions, index=conditions.index(query_value("condition", conditions, "profile")), key="condition")
+        where = c4.radio("Country of", ["birth", "reside"], key="map_where", horizontal=True,
+                         index=1 if st.query_params.get("where") == "reside" else 0,
+                         format_func=lambda w: {"birth": "birth", "reside": "residence"}[w])
+        min_users = st.sidebar.number_input("Minimum people per country", 1, 500, int(st.query_params.get("min_users", 20)), key="min_users")
+        shrunk = st.sidebar.toggle("Show shrunk estimates for small countries", value=st.query_params.get("shrunk") == "1", key="shrunk")
+        remember(model=model, protocol=protocol, condition=condition, where=where, min_users=str(min_users), shrunk="1" if shrunk else None)
+
+        table = country_table(scored, model, protocol, condition, where, int(min_users), 1000)
+        features, markers = map_features(table, where, shrunk)
+        tooltip = [alt.Tooltip("properties.name:N", title="country"), alt.Tooltip("properties.paa:Q", title="PAA"),
+                   alt.Tooltip("properties.ci:N", title="95% CI"), alt.Tooltip("properties.users:Q", title="people"),
+                   alt.Tooltip("properties.instances:Q", title="instances"), alt.Tooltip("properties.gap:Q", title="gap to overall"),
+                   alt.Tooltip("properties.gap_ci:N", title="gap CI"), alt.Tooltip("properties.p_holm:N", title="Holm-adjusted p"),
+                   alt.Tooltip("properties.shrunk:Q", title="shrunk PAA")]
+        base = alt.Chart(alt.Data(values=features)).project("equalEarth")
+        grey = base.mark_geoshape(stroke="white", strokeWidth=0.3, fill="#e4e4e4").encode(tooltip=tooltip)
+        values = [f["properties"]["value"] for f in features if f["properties"].get("value") is not None]  # coloured cells only
+        scale = alt.Scale(scheme="viridis", domain=[min(values), max(values)]) if values else alt.Scale(scheme="viridis")
+        coloured = base.mark_geoshape(stroke="white", strokeWidth=0.3).encode(
+            color=alt.Color("properties.value:Q", title="PAA", scale=scale), tooltip=tooltip
+        ).transform_filter("isValid(datum.properties.value)")
+        hatched = base.mark_geoshape(stroke="#999", strokeWidth=0.6, strokeDash=[2, 2], fill="#cfcfcf").encode(
+            tooltip=tooltip).transform_filter("datum.properties.status == 'small'")
+        layers = [grey, hatched, coloured]
+        if markers:
+            layers.append(alt.Chart(alt.Data(values=markers)).mark_circle(size=45, stroke="black", strokeWidth=0.5).encode(
+                longitude="lon:Q", latitude="lat:Q", color=alt.Color("value:Q", scale=scale, legend=None),
+                tooltip=[alt.Tooltip("name:N", title="country"), alt.Tooltip("paa:Q", title="PAA"), alt.Tooltip("users:Q", title="people")]))
+        st.altair_chart(alt.layer(*layers).properties(height=460), width="stretch")
+        shown = table.filter(~pl.col("small"))
+        st.caption(f"{shown.height} countries with at least {min_users} people are coloured; {table.height - shown.height} "
+                   "smaller ones are grey (dashed outline), untested, and shown shrunk only on request.")
+        st.dataframe(table.sort(["small", "paa"], descending=[False, True]).select(
+            f"{where}_country", "users", "instances", "paa", "ci_lo", "ci_hi", "gap", "gap_lo", "gap_hi", "p_holm", "small", "paa_shrunk"),
+            hide_index=True)
+    provenance(name, root, meta)

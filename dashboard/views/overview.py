@@ -1,0 +1,47 @@
+"""Overview: what the benchmark holds and how each model does, with cluster-bootstrap intervals."""
+
+import polars as pl
+import streamlit as st
+
+from analysis.report import leaderboard
+from analysis.summary import MIN_USERS_DEFAULT, benchmark_counts, split_table, users_by_country
+from analysis.values import VALUE_DIMENSIONS
+from dashboard.common import load_instances, load_scored, provenance, remember, runs_signature, select_benchmark
+
+st.title("MVPBench Explorer")
+st.caption("For whom does a language model fall short? Alignment with the stated values of people from many countries.")
+picked = select_benchmark()
+if picked:
+    name, root, meta = picked
+    df = load_instances(name, str(root), meta.get("content_hash", ""))
+    counts = benchmark_counts(df)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("People", f"{counts['users']:,}")
+    c2.metric("Instances", f"{counts['instances']:,}")
+    c3.metric("Birth countries", counts["birth_countries"])
+    c4.metric(f"Countries with {MIN_USERS_DEFAULT}+ people", counts[f"birth_countries_with_{MIN_USERS_DEFAULT}_plus_users"])
+
+    st.subheader("Leaderboard")
+    scored = load_scored(name, str(root), meta.get("content_hash", ""), runs_signature(name, root))
+    if scored.height:
+        st.dataframe(leaderboard(scored, B=1000), hide_index=True)
+        st.caption("PAA: mean `aligned` score. 95% intervals resample people (all of a person's answers together).")
+    else:
+        st.info("No model results yet: score one with `mvpbench run --benchmark " + name + "`.")
+
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Splits")
+        st.dataframe(split_table(df), hide_index=True)
+        st.subheader("Stated values (people)")
+        people = df.unique("user_id")
+        st.dataframe(pl.DataFrame([{"dimension": d, **{lab: people.filter(pl.col("value_labels").struct.field(d) == lab).height
+                                                       for lab in ("High", "Low", "unstated")}} for d in VALUE_DIMENSIONS]), hide_index=True)
+    with right:
+        where = st.radio("Country of", ["birth", "reside"], horizontal=True, key="where",
+                         index=1 if st.query_params.get("where") == "reside" else 0,
+                         format_func=lambda w: {"birth": "birth", "reside": "residence"}[w])
+        remember(where=where)
+        st.subheader(f"People by country of {'birth' if where == 'birth' else 'residence'}")
+        st.dataframe(users_by_country(df, where), hide_index=True, height=420)
+    provenance(name, root, meta)
