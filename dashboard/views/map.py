@@ -79,8 +79,12 @@ if picked:
                    alt.Tooltip("properties.shrunk:Q", title="shrunk PAA")]
         base = alt.Chart(alt.Data(values=features)).project("equalEarth")
         grey = base.mark_geoshape(stroke="white", strokeWidth=0.3, fill="#e4e4e4").encode(tooltip=tooltip)
-        values = [f["properties"]["value"] for f in features if f["properties"].get("value") is not None]  # coloured cells only
-        scale = alt.Scale(scheme="viridis", domain=[min(values), max(values)]) if values else alt.Scale(scheme="viridis")
+        # Centred on the overall PAA and never narrower than ±0.05, so a 0.003 spread does not look
+        # like a gulf: colour contrast should follow real differences, not stretch noise.
+        values = [f["properties"]["value"] for f in features if f["properties"].get("value") is not None]
+        centre = table.item(0, "overall_paa") if table.height else 0.5
+        half = max([0.05, *(abs(v - centre) for v in values)])
+        scale = alt.Scale(scheme="viridis", domain=[centre - half, centre + half])
         coloured = base.mark_geoshape(stroke="white", strokeWidth=0.3).encode(
             color=alt.Color("properties.value:Q", title="PAA", scale=scale), tooltip=tooltip
         ).transform_filter("isValid(datum.properties.value)")
