@@ -10,5 +10,7 @@ st.set_page_config(page_title="MVPBench Explorer", layout="wide")
 page = st.navigation([
     st.Page(str(HERE / "views" / "overview.py"), title="Overview", default=True),
     st.Page(str(HERE / "views" / "map.py"), title="Map"),
+    st.Page(str(HERE / "views" / "groups.py"), title="Groups"),
+    st.Page(str(HERE / "views" / "items.py"), title="Items"),
 ])
 page.run()

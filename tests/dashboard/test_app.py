@@ -84,3 +84,55 @@ def test_map_view_round_trips_through_the_url(monkeypatch):
     assert at.selectbox(key="protocol").value == "logprob" and at.radio(key="map_where").value == "reside"
     assert at.number_input(key="min_users").value == 10
     assert at.query_params["protocol"] == "logprob" and at.query_params["min_users"] == "10"
+
+
+HOSTILE_OUTPUT = "Sure! <script>alert('x')</script><img src=x onerror=alert(1)> **bold?**"
+
+
+def test_items_page_shows_model_output_as_inert_text(monkeypatch, tmp_path):
+    """A model output with <script> and <img onerror> is displayed verbatim as plain text, never as HTML."""
+    import shutil
+
+    from analysis.cache import default_cache_root, read_instances
+    from pipeline.runs.store import RunStore
+
+    src = default_cache_root() / "demo"
+    (tmp_path / "demo").mkdir()
+    for name in ("instances.parquet", "benchmark.json"):
+        shutil.copy(src / name, tmp_path / "demo" / name)
+    first = read_instances("demo", tmp_path).sort("instance_id").row(0, named=True)
+    RunStore("demo", "m.generate.profile.test", tmp_path).write_part([{
+        "key": "k1", "run_id": "m.generate.profile.test", "model": "m", "protocol": "generate", "condition": "profile",
+        "instance_id": first["instance_id"], "aligned": 1.0, "output": HOSTILE_OUTPUT, "judge": "embedding", "sim_w": 0.9, "sim_l": 0.1}])
+    monkeypatch.setenv("MVPBENCH_CACHE", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page("views/items.py").run()
+    assert not at.exception
+    assert any(t.value == HOSTILE_OUTPUT for t in at.text)  # shown verbatim, as text
+    assert not any("<script>" in m.value or "onerror" in m.value for m in at.markdown)  # never through Markdown/HTML
+    assert _table(at, "output")["output"].iloc[0] == HOSTILE_OUTPUT
+    at.text_input(key="q").set_value("no question has this text").run()
+    assert "0 items" in at.caption[0].value and at.query_params["q"] == "no question has this text"
+
+
+def test_items_page_filters_on_the_demo(app):
+    at = app.switch_page("views/items.py").run()
+    assert not at.exception
+    everything = int(at.caption[0].value.split()[0])
+    at.selectbox(key="country").set_value("Chile").run()
+    chile = int(at.caption[0].value.split()[0])
+    assert 0 < chile < everything and set(_table(at, "question")["birth_country"]) == {"Chile"}
+    assert at.query_params["country"] == "Chile"
+
+
+def test_groups_page_tests_and_filters(app):
+    at = app.switch_page("views/groups.py").run()
+    assert not at.exception
+    table = _table(at, "english_proficiency")
+    assert set(table["english_proficiency"]) >= {"Native speaker", "Fluent"} and (table["ci_lo"] <= table["paa"]).all()
+    assert any("Omnibus test over" in m.value for m in at.markdown)
+    at.selectbox(key="grouping").set_value("value:safety").run()
+    assert set(_table(at, "value:safety")["value:safety"]) == {"High", "Low", "unstated"}
+    at.selectbox(key="g_country").set_value("United States").run()
+    us = _table(at, "value:safety")
+    assert not at.exception and us["users"].sum() == 338 and at.query_params["grouping"] == "value:safety"
