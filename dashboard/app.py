@@ -11,6 +11,7 @@ page = st.navigation([
     st.Page(str(HERE / "views" / "overview.py"), title="Overview", default=True),
     st.Page(str(HERE / "views" / "map.py"), title="Map"),
     st.Page(str(HERE / "views" / "groups.py"), title="Groups"),
+    st.Page(str(HERE / "views" / "compare.py"), title="Compare"),
     st.Page(str(HERE / "views" / "items.py"), title="Items"),
 ])
 page.run()

@@ -136,3 +136,14 @@ def test_groups_page_tests_and_filters(app):
     at.selectbox(key="g_country").set_value("United States").run()
     us = _table(at, "value:safety")
     assert not at.exception and us["users"].sum() == 338 and at.query_params["grouping"] == "value:safety"
+
+
+def test_compare_page_pairs_profile_and_blind(app):
+    app.query_params.update({"a": "smollm2-135m.choice.blind.a544ea8f", "b": "smollm2-135m.choice.profile.55351588"})
+    at = app.switch_page("views/compare.py").run()
+    assert not at.exception
+    assert at.metric[2].value == "1,195"  # the blind run's test split, which the profile run also covers
+    groups = _table(at, "diff")
+    assert groups["users"].sum() == 302 and (groups["ci_lo"] <= groups["diff"]).all()
+    at.selectbox(key="c_grouping").set_value("gender").run()
+    assert not at.exception and set(_table(at, "diff")["gender"]) >= {"Female", "Male"}

@@ -1,0 +1,61 @@
+"""Compare: two runs on the same instances (model vs model, profile vs blind, tuned vs base). Paired
+cluster-bootstrap difference overall and per group, McNemar beside it, and the change in each
+disparity summary with its interval."""
+
+import altair as alt
+import polars as pl
+import streamlit as st
+
+from analysis.groups import GROUPINGS
+from analysis.paired import paired_comparison, paired_frame
+from dashboard.common import load_scored, provenance, query_value, remember, runs_signature, select_benchmark
+
+
+@st.cache_data(show_spinner=False)
+def compare(scored: pl.DataFrame, run_a: str, run_b: str, grouping: str, min_users: int):
+    paired = paired_frame(scored, run_a, run_b, key="run_id")
+    return paired_comparison(paired, grouping, B=1000, min_users=min_users) if paired.height else None
+
+
+picked = select_benchmark()
+if picked:
+    name, root, meta = picked
+    scored = load_scored(name, str(root), meta.get("content_hash", ""), runs_signature(name, root))
+    st.title("Compare two runs")
+    runs = sorted(scored.get_column("run_id").unique().to_list()) if scored.height else []
+    if len(runs) < 2:
+        st.info("Comparisons need two runs over the same instances (e.g. the same model with and without the profile).")
+    else:
+        c1, c2, c3 = st.columns(3)
+        run_a = c1.selectbox("A (baseline)", runs, index=runs.index(query_value("a", runs)), key="run_a")
+        others = [r for r in runs if r != run_a]
+        run_b = c2.selectbox("B (compared)", others, index=others.index(query_value("b", others)), key="run_b")
+        grouping = c3.selectbox("Per group", GROUPINGS, index=GROUPINGS.index(query_value("grouping", list(GROUPINGS), "special_region")),
+                                key="c_grouping")
+        min_users = st.sidebar.number_input("Minimum people per group", 1, 500, int(st.query_params.get("min_users", 20)), key="c_min_users")
+        remember(a=run_a, b=run_b, grouping=grouping, min_users=str(min_users))
+        result = compare(scored, run_a, run_b, grouping, int(min_users))
+        if result is None:
+            st.warning("These two runs share no instance: nothing to compare.")
+        else:
+            o, m = result["overall"], result["mcnemar"]
+            k1, k2, k3 = st.columns(3)
+            k1.metric("PAA of A", f"{o['paa_a']:.3f}")
+            k2.metric("PAA of B", f"{o['paa_b']:.3f}", delta=f"{o['diff']:+.3f}")
+            k3.metric("Instances compared", f"{o['instances']:,}", help=f"{o['users']} people")
+            st.markdown(f"Difference B − A = **{o['diff']:+.4f}** (95% paired cluster-bootstrap CI {o['ci_lo']:+.4f} to "
+                        f"{o['ci_hi']:+.4f}). McNemar on hard labels (instances as independent): {m['a_only']} items only A "
+                        f"gets right, {m['b_only']} only B; p = {m['p_value']:.3g}.")
+            groups = result["groups"].rename({grouping: "group"})
+            bars = alt.Chart(groups).mark_bar().encode(
+                y=alt.Y("group:N", sort="-x", title=None), x=alt.X("diff:Q", title="B − A"),
+                color=alt.condition("datum.small", alt.value("#c7c7c7"), alt.value("#4c78a8")),
+                tooltip=[alt.Tooltip("group:N", title=grouping), "users:Q", alt.Tooltip("diff:Q", format="+.4f"),
+                         alt.Tooltip("ci_lo:Q", format="+.4f"), alt.Tooltip("ci_hi:Q", format="+.4f")])
+            whiskers = alt.Chart(groups).mark_rule(color="black").encode(y=alt.Y("group:N", sort="-x"), x="ci_lo:Q", x2="ci_hi:Q")
+            st.altair_chart((bars + whiskers).properties(height=max(160, 30 * groups.height)), width="stretch")
+            st.dataframe(result["groups"], hide_index=True)
+            if "disparity_change" in result:
+                st.subheader("Did the gap between groups change?")
+                st.dataframe(result["disparity_change"], hide_index=True)
+    provenance(name, root, meta)
