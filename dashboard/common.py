@@ -68,3 +68,14 @@ def provenance(name: str, root: Path, meta: dict) -> None:
             st.caption(f"{d.name}: {m.get('model', {}).get('name')} rev {m.get('model', {}).get('revision')} · "
                        f"{m.get('protocol')} · {m.get('condition')} · template {m.get('template_version')} · "
                        f"{m.get('backend', {}).get('backend')}")
+
+
+def export_buttons(df: pl.DataFrame, stem: str, key: str) -> None:
+    """CSV and Parquet downloads of a table exactly as shown."""
+    import io
+
+    left, right = st.columns(2)
+    left.download_button("Download CSV", df.write_csv().encode("utf-8"), f"{stem}.csv", "text/csv", key=f"{key}_csv")
+    buffer = io.BytesIO()
+    df.write_parquet(buffer)
+    right.download_button("Download Parquet", buffer.getvalue(), f"{stem}.parquet", "application/octet-stream", key=f"{key}_parquet")

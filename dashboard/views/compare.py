@@ -8,7 +8,7 @@ import streamlit as st
 
 from analysis.groups import GROUPINGS
 from analysis.paired import paired_comparison, paired_frame
-from dashboard.common import load_scored, provenance, query_value, remember, runs_signature, select_benchmark
+from dashboard.common import export_buttons, load_scored, provenance, query_value, remember, runs_signature, select_benchmark
 
 
 @st.cache_data(show_spinner=False)
@@ -55,6 +55,7 @@ if picked:
             whiskers = alt.Chart(groups).mark_rule(color="black").encode(y=alt.Y("group:N", sort="-x"), x="ci_lo:Q", x2="ci_hi:Q")
             st.altair_chart((bars + whiskers).properties(height=max(160, 30 * groups.height)), width="stretch")
             st.dataframe(result["groups"], hide_index=True)
+            export_buttons(result["groups"], f"{name}-compare-by-{grouping.replace(':', '-')}", "compare")
             if "disparity_change" in result:
                 st.subheader("Did the gap between groups change?")
                 st.dataframe(result["disparity_change"], hide_index=True)

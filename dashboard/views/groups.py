@@ -8,7 +8,7 @@ import streamlit as st
 from analysis.groups import GROUPINGS, user_cells, with_groups
 from analysis.report import group_table
 from analysis.significance import omnibus_test
-from dashboard.common import load_scored, provenance, query_value, remember, runs_signature, select_benchmark
+from dashboard.common import export_buttons, load_scored, provenance, query_value, remember, runs_signature, select_benchmark
 
 
 @st.cache_data(show_spinner=False)
@@ -18,6 +18,17 @@ def tables(scored: pl.DataFrame, model: str, protocol: str, condition: str, grou
         sel = sel.filter(pl.col("birth_country") == country)
     table = group_table(sel, grouping, B=1000, min_users=min_users)
     return table, omnibus_test(user_cells(with_groups(sel, [grouping]), [grouping]), min_users)
+
+
+@st.cache_data(show_spinner=False)
+def report_html(scored: pl.DataFrame, model: str, protocol: str, condition: str, grouping: str, min_users: int, country: str | None) -> bytes:
+    from analysis.render import render
+    from analysis.report import disparity_report
+
+    sel = scored.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
+    if country:
+        sel = sel.filter(pl.col("birth_country") == country)
+    return render(disparity_report(sel, [grouping], B=1000, min_users=min_users), "html").encode("utf-8")
 
 
 picked = select_benchmark()
@@ -59,8 +70,14 @@ if picked:
                      alt.Tooltip("ci_lo:Q", format=".3f"), alt.Tooltip("ci_hi:Q", format=".3f"), alt.Tooltip("p_holm:Q", format=".3g")])
         whiskers = alt.Chart(plot).mark_rule(color="black").encode(y=alt.Y("group:N", sort="-x"), x="ci_lo:Q", x2="ci_hi:Q")
         st.altair_chart((bars + whiskers).properties(height=max(160, 36 * plot.height)), width="stretch")
-        st.dataframe(table.select(grouping, "users", "instances", "paa", "ci_lo", "ci_hi", "wilson_lo", "wilson_hi", "gap",
-                                  "gap_lo", "gap_hi", "p_value", "p_holm", "p_bh", "small", "paa_shrunk"), hide_index=True)
+        shown_table = table.select(grouping, "users", "instances", "paa", "ci_lo", "ci_hi", "wilson_lo", "wilson_hi", "gap",
+                                   "gap_lo", "gap_hi", "p_value", "p_holm", "p_bh", "small", "paa_shrunk")
+        st.dataframe(shown_table, hide_index=True)
+        stem = f"{name}-{model}-{protocol}-{condition}-by-{grouping.replace(':', '-')}"
+        export_buttons(shown_table, stem, "groups")
+        st.download_button("Download HTML report of this view", report_html(scored, model, protocol, condition, grouping, int(min_users),
+                                                                           None if country == "(all)" else country),
+                           f"{stem}.html", "text/html", key="groups_html")
         st.caption("Intervals resample people (cluster bootstrap). The Wilson interval beside it assumes independent 0/1 answers: "
                    "too narrow for clustered 0/1 scores, too wide for probability scores such as the choice protocol's. "
                    "Groups under the minimum are not tested; their shrunk PAA is shown instead.")

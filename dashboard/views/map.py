@@ -6,7 +6,7 @@ import streamlit as st
 
 from analysis.geography import country_shapes
 from analysis.report import group_table
-from dashboard.common import load_scored, provenance, query_value, remember, runs_signature, select_benchmark
+from dashboard.common import export_buttons, load_scored, provenance, query_value, remember, runs_signature, select_benchmark
 
 SMALL_STATE_AREA = 4.0  # square degrees: below this a country also gets a marker, so it can be seen and hovered
 
@@ -99,7 +99,9 @@ if picked:
         shown = table.filter(~pl.col("small"))
         st.caption(f"{shown.height} countries with at least {min_users} people are coloured; {table.height - shown.height} "
                    "smaller ones are grey (dashed outline), untested, and shown shrunk only on request.")
-        st.dataframe(table.sort(["small", "paa"], descending=[False, True]).select(
-            f"{where}_country", "users", "instances", "paa", "ci_lo", "ci_hi", "gap", "gap_lo", "gap_hi", "p_holm", "small", "paa_shrunk"),
-            hide_index=True)
+        shown_table = table.sort(["small", "paa"], descending=[False, True]).select(
+            f"{where}_country", f"{where}_country_iso3", "users", "instances", "paa", "ci_lo", "ci_hi", "gap", "gap_lo", "gap_hi",
+            "p_holm", "small", "paa_shrunk")
+        st.dataframe(shown_table, hide_index=True)
+        export_buttons(shown_table, f"{name}-{model}-{protocol}-{condition}-by-{where}-country", "map")
     provenance(name, root, meta)

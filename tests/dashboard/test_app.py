@@ -147,3 +147,13 @@ def test_compare_page_pairs_profile_and_blind(app):
     assert groups["users"].sum() == 302 and (groups["ci_lo"] <= groups["diff"]).all()
     at.selectbox(key="c_grouping").set_value("gender").run()
     assert not at.exception and set(_table(at, "diff")["gender"]) >= {"Female", "Male"}
+
+
+def test_tables_can_be_downloaded(app):
+    """Every table shown on Map and Groups has CSV and Parquet downloads, and Groups an HTML report."""
+    at = app.switch_page("views/map.py").run()
+    labels = [b.label for b in at.get("download_button")]
+    assert labels.count("Download CSV") == 1 and labels.count("Download Parquet") == 1
+    at = at.switch_page("views/groups.py").run()
+    assert not at.exception
+    assert "Download HTML report of this view" in [b.label for b in at.get("download_button")]
