@@ -106,6 +106,9 @@ def group_vs_rest_arrays(cells: Cells, min_users: int = 2) -> dict[str, np.ndarr
     (rest, group) version of the closed form above."""
     S, N = cells.S, cells.N
     n_people = S.shape[0]
+    if n_people < 2:  # one person: no between-person variance to estimate, nothing is testable
+        nothing = np.full(S.shape[1], np.nan)
+        return {"log_odds_ratio": nothing, "se": nothing, "p_value": nothing, "p_holm": nothing, "p_bh": nothing}
     tot_s, tot_n = S.sum(axis=1, keepdims=True), N.sum(axis=1, keepdims=True)
     rest_s, rest_n = tot_s - S, tot_n - N
     n_g, r_n = N.sum(axis=0), rest_n.sum(axis=0)

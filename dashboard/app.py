@@ -13,5 +13,6 @@ page = st.navigation([
     st.Page(str(HERE / "views" / "groups.py"), title="Groups"),
     st.Page(str(HERE / "views" / "compare.py"), title="Compare"),
     st.Page(str(HERE / "views" / "items.py"), title="Items"),
+    st.Page(str(HERE / "views" / "runs.py"), title="Runs"),
 ])
 page.run()

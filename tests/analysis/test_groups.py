@@ -4,7 +4,6 @@ clustering by simulation."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import polars as pl
 import pytest
 from scipy.special import expit

@@ -105,3 +105,10 @@ def test_holm_and_bh_equal_statsmodels(seed):
     np.testing.assert_allclose(holm(p)[ok], multipletests(p[ok], method="holm")[1], atol=1e-12)
     np.testing.assert_allclose(benjamini_hochberg(p)[ok], multipletests(p[ok], method="fdr_bh")[1], atol=1e-12)
     assert np.isnan(holm(p)[-1]) and np.isnan(benjamini_hochberg(p)[-1])
+
+
+def test_a_single_person_is_not_testable():
+    df = clustered_results(1, 5, 0.0, 0.5, seed=3, groups={"a": 0.0})
+    cells = user_cells(with_groups(df, ["gender"]), ["gender"])
+    assert np.isnan(group_vs_rest(cells).get_column("p_value").fill_null(np.nan).to_numpy()).all()
+    assert omnibus_test(cells)["df"] == 0

@@ -12,13 +12,6 @@ from analysis.cache import read_instances
 
 
 @pytest.fixture(scope="session")
-def smollm2_spec():
-    from pipeline.models import resolve_model
-
-    return resolve_model("smollm2-135m")  # materialises the GGUF once into <cache>/models (≈ 20 s the first time)
-
-
-@pytest.fixture(scope="session")
 def smollm2(smollm2_spec):
     from pipeline.backends.transformers_backend import TransformersBackend
 
