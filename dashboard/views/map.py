@@ -21,6 +21,14 @@ def country_table(scored: pl.DataFrame, model: str, protocol: str, condition: st
     return group_table(sel, f"{where}_country", B=B, min_users=min_users)
 
 
+@st.cache_data(show_spinner=False)
+def difference_table(scored: pl.DataFrame, run_a: str, run_b: str, where: str, min_users: int) -> pl.DataFrame | None:
+    from analysis.paired import paired_comparison, paired_frame
+
+    paired = paired_frame(scored, run_a, run_b, key="run_id")
+    return paired_comparison(paired, f"{where}_country", B=1000, min_users=min_users)["groups"] if paired.height else None
+
+
 def map_features(table: pl.DataFrame, where: str, shrunk_for_small: bool) -> tuple[list[dict], list[dict]]:
     """Shapes with this table's numbers in their properties, and markers for very small states."""
     rows = {r[f"{where}_country_iso3"]: r for r in table.iter_rows(named=True)}
@@ -71,7 +79,26 @@ if picked:
         remember(model=model, protocol=protocol, condition=condition, where=where, min_users=str(min_users), shrunk="1" if shrunk else None)
 
         table = country_table(scored, model, protocol, condition, where, int(min_users), 1000)
-        features, markers = map_features(table, where, shrunk)
+        run_a = scored.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition)).item(0, "run_id")
+        others = sorted(r for r in scored.filter(pl.col("protocol") == protocol).get_column("run_id").unique().to_list() if r != run_a)
+        difference = st.sidebar.toggle("Difference map (another run − this one)", value=bool(st.query_params.get("vs")) and bool(others),
+                                       key="difference", disabled=not others)
+        if difference and others:
+            run_b = st.sidebar.selectbox("Compared run", others, index=others.index(query_value("vs", others)), key="vs")
+            remember(vs=run_b)
+            diffs = difference_table(scored, run_a, run_b, where, int(min_users))
+            if diffs is None:
+                st.warning("The two runs share no instance.")
+                st.stop()
+            # the map shows B − A in place of PAA: same shapes, diverging colours centred at 0
+            table = diffs.with_columns(pl.col("diff").alias("paa"), pl.lit(None, dtype=pl.Float64).alias("gap"),
+                                       pl.lit(None, dtype=pl.Float64).alias("gap_lo"), pl.lit(None, dtype=pl.Float64).alias("gap_hi"),
+                                       pl.lit(None, dtype=pl.Float64).alias("p_holm"), pl.col("diff").alias("paa_shrunk"),
+                                       pl.lit(None, dtype=pl.Int64).alias("instances"), pl.lit(0.0).alias("overall_paa"))
+            st.caption(f"Difference map: {run_b} − {run_a} on the instances both scored; 95% paired cluster-bootstrap intervals.")
+        else:
+            remember(vs=None)
+        features, markers = map_features(table, where, shrunk and not difference)
         tooltip = [alt.Tooltip("properties.name:N", title="country"), alt.Tooltip("properties.paa:Q", title="PAA"),
                    alt.Tooltip("properties.ci:N", title="95% CI"), alt.Tooltip("properties.users:Q", title="people"),
                    alt.Tooltip("properties.instances:Q", title="instances"), alt.Tooltip("properties.gap:Q", title="gap to overall"),
@@ -84,9 +111,9 @@ if picked:
         values = [f["properties"]["value"] for f in features if f["properties"].get("value") is not None]
         centre = table.item(0, "overall_paa") if table.height else 0.5
         half = max([0.05, *(abs(v - centre) for v in values)])
-        scale = alt.Scale(scheme="viridis", domain=[centre - half, centre + half])
+        scale = alt.Scale(scheme="redblue" if difference else "viridis", domain=[centre - half, centre + half])
         coloured = base.mark_geoshape(stroke="white", strokeWidth=0.3).encode(
-            color=alt.Color("properties.value:Q", title="PAA", scale=scale), tooltip=tooltip
+            color=alt.Color("properties.value:Q", title="B − A" if difference else "PAA", scale=scale), tooltip=tooltip
         ).transform_filter("isValid(datum.properties.value)")
         hatched = base.mark_geoshape(stroke="#999", strokeWidth=0.6, strokeDash=[2, 2], fill="#cfcfcf").encode(
             tooltip=tooltip).transform_filter("datum.properties.status == 'small'")
@@ -99,9 +126,10 @@ if picked:
         shown = table.filter(~pl.col("small"))
         st.caption(f"{shown.height} countries with at least {min_users} people are coloured; {table.height - shown.height} "
                    "smaller ones are grey (dashed outline), untested, and shown shrunk only on request.")
-        shown_table = table.sort(["small", "paa"], descending=[False, True]).select(
-            f"{where}_country", f"{where}_country_iso3", "users", "instances", "paa", "ci_lo", "ci_hi", "gap", "gap_lo", "gap_hi",
-            "p_holm", "small", "paa_shrunk")
+        columns = ([f"{where}_country", f"{where}_country_iso3", "users", "paa_a", "paa_b", "diff", "ci_lo", "ci_hi", "small"]
+                   if difference else [f"{where}_country", f"{where}_country_iso3", "users", "instances", "paa", "ci_lo", "ci_hi",
+                                       "gap", "gap_lo", "gap_hi", "p_holm", "small", "paa_shrunk"])
+        shown_table = table.sort(["small", "paa"], descending=[False, True]).select(columns)
         st.dataframe(shown_table, hide_index=True)
         export_buttons(shown_table, f"{name}-{model}-{protocol}-{condition}-by-{where}-country", "map")
     provenance(name, root, meta)

@@ -199,3 +199,15 @@ def demo_only_cache(tmp_path, smollm2_spec):
     for name in ("instances.parquet", "benchmark.json"):
         shutil.copy(default_cache_root() / "demo" / name, tmp_path / "demo" / name)
     return tmp_path
+
+
+def test_difference_map_between_two_runs(app):
+    at = app.switch_page("views/map.py").run()
+    at.selectbox(key="condition").set_value("blind").run()
+    at.toggle(key="difference").set_value(True).run()
+    assert not at.exception
+    at.selectbox(key="vs").set_value("smollm2-135m.choice.profile.55351588").run()
+    table = _table(at, "diff")
+    assert not at.exception and {"paa_a", "paa_b"} <= set(table.columns)
+    assert (table["diff"] - (table["paa_b"] - table["paa_a"])).abs().max() < 1e-12
+    assert at.query_params["vs"] == "smollm2-135m.choice.profile.55351588"
