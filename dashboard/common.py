@@ -34,8 +34,10 @@ def load_instances(name: str, root: str, content_hash: str) -> pl.DataFrame:  # 
     return read_instances(name, root=Path(root))
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=4)
 def load_scored(name: str, root: str, content_hash: str, runs_signature: str) -> pl.DataFrame:
+    """One shared, read-only copy per cache state: cache_resource hands out the object itself, where
+    cache_data would pickle a copy of hundreds of thousands of rows for every page run."""
     return scan_scored(name, Path(root)).collect()
 
 

@@ -12,14 +12,15 @@ from dashboard.common import export_buttons, load_scored, provenance, query_valu
 
 
 @st.cache_data(show_spinner=False)
-def compare(scored: pl.DataFrame, run_a: str, run_b: str, grouping: str, min_users: int):
-    paired = paired_frame(scored, run_a, run_b, key="run_id")
+def compare(_scored: pl.DataFrame, state: str, run_a: str, run_b: str, grouping: str, min_users: int):
+    paired = paired_frame(_scored.filter(pl.col("run_id").is_in([run_a, run_b])), run_a, run_b, key="run_id")
     return paired_comparison(paired, grouping, B=1000, min_users=min_users) if paired.height else None
 
 
 picked = select_benchmark()
 if picked:
     name, root, meta = picked
+    state = f"{name}:{meta.get('content_hash', '')}:{runs_signature(name, root)}"
     scored = load_scored(name, str(root), meta.get("content_hash", ""), runs_signature(name, root))
     st.title("Compare two runs")
     runs = sorted(scored.get_column("run_id").unique().to_list()) if scored.height else []
@@ -34,7 +35,7 @@ if picked:
                                 key="c_grouping")
         min_users = st.sidebar.number_input("Minimum people per group", 1, 500, int(st.query_params.get("min_users", 20)), key="c_min_users")
         remember(a=run_a, b=run_b, grouping=grouping, min_users=str(min_users))
-        result = compare(scored, run_a, run_b, grouping, int(min_users))
+        result = compare(scored, state, run_a, run_b, grouping, int(min_users))
         if result is None:
             st.warning("These two runs share no instance: nothing to compare.")
         else:

@@ -12,8 +12,8 @@ from dashboard.common import export_buttons, load_scored, provenance, query_valu
 
 
 @st.cache_data(show_spinner=False)
-def tables(scored: pl.DataFrame, model: str, protocol: str, condition: str, grouping: str, min_users: int, country: str | None):
-    sel = scored.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
+def tables(_scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str, grouping: str, min_users: int, country: str | None):
+    sel = _scored.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
     if country:
         sel = sel.filter(pl.col("birth_country") == country)
     table = group_table(sel, grouping, B=1000, min_users=min_users)
@@ -21,11 +21,11 @@ def tables(scored: pl.DataFrame, model: str, protocol: str, condition: str, grou
 
 
 @st.cache_data(show_spinner=False)
-def report_html(scored: pl.DataFrame, model: str, protocol: str, condition: str, grouping: str, min_users: int, country: str | None) -> bytes:
+def report_html(_scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str, grouping: str, min_users: int, country: str | None) -> bytes:
     from analysis.render import render
     from analysis.report import disparity_report
 
-    sel = scored.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
+    sel = _scored.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
     if country:
         sel = sel.filter(pl.col("birth_country") == country)
     return render(disparity_report(sel, [grouping], B=1000, min_users=min_users), "html").encode("utf-8")
@@ -34,6 +34,7 @@ def report_html(scored: pl.DataFrame, model: str, protocol: str, condition: str,
 picked = select_benchmark()
 if picked:
     name, root, meta = picked
+    state = f"{name}:{meta.get('content_hash', '')}:{runs_signature(name, root)}"
     scored = load_scored(name, str(root), meta.get("content_hash", ""), runs_signature(name, root))
     st.title("Alignment by group")
     if scored.height == 0:
@@ -54,7 +55,7 @@ if picked:
         remember(model=model, protocol=protocol, condition=condition, grouping=grouping, min_users=str(min_users),
                  country=None if country == "(all)" else country)
 
-        table, omni = tables(scored, model, protocol, condition, grouping, int(min_users), None if country == "(all)" else country)
+        table, omni = tables(scored, state, model, protocol, condition, grouping, int(min_users), None if country == "(all)" else country)
         if omni["df"]:
             st.markdown(f"Omnibus test over {omni['groups_tested']} groups with {min_users}+ people: cluster-robust Wald "
                         f"χ² = {omni['wald_chi2']:.2f}, df {omni['df']}, **p = {omni['p_value']:.3g}** "
@@ -75,7 +76,7 @@ if picked:
         st.dataframe(shown_table, hide_index=True)
         stem = f"{name}-{model}-{protocol}-{condition}-by-{grouping.replace(':', '-')}"
         export_buttons(shown_table, stem, "groups")
-        st.download_button("Download HTML report of this view", report_html(scored, model, protocol, condition, grouping, int(min_users),
+        st.download_button("Download HTML report of this view", report_html(scored, state, model, protocol, condition, grouping, int(min_users),
                                                                            None if country == "(all)" else country),
                            f"{stem}.html", "text/html", key="groups_html")
         st.caption("Intervals resample people (cluster bootstrap). The Wilson interval beside it assumes independent 0/1 answers: "

@@ -16,16 +16,17 @@ def _num(v, digits=3):
 
 
 @st.cache_data(show_spinner=False)
-def country_table(scored: pl.DataFrame, model: str, protocol: str, condition: str, where: str, min_users: int, B: int) -> pl.DataFrame:
-    sel = scored.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
+def country_table(_scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str, where: str, min_users: int, B: int) -> pl.DataFrame:
+    """`_scored` is not hashed (a leading underscore tells Streamlit so); `state` identifies it cheaply."""
+    sel = _scored.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
     return group_table(sel, f"{where}_country", B=B, min_users=min_users)
 
 
 @st.cache_data(show_spinner=False)
-def difference_table(scored: pl.DataFrame, run_a: str, run_b: str, where: str, min_users: int) -> pl.DataFrame | None:
+def difference_table(_scored: pl.DataFrame, state: str, run_a: str, run_b: str, where: str, min_users: int) -> pl.DataFrame | None:
     from analysis.paired import paired_comparison, paired_frame
 
-    paired = paired_frame(scored, run_a, run_b, key="run_id")
+    paired = paired_frame(_scored.filter(pl.col("run_id").is_in([run_a, run_b])), run_a, run_b, key="run_id")
     return paired_comparison(paired, f"{where}_country", B=1000, min_users=min_users)["groups"] if paired.height else None
 
 
@@ -59,6 +60,7 @@ def map_features(table: pl.DataFrame, where: str, shrunk_for_small: bool) -> tup
 picked = select_benchmark()
 if picked:
     name, root, meta = picked
+    state = f"{name}:{meta.get('content_hash', '')}:{runs_signature(name, root)}"
     scored = load_scored(name, str(root), meta.get("content_hash", ""), runs_signature(name, root))
     st.title("Alignment by country")
     if scored.height == 0:
@@ -78,7 +80,7 @@ if picked:
         shrunk = st.sidebar.toggle("Show shrunk estimates for small countries", value=st.query_params.get("shrunk") == "1", key="shrunk")
         remember(model=model, protocol=protocol, condition=condition, where=where, min_users=str(min_users), shrunk="1" if shrunk else None)
 
-        table = country_table(scored, model, protocol, condition, where, int(min_users), 1000)
+        table = country_table(scored, state, model, protocol, condition, where, int(min_users), 1000)
         run_a = scored.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition)).item(0, "run_id")
         others = sorted(r for r in scored.filter(pl.col("protocol") == protocol).get_column("run_id").unique().to_list() if r != run_a)
         difference = st.sidebar.toggle("Difference map (another run − this one)", value=bool(st.query_params.get("vs")) and bool(others),
@@ -86,7 +88,7 @@ if picked:
         if difference and others:
             run_b = st.sidebar.selectbox("Compared run", others, index=others.index(query_value("vs", others)), key="vs")
             remember(vs=run_b)
-            diffs = difference_table(scored, run_a, run_b, where, int(min_users))
+            diffs = difference_table(scored, state, run_a, run_b, where, int(min_users))
             if diffs is None:
                 st.warning("The two runs share no instance.")
                 st.stop()
@@ -104,7 +106,9 @@ if picked:
                    alt.Tooltip("properties.instances:Q", title="instances"), alt.Tooltip("properties.gap:Q", title="gap to overall"),
                    alt.Tooltip("properties.gap_ci:N", title="gap CI"), alt.Tooltip("properties.p_holm:N", title="Holm-adjusted p"),
                    alt.Tooltip("properties.shrunk:Q", title="shrunk PAA")]
-        base = alt.Chart(alt.Data(values=features)).project("equalEarth")
+        # Shapes are referenced by name and attached once after Altair builds the spec: inline data in
+        # each layer made Altair copy and validate 1.5 MB per layer on every page run (seconds).
+        base = alt.Chart(alt.Data(name="countries")).project("equalEarth")
         grey = base.mark_geoshape(stroke="white", strokeWidth=0.3, fill="#e4e4e4").encode(tooltip=tooltip)
         # Centred on the overall PAA and never narrower than ±0.05, so a 0.003 spread does not look
         # like a gulf: colour contrast should follow real differences, not stretch noise.
@@ -119,10 +123,12 @@ if picked:
             tooltip=tooltip).transform_filter("datum.properties.status == 'small'")
         layers = [grey, hatched, coloured]
         if markers:
-            layers.append(alt.Chart(alt.Data(values=markers)).mark_circle(size=45, stroke="black", strokeWidth=0.5).encode(
+            layers.append(alt.Chart(alt.Data(name="markers")).mark_circle(size=45, stroke="black", strokeWidth=0.5).encode(
                 longitude="lon:Q", latitude="lat:Q", color=alt.Color("value:Q", scale=scale, legend=None),
                 tooltip=[alt.Tooltip("name:N", title="country"), alt.Tooltip("paa:Q", title="PAA"), alt.Tooltip("users:Q", title="people")]))
-        st.altair_chart(alt.layer(*layers).properties(height=460), width="stretch")
+        spec = alt.layer(*layers).properties(height=460).to_dict()
+        spec["datasets"] = {**spec.get("datasets", {}), "countries": features, "markers": markers}
+        st.vega_lite_chart(spec=spec, width="stretch")
         shown = table.filter(~pl.col("small"))
         st.caption(f"{shown.height} countries with at least {min_users} people are coloured; {table.height - shown.height} "
                    "smaller ones are grey (dashed outline), untested, and shown shrunk only on request.")

@@ -8,6 +8,11 @@ from analysis.summary import MIN_USERS_DEFAULT, benchmark_counts, split_table, u
 from analysis.values import VALUE_DIMENSIONS
 from dashboard.common import load_instances, load_scored, provenance, remember, runs_signature, select_benchmark
 
+@st.cache_data(show_spinner=False)
+def cached_leaderboard(_scored: pl.DataFrame, state: str) -> pl.DataFrame:
+    return leaderboard(_scored, B=1000)
+
+
 st.title("MVPBench Explorer")
 st.caption("For whom does a language model fall short? Alignment with the stated values of people from many countries.")
 picked = select_benchmark()
@@ -24,7 +29,7 @@ if picked:
     st.subheader("Leaderboard")
     scored = load_scored(name, str(root), meta.get("content_hash", ""), runs_signature(name, root))
     if scored.height:
-        st.dataframe(leaderboard(scored, B=1000), hide_index=True)
+        st.dataframe(cached_leaderboard(scored, f"{name}:{meta.get('content_hash', '')}:{runs_signature(name, root)}"), hide_index=True)
         st.caption("PAA: mean `aligned` score. 95% intervals resample people (all of a person's answers together).")
     else:
         st.info("No model results yet: score one with `mvpbench run --benchmark " + name + "`.")

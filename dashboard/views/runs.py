@@ -17,9 +17,9 @@ from dashboard.common import export_buttons, load_scored, provenance, runs_signa
 
 
 @st.cache_data(show_spinner=False)
-def cached_report(scored: pl.DataFrame, params_json: str):
+def cached_report(_scored: pl.DataFrame, state: str, params_json: str):
     p = json.loads(params_json)
-    sel = scored.filter(pl.col("protocol").is_in(p["protocols"]) & pl.col("condition").is_in(p["conditions"]))
+    sel = _scored.filter(pl.col("protocol").is_in(p["protocols"]) & pl.col("condition").is_in(p["conditions"]))
     if p["split"] != "(all)":
         sel = sel.filter(pl.col("split") == p["split"])
     started = time.perf_counter()
@@ -48,6 +48,7 @@ def job_panel(name: str, root) -> None:
 picked = select_benchmark()
 if picked:
     name, root, meta = picked
+    state = f"{name}:{meta.get('content_hash', '')}:{runs_signature(name, root)}"
     scored = load_scored(name, str(root), meta.get("content_hash", ""), runs_signature(name, root))
     st.title("Runs and reruns")
 
@@ -72,7 +73,7 @@ if picked:
     if st.button("Rerun", type="primary", key="rerun", disabled=not (scored.height and groupings and chosen_protocols and chosen_conditions)):
         st.session_state["params"] = params_json
     if st.session_state.get("params"):
-        report, seconds = cached_report(scored, st.session_state["params"])
+        report, seconds = cached_report(scored, state, st.session_state["params"])
         digest = hashlib.sha256(st.session_state["params"].encode()).hexdigest()[:10]
         st.caption(f"Computed in {seconds:.2f} s (cached under parameter hash {digest}; the same settings again cost nothing).")
         st.dataframe(report.leaderboard, hide_index=True)

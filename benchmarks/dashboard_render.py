@@ -1,0 +1,97 @@
+"""Dashboard responsiveness on the full-scale synthetic cache (24,020 instances × 10 models × 2
+protocols = 480,400 results), in a real headless Chromium against a running server.
+
+    python benchmarks/dashboard_render.py [--repeats 5]
+
+Measures, with the server already running and warmed by one visit:
+- a new session's first full render of the Map page (new browser context → chart drawn), median;
+- a filter change on a warm page (protocol switched → chart redrawn), median;
+- the server's peak RSS (VmHWM) over the whole run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from analysis.cache import write_benchmark
+from analysis.synthetic import synthetic_results
+from dashboard.browser import CHROMIUM_FLAGS, chromium_path, running_dashboard
+from pipeline.runs.store import RunStore
+
+CHART = "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
+
+
+def build_cache(root: Path) -> int:
+    instances, results = synthetic_results()
+    write_benchmark("synthetic", instances, {"source": "demo", "synthetic": True, "description": "full-scale synthetic results"}, root=root)
+    for (run_id,), part in results.partition_by(["run_id"], as_dict=True).items():
+        RunStore("synthetic", run_id, root).write_part(part)
+    return results.height
+
+
+def server_peak_rss_mb(port: int) -> float | None:
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            cmdline = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if "streamlit" in cmdline and f"--server.port {port}" in cmdline:
+                for line in status.read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 1024
+        except OSError:
+            continue
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = build_cache(Path(tmp))
+        with running_dashboard(Path(tmp)) as url, sync_playwright() as p:
+            port = int(url.rsplit(":", 1)[1])
+            browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+            target = f"{url}/map?benchmark=synthetic&model=model-00&protocol=choice"
+            warm = browser.new_page()
+            warm.goto(target)
+            warm.wait_for_selector(CHART, timeout=300_000)  # first visit fills the server's caches
+            first_render, filter_change = [], []
+            for _ in range(args.repeats):
+                context = browser.new_context(viewport={"width": 1300, "height": 1000})
+                page = context.new_page()
+                start = time.perf_counter()
+                page.goto(target)
+                page.wait_for_selector(CHART, timeout=120_000)
+                page.wait_for_load_state("networkidle")
+                first_render.append(time.perf_counter() - start)
+                context.close()
+            page = browser.new_page(viewport={"width": 1300, "height": 1000})
+            page.goto(target)
+            page.wait_for_selector(CHART, timeout=120_000)
+            for k in range(args.repeats):
+                protocol = "logprob" if k % 2 == 0 else "choice"
+                start = time.perf_counter()
+                page.goto(f"{url}/map?benchmark=synthetic&model=model-00&protocol={protocol}")
+                page.wait_for_selector(CHART, timeout=120_000)
+                filter_change.append(time.perf_counter() - start)
+            browser.close()
+            rss = server_peak_rss_mb(port)
+    print(json.dumps({
+        "result_rows": rows,
+        "first_render_seconds_median": round(statistics.median(first_render), 3),
+        "filter_change_seconds_median": round(statistics.median(filter_change), 3),
+        "server_peak_rss_mb": None if rss is None else round(rss, 1),
+        "first_render_seconds": [round(t, 3) for t in first_render],
+        "filter_change_seconds": [round(t, 3) for t in filter_change],
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
