@@ -81,3 +81,29 @@ def export_buttons(df: pl.DataFrame, stem: str, key: str) -> None:
     buffer = io.BytesIO()
     df.write_parquet(buffer)
     right.download_button("Download Parquet", buffer.getvalue(), f"{stem}.parquet", "application/octet-stream", key=f"{key}_parquet")
+
+
+def page_data() -> tuple[str, Path, dict, str, pl.DataFrame] | None:
+    """The page preamble: pick the benchmark, then (name, root, meta, state key, scored results).
+    `state` identifies the scored frame cheaply, for cached functions that take it unhashed."""
+    picked = select_benchmark()
+    if not picked:
+        return None
+    name, root, meta = picked
+    signature = runs_signature(name, root)
+    scored = load_scored(name, str(root), meta.get("content_hash", ""), signature)
+    return name, root, meta, f"{name}:{meta.get('content_hash', '')}:{signature}", scored
+
+
+def select_run(scored: pl.DataFrame, columns, prefix: str = "") -> tuple[str, str, str]:
+    """Model, protocol and condition pickers (each limited to what exists), kept in the URL."""
+    c1, c2, c3 = columns
+    models = sorted(scored.get_column("model").unique().to_list())
+    model = c1.selectbox("Model", models, index=models.index(query_value("model", models)), key=f"{prefix}model")
+    protocols = sorted(scored.filter(pl.col("model") == model).get_column("protocol").unique().to_list())
+    protocol = c2.selectbox("Protocol", protocols, index=protocols.index(query_value("protocol", protocols, "choice")), key=f"{prefix}protocol")
+    conditions = sorted(scored.filter((pl.col("model") == model) & (pl.col("protocol") == protocol)).get_column("condition").unique().to_list())
+    condition = c3.selectbox("Condition", conditions, index=conditions.index(query_value("condition", conditions, "profile")),
+                             key=f"{prefix}condition")
+    remember(model=model, protocol=protocol, condition=condition)
+    return model, protocol, condition

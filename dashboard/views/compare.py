@@ -8,7 +8,7 @@ import streamlit as st
 
 from analysis.groups import GROUPINGS
 from analysis.paired import paired_comparison, paired_frame
-from dashboard.common import export_buttons, load_scored, provenance, query_value, remember, runs_signature, select_benchmark
+from dashboard.common import export_buttons, page_data, provenance, query_value, remember
 
 
 @st.cache_data(show_spinner=False)
@@ -17,11 +17,9 @@ def compare(_scored: pl.DataFrame, state: str, run_a: str, run_b: str, grouping:
     return paired_comparison(paired, grouping, B=1000, min_users=min_users) if paired.height else None
 
 
-picked = select_benchmark()
-if picked:
-    name, root, meta = picked
-    state = f"{name}:{meta.get('content_hash', '')}:{runs_signature(name, root)}"
-    scored = load_scored(name, str(root), meta.get("content_hash", ""), runs_signature(name, root))
+data = page_data()
+if data:
+    name, root, meta, state, scored = data
     st.title("Compare two runs")
     runs = sorted(scored.get_column("run_id").unique().to_list()) if scored.height else []
     if len(runs) < 2:

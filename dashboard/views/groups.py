@@ -8,7 +8,7 @@ import streamlit as st
 from analysis.groups import GROUPINGS, user_cells, with_groups
 from analysis.report import group_table
 from analysis.significance import omnibus_test
-from dashboard.common import export_buttons, load_scored, provenance, query_value, remember, runs_signature, select_benchmark
+from dashboard.common import export_buttons, page_data, provenance, query_value, remember, select_run
 
 
 @st.cache_data(show_spinner=False)
@@ -31,28 +31,21 @@ def report_html(_scored: pl.DataFrame, state: str, model: str, protocol: str, co
     return render(disparity_report(sel, [grouping], B=1000, min_users=min_users), "html").encode("utf-8")
 
 
-picked = select_benchmark()
-if picked:
-    name, root, meta = picked
-    state = f"{name}:{meta.get('content_hash', '')}:{runs_signature(name, root)}"
-    scored = load_scored(name, str(root), meta.get("content_hash", ""), runs_signature(name, root))
+data = page_data()
+if data:
+    name, root, meta, state, scored = data
     st.title("Alignment by group")
     if scored.height == 0:
         st.info("No model results for this benchmark yet: score one with `mvpbench run`.")
     else:
         c1, c2, c3, c4 = st.columns(4)
-        models = sorted(scored.get_column("model").unique().to_list())
-        model = c1.selectbox("Model", models, index=models.index(query_value("model", models)), key="g_model")
-        protocols = sorted(scored.filter(pl.col("model") == model).get_column("protocol").unique().to_list())
-        protocol = c2.selectbox("Protocol", protocols, index=protocols.index(query_value("protocol", protocols, "choice")), key="g_protocol")
-        conditions = sorted(scored.filter((pl.col("model") == model) & (pl.col("protocol") == protocol)).get_column("condition").unique().to_list())
-        condition = c3.selectbox("Condition", conditions, index=conditions.index(query_value("condition", conditions, "profile")), key="g_condition")
+        model, protocol, condition = select_run(scored, (c1, c2, c3), "g_")
         groupings = [g for g in GROUPINGS if g not in ("birth_country", "reside_country")]
         grouping = c4.selectbox("Grouping", groupings, index=groupings.index(query_value("grouping", groupings, "english_proficiency")), key="grouping")
         min_users = st.sidebar.number_input("Minimum people per group", 1, 500, int(st.query_params.get("min_users", 20)), key="g_min_users")
         countries = ["(all)", *sorted(scored.get_column("birth_country").unique().to_list())]
         country = st.sidebar.selectbox("Only people born in", countries, index=countries.index(query_value("country", countries, "(all)")), key="g_country")
-        remember(model=model, protocol=protocol, condition=condition, grouping=grouping, min_users=str(min_users),
+        remember(grouping=grouping, min_users=str(min_users),
                  country=None if country == "(all)" else country)
 
         table, omni = tables(scored, state, model, protocol, condition, grouping, int(min_users), None if country == "(all)" else country)

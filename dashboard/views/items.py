@@ -4,15 +4,14 @@ untrusted text: they appear only in data tables and `st.text`, never as Markdown
 import polars as pl
 import streamlit as st
 
-from dashboard.common import load_scored, provenance, query_value, remember, runs_signature, select_benchmark
+from dashboard.common import page_data, provenance, query_value, remember
 
 COLUMNS = ["instance_id", "birth_country", "target_dimension", "aligned", "question", "answer_w", "answer_l", "output",
            "p_w_first", "p_w_second", "margin", "judge_label", "sim_w", "sim_l"]
 
-picked = select_benchmark()
-if picked:
-    name, root, meta = picked
-    scored = load_scored(name, str(root), meta.get("content_hash", ""), runs_signature(name, root))
+data = page_data()
+if data:
+    name, root, meta, state, scored = data
     st.title("Items")
     if scored.height == 0:
         st.info("No model results for this benchmark yet: score one with `mvpbench run`.")

@@ -6,7 +6,7 @@ import streamlit as st
 
 from analysis.geography import country_shapes
 from analysis.report import group_table
-from dashboard.common import export_buttons, load_scored, provenance, query_value, remember, runs_signature, select_benchmark
+from dashboard.common import export_buttons, page_data, provenance, query_value, remember, select_run
 
 SMALL_STATE_AREA = 4.0  # square degrees: below this a country also gets a marker, so it can be seen and hovered
 
@@ -57,28 +57,21 @@ def map_features(table: pl.DataFrame, where: str, shrunk_for_small: bool) -> tup
     return features, markers
 
 
-picked = select_benchmark()
-if picked:
-    name, root, meta = picked
-    state = f"{name}:{meta.get('content_hash', '')}:{runs_signature(name, root)}"
-    scored = load_scored(name, str(root), meta.get("content_hash", ""), runs_signature(name, root))
+data = page_data()
+if data:
+    name, root, meta, state, scored = data
     st.title("Alignment by country")
     if scored.height == 0:
         st.info("No model results for this benchmark yet: score one with `mvpbench run`.")
     else:
         c1, c2, c3, c4 = st.columns(4)
-        models = sorted(scored.get_column("model").unique().to_list())
-        model = c1.selectbox("Model", models, index=models.index(query_value("model", models)), key="model")
-        protocols = sorted(scored.filter(pl.col("model") == model).get_column("protocol").unique().to_list())
-        protocol = c2.selectbox("Protocol", protocols, index=protocols.index(query_value("protocol", protocols, "choice")), key="protocol")
-        conditions = sorted(scored.filter((pl.col("model") == model) & (pl.col("protocol") == protocol)).get_column("condition").unique().to_list())
-        condition = c3.selectbox("Condition", conditions, index=conditions.index(query_value("condition", conditions, "profile")), key="condition")
+        model, protocol, condition = select_run(scored, (c1, c2, c3), "")
         where = c4.radio("Country of", ["birth", "reside"], key="map_where", horizontal=True,
                          index=1 if st.query_params.get("where") == "reside" else 0,
                          format_func=lambda w: {"birth": "birth", "reside": "residence"}[w])
         min_users = st.sidebar.number_input("Minimum people per country", 1, 500, int(st.query_params.get("min_users", 20)), key="min_users")
         shrunk = st.sidebar.toggle("Show shrunk estimates for small countries", value=st.query_params.get("shrunk") == "1", key="shrunk")
-        remember(model=model, protocol=protocol, condition=condition, where=where, min_users=str(min_users), shrunk="1" if shrunk else None)
+        remember(where=where, min_users=str(min_users), shrunk="1" if shrunk else None)
 
         table = country_table(scored, state, model, protocol, condition, where, int(min_users), 1000)
         run_a = scored.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition)).item(0, "run_id")

@@ -13,7 +13,7 @@ import streamlit as st
 from analysis.groups import GROUPINGS
 from analysis.render import render
 from analysis.report import disparity_report
-from dashboard.common import export_buttons, load_scored, provenance, runs_signature, select_benchmark
+from dashboard.common import export_buttons, page_data, provenance
 
 
 @st.cache_data(show_spinner=False)
@@ -45,11 +45,9 @@ def job_panel(name: str, root) -> None:
         st.session_state["job"]["cancelled"] = True
 
 
-picked = select_benchmark()
-if picked:
-    name, root, meta = picked
-    state = f"{name}:{meta.get('content_hash', '')}:{runs_signature(name, root)}"
-    scored = load_scored(name, str(root), meta.get("content_hash", ""), runs_signature(name, root))
+data = page_data()
+if data:
+    name, root, meta, state, scored = data
     st.title("Runs and reruns")
 
     st.subheader("Rerun the analysis")
