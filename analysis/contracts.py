@@ -238,7 +238,7 @@ RESULT_COLUMNS: tuple[str, ...] = tuple(RESULT_SCHEMA)
 
 def conform_results(rows: list[dict] | pl.DataFrame) -> pl.DataFrame:
     """Result rows in contract order and types; absent fields are null."""
-    df = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(rows, schema_overrides={}, infer_schema_length=None)
+    df = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(rows, infer_schema_length=None)
     missing = [pl.lit(None, dtype=dtype).alias(name) for name, dtype in RESULT_SCHEMA.items() if name not in df.columns]
     return df.with_columns(missing).select([pl.col(n).cast(t) for n, t in RESULT_SCHEMA.items()])
 

@@ -119,6 +119,20 @@ def cluster_bootstrap_ci(cells: Cells, B: int = 1000, seed: int = 0, alpha: floa
     return {"ci_lo": lo, "ci_hi": hi, "gap_lo": gap_lo, "gap_hi": gap_hi, "replicates": paa, "overall_replicates": overall}
 
 
+def group_point_columns(cells: Cells, overall: float, alpha: float = 0.05, min_users: int = MIN_USERS_DEFAULT) -> dict[str, np.ndarray]:
+    """Per-group point columns shared by `paa_by_group` and the full report: people, instances, PAA,
+    Wilson interval, gap to `overall`, the small-cell flag and the empirical-Bayes shrunk PAA."""
+    from analysis.shrinkage import beta_binomial_shrinkage, effective_sizes, icc_anova, instance_variance
+
+    s, n = cells.S.sum(axis=0), cells.N.sum(axis=0)
+    users = (cells.N > 0).sum(axis=0)
+    paa = s / n
+    w_lo, w_hi = wilson_interval(s, n, alpha)
+    shrunk, _, _ = beta_binomial_shrinkage(paa, effective_sizes(cells, icc_anova(cells)), instance_variance(cells))
+    return {"users": users.astype(np.int64), "instances": n.astype(np.int64), "paa": paa, "wilson_lo": w_lo,
+            "wilson_hi": w_hi, "gap": paa - overall, "small": users < min_users, "paa_shrunk": shrunk}
+
+
 def paa_by_group(
     df: pl.DataFrame | pl.LazyFrame,
     by: str | Sequence[str],
@@ -134,24 +148,9 @@ def paa_by_group(
     `B = 0` skips the bootstrap (interval columns are null)."""
     by = [by] if isinstance(by, str) else list(by)
     cells = user_cells(with_groups(df, by), by)
-    s, n = cells.S.sum(axis=0), cells.N.sum(axis=0)
-    users = (cells.N > 0).sum(axis=0)
-    paa = s / n
     overall = cells.S.sum() / cells.N.sum()
-    w_lo, w_hi = wilson_interval(s, n, alpha)
-    from analysis.shrinkage import beta_binomial_shrinkage, effective_sizes, icc_anova, instance_variance
-
-    shrunk, _, _ = beta_binomial_shrinkage(paa, effective_sizes(cells, icc_anova(cells)), instance_variance(cells))
-    out = cells.groups.with_columns(
-        pl.Series("users", users.astype(np.int64)),
-        pl.Series("instances", n.astype(np.int64)),
-        pl.Series("paa", paa),
-        pl.Series("wilson_lo", w_lo),
-        pl.Series("wilson_hi", w_hi),
-        pl.Series("gap", paa - overall),
-        pl.Series("small", users < min_users),
-        pl.Series("paa_shrunk", shrunk),
-    )
+    columns = group_point_columns(cells, overall, alpha, min_users)
+    out = cells.groups.with_columns(*(pl.Series(k, v) for k, v in columns.items()))
     if B > 0:
         boot = cluster_bootstrap_ci(cells, B, seed, alpha)
         out = out.with_columns(*(pl.Series(k, boot[k]) for k in ("ci_lo", "ci_hi", "gap_lo", "gap_hi")))

@@ -15,8 +15,7 @@ import numpy as np
 import polars as pl
 
 from analysis.disparity import STATISTICS, _summaries
-from analysis.groups import GROUPINGS, Cells, grouping_expr, wilson_interval
-from analysis.shrinkage import beta_binomial_shrinkage, effective_sizes, icc_anova, instance_variance
+from analysis.groups import GROUPINGS, Cells, group_point_columns, grouping_expr
 from analysis.significance import group_vs_rest_arrays, omnibus_test
 from analysis.summary import MIN_USERS_DEFAULT
 
@@ -147,16 +146,10 @@ def disparity_report(
             key = {"model": model, "protocol": protocol, "condition": condition, "grouping": grouping}
             labels = tables[grouping].filter(pl.Series(present[sel][grouping]))
             group_names = labels.get_column("group").to_numpy()
-            s, n = cells.S.sum(axis=0), cells.N.sum(axis=0)
-            users = (cells.N > 0).sum(axis=0)
-            paa = s / n
-            w_lo, w_hi = wilson_interval(s, n, alpha)
-            shrunk, _, _ = beta_binomial_shrinkage(paa, effective_sizes(cells, icc_anova(cells)), instance_variance(cells))
+            point = group_point_columns(cells, overall, alpha, min_users)
+            paa, users = point["paa"], point["users"]
             columns = {"group": group_names.tolist(), "iso3": labels.get_column("iso3").to_list(),
-                       **{k: [v] * len(paa) for k, v in key.items()},
-                       "users": users.astype(np.int64), "instances": n.astype(np.int64), "paa": paa,
-                       "wilson_lo": w_lo, "wilson_hi": w_hi, "gap": paa - overall, "small": users < min_users,
-                       "paa_shrunk": shrunk, **group_vs_rest_arrays(cells, min_users)}
+                       **{k: [v] * len(paa) for k, v in key.items()}, **point, **group_vs_rest_arrays(cells, min_users)}
             reps = replicates.get(grouping)
             if reps is not None:
                 columns["ci_lo"], columns["ci_hi"] = column_percentiles(reps, q)
