@@ -174,11 +174,28 @@ def is_country_code(code: str) -> bool:
 
 
 @cache
+@cache
 def country_shapes() -> dict:
-    """Country polygons (GeoJSON FeatureCollection, feature id = ISO alpha-3), built offline by
-    `mvpbench geometry build` from Natural Earth 1:50m via the world-atlas npm package; provenance
-    in analysis/data/countries.provenance.json."""
+    """Country polygons (GeoJSON FeatureCollection, feature id = ISO alpha-3; properties name, iso3,
+    un_subregion, special_region, small, and a marker point lon/lat), built offline by `mvpbench
+    geometry build` from Natural Earth 1:50m via the world-atlas npm package; provenance in
+    analysis/data/countries.provenance.json. Shared and cached: read it, do not modify it."""
+    return _shipped_json("countries.geojson")
+
+
+@cache
+def region_shapes(grouping: str) -> dict:
+    """Region polygons for `grouping` ("un_subregion" or "special_region"), dissolved from the
+    countries by the same build; feature id = the region's name, as the grouping column holds it."""
+    features = [{**f, "id": f["properties"]["name"]} for f in _shipped_json("regions.geojson")["features"]
+                if f["properties"]["grouping"] == grouping]
+    if not features:
+        raise ValueError(f"no region shapes for grouping {grouping!r}; known: un_subregion, special_region")
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _shipped_json(filename: str) -> dict:
     import json
 
-    with resources.files("analysis.data").joinpath("countries.geojson").open(encoding="utf-8") as fh:
+    with resources.files("analysis.data").joinpath(filename).open(encoding="utf-8") as fh:
         return json.load(fh)

@@ -208,3 +208,19 @@ def group_table(df: pl.DataFrame | pl.LazyFrame, by: str | Sequence[str], *, B: 
     tests = group_vs_rest(user_cells(with_groups(df, by), by), min_users)
     keys = [c for c in tests.columns if c in table.columns]
     return table.join(tests, on=keys, how="left")
+
+
+def cross_table(df: pl.DataFrame | pl.LazyFrame, rows: str, columns: str, *, min_row_users: int = MIN_USERS_DEFAULT,
+                min_cell_users: int = 10) -> pl.DataFrame:
+    """PAA in each cell of `rows` × `columns` (the Groups page's country × attribute heat map):
+    people, instances, PAA, its gap to the overall PAA, and the shrunk PAA, for the rows that have at
+    least `min_row_users` people. Cells under `min_cell_users` are flagged `small`; they keep their
+    shrunk estimate so a reader can ask for it, but they are not to be read as findings. No
+    intervals: the heat map is an overview; a row's own Groups table has the tests."""
+    from analysis.groups import paa_by_group
+
+    table = paa_by_group(df, [rows, columns], B=0, min_users=min_cell_users)
+    big_rows = table.group_by(rows).agg(pl.col("users").sum().alias("row_users")).filter(pl.col("row_users") >= min_row_users)
+    return (table.join(big_rows, on=rows, how="semi")
+            .select(rows, columns, "users", "instances", "paa", "gap", "small", "paa_shrunk", "overall_paa")
+            .sort(rows, columns))

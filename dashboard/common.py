@@ -95,15 +95,48 @@ def page_data() -> tuple[str, Path, dict, str, pl.DataFrame] | None:
     return name, root, meta, f"{name}:{meta.get('content_hash', '')}:{signature}", scored
 
 
-def select_run(scored: pl.DataFrame, columns, prefix: str = "") -> tuple[str, str, str]:
+@st.cache_resource(show_spinner=False, max_entries=4)
+def run_index(_scored: pl.DataFrame, state: str) -> pl.DataFrame:
+    """One row per run (run_id, model, protocol, condition): the pickers read this, not the
+    hundreds of thousands of result rows, on every page run."""
+    return _scored.select("run_id", "model", "protocol", "condition").unique().sort("run_id")
+
+
+def select_run(index: pl.DataFrame, columns, prefix: str = "") -> tuple[str, str, str]:
     """Model, protocol and condition pickers (each limited to what exists), kept in the URL."""
     c1, c2, c3 = columns
-    models = sorted(scored.get_column("model").unique().to_list())
+    models = sorted(index.get_column("model").unique().to_list())
     model = c1.selectbox("Model", models, index=models.index(query_value("model", models)), key=f"{prefix}model")
-    protocols = sorted(scored.filter(pl.col("model") == model).get_column("protocol").unique().to_list())
+    protocols = sorted(index.filter(pl.col("model") == model).get_column("protocol").unique().to_list())
     protocol = c2.selectbox("Protocol", protocols, index=protocols.index(query_value("protocol", protocols, "choice")), key=f"{prefix}protocol")
-    conditions = sorted(scored.filter((pl.col("model") == model) & (pl.col("protocol") == protocol)).get_column("condition").unique().to_list())
+    conditions = sorted(index.filter((pl.col("model") == model) & (pl.col("protocol") == protocol)).get_column("condition").unique().to_list())
     condition = c3.selectbox("Condition", conditions, index=conditions.index(query_value("condition", conditions, "profile")),
                              key=f"{prefix}condition")
     remember(model=model, protocol=protocol, condition=condition)
     return model, protocol, condition
+
+
+# Where a person is from, as the map draws it and the Groups and Items pages filter on it
+# (URL: place_by=<column>&place=<value>; a link from a clicked map shape carries both).
+PLACES = {"birth_country": "born in", "reside_country": "living in", "un_subregion": "born in (UN subregion)",
+          "special_region": "from (PRISM region)"}
+
+
+def select_place(scored: pl.DataFrame, state: str, container, prefix: str) -> tuple[str | None, str | None]:
+    """An optional "only people from …" filter: (column, value), or (None, None) for everyone."""
+    columns = list(PLACES)
+    place_by = container.selectbox("Only people", columns, format_func=PLACES.get,
+                                   index=columns.index(query_value("place_by", columns, "birth_country")), key=f"{prefix}place_by")
+    values = ["(all)", *place_values(scored, state, place_by)]
+    place = container.selectbox(PLACES[place_by].capitalize(), values, index=values.index(query_value("place", values, "(all)")),
+                                key=f"{prefix}place")
+    if place == "(all)":
+        remember(place_by=None, place=None)
+        return None, None
+    remember(place_by=place_by, place=place)
+    return place_by, place
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def place_values(_scored: pl.DataFrame, state: str, column: str) -> list[str]:
+    return sorted(_scored.get_column(column).drop_nulls().unique().to_list())

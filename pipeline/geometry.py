@@ -1,10 +1,18 @@
-"""Build the project's own country shapes (`mvpbench geometry build`), offline at run time.
+"""Build the project's own map shapes (`mvpbench geometry build`), offline at run time.
 
 Source: the npm registry package `world-atlas@2.0.2` (ISC licence; Natural Earth 1:50m admin-0
 countries, public domain), file `countries-50m.json`, a TopoJSON topology whose ids are ISO 3166
 numeric codes; 1:50m keeps small states such as Singapore and Malta. This module decodes the
-topology to GeoJSON, keys each country by ISO alpha-3 (pycountry), rounds coordinates to 0.01° and
-drops repeated points, and writes `analysis/data/countries.geojson` with a provenance file beside it.
+topology, keys each country by ISO alpha-3 (pycountry), and with geopandas:
+
+- simplifies the countries as one coverage (shared borders stay shared, so no slivers or gaps) to
+  a tolerance below a pixel of the dashboard's world map, which cuts what each render sends to the
+  browser by about 3× against the unsimplified 1:50m file;
+- marks countries too small to see and gives each a marker point inside it;
+- dissolves the countries into UN M49 subregions and PRISM's special regions for the region maps.
+
+It writes `analysis/data/countries.geojson` and `analysis/data/regions.geojson`, with a provenance
+file recording the source's and outputs' hashes.
 """
 
 from __future__ import annotations
@@ -25,8 +33,16 @@ from analysis.cache import atomic_write_bytes, atomic_write_json
 
 PACKAGE = "world-atlas@2.0.2"
 SOURCE_FILE = "countries-50m.json"
-OUTPUT = Path(__file__).resolve().parent.parent / "analysis" / "data" / "countries.geojson"
-DIGITS = 2  # 0.01° ≈ 1 km: plenty for a world choropleth
+DATA_DIR = Path(__file__).resolve().parent.parent / "analysis" / "data"
+OUTPUT = DATA_DIR / "countries.geojson"
+REGIONS_OUTPUT = DATA_DIR / "regions.geojson"
+DIGITS = 2  # 0.01° ≈ 1 km, in the written files: plenty for a world choropleth
+# The dashboard draws the world about 1,300 px wide, so 1 px ≈ 0.28°: simplifying to 0.1° is invisible.
+TOLERANCE = 0.1
+SMALL_STATE_AREA = 4.0  # square degrees of bounding box: below this a country also gets a marker
+
+# Shapes Natural Earth gives without a UN M49 code: where they sit, for the region maps.
+_REGION_OF = {"XKX": "SRB", "CYN": "CYP", "SOL": "SOM"}
 
 # Natural Earth shapes without an ISO numeric id in world-atlas, or ids pycountry does not know.
 _EXTRA_ISO3 = {"Kosovo": "XKX", "N. Cyprus": "CYN", "Somaliland": "SOL"}
@@ -54,14 +70,14 @@ def _ring(indices: Sequence[int], arcs: list[list[tuple[float, float]]]) -> list
     for i in indices:
         arc = arcs[i] if i >= 0 else arcs[~i][::-1]
         points.extend(arc if not points else arc[1:])  # consecutive arcs share their joining point
-    rounded: list[list[float]] = []
+    ring: list[list[float]] = []
     for x, y in points:
-        p = [round(x, DIGITS), round(y, DIGITS)]
-        if not rounded or rounded[-1] != p:
-            rounded.append(p)
-    if rounded and rounded[0] != rounded[-1]:
-        rounded.append(rounded[0])
-    return rounded
+        p = [x, y]
+        if not ring or ring[-1] != p:
+            ring.append(p)
+    if ring and ring[0] != ring[-1]:
+        ring.append(ring[0])
+    return ring
 
 
 def _iso3(geometry: dict[str, Any]) -> str | None:
@@ -101,6 +117,123 @@ def topology_to_geojson(topology: dict[str, Any], object_name: str = "countries"
     return {"type": "FeatureCollection", "features": features}
 
 
+def _planar(geometry: dict[str, Any]):
+    """A shapely geometry from a decoded GeoJSON MultiPolygon, valid in the plane.
+
+    Natural Earth's rings cross the antimeridian by jumping from +180° to −180° (d3 draws them on
+    the sphere), which in the plane is a self-intersection that make_valid "repairs" into a band
+    round the world. So a polygon whose ring jumps (away from the poles) is first unwrapped east of
+    180° and then cut at 180° into two pieces, each on its own side."""
+    import shapely
+    import shapely.affinity
+
+    pieces = []
+    for polygon in geometry["coordinates"]:
+        jumps = any(abs(a[0] - b[0]) > 180 and abs(a[1]) < 89 for ring in polygon for a, b in zip(ring, ring[1:], strict=False))
+        if not jumps:
+            pieces.append(shapely.Polygon(polygon[0], polygon[1:]))
+            continue
+        unwrapped = shapely.make_valid(shapely.Polygon(*[[[x + 360 if x < 0 else x, y] for x, y in ring] for ring in (polygon[0],)],
+                                                       [[[x + 360 if x < 0 else x, y] for x, y in ring] for ring in polygon[1:]]))
+        west = shapely.intersection(unwrapped, shapely.box(-180, -90, 180, 90))
+        east = shapely.affinity.translate(shapely.intersection(unwrapped, shapely.box(180, -90, 540, 90)), xoff=-360)
+        pieces.extend(g for g in (west, east) if not g.is_empty)
+    return shapely.unary_union(pieces) if len(pieces) > 1 else pieces[0]
+
+
+def _multipolygons(geometries):
+    """Valid MultiPolygons: make_valid can turn a self-touching ring into a collection with lines."""
+    import shapely
+
+    out = []
+    for geometry in shapely.make_valid(geometries):
+        if geometry.geom_type == "MultiPolygon":
+            out.append(geometry)
+        elif geometry.geom_type == "Polygon":
+            out.append(shapely.MultiPolygon([geometry]))
+        else:
+            parts = [g for g in getattr(geometry, "geoms", []) if g.geom_type in ("Polygon", "MultiPolygon")]
+            out.append(shapely.MultiPolygon([q for g in parts for q in (g.geoms if g.geom_type == "MultiPolygon" else [g])]))
+    return out
+
+
+def _simplified(geometries, tolerance: float):
+    """Coverage simplification, then coordinates rounded to DIGITS. A shape that would vanish (a
+    tiny island state) keeps its unsimplified outline, rounded."""
+    import numpy as np
+    import shapely
+
+    original = np.asarray(geometries, dtype=object)
+    simplified = shapely.coverage_simplify(original, tolerance, simplify_boundary=True) if tolerance > 0 else original
+    rounded = shapely.remove_repeated_points(shapely.transform(simplified, lambda c: np.round(c, DIGITS)))
+    vanished = shapely.is_empty(rounded) | (shapely.area(rounded) == 0)
+    if vanished.any():
+        rounded[vanished] = shapely.remove_repeated_points(shapely.transform(original[vanished], lambda c: np.round(c, DIGITS + 2)))
+    # d3-geo (which Vega draws with) reads rings on the sphere: an exterior ring must run clockwise,
+    # or it encloses the rest of the world. shapely writes GeoJSON's counter-clockwise order.
+    return shapely.orient_polygons(rounded, exterior_cw=True)
+
+
+def _feature(feature_id: str, geometry, properties: dict[str, Any]) -> dict[str, Any]:
+    import shapely
+
+    mapping = shapely.geometry.mapping(geometry)
+    coordinates = mapping["coordinates"] if mapping["type"] == "MultiPolygon" else [mapping["coordinates"]]
+    # Closed rings of at least four points only (rounding can collapse a sliver of an island).
+    polygons = [[[list(p) for p in ring] for ring in polygon] for polygon in coordinates]
+    polygons = [[ring for ring in polygon if len(ring) >= 4] for polygon in polygons]
+    return {"type": "Feature", "id": feature_id, "properties": properties,
+            "geometry": {"type": "MultiPolygon", "coordinates": [p for p in polygons if p]}}
+
+
+def shapes(topology: dict[str, Any], tolerance: float = TOLERANCE) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(countries, regions) as GeoJSON FeatureCollections.
+
+    Countries: id = ISO alpha-3; properties name, iso3, un_subregion, special_region, small and a
+    marker point (lon, lat) inside the largest part. Regions: one feature per UN subregion
+    (`grouping` = "un_subregion") and per PRISM special region (`grouping` = "special_region"),
+    id = "<grouping>:<name>", dissolved from the unsimplified countries and then simplified."""
+    import geopandas as gpd
+
+    from analysis.geography import UNKNOWN, special_region, un_subregion
+
+    decoded = topology_to_geojson(topology)["features"]
+    frame = gpd.GeoDataFrame(
+        {"id": [f["id"] for f in decoded], "name": [f["properties"]["name"] for f in decoded]},
+        geometry=_multipolygons([_planar(f["geometry"]) for f in decoded]),
+    )
+    located = [_REGION_OF.get(i, i) for i in frame["id"]]
+    frame["un_subregion"] = [un_subregion(i) for i in located]
+    frame["special_region"] = [special_region(i) for i in located]
+    frame["simplified"] = _simplified(frame.geometry.values, tolerance)
+
+    # A territory drawn apart from its country (Ashmore and Cartier Is. carries Australia's code)
+    # shares its numbers; only a country's largest shape may need a marker.
+    largest_of = frame.assign(area=frame.geometry.area).groupby("id")["area"].transform("max")
+    countries = []
+    for row, largest_area in zip(frame.itertuples(), largest_of, strict=True):
+        minx, miny, maxx, maxy = row.geometry.bounds
+        largest = max(row.geometry.geoms, key=lambda g: g.area)
+        point = largest.representative_point()
+        countries.append(_feature(row.id, row.simplified, {
+            "name": row.name, "iso3": row.id if not row.id.startswith("NE-") else None,
+            "un_subregion": row.un_subregion, "special_region": row.special_region,
+            "small": bool((maxx - minx) * (maxy - miny) < SMALL_STATE_AREA and row.geometry.area >= largest_area),
+            "lon": round(point.x, DIGITS), "lat": round(point.y, DIGITS),
+        }))
+
+    regions = []
+    for grouping in ("un_subregion", "special_region"):
+        known = frame[frame[grouping] != UNKNOWN][[grouping, "geometry"]]
+        dissolved = known.dissolve(by=grouping).reset_index()
+        geometries = _simplified(_multipolygons(dissolved.geometry.values), tolerance)
+        for name, geometry in zip(dissolved[grouping], geometries, strict=True):
+            point = max(_multipolygons([geometry])[0].geoms, key=lambda g: g.area).representative_point()
+            regions.append(_feature(f"{grouping}:{name}", geometry, {
+                "name": name, "grouping": grouping, "lon": round(point.x, DIGITS), "lat": round(point.y, DIGITS)}))
+    return ({"type": "FeatureCollection", "features": countries}, {"type": "FeatureCollection", "features": regions})
+
+
 def fetch_source(folder: Path) -> Path:
     """`npm pack` the package into `folder` and unpack it; returns the TopoJSON path."""
     npm = shutil.which("npm")
@@ -113,22 +246,33 @@ def fetch_source(folder: Path) -> Path:
     return folder / "package" / SOURCE_FILE
 
 
-def build(source: Path | None = None, output: Path = OUTPUT) -> dict[str, Any]:
+def build(source: Path | None = None, data_dir: Path = DATA_DIR, tolerance: float = TOLERANCE) -> dict[str, Any]:
+    try:
+        import geopandas  # noqa: F401
+    except ImportError as exc:
+        raise RuntimeError("`mvpbench geometry build` needs geopandas: pip install -e '.[geo]'") from exc
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(source) if source else fetch_source(Path(tmp))
         raw = path.read_bytes()
-    collection = topology_to_geojson(json.loads(raw))
-    data = json.dumps(collection, separators=(",", ":")).encode("utf-8")
-    atomic_write_bytes(output, data)
+    countries, regions = shapes(json.loads(raw), tolerance)
+    outputs = {}
+    for filename, collection in (("countries.geojson", countries), ("regions.geojson", regions)):
+        data = json.dumps(collection, separators=(",", ":")).encode("utf-8")
+        atomic_write_bytes(Path(data_dir) / filename, data)
+        outputs[filename] = {"features": len(collection["features"]), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     provenance = {
         "source": f"npm registry package {PACKAGE}, file {SOURCE_FILE} (Natural Earth 1:50m admin-0 countries, public domain; "
                   "package licence ISC)",
         "source_sha256": hashlib.sha256(raw).hexdigest(),
-        "processing": f"TopoJSON decoded to GeoJSON by pipeline/geometry.py; ids mapped from ISO numeric to alpha-3 with pycountry; "
-                      f"coordinates rounded to {DIGITS} decimals, repeated points dropped",
-        "features": len(collection["features"]),
-        "output_sha256": hashlib.sha256(data).hexdigest(),
+        "processing": (f"TopoJSON decoded by pipeline/geometry.py; ids mapped from ISO numeric to alpha-3 with pycountry; "
+                       f"with geopandas/shapely: made valid, coverage-simplified to {tolerance}° (shared borders kept), "
+                       f"coordinates rounded to {DIGITS} decimals; regions dissolved by UN M49 subregion and PRISM special "
+                       "region before simplifying"),
+        "tolerance_degrees": tolerance,
+        "features": len(countries["features"]),
+        "outputs": outputs,
+        "output_sha256": outputs["countries.geojson"]["sha256"],
         "rebuild": "mvpbench geometry build",
     }
-    atomic_write_json(output.with_suffix(".provenance.json"), provenance)
+    atomic_write_json(Path(data_dir) / "countries.provenance.json", provenance)
     return provenance

@@ -1,34 +1,77 @@
 """Groups: alignment by any demographic attribute or value dimension, with cluster-bootstrap intervals,
-the omnibus test and Holm-adjusted group-vs-rest tests."""
+the omnibus test and Holm-adjusted group-vs-rest tests, optionally for the people of one place (a
+click on the Map opens this page so), and a country × attribute heat map."""
 
 import altair as alt
 import polars as pl
 import streamlit as st
 
 from analysis.groups import GROUPINGS, user_cells, with_groups
-from analysis.report import group_table
+from analysis.report import cross_table, group_table
 from analysis.significance import omnibus_test
-from dashboard.common import export_buttons, page_data, provenance, query_value, remember, select_run
+from dashboard.common import (PLACES, export_buttons, page_data, provenance, query_value, remember, run_index,
+                              select_place, select_run)
 
 
 @st.cache_data(show_spinner=False)
-def tables(_scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str, grouping: str, min_users: int, country: str | None):
+def selection(_scored: pl.DataFrame, model: str, protocol: str, condition: str, place_by: str | None, place: str | None) -> pl.DataFrame:
     sel = _scored.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
-    if country:
-        sel = sel.filter(pl.col("birth_country") == country)
+    return sel.filter(pl.col(place_by) == place) if place_by else sel
+
+
+@st.cache_data(show_spinner=False)
+def tables(_scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str, grouping: str, min_users: int,
+           place_by: str | None, place: str | None):
+    sel = selection(_scored, model, protocol, condition, place_by, place)
     table = group_table(sel, grouping, B=1000, min_users=min_users)
     return table, omnibus_test(user_cells(with_groups(sel, [grouping]), [grouping]), min_users)
 
 
 @st.cache_data(show_spinner=False)
-def report_html(_scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str, grouping: str, min_users: int, country: str | None) -> bytes:
+def report_html(_scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str, grouping: str, min_users: int,
+                place_by: str | None, place: str | None) -> bytes:
     from analysis.render import render
     from analysis.report import disparity_report
 
-    sel = _scored.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
-    if country:
-        sel = sel.filter(pl.col("birth_country") == country)
+    sel = selection(_scored, model, protocol, condition, place_by, place)
     return render(disparity_report(sel, [grouping], B=1000, min_users=min_users), "html").encode("utf-8")
+
+
+@st.cache_data(show_spinner=False)
+def heat_table(_scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str, rows: str, grouping: str,
+               min_users: int, min_cell: int) -> pl.DataFrame:
+    return cross_table(selection(_scored, model, protocol, condition, None, None), rows, grouping,
+                       min_row_users=min_users, min_cell_users=min_cell)
+
+
+def heat_map(scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str, grouping: str, min_users: int) -> None:
+    st.subheader("Place × group heat map")
+    c1, c2 = st.columns(2)
+    rows = c1.selectbox("Rows", list(PLACES), format_func=lambda c: c.replace("_", " "), key="heat_rows",
+                        index=list(PLACES).index(query_value("heat_rows", list(PLACES), "birth_country")))
+    min_cell = c2.number_input("Minimum people per cell", 1, 500, int(st.query_params.get("heat_min", 10)), key="heat_min")
+    remember(heat_rows=rows, heat_min=str(min_cell))
+    heat = heat_table(scored, state, model, protocol, condition, rows, grouping, min_users, int(min_cell))
+    if heat.height == 0:
+        st.info(f"No {rows.replace('_', ' ')} has {min_users}+ people in this selection.")
+        return
+    plot = heat.rename({rows: "row", grouping: "group"}).with_columns(
+        pl.when(pl.col("small")).then(None).otherwise(pl.col("gap")).alias("shown_gap"))
+    half = max(0.05, float(plot.get_column("shown_gap").abs().max() or 0))
+    cells = alt.Chart(plot).mark_rect(stroke="white").encode(
+        x=alt.X("group:N", title=grouping), y=alt.Y("row:N", title=None),
+        color=alt.condition("isValid(datum.shown_gap)",
+                            alt.Color("shown_gap:Q", title="PAA − overall", scale=alt.Scale(scheme="redblue", domain=[-half, half])),
+                            alt.value("#e4e4e4")),
+        tooltip=[alt.Tooltip("row:N", title=rows), alt.Tooltip("group:N", title=grouping), "users:Q", "instances:Q",
+                 alt.Tooltip("paa:Q", format=".3f"), alt.Tooltip("gap:Q", format="+.3f"), alt.Tooltip("paa_shrunk:Q", format=".3f")])
+    st.altair_chart(cells.properties(height=max(160, 22 * plot.get_column("row").n_unique())), width="stretch")
+    st.caption(f"Rows with {min_users}+ people; cells with fewer than {min_cell} people are grey and not to be read. "
+               "Colour is the cell's PAA minus the overall PAA, on a scale no narrower than ±0.05. No intervals here: "
+               "open a row's people through the filter above for its tests.")
+    with st.expander("The heat map's cells as a table"):
+        st.dataframe(heat, hide_index=True)
+        export_buttons(heat, f"heat-{rows}-by-{grouping.replace(':', '-')}", "heat")
 
 
 data = page_data()
@@ -39,16 +82,16 @@ if data:
         st.info("No model results for this benchmark yet: score one with `mvpbench run`.")
     else:
         c1, c2, c3, c4 = st.columns(4)
-        model, protocol, condition = select_run(scored, (c1, c2, c3), "g_")
+        model, protocol, condition = select_run(run_index(scored, state), (c1, c2, c3), "g_")
         groupings = [g for g in GROUPINGS if g not in ("birth_country", "reside_country")]
         grouping = c4.selectbox("Grouping", groupings, index=groupings.index(query_value("grouping", groupings, "english_proficiency")), key="grouping")
         min_users = st.sidebar.number_input("Minimum people per group", 1, 500, int(st.query_params.get("min_users", 20)), key="g_min_users")
-        countries = ["(all)", *sorted(scored.get_column("birth_country").unique().to_list())]
-        country = st.sidebar.selectbox("Only people born in", countries, index=countries.index(query_value("country", countries, "(all)")), key="g_country")
-        remember(grouping=grouping, min_users=str(min_users),
-                 country=None if country == "(all)" else country)
+        place_by, place = select_place(scored, state, st.sidebar, "g_")
+        remember(grouping=grouping, min_users=str(min_users))
+        if place:
+            st.markdown(f"Only people {PLACES[place_by]} **{place}**.")
 
-        table, omni = tables(scored, state, model, protocol, condition, grouping, int(min_users), None if country == "(all)" else country)
+        table, omni = tables(scored, state, model, protocol, condition, grouping, int(min_users), place_by, place)
         if omni["df"]:
             st.markdown(f"Omnibus test over {omni['groups_tested']} groups with {min_users}+ people: cluster-robust Wald "
                         f"χ² = {omni['wald_chi2']:.2f}, df {omni['df']}, **p = {omni['p_value']:.3g}** "
@@ -70,9 +113,10 @@ if data:
         stem = f"{name}-{model}-{protocol}-{condition}-by-{grouping.replace(':', '-')}"
         export_buttons(shown_table, stem, "groups")
         st.download_button("Download HTML report of this view", report_html(scored, state, model, protocol, condition, grouping, int(min_users),
-                                                                           None if country == "(all)" else country),
+                                                                           place_by, place),
                            f"{stem}.html", "text/html", key="groups_html")
         st.caption("Intervals resample people (cluster bootstrap). The Wilson interval beside it assumes independent 0/1 answers: "
                    "too narrow for clustered 0/1 scores, too wide for probability scores such as the choice protocol's. "
                    "Groups under the minimum are not tested; their shrunk PAA is shown instead.")
+        heat_map(scored, state, model, protocol, condition, grouping, int(min_users))
     provenance(name, root, meta)

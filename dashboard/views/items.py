@@ -4,7 +4,7 @@ untrusted text: they appear only in data tables and `st.text`, never as Markdown
 import polars as pl
 import streamlit as st
 
-from dashboard.common import page_data, provenance, query_value, remember
+from dashboard.common import PLACES, page_data, provenance, query_value, remember, run_index, select_place
 
 COLUMNS = ["instance_id", "birth_country", "target_dimension", "aligned", "question", "answer_w", "answer_l", "output",
            "p_w_first", "p_w_second", "margin", "judge_label", "sim_w", "sim_l"]
@@ -17,23 +17,23 @@ if data:
         st.info("No model results for this benchmark yet: score one with `mvpbench run`.")
     else:
         c1, c2, c3 = st.columns(3)
-        runs = sorted(scored.get_column("run_id").unique().to_list())
+        runs = run_index(scored, state).get_column("run_id").to_list()
         run = c1.selectbox("Run", runs, index=runs.index(query_value("run", runs)), key="run")
-        countries = ["(all)", *sorted(scored.get_column("birth_country").unique().to_list())]
-        country = c2.selectbox("Birth country", countries, index=countries.index(query_value("country", countries, "(all)")), key="country")
+        with c2:
+            place_by, place = select_place(scored, state, st, "i_")
         search = c3.text_input("Question contains", value=st.query_params.get("q", ""), key="q")
-        remember(run=run, country=None if country == "(all)" else country, q=search or None)
+        remember(run=run, q=search or None)
         # the results frame holds only the core result fields; the raw ones come from the run's parts
         from analysis.cache import scan_results
 
         raw = scan_results(name, root, [run]).collect()
         items = scored.filter(pl.col("run_id") == run).join(raw.drop("run_id", "model", "protocol", "condition", "aligned"), on="instance_id")
-        if country != "(all)":
-            items = items.filter(pl.col("birth_country") == country)
+        if place_by:
+            items = items.filter(pl.col(place_by) == place)
         if search:
             items = items.filter(pl.col("question").str.contains(search, literal=True, strict=False))
-        st.caption(f"{items.height} items")
-        table = items.select([c for c in COLUMNS if c in items.columns]).sort("instance_id")
+        st.caption(f"{items.height} items" + (f" of people {PLACES[place_by]} {place}" if place_by else ""))
+        table = items.select([c for c in dict.fromkeys([*COLUMNS, place_by or "birth_country"]) if c in items.columns]).sort("instance_id")
         st.dataframe(table, hide_index=True, height=360)  # cells are plain text
         if items.height:
             ids = table.get_column("instance_id").to_list()

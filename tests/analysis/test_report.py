@@ -73,3 +73,21 @@ def test_column_percentiles_equal_numpy_nanpercentile():
     with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
         ref = np.nanpercentile(a, [2.5, 50, 97.5], axis=0)
     np.testing.assert_allclose(column_percentiles(a, [2.5, 50, 97.5]), ref, atol=1e-12, equal_nan=True)
+
+
+def test_cross_table_cells_add_up_to_their_rows(scored):
+    """Each (country, gender) cell's PAA is its people's answers' mean; rows under the minimum are
+    dropped; cells under the cell minimum are flagged, not removed."""
+    from analysis.report import cross_table
+
+    sel = scored.filter((pl.col("model") == "model-00") & (pl.col("protocol") == "choice") & (pl.col("condition") == "profile"))
+    heat = cross_table(sel, "birth_country", "gender", min_row_users=30, min_cell_users=10)
+    rows = paa_by_group(sel, "birth_country", B=0, min_users=30)
+    big = rows.filter(pl.col("users") >= 30)
+    assert set(heat["birth_country"]) == set(big["birth_country"])
+    per_row = heat.group_by("birth_country").agg(pl.col("instances").sum(), (pl.col("paa") * pl.col("instances")).sum().alias("s"))
+    joined = per_row.join(big, on="birth_country", suffix="_row")
+    assert (joined["instances"] == joined["instances_row"]).all()
+    assert ((joined["s"] / joined["instances"] - joined["paa"]).abs() < 1e-12).all()
+    assert heat.filter(pl.col("users") < 10)["small"].all() and not heat.filter(pl.col("users") >= 10)["small"].any()
+    assert ((heat["paa"] - heat["overall_paa"] - heat["gap"]).abs() < 1e-12).all()

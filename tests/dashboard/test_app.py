@@ -10,6 +10,12 @@ from pipeline.demo.build import build_demo
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 
 
+def _map_spec(at: AppTest) -> dict:
+    import json
+
+    return json.loads(at.get("vega_lite_chart")[0].proto.spec)
+
+
 def _table(at: AppTest, column: str):
     """The first data frame on the page that has `column`."""
     return next(d.value for d in at.dataframe if column in d.value.columns)
@@ -67,10 +73,47 @@ def test_map_page_widgets_and_numbers(app):
     at.selectbox(key="protocol").set_value("logprob").run()
     logprob = _table(at, "birth_country")
     assert not at.exception and logprob["paa"].mean() < 0.3 < table["paa"].mean()  # OPA is far below choice PAA
-    at.radio(key="map_where").set_value("reside").run()
+    at.selectbox(key="map_where").set_value("reside").run()
     assert len(_table(at, "reside_country")) == 38
     at.number_input(key="min_users").set_value(5).run()
     assert (~_table(at, "reside_country")["small"]).sum() > 9
+    spec = _map_spec(at)  # the choropleth: every shape, the residence table's numbers in their properties
+    shown = {f["id"]: f["properties"] for f in spec["datasets"]["shapes"]["features"]}
+    assert len(spec["datasets"]["shapes"]["features"]) == 241 and shown["USA"]["users"] == 386 and shown["USA"]["status"] == "shown"
+
+
+def test_region_maps_use_dissolved_region_shapes(app):
+    """By UN subregion and by PRISM region: every region in the data has a dissolved shape, people add up."""
+    from analysis.geography import region_shapes
+
+    at = app.switch_page("views/map.py").run()
+    at.selectbox(key="map_where").set_value("subregion").run()
+    sub = _table(at, "un_subregion")
+    assert not at.exception and sub["users"].sum() == 1500
+    assert set(sub["un_subregion"]) - {"Prefer not to say"} <= {f["id"] for f in region_shapes("un_subregion")["features"]}
+    at.selectbox(key="map_where").set_value("region").run()
+    regions = _table(at, "special_region")
+    assert not at.exception and {"US", "UK", "Europe"} <= set(regions["special_region"])
+    shapes = {f["id"]: f["properties"] for f in _map_spec(at)["datasets"]["shapes"]["features"]}
+    assert shapes["US"]["users"] == regions.set_index("special_region").loc["US", "users"]
+    assert at.query_params["where"] == "region"
+
+
+def test_a_clicked_shape_links_to_groups_and_items_for_its_people():
+    """AppTest cannot click a Vega chart, so this checks the two halves: the chart declares the click
+    selection Streamlit reports back, and the selection state Streamlit documents
+    ({"selection": {"pick": [{"place": ...}]}}) is read into the place the links carry."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("map_view", Path(APP).parent / "views" / "map.py")
+    source = Path(spec.origin).read_text().split("\ndata = page_data()")[0]
+    namespace: dict = {}
+    exec(compile(source, spec.origin, "exec"), namespace)
+    template = namespace["chart_template"](False, 0.5, 0.05, True)
+    params = template.get("params", []) + [p for layer in template["layer"] for p in layer.get("params", [])]
+    assert [p["name"] for p in params] == ["pick"] and params[0]["select"]["fields"] == ["place"]
+    assert namespace["picked_place"]({"selection": {"pick": [{"place": "Chile"}]}}) == "Chile"
+    assert namespace["picked_place"]({"selection": {"pick": []}}) is None and namespace["picked_place"](None) is None
 
 
 def test_map_view_round_trips_through_the_url(monkeypatch):
@@ -80,7 +123,7 @@ def test_map_view_round_trips_through_the_url(monkeypatch):
     at.run()
     at.switch_page("views/map.py").run()
     assert not at.exception
-    assert at.selectbox(key="protocol").value == "logprob" and at.radio(key="map_where").value == "reside"
+    assert at.selectbox(key="protocol").value == "logprob" and at.selectbox(key="map_where").value == "reside"
     assert at.number_input(key="min_users").value == 10
     assert at.query_params["protocol"] == "logprob" and at.query_params["min_users"] == "10"
 
@@ -118,10 +161,22 @@ def test_items_page_filters_on_the_demo(app):
     at = app.switch_page("views/items.py").run()
     assert not at.exception
     everything = int(at.caption[0].value.split()[0])
-    at.selectbox(key="country").set_value("Chile").run()
+    at.selectbox(key="i_place").set_value("Chile").run()
     chile = int(at.caption[0].value.split()[0])
     assert 0 < chile < everything and set(_table(at, "question")["birth_country"]) == {"Chile"}
-    assert at.query_params["country"] == "Chile"
+    assert at.query_params["place"] == "Chile" and at.query_params["place_by"] == "birth_country"
+
+
+def test_a_map_link_opens_items_for_the_people_of_a_region(monkeypatch):
+    """The query a clicked region's link carries (place_by + place) filters the Items page to them."""
+    monkeypatch.delenv("MVPBENCH_CACHE", raising=False)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"benchmark": "demo", "place_by": "un_subregion", "place": "Western Europe"})
+    at.run()
+    at.switch_page("views/items.py").run()
+    assert not at.exception and at.selectbox(key="i_place").value == "Western Europe"
+    table = _table(at, "un_subregion")
+    assert len(table) > 0 and set(table["un_subregion"]) == {"Western Europe"}
 
 
 def test_groups_page_tests_and_filters(app):
@@ -132,9 +187,23 @@ def test_groups_page_tests_and_filters(app):
     assert any("Omnibus test over" in m.value for m in at.markdown)
     at.selectbox(key="grouping").set_value("value:safety").run()
     assert set(_table(at, "value:safety")["value:safety"]) == {"High", "Low", "unstated"}
-    at.selectbox(key="g_country").set_value("United States").run()
+    at.selectbox(key="g_place").set_value("United States").run()
     us = _table(at, "value:safety")
     assert not at.exception and us["users"].sum() == 338 and at.query_params["grouping"] == "value:safety"
+    at.selectbox(key="g_place_by").set_value("reside_country").run()
+    at.selectbox(key="g_place").set_value("United States").run()
+    assert not at.exception and _table(at, "value:safety")["users"].sum() == 386  # US residents, not US-born
+
+
+def test_groups_heat_map_crosses_places_with_the_grouping(app):
+    at = app.switch_page("views/groups.py").run()
+    at.selectbox(key="grouping").set_value("gender").run()
+    heat = next(d.value for d in at.dataframe if {"birth_country", "gender", "small"} <= set(d.value.columns))
+    assert not at.exception and heat.groupby("birth_country")["users"].sum().min() >= 20
+    assert (heat.loc[heat["users"] < 10, "small"]).all() and not heat.loc[heat["users"] >= 10, "small"].any()
+    at.number_input(key="heat_min").set_value(40).run()
+    fewer = next(d.value for d in at.dataframe if {"birth_country", "gender", "small"} <= set(d.value.columns))
+    assert fewer["small"].sum() > heat["small"].sum() and at.query_params["heat_min"] == "40"
 
 
 def test_compare_page_pairs_profile_and_blind(app):
