@@ -378,6 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     pull.set_defaults(func=cmd_data_pull)
 
     _add_run_parsers(sub)
+    _add_tune_parser(sub)
+    _add_build_parser(sub)
 
     rep = sub.add_parser(
         "report",
@@ -423,6 +425,218 @@ def build_parser() -> argparse.ArgumentParser:
     _cache_arg(bench)
     bench.set_defaults(func=cmd_benchmarks)
     return parser
+
+
+# --- build ----------------------------------------------------------------------------------------
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from pipeline.backends.base import SamplingSettings
+    from pipeline.construct.build import BuildError, BuildSettings, build_from_prism
+    from pipeline.runs.runner import RunSpec, make_backend, model_for
+    from pipeline.sources.prism import load_prism_dir
+
+    folder = args.prism or (args.cache / "sources" / "prism")
+    if not (folder / "survey.jsonl").exists():
+        print(f"error: no PRISM files in {folder}: run `mvpbench data pull prism` or pass --prism DIR", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    prism = load_prism_dir(folder)
+    settings = BuildSettings(name=args.name, generator=args.generator, backend=args.backend, per_record=args.per_record,
+                             limit=args.limit, retries=args.retries, batch_size=args.batch_size,
+                             sampling=SamplingSettings(temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed))
+    options = {k: v for k, v in {"base_url": args.base_url, "api_key_env": args.api_key_env, "concurrency": args.concurrency,
+                                 "retries": args.request_retries}.items() if v is not None} if args.backend == "openai" else {}
+    spec = RunSpec(benchmark=args.name, model=args.generator, backend=args.backend, revision=args.revision,
+                   batch_size=args.batch_size, options=options)
+    identity = {"model": args.generator, "backend": args.backend, "revision": args.revision}
+    if args.backend != "openai" and not args.dry_run:
+        model = model_for(spec)
+        identity = {**identity, **model.key_fields()}
+    else:
+        model = None
+    pulled = folder / "pull.json"
+    note = {"prism": {"folder": str(folder), **(json.loads(pulled.read_text()) if pulled.exists() else {})}}
+    try:
+        report = build_from_prism(prism, settings, backend_factory=lambda: make_backend(spec, model or model_for(spec)),
+                                  generator_identity=identity, root=args.cache, dry_run=args.dry_run, price_in=args.price_in,
+                                  price_out=args.price_out, progress=not args.quiet, source_note=note)
+    except (BuildError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.dry_run:
+        print(json.dumps({"conversations_cached": report.cached, **(report.estimate or {})}, indent=2))
+        return 0
+    print(f"wrote {report.target}: {report.instances} instances from {report.accepted_records} accepted replies "
+          f"({report.requests} requests, {report.cached} conversations cached, {report.rejected_records} rejected"
+          f"{': ' + json.dumps(report.reject_reasons) if report.reject_reasons else ''})")
+    if report.filtered:
+        print(f"filtered out: {json.dumps(report.filtered)} (reasons per instance in {report.target / 'rejected.parquet'})")
+    return 0
+
+
+def _add_build_parser(sub) -> None:
+    from pipeline.runs.runner import BACKENDS
+
+    build = sub.add_parser(
+        "build", help="build a benchmark from PRISM with a generator model (resumable)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="MVPBench construction: join PRISM's survey and conversations on user_id, map stated preferences to "
+        "High/Low labels and the preference sentence, then send one request per conversation asking the generator for "
+        "--per-record questions, each with a value-aligned (answer_w) and a value-contradicting (answer_l) answer, as JSON "
+        "(schema-constrained on vLLM and OpenAI-compatible chat servers, strictly parsed with --retries elsewhere). "
+        "Quality filters drop duplicates, near-duplicates, answer pairs that do not contrast, out-of-bounds lengths and "
+        "missing profiles, each with its reason (rejected.parquet). Kept instances get user-disjoint splits stratified by "
+        "birth country. Every reply is cached, so a killed build resumes.",
+        epilog="examples:\n"
+        "  mvpbench data pull prism\n"
+        "  mvpbench build --from prism --generator Qwen/Qwen2.5-72B-Instruct --backend vllm --name mvpbench-qwen\n"
+        "  mvpbench build --from prism --generator gpt-4o --backend openai --dry-run --price-in 2.5 --price-out 10\n"
+        "  mvpbench build --from prism --generator smollm2-135m --limit 20 --name tiny   # CPU, to try it out",
+    )
+    build.add_argument("--from", dest="source", choices=("prism",), default="prism", help="source data (prism)")
+    build.add_argument("--prism", type=Path, default=None, help="folder with survey.jsonl and conversations.jsonl "
+                       "(default <cache>/sources/prism, where `mvpbench data pull prism` puts them)")
+    build.add_argument("--generator", required=True, help="generator model: short name, hub id, local folder or API model name")
+    build.add_argument("--backend", choices=BACKENDS, default="transformers")
+    build.add_argument("--revision", default=None, help="hub revision (or API model version) to pin")
+    build.add_argument("--name", default="prism-built", help="benchmark name to write (default prism-built)")
+    build.add_argument("--per-record", type=int, default=3, help="questions per conversation (default 3, as the paper)")
+    build.add_argument("--limit", type=int, default=None, help="use at most N conversations")
+    build.add_argument("--retries", type=int, default=2, help="new attempts for a reply that does not parse (default 2)")
+    build.add_argument("--temperature", type=float, default=0.7)
+    build.add_argument("--max-new-tokens", type=int, default=512)
+    build.add_argument("--seed", type=int, default=12)
+    build.add_argument("--batch-size", type=int, default=8)
+    build.add_argument("--base-url", default=None, help="openai backend: the server's /v1 URL")
+    build.add_argument("--api-key-env", default=None, help="openai backend: environment variable holding the key")
+    build.add_argument("--concurrency", type=int, default=None, help="openai backend: parallel requests")
+    build.add_argument("--request-retries", type=int, default=None, help="openai backend: retries per HTTP request")
+    build.add_argument("--price-in", type=float, default=None, help="with --dry-run: price per million prompt tokens")
+    build.add_argument("--price-out", type=float, default=None, help="with --dry-run: price per million output tokens")
+    build.add_argument("--dry-run", action="store_true", help="print requests, token and cost estimates, and stop")
+    build.add_argument("--quiet", action="store_true", help="no progress bar")
+    _cache_arg(build)
+    build.set_defaults(func=cmd_build, writes=True)
+
+
+# --- tune -----------------------------------------------------------------------------------------
+
+
+def _tune_config(args: argparse.Namespace):
+    import torch
+
+    from pipeline.tuning.config import preset_for, with_overrides
+
+    preset = preset_for(args.preset, torch.cuda.is_available())
+    return with_overrides(
+        preset, method=args.method, base=args.base, benchmark=args.benchmark, split=args.split, limit=args.limit,
+        prompt_format=args.prompt_format, beta=args.beta, learning_rate=args.lr, epochs=args.epochs, max_steps=args.max_steps,
+        batch_size=args.batch_size, grad_accum=args.grad_accum, max_prompt_length=args.max_prompt_length,
+        max_length=args.max_length, seed=args.seed, save_steps=args.save_steps, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout, target_modules=args.target_modules.split(",") if args.target_modules else None)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    config = _tune_config(args)
+    try:
+        config.check()
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.dry_run:
+        from analysis.cache import read_instances
+        from pipeline.tuning.data import select_pairs
+
+        pairs = select_pairs(read_instances(config.benchmark, args.cache), config.split, config.limit, config.seed)
+        per_step = config.batch_size * config.grad_accum
+        steps = config.max_steps or int(-(-pairs.height // per_step) * config.epochs + 0.999)
+        print(json.dumps({"config": config.as_dict(), "pairs": pairs.height, "optimizer_steps": steps}, indent=2))
+        return 0
+    from pipeline.tuning.train import TuningError, tune
+
+    command = "mvpbench " + " ".join(sys.argv[1:]) if sys.argv else None
+    try:
+        result = tune(config, root=args.cache, progress=not args.quiet, command=command)
+    except (TuningError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    m = result.margins
+    print(f"adapter {result.adapter_name}: {result.steps} steps on {result.pairs} pairs in {result.seconds:.0f} s"
+          + (f" (resumed from {Path(result.resumed_from).name})" if result.resumed_from else ""))
+    if m.get("pairs"):
+        print(f"log-prob margin answer_w − answer_l on {m['pairs']} training pairs: {m['before_mean']:+.2f} → {m['after_mean']:+.2f}")
+    print(f"saved in {result.adapter_dir}\nevaluate with: mvpbench run --model {result.model_name} --split test --protocol logprob")
+    if args.evaluate:
+        from pipeline.tuning.evaluate import evaluate
+
+        table = evaluate(result.model_name, config.base, config.benchmark, split=args.eval_split,
+                         protocols=args.eval_protocols.split(","), ood=args.ood or (), root=args.cache, progress=not args.quiet,
+                         limit=args.eval_limit)
+        _print_evaluation(table)
+    return 0
+
+
+def _print_evaluation(table) -> None:
+    rows = []
+    for r in table.iter_rows(named=True):
+        gap = (f"{r['gap_change']:+.4f} ({r['gap_change_lo']:+.4f}, {r['gap_change_hi']:+.4f})"
+               if r.get("gap_change") is not None else "–")
+        rows.append((r["benchmark"], r["protocol"], r["instances"], f"{r['paa_a']:.4f}", f"{r['paa_b']:.4f}",
+                     f"{r['diff']:+.4f} ({r['ci_lo']:+.4f}, {r['ci_hi']:+.4f})", f"{r['mcnemar_p']:.3g}", gap))
+    _print_table(rows, ["benchmark", "protocol", "instances", "base", "tuned", "tuned − base (95% CI)", "McNemar p",
+                        "change in max−min country gap (CI)"])
+
+
+def _add_tune_parser(sub) -> None:
+    from pipeline.tuning.config import CPU, METHODS, PAPER, PROMPT_FORMATS
+
+    tune = sub.add_parser(
+        "tune", help="fine-tune a LoRA adapter with DPO (or SFT) on a benchmark's preference pairs",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train a LoRA adapter on a split's (prompt, answer_w, answer_l) pairs with TRL: DPO, or SFT on answer_w "
+        "as the LoRA-only baseline. Defaults are the paper's settings on a GPU (--preset paper: LoRA r 16, alpha 32, "
+        "dropout 0.05 on q/k/v; DPO beta 0.1, lr 5e-5, 3 epochs, batch 2 x accumulation 4, max prompt 512, max length "
+        "1024, seed 12, bf16) and small CPU settings otherwise (--preset cpu: 256 pairs, 1 epoch, batch 4, lr 2e-4, max "
+        "length 320). Any option below overrides the preset. Checkpoints are kept while training, so rerunning the same "
+        "command after an interruption resumes. The adapter is saved under <cache>/models/ named by a hash of its "
+        "weights, with its training log, and runs as --model <base>+<adapter>.",
+        epilog="examples:\n"
+        "  mvpbench tune --base smollm2-135m --benchmark demo --evaluate          # CPU preset, then base vs tuned\n"
+        "  mvpbench tune --preset paper --base Qwen/Qwen2.5-7B-Instruct --benchmark mvpbench --evaluate --ood ufp4\n"
+        "  mvpbench tune --method sft --max-steps 100 --dry-run",
+    )
+    tune.add_argument("--method", choices=METHODS, default=None, help="dpo (default) or sft on answer_w")
+    tune.add_argument("--base", default=None, help="base model: short name, hub id or local folder (default smollm2-135m)")
+    tune.add_argument("--benchmark", default=None, help="benchmark in the cache (default demo)")
+    tune.add_argument("--split", default=None, help="training split (default train)")
+    tune.add_argument("--preset", choices=["paper", "cpu"], default=None, help="paper on a GPU, cpu otherwise (default: by hardware)")
+    tune.add_argument("--limit", type=int, default=None, help=f"at most N pairs, a seeded sample (cpu preset: {CPU.limit})")
+    tune.add_argument("--prompt-format", choices=PROMPT_FORMATS, default=None,
+                      help="paper: the paper's training prompt (default); eval: the logprob protocol's own prompt")
+    tune.add_argument("--lora-r", type=int, default=None, help=f"LoRA rank (default {PAPER.lora.r})")
+    tune.add_argument("--lora-alpha", type=int, default=None, help=f"LoRA alpha (default {PAPER.lora.alpha})")
+    tune.add_argument("--lora-dropout", type=float, default=None, help=f"LoRA dropout (default {PAPER.lora.dropout})")
+    tune.add_argument("--target-modules", default=None, help="comma-separated module names (default q_proj,k_proj,v_proj)")
+    tune.add_argument("--beta", type=float, default=None, help=f"DPO beta (default {PAPER.beta})")
+    tune.add_argument("--lr", type=float, default=None, help=f"learning rate (paper {PAPER.learning_rate}, cpu {CPU.learning_rate})")
+    tune.add_argument("--epochs", type=float, default=None, help=f"epochs (paper {PAPER.epochs:g}, cpu {CPU.epochs:g})")
+    tune.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps (overrides --epochs)")
+    tune.add_argument("--batch-size", type=int, default=None, help="pairs per device step")
+    tune.add_argument("--grad-accum", type=int, default=None, help="gradient accumulation steps")
+    tune.add_argument("--max-prompt-length", type=int, default=None, help="pairs whose prompt is longer (tokens) are left out")
+    tune.add_argument("--max-length", type=int, default=None, help="prompt + answer tokens (longer ones are truncated)")
+    tune.add_argument("--seed", type=int, default=None, help=f"seed (default {PAPER.seed})")
+    tune.add_argument("--save-steps", type=int, default=None, help="checkpoint every N steps (resume point)")
+    tune.add_argument("--evaluate", action="store_true", help="then score base and tuned on --eval-split and compare them")
+    tune.add_argument("--eval-split", default="test")
+    tune.add_argument("--eval-protocols", default="choice,logprob", help="in-domain protocols (default choice,logprob)")
+    tune.add_argument("--eval-limit", type=int, default=None, help="score at most N instances per evaluation run")
+    tune.add_argument("--ood", action="append", default=None, metavar="BENCHMARK",
+                      help="out-of-domain benchmark (e.g. imported with `mvpbench data import ufp4`), scored with logprob; repeatable")
+    tune.add_argument("--dry-run", action="store_true", help="print the settings, the number of pairs and steps, and stop")
+    tune.add_argument("--quiet", action="store_true", help="no progress bar")
+    _cache_arg(tune)
+    tune.set_defaults(func=cmd_tune, writes=True)
 
 
 def _add_run_parsers(sub) -> None:

@@ -37,11 +37,12 @@ def place_table(_scored: pl.DataFrame, state: str, model: str, protocol: str, co
 
 
 @st.cache_data(show_spinner=False)
-def difference_table(_scored: pl.DataFrame, state: str, run_a: str, run_b: str, grouping: str, min_users: int) -> pl.DataFrame | None:
+def difference_table(_scored: pl.DataFrame, state: str, run_a: str, run_b: str, grouping: str, min_users: int) -> dict | None:
+    """Per-place paired differences, the overall one, and the change in the gap between places."""
     from analysis.paired import paired_comparison, paired_frame
 
     paired = paired_frame(_scored.filter(pl.col("run_id").is_in([run_a, run_b])), run_a, run_b, key="run_id")
-    return paired_comparison(paired, grouping, B=1000, min_users=min_users)["groups"] if paired.height else None
+    return paired_comparison(paired, grouping, B=1000, min_users=min_users) if paired.height else None
 
 
 def map_features(table: pl.DataFrame, grouping: str, shrunk_for_small: bool) -> list[dict]:
@@ -138,10 +139,18 @@ if data:
         if difference and others:
             run_b = st.sidebar.selectbox("Compared run", others, index=others.index(query_value("vs", others)), key="vs")
             remember(vs=run_b)
-            diffs = difference_table(scored, state, run_a, run_b, grouping, int(min_users))
-            if diffs is None:
+            compared = difference_table(scored, state, run_a, run_b, grouping, int(min_users))
+            if compared is None:
                 st.warning("The two runs share no instance.")
                 st.stop()
+            diffs, o = compared["groups"], compared["overall"]
+            gap_line = ""
+            if "disparity_change" in compared:
+                g = compared["disparity_change"].filter(pl.col("statistic") == "max_min_gap").row(0, named=True)
+                gap_line = (f" The max−min gap between places with {min_users}+ people goes from {g['a']:.4f} to {g['b']:.4f}: "
+                            f"**{g['change']:+.4f}** (95% CI {g['ci_lo']:+.4f} to {g['ci_hi']:+.4f}).")
+            st.markdown(f"Overall, B − A = **{o['diff']:+.4f}** (95% paired cluster-bootstrap CI {o['ci_lo']:+.4f} to "
+                        f"{o['ci_hi']:+.4f}) on {o['instances']:,} instances.{gap_line}")
             # the map shows B − A in place of PAA: same shapes, diverging colours centred at 0
             table = diffs.with_columns(pl.col("diff").alias("paa"), pl.lit(None, dtype=pl.Float64).alias("gap"),
                                        pl.lit(None, dtype=pl.Float64).alias("gap_lo"), pl.lit(None, dtype=pl.Float64).alias("gap_hi"),

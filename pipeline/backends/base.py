@@ -96,6 +96,14 @@ class Backend(ABC):
     def generate(self, chats: Sequence[Chat], sampling: SamplingSettings) -> list[str]:
         """A reply per chat."""
 
+    # Backends that can constrain decoding to a JSON schema say so and override `generate_json`;
+    # the others' replies are parsed strictly by the caller (with retries).
+    supports_json_schema: bool = False
+
+    def generate_json(self, chats: Sequence[Chat], sampling: SamplingSettings, schema: dict[str, Any]) -> list[str]:
+        """A reply per chat that follows `schema` where the backend can enforce it."""
+        return self.generate(chats, sampling)
+
     def describe(self) -> dict[str, Any]:
         """Settings for the run manifest. Never include secrets."""
         return {"backend": self.name}

@@ -150,14 +150,26 @@ class OpenAIBackend(Backend):
         scores = [_echo_score(r, start) for r, start in zip(self._map("/completions", payloads), spans, strict=True)]
         return regroup(scores, [len(answers) for _, answers in items])
 
-    def generate(self, chats: Sequence[Chat], sampling: SamplingSettings) -> list[str]:
+    def generate(self, chats: Sequence[Chat], sampling: SamplingSettings, extra: dict[str, Any] | None = None) -> list[str]:
         common = {"model": self.model, "temperature": sampling.temperature, "top_p": sampling.top_p,
-                  "max_tokens": sampling.max_new_tokens, "seed": sampling.seed}
+                  "max_tokens": sampling.max_new_tokens, "seed": sampling.seed, **(extra or {})}
         if self.mode == "chat":
             replies = self._map("/chat/completions", [{**common, "messages": list(c)} for c in chats])
             return [(r["choices"][0]["message"].get("content") or "").strip() for r in replies]
         replies = self._map("/completions", [{**common, "prompt": self._render(c)} for c in chats])
         return [r["choices"][0]["text"].strip() for r in replies]
+
+    @property
+    def supports_json_schema(self) -> bool:  # structured outputs are a chat-completions feature
+        return self.mode == "chat"
+
+    def generate_json(self, chats: Sequence[Chat], sampling: SamplingSettings, schema: dict[str, Any]) -> list[str]:
+        """OpenAI-compatible structured outputs (`response_format` json_schema, strict); vLLM's and
+        most providers' servers honour it, and the caller still parses strictly."""
+        if self.mode != "chat":
+            return self.generate(chats, sampling)
+        response_format = {"type": "json_schema", "json_schema": {"name": "mvpbench_items", "schema": schema, "strict": True}}
+        return self.generate(chats, sampling, {"response_format": response_format})
 
 
 def _chat_top_logprobs(reply: dict[str, Any]) -> dict[str, float]:

@@ -65,15 +65,15 @@ class TransformersBackend(Backend):
         if spec.adapter:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, spec.adapter)
+            # Folded into the weights: the same function, at the base model's speed when scoring.
+            model = PeftModel.from_pretrained(model, spec.adapter).merge_and_unload()
         self.model = model.to(self.device).eval()
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.batch_size, self.share_prefix = batch_size, share_prefix
         # Scoring runs the decoder body and projects only the positions it needs onto the vocabulary:
         # the projection is ~20% of a small model's compute per token, and most positions need none.
-        base = self.model.get_base_model() if spec.adapter else self.model
-        self._decoder, self._lm_head = base.get_decoder(), base.get_output_embeddings()
+        self._decoder, self._lm_head = self.model.get_decoder(), self.model.get_output_embeddings()
         params = inspect.signature(type(self._decoder).forward).parameters
         self._cache_arg = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5
 

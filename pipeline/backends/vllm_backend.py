@@ -22,8 +22,18 @@ class VLLMBackend(Backend):
 
     def __init__(self, spec: ModelSpec, *, tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.9,
                  max_model_len: int | None = None, top_logprobs: int = 20, llm: Any = None,
-                 sampling_params_cls: Any = None, lora_request_cls: Any = None):
+                 sampling_params_cls: Any = None, lora_request_cls: Any = None, structured_outputs_cls: Any = None,
+                 guided_decoding_cls: Any = None):
         super().__init__()
+        if llm is None and structured_outputs_cls is None and guided_decoding_cls is None:
+            try:  # vLLM >= 0.10
+                from vllm.sampling_params import StructuredOutputsParams as structured_outputs_cls
+            except ImportError:
+                try:
+                    from vllm.sampling_params import GuidedDecodingParams as guided_decoding_cls
+                except ImportError:
+                    pass
+        self.structured_outputs_cls, self.guided_decoding_cls = structured_outputs_cls, guided_decoding_cls
         if llm is None or sampling_params_cls is None:
             from vllm import LLM, SamplingParams
             from vllm.lora.request import LoRARequest
@@ -78,8 +88,19 @@ class VLLMBackend(Backend):
             scores.append(AnswerScore(float(sum(lps)), len(lps)))
         return regroup(scores, [len(answers) for _, answers in items])
 
-    def generate(self, chats: Sequence[Chat], sampling: SamplingSettings) -> list[str]:
+    def generate(self, chats: Sequence[Chat], sampling: SamplingSettings, **constraint: Any) -> list[str]:
         params = self.SamplingParams(max_tokens=sampling.max_new_tokens, temperature=sampling.temperature,
-                                     top_p=sampling.top_p, seed=sampling.seed)
+                                     top_p=sampling.top_p, seed=sampling.seed, **constraint)
         outputs = self._generate([{"prompt_token_ids": chat_token_ids(self.tokenizer, c)} for c in chats], params)
         return [out.outputs[0].text.strip() for out in outputs]
+
+    @property
+    def supports_json_schema(self) -> bool:
+        return self.structured_outputs_cls is not None or self.guided_decoding_cls is not None
+
+    def generate_json(self, chats: Sequence[Chat], sampling: SamplingSettings, schema: dict[str, Any]) -> list[str]:
+        """Guided decoding to the JSON schema: vLLM ≥ 0.10 takes `structured_outputs=StructuredOutputsParams(json=…)`,
+        earlier versions `guided_decoding=GuidedDecodingParams(json=…)`."""
+        if self.structured_outputs_cls is not None:
+            return self.generate(chats, sampling, structured_outputs=self.structured_outputs_cls(json=schema))
+        return self.generate(chats, sampling, guided_decoding=self.guided_decoding_cls(json=schema))

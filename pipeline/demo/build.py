@@ -26,11 +26,11 @@ from pipeline.demo.compose import Person, answer_pair, display_country
 from analysis.population import ATTRIBUTE_COUNTS, COUNTRY_COUNTS, TOTAL_PARTICIPANTS
 from pipeline.demo.question_bank import BankQuestion, question_bank
 from pipeline.sources.profile import profile_fields
+from pipeline.splits import SPLIT_FRACTIONS, stratified_user_splits
 
 DEMO_NAME = "demo"
 GENERATOR_VERSION = 1
 DEFAULT_SEED = 20240601
-SPLIT_FRACTIONS = {"train": 0.7, "val": 0.1, "test": 0.2}
 INSTANCES_PER_USER = {3: 0.25, 4: 0.5, 5: 0.25}
 
 # Typical PRISM-like slider levels and spread, and the correlations between dimensions.
@@ -206,25 +206,7 @@ def _stated_prefs(rng: np.random.Generator, ages: Sequence[str]) -> list[dict[st
 
 
 def _splits(rng: np.random.Generator, births: Sequence[Country]) -> list[str]:
-    """User-disjoint splits stratified by birth country: each country's users are divided by the
-    split fractions, with the rounding remainder drawn at random in proportion to the fractions."""
-    names, fractions = list(SPLIT_FRACTIONS), np.array(list(SPLIT_FRACTIONS.values()))
-    out = [""] * len(births)
-    by_country: dict[str, list[int]] = {}
-    for i, c in enumerate(births):
-        by_country.setdefault(c.iso3, []).append(i)
-    for code in sorted(by_country):
-        members = [by_country[code][j] for j in rng.permutation(len(by_country[code]))]
-        exact = fractions * len(members)
-        counts = np.floor(exact).astype(int)
-        remainder = exact - counts
-        leftover = len(members) - int(counts.sum())
-        if leftover:
-            counts[rng.choice(len(names), size=leftover, replace=False, p=remainder / remainder.sum())] += 1
-        labels = [name for name, k in zip(names, counts, strict=True) for _ in range(k)]
-        for i, label in zip(members, labels, strict=True):
-            out[i] = label
-    return out
+    return stratified_user_splits(rng, [c.iso3 for c in births], SPLIT_FRACTIONS)
 
 
 _JOB_PHRASES = {

@@ -280,3 +280,5 @@ def test_difference_map_between_two_runs(app):
     assert not at.exception and {"paa_a", "paa_b"} <= set(table.columns)
     assert (table["diff"] - (table["paa_b"] - table["paa_a"])).abs().max() < 1e-12
     assert at.query_params["vs"] == "smollm2-135m.choice.profile.55351588"
+    summary = next(m.value for m in at.markdown if m.value.startswith("Overall, B − A"))
+    assert "max−min gap between places" in summary and "95% CI" in summary
