@@ -217,6 +217,20 @@ def test_compare_page_pairs_profile_and_blind(app):
     assert not at.exception and set(_table(at, "diff")["gender"]) >= {"Female", "Male"}
 
 
+def test_compare_shows_the_dpo_tuned_model_against_its_base(app):
+    """The demo's DPO-tuned SmolLM2 (docs/TUNING.md) against its base on the same test instances:
+    the paired difference and the change in the gap between birth countries."""
+    from analysis.cache import run_dirs
+
+    tuned = next(d.name for d in run_dirs("demo") if "-dpo-" in d.name and ".choice.profile." in d.name)
+    app.query_params.update({"a": "smollm2-135m.choice.profile.55351588", "b": tuned, "grouping": "birth_country"})
+    at = app.switch_page("views/compare.py").run()
+    assert not at.exception and at.metric[2].value == "1,195"
+    change = next(d.value for d in at.dataframe if "statistic" in d.value.columns).set_index("statistic")
+    gap = change.loc["max_min_gap"]
+    assert gap["ci_lo"] <= gap["change"] <= gap["ci_hi"] and abs(gap["change"] - (gap["b"] - gap["a"])) < 1e-12
+
+
 def test_tables_can_be_downloaded(app):
     """Every table shown on Map and Groups has CSV and Parquet downloads, and Groups an HTML report."""
     at = app.switch_page("views/map.py").run()

@@ -222,4 +222,10 @@ def test_the_committed_demo_runs_are_valid():
         manifest = json.loads((run / "manifest.json").read_text())
         df = pl.read_parquet(sorted(run.glob("part-*.parquet")))
         assert validate_results(df, str(run)) == [] and df.get_column("key").n_unique() == df.height
-        assert manifest["benchmark_hash"] == bench["content_hash"] and manifest["model"]["name"] == "smollm2-135m"
+        assert manifest["benchmark_hash"] == bench["content_hash"]
+        name = manifest["model"]["name"]
+        assert name == "smollm2-135m" or (name.startswith("smollm2-135m+") and manifest["model"]["adapter_hash"]), name
+        if "+" in name:  # a tuned model: its training record is committed beside the runs (not its weights)
+            tuning = json.loads((REPO / "cache" / "demo" / "tuning" / name.split("+")[1] / "tuning.json").read_text())
+            assert tuning["adapter"] == name.split("+")[1] and tuning["data"]["split"] == "train"
+            assert not set(tuning["data"]["instance_ids"]) & set(df.get_column("instance_id").to_list())  # trained ≠ evaluated
