@@ -135,6 +135,13 @@ def test_build_keeps_good_items_and_records_every_rejection(prism, demo_cache):
     meta = read_benchmark_meta("built", demo_cache)
     assert meta["construction"]["rejected_records"] == 2 and meta["construction"]["template_version"] == "construct-v1"
 
+    # a benchmark like any other: the CLI summarises it and a run can select its splits
+    from pipeline.cli import main
+    from pipeline.runs.runner import RunSpec, select_instances
+
+    assert main(["data", "show", "built", "--cache", str(demo_cache)]) == 0
+    assert select_instances(df, RunSpec(benchmark="built", model="m", split="train")).height == (df["split"] == "train").sum()
+
 
 def test_a_killed_build_resumes_and_a_finished_one_makes_no_request(prism, demo_cache, tmp_path):
     reference = build_from_prism(prism, replace(SETTINGS, name="ref"), backend=ScriptedGenerator(), root=demo_cache, progress=False)
