@@ -11,6 +11,7 @@ computation is exactly what a full forward pass would compute (a test checks the
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -178,10 +179,14 @@ class TransformersBackend(Backend):
 
     @torch.inference_mode()
     def generate(self, chats: Sequence[Chat], sampling: SamplingSettings) -> list[str]:
+        return self._generate_from([self._prompt_ids(c) for c in chats], sampling)
+
+    def _generate_from(self, prompts: Sequence[list[int]], sampling: SamplingSettings, max_new_tokens: int | None = None,
+                       stop: str | None = None) -> list[str]:
         tok = self.tokenizer
         outputs: list[str] = []
-        for start in range(0, len(chats), self.batch_size):
-            batch = [self._prompt_ids(c) for c in chats[start : start + self.batch_size]]
+        for start in range(0, len(prompts), self.batch_size):
+            batch = list(prompts[start : start + self.batch_size])
             width = max(len(b) for b in batch)
             ids = torch.full((len(batch), width), tok.pad_token_id, dtype=torch.long)
             mask = torch.zeros_like(ids)
@@ -190,11 +195,53 @@ class TransformersBackend(Backend):
                 mask[row, width - len(b) :] = 1
             torch.manual_seed(sampling.seed + start)  # reproducible for a given batch composition
             sample = sampling.temperature > 0
+            extra = {"stop_strings": [stop], "tokenizer": tok} if stop else {}
             gen = self.model.generate(
-                input_ids=ids.to(self.device), attention_mask=mask.to(self.device), max_new_tokens=sampling.max_new_tokens,
+                input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                max_new_tokens=max_new_tokens or sampling.max_new_tokens,
                 do_sample=sample, temperature=sampling.temperature if sample else None, top_p=sampling.top_p if sample else None,
-                pad_token_id=tok.pad_token_id,
+                pad_token_id=tok.pad_token_id, **extra,
             )
             self.calls += 1
             outputs += [tok.decode(g[width:], skip_special_tokens=True).strip() for g in gen]
         return outputs
+
+    # Template-guided JSON: for a schema of fixed-length arrays of objects with string fields (the
+    # benchmark builder's), the backend writes the JSON structure itself and the model fills each
+    # string in turn, so the reply always parses; the content is the model's. Other schemas fall
+    # back to free generation and the caller's strict parsing.
+    supports_json_schema = True
+    FIELD_TOKENS = 200
+
+    def generate_json(self, chats: Sequence[Chat], sampling: SamplingSettings, schema: dict[str, Any]) -> list[str]:
+        plan = string_fields_plan(schema)
+        if plan is None:
+            return self.generate(chats, sampling)
+        key, count, fields = plan
+        heads = [self._prompt_ids(c) for c in chats]
+        texts = ["{" + json.dumps(key) + ": ["] * len(chats)
+        per_field = min(self.FIELD_TOKENS, max(16, sampling.max_new_tokens // max(1, count * len(fields))))
+        for k in range(count):
+            for j, name in enumerate(fields):
+                opener = (", " if k and not j else "") + ("{" if not j else ", ") + json.dumps(name) + ': "'
+                texts = [t + opener for t in texts]
+                prompts = [h + self.tokenizer.encode(t, add_special_tokens=False) for h, t in zip(heads, texts, strict=True)]
+                values = self._generate_from(prompts, sampling, per_field, stop='"')
+                texts = [t + json.dumps(v.split('"')[0].strip())[1:-1] + '"' for t, v in zip(texts, values, strict=True)]
+            texts = [t + "}" for t in texts]
+        return [t + "]}" for t in texts]
+
+
+def string_fields_plan(schema: dict[str, Any]) -> tuple[str, int, list[str]] | None:
+    """(key, n, fields) for {"<key>": array of exactly n objects whose properties are all strings}, else None."""
+    props = schema.get("properties") or {}
+    if schema.get("type") != "object" or len(props) != 1:
+        return None
+    key, array = next(iter(props.items()))
+    item = array.get("items") or {}
+    n = array.get("minItems")
+    fields = list((item.get("properties") or {}).keys())
+    if (array.get("type") != "array" or n is None or n != array.get("maxItems") or item.get("type") != "object" or not fields
+            or any(v.get("type") != "string" for v in item["properties"].values())):
+        return None
+    return key, int(n), fields

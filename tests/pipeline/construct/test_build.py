@@ -266,8 +266,9 @@ def test_vllm_uses_guided_decoding_to_the_schema(smollm2_spec):
 
 
 def test_the_real_smollm2_as_generator(prism, demo_cache, smollm2_spec):
-    """SmolLM2-135M rarely writes valid JSON unconstrained: whatever it writes, every conversation
-    ends with a cached attempt, rejected ones carry a reason, and nothing half-built is written."""
+    """SmolLM2-135M under the transformers backend's template-guided JSON: every reply parses as
+    JSON (the backend writes the structure), the filters then judge the content; whatever the
+    outcome, every conversation has a cached attempt and nothing half-built is written."""
     from pipeline.backends.transformers_backend import TransformersBackend
 
     settings = replace(SETTINGS, generator="smollm2-135m", limit=2, per_record=1, retries=0,
@@ -282,3 +283,20 @@ def test_the_real_smollm2_as_generator(prism, demo_cache, smollm2_spec):
     attempts = AttemptStore("built", demo_cache).read()
     assert attempts.height == 2 and set(attempts["status"]) <= {"ok", "rejected"}
     assert attempts.filter(pl.col("status") == "rejected")["reason"].null_count() == 0
+    assert attempts["constrained"].all() and all(len(json.loads(r)["items"]) == 1 for r in attempts["reply"])
+
+
+def test_template_guided_json_in_the_transformers_backend(smollm2_spec):
+    """The schema's structure is written by the backend, the strings by the real SmolLM2."""
+    from pipeline.backends.transformers_backend import TransformersBackend, string_fields_plan
+
+    assert string_fields_plan(items_schema(3)) == ("items", 3, ["question", "answer_w", "answer_l"])
+    assert string_fields_plan({"type": "object", "properties": {"n": {"type": "integer"}}}) is None
+    backend = TransformersBackend(smollm2_spec, batch_size=2)
+    chats = [[{"role": "user", "content": f"Write two questions about {topic} with a good and a bad answer."}]
+             for topic in ("bread", "chess")]
+    replies = backend.generate_json(chats, SamplingSettings(temperature=0.7, max_new_tokens=120, seed=3), items_schema(2))
+    for reply in replies:
+        items = json.loads(reply)["items"]
+        assert len(items) == 2 and all(set(i) == {"question", "answer_w", "answer_l"} for i in items)
+        assert all(isinstance(v, str) and '"' not in v for i in items for v in i.values())
