@@ -38,7 +38,7 @@ def running_dashboard(cache: Path | None = None, timeout: float = 90) -> Iterato
     env = {**os.environ, **({"MVPBENCH_CACHE": str(cache)} if cache else {})}
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
                              "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-                             "--client.toolbarMode", "viewer"],
+                             "--client.toolbarMode", "viewer", "--server.enableStaticServing", "true"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:

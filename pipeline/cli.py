@@ -294,7 +294,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     if args.cache:
         env["MVPBENCH_CACHE"] = str(args.cache)
     command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-               "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
+               "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
+               "--server.enableStaticServing", "true"]  # the map's shapes: fetched once per browser, not sent per rerun
     print(f"dashboard on http://localhost:{args.port}  (Ctrl-C to stop)", flush=True)
     return subprocess.call(command, env=env)
 

@@ -1,5 +1,9 @@
 """Map: alignment by country (birth or residence) or by region, with intervals, small cells greyed,
-tooltips, a difference map, and a click on a shape that opens Groups or Items for its people."""
+tooltips, a difference map, and a click on a shape that opens Groups or Items for its people.
+
+The shapes are static files the browser fetches once (`dashboard/static` links to `analysis/data`;
+`mvpbench dashboard` turns on Streamlit's static serving); each rerun sends only a small table of
+numbers, which the chart joins to the shapes by key."""
 
 import altair as alt
 import polars as pl
@@ -14,10 +18,6 @@ from dashboard.common import (PLACES, export_buttons, page_data, provenance, que
 GEOGRAPHIES = {"birth": "birth_country", "reside": "reside_country", "subregion": "un_subregion", "region": "special_region"}
 LABELS = {"birth": "country of birth", "reside": "country of residence", "subregion": "UN subregion (birth)",
           "region": "PRISM region"}
-
-
-def _num(v, digits=3):
-    return None if v is None else round(float(v), digits)
 
 
 def _key_column(grouping: str) -> str:
@@ -45,64 +45,72 @@ def difference_table(_scored: pl.DataFrame, state: str, run_a: str, run_b: str, 
     return paired_comparison(paired, grouping, B=1000, min_users=min_users) if paired.height else None
 
 
-def map_features(table: pl.DataFrame, grouping: str, shrunk_for_small: bool) -> list[dict]:
-    """The shapes with this table's numbers in their properties (tooltips read them; the colour reads `value`)."""
-    key = _key_column(grouping)
-    rows = {r[key]: r for r in table.iter_rows(named=True)}
-    features = []
-    for feature in _shapes(grouping)["features"]:
-        row = rows.get(feature["id"])
-        shape = feature["properties"]
-        props = {"name": shape["name"], "status": "no data", "small_shape": bool(shape.get("small")),
-                 "lon": shape["lon"], "lat": shape["lat"], "place": None}
-        if row:
-            small = bool(row["small"])
-            shown = row["paa_shrunk"] if (small and shrunk_for_small) else (None if small else row["paa"])
-            props.update({
-                "place": row[grouping], "status": "small" if small and shown is None else "shown", "value": _num(shown),
-                "paa": _num(row["paa"]), "ci": f"{row['ci_lo']:.3f} – {row['ci_hi']:.3f}" if row["ci_lo"] is not None else "–",
-                "users": row["users"], "instances": row["instances"], "gap": _num(row["gap"]),
-                "gap_ci": f"{row['gap_lo']:+.3f} – {row['gap_hi']:+.3f}" if row["gap_lo"] is not None else "–",
-                "p_holm": "not tested (small)" if row["p_holm"] is None else f"{row['p_holm']:.3g}",
-                "shrunk": _num(row["paa_shrunk"]),
-            })
-        features.append({"type": "Feature", "id": feature["id"], "geometry": feature["geometry"], "properties": props})
-    return features
+SHAPE_FILES = {"country": "countries.geojson", "region": "regions.geojson"}
+VALUE_FIELDS = ["place", "status", "value", "paa", "ci", "users", "instances", "gap", "gap_ci", "p_holm", "shrunk"]
+
+
+def place_values(table: pl.DataFrame, grouping: str, shrunk_for_small: bool) -> pl.DataFrame:
+    """One small row per place with what the map shows; the chart joins it to the shapes by `key`
+    (Vega-Lite lookup), so a rerun sends these numbers and not the shapes."""
+    def interval(lo: str, hi: str, sign: str = "") -> pl.Expr:
+        text = pl.format("{} – {}", pl.col(lo).round(3).map_elements(lambda v: f"{v:{sign}.3f}", return_dtype=pl.String),
+                         pl.col(hi).round(3).map_elements(lambda v: f"{v:{sign}.3f}", return_dtype=pl.String))
+        return pl.when(pl.col(lo).is_not_null()).then(text).otherwise(pl.lit("–"))
+
+    shown = (pl.when(pl.col("small") & pl.lit(shrunk_for_small)).then(pl.col("paa_shrunk"))
+             .when(pl.col("small")).then(None).otherwise(pl.col("paa")))
+    return table.select(
+        pl.col(_key_column(grouping)).alias("key"), pl.col(grouping).alias("place"),
+        pl.when(pl.col("small") & shown.is_null()).then(pl.lit("small")).otherwise(pl.lit("shown")).alias("status"),
+        shown.round(3).alias("value"), pl.col("paa").round(3), interval("ci_lo", "ci_hi").alias("ci"), "users", "instances",
+        pl.col("gap").round(3), interval("gap_lo", "gap_hi", "+").alias("gap_ci"),
+        pl.when(pl.col("p_holm").is_null()).then(pl.lit("not tested (small)"))
+        .otherwise(pl.col("p_holm").map_elements(lambda v: f"{v:.3g}", return_dtype=pl.String)).alias("p_holm"),
+        pl.col("paa_shrunk").round(3).alias("shrunk"),
+    ).filter(pl.col("key").is_not_null())
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def chart_template(difference: bool, centre: float, half: float, markers: bool) -> dict:
-    """The Vega-Lite spec without its data. Altair's validation of a layered spec costs tens of
-    milliseconds, so it runs once per look rather than on every page run."""
-    tooltip = [alt.Tooltip("properties.name:N", title="place"), alt.Tooltip("properties.paa:Q", title="PAA"),
-               alt.Tooltip("properties.ci:N", title="95% CI"), alt.Tooltip("properties.users:Q", title="people"),
-               alt.Tooltip("properties.instances:Q", title="instances"), alt.Tooltip("properties.gap:Q", title="gap to overall"),
-               alt.Tooltip("properties.gap_ci:N", title="gap CI"), alt.Tooltip("properties.p_holm:N", title="Holm-adjusted p"),
-               alt.Tooltip("properties.shrunk:Q", title="shrunk PAA")]
+def chart_template(difference: bool, centre: float, half: float, kind: str, grouping: str, shapes_url: str | None) -> dict:
+    """The Vega-Lite spec without the numbers. Altair's validation of a layered spec costs tens of
+    milliseconds, so it runs once per look rather than on every page run. The shapes come from
+    `shapes_url` (the app's static files: the browser fetches them once and caches them) or, when
+    static serving is off, from a dataset named "shapes" attached by the caller."""
+    tooltip = [alt.Tooltip("properties.name:N", title="place"), alt.Tooltip("paa:Q", title="PAA"),
+               alt.Tooltip("ci:N", title="95% CI"), alt.Tooltip("users:Q", title="people"),
+               alt.Tooltip("instances:Q", title="instances"), alt.Tooltip("gap:Q", title="gap to overall"),
+               alt.Tooltip("gap_ci:N", title="gap CI"), alt.Tooltip("p_holm:N", title="Holm-adjusted p"),
+               alt.Tooltip("shrunk:Q", title="shrunk PAA")]
     # A click picks a shape's place (the value the Groups and Items filters take).
     pick = alt.selection_point(name="pick", fields=["place"], on="click", clear="dblclick", empty=False)
     # Centred on the overall PAA and never narrower than ±0.05, so a 0.003 spread does not look
     # like a gulf: colour contrast should follow real differences, not stretch noise.
     scale = alt.Scale(scheme="redblue" if difference else "viridis", domain=[centre - half, centre + half])
     outline = alt.condition(pick, alt.value("black"), alt.value("white"))
-    # Shapes are referenced by name and attached once the spec is built: inline data in each layer
-    # made Altair copy and validate the shapes per layer on every page run.
-    base = alt.Chart(alt.Data(name="shapes", format=alt.DataFormat(type="json", property="features"))).project("equalEarth").transform_calculate(place="datum.properties.place")
+    fmt = alt.DataFormat(type="json", property="features")
+    source = alt.UrlData(url=shapes_url, format=fmt) if shapes_url else alt.Data(name="shapes", format=fmt)
+    base = alt.Chart(source).project("equalEarth")
+    if kind == "region":
+        base = base.transform_filter(f"datum.properties.grouping == '{grouping}'")
+    base = (base.transform_calculate(key="datum.id" if kind == "country" else "datum.properties.name")
+            .transform_lookup(lookup="key", from_=alt.LookupData(data=alt.Data(name="values"), key="key", fields=VALUE_FIELDS))
+            .transform_calculate(status="datum.status || 'no data'"))
     under = base.mark_geoshape(strokeWidth=0.6).encode(
-        fill=alt.condition("datum.properties.status == 'small'", alt.value("#cfcfcf"), alt.value("#e4e4e4")),
+        fill=alt.condition("datum.status == 'small'", alt.value("#cfcfcf"), alt.value("#e4e4e4")),
         stroke=alt.condition(pick, alt.value("black"), alt.value("#999")),
-        strokeDash=alt.condition("datum.properties.status == 'small'", alt.value([2, 2]), alt.value([1, 0])),
+        strokeDash=alt.condition("datum.status == 'small'", alt.value([2, 2]), alt.value([1, 0])),
         tooltip=tooltip).add_params(pick)
     coloured = base.mark_geoshape(strokeWidth=0.4).encode(
-        color=alt.Color("properties.value:Q", title="B − A" if difference else "PAA", scale=scale),
-        stroke=outline, tooltip=tooltip).transform_filter("isValid(datum.properties.value)")
+        color=alt.Color("value:Q", title="B − A" if difference else "PAA", scale=scale),
+        stroke=outline, tooltip=tooltip).transform_filter("isValid(datum.value)")
     layers = [under, coloured]
-    if markers:  # states too small to see or hover get a dot at a point inside them
+    if kind == "country":  # states too small to see or hover get a dot at a point inside them
         layers.append(base.mark_circle(size=45, stroke="black", strokeWidth=0.5).encode(
             longitude="properties.lon:Q", latitude="properties.lat:Q",
-            color=alt.condition("isValid(datum.properties.value)", alt.Color("properties.value:Q", scale=scale, legend=None),
+            # the same field, title and scale as the shapes' colour, so the two share one legend
+            color=alt.condition("isValid(datum.value)", alt.Color("value:Q", title="B − A" if difference else "PAA", scale=scale),
                                 alt.value("#cfcfcf")),
-            tooltip=tooltip).transform_filter("datum.properties.small_shape && datum.properties.status != 'no data'"))
+            tooltip=tooltip).transform_filter("datum.properties.small && datum.status != 'no data'"))
     return alt.layer(*layers).properties(height=460).to_dict()
 
 
@@ -110,6 +118,12 @@ def picked_place(event) -> str | None:
     """The place of the clicked shape from Streamlit's selection state, if any."""
     points = (event or {}).get("selection", {}).get("pick") or []
     return points[0].get("place") if points else None
+
+
+def shapes_url(kind: str) -> str | None:
+    """The shapes' URL among the app's static files (dashboard/static links to analysis/data), when
+    the server serves them (`mvpbench dashboard` turns it on); else None and the shapes go inline."""
+    return f"app/static/{SHAPE_FILES[kind]}" if st.get_option("server.enableStaticServing") else None
 
 
 data = page_data()
@@ -159,12 +173,16 @@ if data:
             st.caption(f"Difference map: {run_b} − {run_a} on the instances both scored; 95% paired cluster-bootstrap intervals.")
         else:
             remember(vs=None)
-        features = map_features(table, grouping, shrunk and not difference)
-        values = [f["properties"]["value"] for f in features if f["properties"].get("value") is not None]
+        values = place_values(table, grouping, shrunk and not difference)
         centre = float(table.item(0, "overall_paa")) if table.height else 0.5
-        half = round(max([0.05, *(abs(v - centre) for v in values)]), 4)
-        spec = chart_template(difference, round(centre, 4), half, grouping.endswith("_country"))
-        spec["datasets"] = {**spec.get("datasets", {}), "shapes": {"type": "FeatureCollection", "features": features}}
+        shown_values = values.get_column("value").drop_nulls()
+        half = round(max(0.05, float((shown_values - centre).abs().max() or 0)), 4)
+        kind = "country" if grouping.endswith("_country") else "region"
+        url = shapes_url(kind)
+        spec = chart_template(difference, round(centre, 4), half, kind, grouping, url)
+        spec["datasets"] = {**spec.get("datasets", {}), "values": values}
+        if url is None:
+            spec["datasets"]["shapes"] = _shapes(grouping)
         event = st.vega_lite_chart(spec=spec, width="stretch", on_select="rerun", selection_mode="pick", key="map_chart")
         picked = picked_place(event)
         if picked:

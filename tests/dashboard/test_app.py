@@ -16,6 +16,15 @@ def _map_spec(at: AppTest) -> dict:
     return json.loads(at.get("vega_lite_chart")[0].proto.spec)
 
 
+def _map_values(at: AppTest):
+    """The per-place numbers the map's lookup joins to the shapes (an Arrow dataset named "values")."""
+    import pyarrow as pa
+
+    chart = at.get("vega_lite_chart")[0].proto
+    data = next(d.data.data for d in chart.datasets if d.name == "values")
+    return pa.ipc.open_stream(data).read_all().to_pandas().set_index("key")
+
+
 def _table(at: AppTest, column: str):
     """The first data frame on the page that has `column`."""
     return next(d.value for d in at.dataframe if column in d.value.columns)
@@ -77,9 +86,13 @@ def test_map_page_widgets_and_numbers(app):
     assert len(_table(at, "reside_country")) == 38
     at.number_input(key="min_users").set_value(5).run()
     assert (~_table(at, "reside_country")["small"]).sum() > 9
-    spec = _map_spec(at)  # the choropleth: every shape, the residence table's numbers in their properties
-    shown = {f["id"]: f["properties"] for f in spec["datasets"]["shapes"]["features"]}
-    assert len(spec["datasets"]["shapes"]["features"]) == 241 and shown["USA"]["users"] == 386 and shown["USA"]["status"] == "shown"
+    spec = _map_spec(at)  # the choropleth: every shape (inline: AppTest serves no static files) and the numbers by key
+    values = _map_values(at)
+    assert len(spec["datasets"]["shapes"]["features"]) == 241 and spec["data"]["name"] == "shapes"
+    assert values.loc["USA", "users"] == 386 and values.loc["USA", "status"] == "shown" and len(values) == 38
+    lookup = next(t["lookup"] for t in spec["transform"] if "lookup" in t) if "transform" in spec else \
+        next(t["lookup"] for layer in spec["layer"] for t in layer.get("transform", []) if "lookup" in t)
+    assert lookup == "key"
 
 
 def test_region_maps_use_dissolved_region_shapes(app):
@@ -94,8 +107,10 @@ def test_region_maps_use_dissolved_region_shapes(app):
     at.selectbox(key="map_where").set_value("region").run()
     regions = _table(at, "special_region")
     assert not at.exception and {"US", "UK", "Europe"} <= set(regions["special_region"])
-    shapes = {f["id"]: f["properties"] for f in _map_spec(at)["datasets"]["shapes"]["features"]}
-    assert shapes["US"]["users"] == regions.set_index("special_region").loc["US", "users"]
+    values = _map_values(at)
+    assert values.loc["US", "users"] == regions.set_index("special_region").loc["US", "users"]
+    shapes = {f["properties"]["name"] for f in _map_spec(at)["datasets"]["shapes"]["features"]}
+    assert set(values.index) - {"Prefer not to say"} <= shapes
     assert at.query_params["where"] == "region"
 
 
@@ -109,7 +124,8 @@ def test_a_clicked_shape_links_to_groups_and_items_for_its_people():
     source = Path(spec.origin).read_text().split("\ndata = page_data()")[0]
     namespace: dict = {}
     exec(compile(source, spec.origin, "exec"), namespace)
-    template = namespace["chart_template"](False, 0.5, 0.05, True)
+    template = namespace["chart_template"](False, 0.5, 0.05, "country", "birth_country", "app/static/countries.geojson")
+    assert template["data"]["url"] == "app/static/countries.geojson"  # shapes fetched once by the browser, not sent per rerun
     params = template.get("params", []) + [p for layer in template["layer"] for p in layer.get("params", [])]
     assert [p["name"] for p in params] == ["pick"] and params[0]["select"]["fields"] == ["place"]
     assert namespace["picked_place"]({"selection": {"pick": [{"place": "Chile"}]}}) == "Chile"
