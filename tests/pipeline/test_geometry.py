@@ -48,7 +48,7 @@ def test_shapes_are_wound_for_d3_on_the_sphere(collection):
     for feature, exterior, holes in _rings(collection):
         assert not shapely.LinearRing(exterior).is_ccw, feature["id"]
         assert all(shapely.LinearRing(h).is_ccw for h in holes), feature["id"]
-        jumps = [(a, b) for a, b in zip(exterior, exterior[1:]) if abs(a[0] - b[0]) > 180 and abs(a[1]) < 89]
+        jumps = [(a, b) for a, b in zip(exterior, exterior[1:], strict=False) if abs(a[0] - b[0]) > 180 and abs(a[1]) < 89]
         assert not jumps, (feature["id"], jumps[:2])
 
 
