@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from analysis.cache import atomic_write_json, atomic_write_parquet, benchmark_dir, write_benchmark
+from analysis.cache import atomic_write_parquet, benchmark_dir, write_benchmark
 from analysis.contracts import INSTANCE_COLUMNS, INSTANCE_SCHEMA, PROFILE_SCHEMA
 from pipeline.backends.base import Backend, SamplingSettings
 from pipeline.construct.filters import FilterSettings, quality_filters
@@ -276,6 +276,3 @@ def _jsonable(settings: BuildSettings) -> dict[str, Any]:
     out["sampling"] = settings.sampling.as_dict()
     return out
 
-
-def write_summary(report: BuildReport, path: Path) -> None:
-    atomic_write_json(path, {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(report).items()})
