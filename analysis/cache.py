@@ -84,6 +84,15 @@ def atomic_write_parquet(path: Path, df: pl.DataFrame) -> None:
         df.write_parquet(tmp, compression="zstd", compression_level=9, statistics=False, row_group_size=1 << 20)
 
 
+def new_part_path(folder: Path) -> Path:
+    """A fresh `part-*.parquet` name in `folder`: ordered by time, unique across processes and
+    machines, so several writers can add parts to one folder at once and readers merge them."""
+    import time
+    import uuid
+
+    return folder / f"part-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
+
+
 def content_hash(df: pl.DataFrame) -> str:
     """SHA-256 of the Instances as canonical JSON lines, sorted by id: independent of the file format."""
     canonical = df.select(INSTANCE_COLUMNS).sort("instance_id").write_ndjson()

@@ -95,3 +95,11 @@ def paired_comparison(
                          "change": float(point_b[k][0] - point_a[k][0]), "ci_lo": float(c_lo), "ci_hi": float(c_hi)})
         out["disparity_change"] = pl.DataFrame(rows)
     return out
+
+
+def compare_runs(scored: pl.DataFrame | pl.LazyFrame, run_a: str, run_b: str, by: str | Sequence[str] | None = None,
+                 **options) -> dict[str, pl.DataFrame | dict] | None:
+    """`paired_comparison` of two runs (B − A) on the instances both scored; None when they share
+    none. What the Compare page, the Map's difference mode and `mvpbench tune --evaluate` report."""
+    paired = paired_frame(scored, run_a, run_b, key="run_id")
+    return paired_comparison(paired, by, **options) if paired.height else None

@@ -7,14 +7,13 @@ import polars as pl
 import streamlit as st
 
 from analysis.groups import GROUPINGS
-from analysis.paired import paired_comparison, paired_frame
+from analysis.paired import compare_runs
 from dashboard.common import export_buttons, page_data, provenance, query_value, remember
 
 
 @st.cache_data(show_spinner=False)
 def compare(_scored: pl.DataFrame, state: str, run_a: str, run_b: str, grouping: str, min_users: int):
-    paired = paired_frame(_scored.filter(pl.col("run_id").is_in([run_a, run_b])), run_a, run_b, key="run_id")
-    return paired_comparison(paired, grouping, B=1000, min_users=min_users) if paired.height else None
+    return compare_runs(_scored, run_a, run_b, grouping, B=1000, min_users=min_users)
 
 
 data = page_data()

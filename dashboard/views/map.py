@@ -39,10 +39,9 @@ def place_table(_scored: pl.DataFrame, state: str, model: str, protocol: str, co
 @st.cache_data(show_spinner=False)
 def difference_table(_scored: pl.DataFrame, state: str, run_a: str, run_b: str, grouping: str, min_users: int) -> dict | None:
     """Per-place paired differences, the overall one, and the change in the gap between places."""
-    from analysis.paired import paired_comparison, paired_frame
+    from analysis.paired import compare_runs
 
-    paired = paired_frame(_scored.filter(pl.col("run_id").is_in([run_a, run_b])), run_a, run_b, key="run_id")
-    return paired_comparison(paired, grouping, B=1000, min_users=min_users) if paired.height else None
+    return compare_runs(_scored, run_a, run_b, grouping, B=1000, min_users=min_users)
 
 
 SHAPE_FILES = {"country": "countries.geojson", "region": "regions.geojson"}

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -31,18 +29,18 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from analysis.cache import atomic_write_parquet, benchmark_dir, write_benchmark
+from analysis.cache import atomic_write_parquet, benchmark_dir, new_part_path, write_benchmark
 from analysis.contracts import INSTANCE_COLUMNS, INSTANCE_SCHEMA, PROFILE_SCHEMA
 from pipeline.backends.base import Backend, SamplingSettings
 from pipeline.construct.filters import FilterSettings, quality_filters
 from pipeline.construct.parse import parse_items
 from pipeline.construct.prompts import TEMPLATE_VERSION, generation_chat, items_schema
 from pipeline.sources.prism import PrismData
+from pipeline.runs.runner import CHARS_PER_TOKEN
 from pipeline.splits import SPLIT_FRACTIONS, stratified_user_splits
 
 CONSTRUCTION_DIR = "construction"
 REJECTED_FILE = "rejected.parquet"
-CHARS_PER_TOKEN = 4.0
 OUTPUT_TOKENS_PER_ITEM = 180  # a question and two answers of a few sentences each, measured on the paper's examples
 ATTEMPT_SCHEMA = {"key": pl.String, "conversation_id": pl.String, "user_id": pl.String, "attempt": pl.Int64,
                   "status": pl.String, "reason": pl.String, "reply": pl.String, "items": pl.String, "generator": pl.String,
@@ -102,8 +100,7 @@ class AttemptStore:
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            path = self.dir / f"part-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
-            atomic_write_parquet(path, pl.DataFrame(rows, schema=ATTEMPT_SCHEMA))
+            atomic_write_parquet(new_part_path(self.dir), pl.DataFrame(rows, schema=ATTEMPT_SCHEMA))
 
 
 def settled(attempts: pl.DataFrame, retries: int) -> pl.DataFrame:

@@ -12,9 +12,6 @@
 from __future__ import annotations
 
 import fcntl
-import os
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +19,8 @@ from typing import Any
 
 import polars as pl
 
-from analysis.cache import RUNS_DIR, atomic_write_json, atomic_write_parquet, benchmark_dir, read_run_manifest, scan_results
+from analysis.cache import (RUNS_DIR, atomic_write_json, atomic_write_parquet, benchmark_dir, new_part_path, read_run_manifest,
+                            scan_results)
 from analysis.contracts import RESULT_COLUMNS, conform_results, validate_results
 from analysis.problems import DataError
 
@@ -60,8 +58,7 @@ class RunStore:
         problems = validate_results(df, str(self.dir))
         if problems:
             raise DataError(problems)
-        name = f"part-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
-        path = self.dir / name
+        path = new_part_path(self.dir)
         atomic_write_parquet(path, df.select(RESULT_COLUMNS))
         return path
 

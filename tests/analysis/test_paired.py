@@ -56,3 +56,13 @@ def test_nothing_in_common_is_a_clear_error():
     df = two_models()
     with pytest.raises(ValueError, match="scored by both"):
         paired_comparison(paired_frame(df, "A", "nobody"))
+
+
+def test_compare_runs_is_the_paired_comparison_of_two_runs():
+    from analysis.paired import compare_runs
+
+    df = two_models().with_columns(pl.col("model").alias("run_id"))
+    direct = paired_comparison(paired_frame(df, "A", "B"), "gender", B=200)
+    via_runs = compare_runs(df, "A", "B", "gender", B=200)
+    assert via_runs["overall"] == direct["overall"] and via_runs["groups"].equals(direct["groups"])
+    assert compare_runs(df, "A", "nobody") is None
