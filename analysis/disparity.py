@@ -1,83 +1,92 @@
-"""How unequal is alignment across groups? Summaries of a grouping, each with a cluster-bootstrap CI.
+"""How unequal is alignment across a grouping's tested groups? The rows of a disparity summary.
 
-Computed over groups with at least `min_users` people (small cells are too noisy to rank), on the
-same bootstrap replicates as the group intervals:
+    tau              spread (SD) of the groups' true alignment, noise removed (random-effects τ,
+                     Paule–Mandel, Q-profile interval): the headline
+    i2               share of the observed spread between groups that is real, not noise
+    shrunk_range     best minus worst shrunk (empirical-Bayes) group estimate
+    observed_range   best minus worst raw group PAA: includes noise, biased upward, no interval
 
-    max_min_gap     best group's PAA minus worst group's
-    ratio           worst / best
-    between_sd      standard deviation of the group PAAs
-    weighted_sd     the same, weighting each group by its population share
-    weighted_mad    population-weighted mean absolute gap to the overall PAA
-
-Extremes of noisy estimates are biased away from zero (the largest of many noisy gaps is larger than
-the largest true gap); the interval shows how far, and the omnibus test says whether any gap is real.
+All over tested groups only (analysis.groups), so a country of one person never sets a range. Pure
+array functions; the frame-level API is `analysis.groups.disparity_summary`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
-import polars as pl
 
-from analysis.groups import cluster_bootstrap_ci, user_cells, with_groups
-from analysis.summary import MIN_USERS_DEFAULT
+from analysis.heterogeneity import random_effects, shrink, solve_tau2
 
-STATISTICS = ("max_min_gap", "ratio", "between_sd", "weighted_sd", "weighted_mad")
-
-
-def _summaries(paa: np.ndarray, weights: np.ndarray, overall: np.ndarray) -> dict[str, np.ndarray]:
-    """Each statistic for a (replicates × groups) matrix of PAAs; `overall` per replicate."""
-    w = weights / weights.sum()
-    mean_w = paa @ w
-    return {
-        "max_min_gap": paa.max(axis=1) - paa.min(axis=1),
-        "ratio": paa.min(axis=1) / paa.max(axis=1),
-        "between_sd": paa.std(axis=1, ddof=1) if paa.shape[1] > 1 else np.zeros(paa.shape[0]),
-        "weighted_sd": np.sqrt(((paa - mean_w[:, None]) ** 2) @ w),
-        "weighted_mad": np.abs(paa - overall[:, None]) @ w,
-    }
+STATISTICS = ("tau", "i2", "shrunk_range", "observed_range")
+LABELS = {
+    "tau": "spread of true alignment (τ, noise removed)",
+    "i2": "share of observed spread that is real (I²)",
+    "shrunk_range": "best − worst, shrunk estimates",
+    "observed_range": "best − worst, observed (includes noise)",
+}
 
 
-def disparity_summary(
-    df: pl.DataFrame | pl.LazyFrame,
-    by: str | Sequence[str],
-    *,
-    B: int = 1000,
-    seed: int = 0,
-    alpha: float = 0.05,
-    min_users: int = MIN_USERS_DEFAULT,
-    population: Mapping[str, float] | None = None,
-) -> pl.DataFrame:
-    """One row per statistic: estimate, CI, the number of groups used and the worst group.
-    `population` maps a group label to its population weight; by default, its share of people."""
-    by = [by] if isinstance(by, str) else list(by)
-    cells = user_cells(with_groups(df, by), by)
-    users = (cells.N > 0).sum(axis=0)
-    eligible = users >= min_users
-    labels = [" × ".join(str(v) for v in row) for row in cells.groups.select(by).iter_rows()]
-    if eligible.sum() < 2:
-        return pl.DataFrame({"statistic": list(STATISTICS), "estimate": [None] * 5, "ci_lo": [None] * 5, "ci_hi": [None] * 5,
-                             "groups": [int(eligible.sum())] * 5, "worst_group": [None] * 5},
-                            schema={"statistic": pl.String, "estimate": pl.Float64, "ci_lo": pl.Float64, "ci_hi": pl.Float64,
-                                    "groups": pl.Int64, "worst_group": pl.String})
-    weights = np.array([population.get(lab, 0.0) for lab in labels]) if population else users.astype(float)
-    paa = cells.S.sum(axis=0) / cells.N.sum(axis=0)
-    overall = np.array([cells.S.sum() / cells.N.sum()])
-    point = _summaries(paa[eligible][None, :], weights[eligible], overall)
-    lo = hi = None
-    if B > 0:
-        boot = cluster_bootstrap_ci(cells, B, seed, alpha)
-        reps = _summaries(boot["replicates"][:, eligible], weights[eligible], boot["overall_replicates"])
-        q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
-        lo = {k: np.nanpercentile(v, q[0]) for k, v in reps.items()}
-        hi = {k: np.nanpercentile(v, q[1]) for k, v in reps.items()}
-    worst = np.array(labels)[eligible][int(np.argmin(paa[eligible]))]
-    return pl.DataFrame({
-        "statistic": list(STATISTICS),
-        "estimate": [float(point[k][0]) for k in STATISTICS],
-        "ci_lo": [float(lo[k]) if lo else None for k in STATISTICS],
-        "ci_hi": [float(hi[k]) if hi else None for k in STATISTICS],
-        "groups": [int(eligible.sum())] * len(STATISTICS),
-        "worst_group": [worst] * len(STATISTICS),
-    }, schema_overrides={"ci_lo": pl.Float64, "ci_hi": pl.Float64})
+def _row(stat: str, estimate, lo=None, hi=None, **extra) -> dict:
+    return {"statistic": stat, "estimate": estimate, "ci_lo": lo, "ci_hi": hi, **extra}
+
+
+def grouping_disparity(paa: np.ndarray, v: np.ndarray, tested: np.ndarray, names: Sequence[str],
+                       alpha: float = 0.05) -> tuple[list[dict], np.ndarray]:
+    """The disparity rows and every group's shrunk PAA.
+
+    Args:
+        paa: (groups,) PAAs.
+        v: (groups,) variances: CR2 for tested groups, the pooled model variance for the rest.
+        tested: (groups,) which groups were tested.
+        names: group labels.
+        alpha: 1 − confidence level.
+    Returns:
+        (rows, shrunk): rows with statistic, estimate, ci_lo, ci_hi, groups, worst_group, best_group,
+        note; shrunk is NaN for every group when fewer than two groups were tested.
+    """
+    k = int(tested.sum())
+    common = {"groups": k, "worst_group": None, "best_group": None, "note": None}
+    if k < 2:
+        note = f"{k} tested group{'s' if k != 1 else ''}: no spread to estimate"
+        return [_row(s, None, **{**common, "note": note}) for s in STATISTICS], np.full(len(paa), np.nan)
+    fit = random_effects(paa[tested], v[tested], alpha)
+    shrunk = shrink(paa, v, fit["mu"], fit["tau"] ** 2)
+    order = np.flatnonzero(tested)[np.argsort(shrunk[tested], kind="stable")]
+    if shrunk[order[-1]] - shrunk[order[0]] > 1e-12:  # with no real spread there is no worst group to name
+        common.update(worst_group=str(names[order[0]]), best_group=str(names[order[-1]]))
+    observed = float(paa[tested].max() - paa[tested].min())
+    rows = [_row("tau", fit["tau"], fit["tau_lo"], fit["tau_hi"], **common),
+            _row("i2", fit["i2"], **common),
+            _row("shrunk_range", float(shrunk[tested].max() - shrunk[tested].min()), **common),
+            _row("observed_range", observed, **{**common, "note": "includes noise: not a measure of real disparity"})]
+    return rows, shrunk
+
+
+def replicate_disparity(W: np.ndarray, S: np.ndarray, N: np.ndarray, tested: np.ndarray) -> dict[str, np.ndarray]:
+    """τ and the shrunk range in each bootstrap replicate, over the given tested groups, with CR2
+    variances recomputed per replicate (leverages held at the sample's), for paired comparisons.
+
+    Args:
+        W: (B × people) replicate weights.
+        S, N: (people × groups) sums and counts.
+        tested: (groups,) groups to use (at least two).
+    Returns:
+        {"tau": (B,), "shrunk_range": (B,)}; NaN where a replicate lost a group.
+    """
+    S, N = S[:, tested].astype(float), N[:, tested].astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inflate = np.where(N > 0, 1.0 / np.clip(1.0 - N / N.sum(axis=0), 1e-12, None), 0.0)
+        n_b, s_b = W @ N, W @ S
+        p = s_b / n_b
+        residual2 = W @ (S**2 * inflate) - 2 * p * (W @ (S * N * inflate)) + p**2 * (W @ (N**2 * inflate))
+        v = residual2 / n_b**2
+    ok = np.isfinite(p).all(axis=1) & np.isfinite(v).all(axis=1) & (v > 0).all(axis=1)
+    tau, spread = np.full(W.shape[0], np.nan), np.full(W.shape[0], np.nan)
+    if ok.any():
+        tau2 = solve_tau2(p[ok], v[ok], S.shape[1] - 1)
+        w = 1.0 / (v[ok] + tau2[:, None])
+        mu = (w * p[ok]).sum(axis=1) / w.sum(axis=1)
+        shrunk = shrink(p[ok], v[ok], mu, tau2)
+        tau[ok], spread[ok] = np.sqrt(tau2), shrunk.max(axis=1) - shrunk.min(axis=1)
+    return {"tau": tau, "shrunk_range": spread}

@@ -1,14 +1,13 @@
-"""Alignment by group, with intervals that respect clustering within people.
+"""Alignment by group: every group's PAA with its interval, its gap to the overall PAA, its test
+against the rest, its shrunk estimate, and whether it was tested at all (and why not).
 
-Each person contributes several instances, so instances are not independent: a naive binomial
-interval treats 17 answers from one person as 17 people. The cluster bootstrap here resamples
-*people* (all of a person's instances together). Replicates are computed as matrix products: with
-S[u, g] and N[u, g] the sum of `aligned` and the number of instances of person u in group g, and W a
-(B × users) matrix of bootstrap multiplicities, the replicate PAAs are (W @ S) / (W @ N).
+`analyse_groups` is the one place this is computed; `paa_by_group` (the API and the dashboard) and
+`analysis.report` (the CLI and every export) both call it with replicate weights from
+`analysis.resampling`, so one group has one interval everywhere.
 
-When every person falls in exactly one group (country, age, ...), people are resampled within their
-group (group sizes stay fixed, as in the data); when people span groups (e.g. question domain),
-they are resampled from everyone. The Wilson interval is shown beside it only for comparison.
+Which groups are tested: those with at least the minimum of effective people (analysis.sizes) whose
+people's scores vary. The others are shown with a note saying why not, never ranked with the tested
+ones; under MIN_PEOPLE_FOR_INTERVAL effective people a group gets no interval at all.
 """
 
 from __future__ import annotations
@@ -18,142 +17,179 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from scipy import stats
 
-from analysis.summary import MIN_USERS_DEFAULT
-from analysis.values import VALUE_DIMENSIONS
-
-DEMOGRAPHIC_GROUPINGS = ("age", "gender", "education", "employment_status", "marital_status", "english_proficiency",
-                         "religion", "ethnicity")
-GEOGRAPHIC_GROUPINGS = ("birth_country", "reside_country", "un_subregion", "special_region")
-VALUE_GROUPINGS = tuple(f"value:{d}" for d in VALUE_DIMENSIONS)
-GROUPINGS = GEOGRAPHIC_GROUPINGS + DEMOGRAPHIC_GROUPINGS + VALUE_GROUPINGS
-_ISO3 = {"birth_country": "birth_iso3", "reside_country": "reside_iso3"}
-
-
-def grouping_expr(grouping: str) -> pl.Expr:
-    """The column (or struct field) a grouping name stands for, aliased to the grouping name."""
-    if grouping.startswith("value:"):
-        dim = grouping.split(":", 1)[1]
-        if dim not in VALUE_DIMENSIONS:
-            raise ValueError(f"unknown value dimension {dim!r}")
-        return pl.col("value_labels").struct.field(dim).alias(grouping)
-    if grouping in GROUPINGS or grouping in ("domain", "target_dimension", "split", "model", "protocol", "condition") or grouping.startswith("_"):
-        return pl.col(grouping).alias(grouping)
-    raise ValueError(f"unknown grouping {grouping!r}; known: {', '.join(GROUPINGS)}")
-
-
-def with_groups(frame: pl.DataFrame | pl.LazyFrame, by: Sequence[str]) -> pl.DataFrame:
-    """user_id, aligned and one column per grouping (plus iso3 for country groupings)."""
-    extra = [pl.col(_ISO3[g]).alias(f"{g}_iso3") for g in by if g in _ISO3]
-    return frame.lazy().select("user_id", "aligned", *(grouping_expr(g) for g in by), *extra).collect()
-
-
-def wilson_interval(successes: np.ndarray, n: np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for a binomial proportion (with a fractional `aligned`, its analogue)."""
-    z = stats.norm.ppf(1 - alpha / 2)
-    n = np.asarray(n, dtype=float)
-    p = np.asarray(successes, dtype=float) / n
-    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
-    return centre - half, centre + half
+from analysis.disparity import grouping_disparity
+from analysis.groupings import get_grouping
+from analysis.resampling import DEFAULT_REPLICATES, bootstrap_interval, replicate_ratios, replicate_weights
+from analysis.significance import group_vs_rest, omnibus
+from analysis.sizes import MIN_PEOPLE_FOR_INTERVAL, checked_minimum, kish_effective_people
+from analysis.variance import cr2_parts, model_variance, variance_components
 
 
 @dataclass(frozen=True)
 class Cells:
-    """Per-person sufficient statistics: S[u, g] = Σ aligned, N[u, g] = instance count."""
+    """Per-person sufficient statistics: S[u, g] = Σ aligned, N[u, g] = instances, S2 = Σ aligned²."""
 
     groups: pl.DataFrame  # one row per group, in column order of S and N
-    users: np.ndarray  # user ids, in row order
+    users: np.ndarray  # user ids, in row (sorted) order
     S: np.ndarray
     N: np.ndarray
-    S2: np.ndarray | None = None  # Σ aligned², for variance components (scores may be fractional)
+    S2: np.ndarray
 
-    @property
-    def one_group_per_user(self) -> bool:
-        return bool(((self.N > 0).sum(axis=1) == 1).all())
+
+@dataclass(frozen=True)
+class GroupAnalysis:
+    columns: dict[str, np.ndarray]  # per-group columns, in Cells column order
+    omnibus: dict  # analysis.significance.omnibus
+    disparity: list[dict]  # analysis.disparity.grouping_disparity rows
+
+
+def with_groups(frame: pl.DataFrame | pl.LazyFrame, by: Sequence[str]) -> pl.DataFrame:
+    """user_id, aligned and one column per grouping (plus `<grouping>_iso3` for country groupings)."""
+    specs = [get_grouping(g) for g in by]
+    extra = [pl.col(s.iso3).alias(f"{s.name}_iso3") for s in specs if s.iso3]
+    group_cols = [s.expression().cast(pl.String).fill_null("(missing)") for s in specs]
+    return frame.lazy().select("user_id", "aligned", *group_cols, *extra).collect()
 
 
 def user_cells(df: pl.DataFrame, by: Sequence[str]) -> Cells:
+    """Cells over people (sorted by id) and groups (sorted by label) of a `with_groups` frame."""
     keys = list(by) + [f"{g}_iso3" for g in by if f"{g}_iso3" in df.columns]
     per = df.group_by(["user_id", *keys]).agg(
         pl.col("aligned").sum().alias("s"), (pl.col("aligned") ** 2).sum().alias("s2"), pl.len().alias("n"))
     groups = per.select(keys).unique().sort(keys).with_row_index("g")
     users = per.select("user_id").unique().sort("user_id").with_row_index("u")
     per = per.join(groups, on=keys).join(users, on="user_id")
-    S = np.zeros((users.height, groups.height))
-    N = np.zeros((users.height, groups.height))
+    shape = (users.height, groups.height)
     u, g = per.get_column("u").to_numpy(), per.get_column("g").to_numpy()
-    S2 = np.zeros_like(S)
-    S[u, g] = per.get_column("s").to_numpy()
-    S2[u, g] = per.get_column("s2").to_numpy()
-    N[u, g] = per.get_column("n").to_numpy()
-    return Cells(groups.drop("g"), users.get_column("user_id").to_numpy(), S, N, S2)
+    arrays = []
+    for column in ("s", "n", "s2"):
+        a = np.zeros(shape)
+        a[u, g] = per.get_column(column).to_numpy()
+        arrays.append(a)
+    return Cells(groups.drop("g"), users.get_column("user_id").to_numpy(), arrays[0], arrays[1], arrays[2])
 
 
-def bootstrap_weights(cells: Cells, B: int, seed: int) -> np.ndarray:
-    """(B × users) multiplicities of a cluster bootstrap over people (within groups when they nest)."""
-    rng = np.random.default_rng(seed)
-    n_users = len(cells.users)
-    if not cells.one_group_per_user:
-        return rng.multinomial(n_users, np.full(n_users, 1 / n_users), size=B).astype(float)
-    W = np.zeros((B, n_users))
-    owner = cells.N.argmax(axis=1)
-    for g in range(cells.S.shape[1]):
-        members = np.flatnonzero(owner == g)
-        if len(members):
-            W[:, members] = rng.multinomial(len(members), np.full(len(members), 1 / len(members)), size=B)
-    return W
+def _notes(n_eff: np.ndarray, v: np.ndarray, paa: np.ndarray, minimum: int) -> tuple[np.ndarray, list[str | None]]:
+    tested, notes = np.zeros(len(n_eff), dtype=bool), []
+    for k, (n, var, p) in enumerate(zip(n_eff, v, paa, strict=True)):
+        if n < MIN_PEOPLE_FOR_INTERVAL:
+            notes.append(f"too few people ({n:.1f} effective): no interval, not tested")
+        elif n < minimum:
+            notes.append(f"fewer than {minimum} effective people ({n:.1f}): not tested")
+        elif not var > 0:
+            notes.append(f"no variation between its people (every score {p:g}): not tested")
+        else:
+            tested[k] = True
+            notes.append(None)
+    return tested, notes
 
 
-def cluster_bootstrap_ci(cells: Cells, B: int = 1000, seed: int = 0, alpha: float = 0.05) -> dict[str, np.ndarray]:
-    """Percentile intervals for every group's PAA and its gap to the overall PAA."""
-    W = bootstrap_weights(cells, B, seed)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        paa = (W @ cells.S) / (W @ cells.N)
-        overall = (W @ cells.S.sum(axis=1)) / (W @ cells.N.sum(axis=1))
-    gap = paa - overall[:, None]
-    q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
-    lo, hi = np.nanpercentile(paa, q, axis=0)
-    gap_lo, gap_hi = np.nanpercentile(gap, q, axis=0)
-    return {"ci_lo": lo, "ci_hi": hi, "gap_lo": gap_lo, "gap_hi": gap_hi, "replicates": paa, "overall_replicates": overall}
+def analyse_groups(cells: Cells, W: np.ndarray, *, alpha: float = 0.05, min_users: int | None = None,
+                   per_person: bool = True, labels: Sequence[str] | None = None) -> GroupAnalysis:
+    """Every per-group column, the omnibus test and the disparity rows of one grouping.
+
+    Args:
+        cells: per-person sums for one selection and grouping.
+        W: (B × people) replicate weights for the selection's people (B = 0: no intervals).
+        alpha: 1 − confidence level.
+        min_users: minimum effective people to test a group (None: the default).
+        per_person: whether each person falls in one group only.
+        labels: group labels for the disparity rows (default: the first label column).
+    Returns:
+        A GroupAnalysis.
+    """
+    minimum = checked_minimum(min_users)
+    S, N = cells.S, cells.N
+    n_eff, paa, instances = kish_effective_people(N), S.sum(axis=0) / N.sum(axis=0), N.sum(axis=0)
+    overall = S.sum() / N.sum()
+    _, v, df = cr2_parts(S, N)
+    tested, notes = _notes(n_eff, v, paa, minimum)
+    tests = group_vs_rest(S, N, tested, per_person)
+    between, within = variance_components(S, N, cells.S2)
+    v_shrink = np.where(tested, v, model_variance(N, between, within))
+    names = list(labels) if labels is not None else [str(x) for x in cells.groups.to_series(0).to_list()]
+    disparity, shrunk = grouping_disparity(paa, v_shrink, tested, names, alpha)
+    columns = {"users": (N > 0).sum(axis=0).astype(np.int64), "effective_users": n_eff, "instances": instances.astype(np.int64),
+               "paa": paa, "gap": paa - overall, **tests, "tested": tested, "small": n_eff < minimum, "note": np.array(notes, dtype=object),
+               "paa_shrunk": shrunk}
+    nan = np.full(len(paa), np.nan)
+    columns.update(ci_lo=nan, ci_hi=nan, gap_lo=nan, gap_hi=nan)
+    if W.shape[0]:
+        reps = replicate_ratios(W, S, N)
+        overall_reps = replicate_ratios(W, S.sum(axis=1, keepdims=True), N.sum(axis=1, keepdims=True))
+        columns["ci_lo"], columns["ci_hi"] = bootstrap_interval(reps, n_eff, df, alpha)
+        columns["gap_lo"], columns["gap_hi"] = bootstrap_interval(reps - overall_reps, n_eff, df, alpha)
+    return GroupAnalysis(columns, omnibus(S, N, tested, per_person), disparity)
 
 
-def group_point_columns(cells: Cells, overall: float, alpha: float = 0.05, min_users: int = MIN_USERS_DEFAULT) -> dict[str, np.ndarray]:
-    """Per-group point columns shared by `paa_by_group` and the full report: people, instances, PAA,
-    Wilson interval, gap to `overall`, the small-cell flag and the empirical-Bayes shrunk PAA."""
-    from analysis.shrinkage import beta_binomial_shrinkage, effective_sizes, icc_anova, instance_variance
-
-    s, n = cells.S.sum(axis=0), cells.N.sum(axis=0)
-    users = (cells.N > 0).sum(axis=0)
-    paa = s / n
-    w_lo, w_hi = wilson_interval(s, n, alpha)
-    shrunk, _, _ = beta_binomial_shrinkage(paa, effective_sizes(cells, icc_anova(cells)), instance_variance(cells))
-    return {"users": users.astype(np.int64), "instances": n.astype(np.int64), "paa": paa, "wilson_lo": w_lo,
-            "wilson_hi": w_hi, "gap": paa - overall, "small": users < min_users, "paa_shrunk": shrunk}
+@dataclass(frozen=True)
+class GroupingTables:
+    table: pl.DataFrame  # one row per group (paa_by_group)
+    omnibus: dict  # analysis.significance.omnibus
+    disparity: pl.DataFrame  # analysis.disparity rows (disparity_frame)
 
 
-def paa_by_group(
-    df: pl.DataFrame | pl.LazyFrame,
-    by: str | Sequence[str],
-    *,
-    B: int = 1000,
-    seed: int = 0,
-    alpha: float = 0.05,
-    min_users: int = MIN_USERS_DEFAULT,
-) -> pl.DataFrame:
-    """PAA per group with people, instances, a cluster-bootstrap CI, a Wilson CI for comparison, the
-    gap to the overall PAA with its CI, a flag for groups under `min_users` people, and the
-    empirical-Bayes shrunk PAA (analysis.shrinkage) to show in their place.
-    `B = 0` skips the bootstrap (interval columns are null)."""
+def grouping_tables(df: pl.DataFrame | pl.LazyFrame, by: str | Sequence[str], *, B: int = DEFAULT_REPLICATES, seed: int = 0,
+                    alpha: float = 0.05, min_users: int | None = None) -> GroupingTables:
+    """One selection's full analysis of a grouping: the group table, the omnibus test and the
+    disparity rows, from one call of `analyse_groups` on the shared replicates.
+
+    Args:
+        df: scored results of one selection (one model, protocol and condition) with instance columns.
+        by: a grouping name or several (their combinations are the groups).
+        B: bootstrap replicates (0: interval columns are null).
+        seed: the bootstrap seed.
+        alpha: 1 − confidence level.
+        min_users: minimum effective people to test a group (None: the default of 20; under 5 refused).
+    Returns:
+        GroupingTables; the table is sorted by the group labels and carries `overall_paa`.
+    """
     by = [by] if isinstance(by, str) else list(by)
     cells = user_cells(with_groups(df, by), by)
-    overall = cells.S.sum() / cells.N.sum()
-    columns = group_point_columns(cells, overall, alpha, min_users)
-    out = cells.groups.with_columns(*(pl.Series(k, v) for k, v in columns.items()))
-    if B > 0:
-        boot = cluster_bootstrap_ci(cells, B, seed, alpha)
-        out = out.with_columns(*(pl.Series(k, boot[k]) for k in ("ci_lo", "ci_hi", "gap_lo", "gap_hi")))
-    else:
-        out = out.with_columns(*(pl.lit(None, dtype=pl.Float64).alias(k) for k in ("ci_lo", "ci_hi", "gap_lo", "gap_hi")))
-    return out.with_columns(pl.lit(overall).alias("overall_paa")).sort(by)
+    labels = [" × ".join(str(v) for v in row) for row in cells.groups.select(by).iter_rows()]
+    result = analyse_groups(cells, replicate_weights(len(cells.users), B, seed), alpha=alpha, min_users=min_users,
+                            per_person=all(get_grouping(g).per_person for g in by), labels=labels)
+    columns = {k: (v.tolist() if v.dtype == object else v) for k, v in result.columns.items()}
+    table = cells.groups.with_columns(*(pl.Series(k, v, dtype=pl.String if k == "note" else None, nan_to_null=True)
+                                        for k, v in columns.items()))
+    table = table.with_columns(pl.lit(float(cells.S.sum() / cells.N.sum())).alias("overall_paa")).sort(by)
+    return GroupingTables(table, result.omnibus, disparity_frame(result.disparity))
+
+
+def paa_by_group(df: pl.DataFrame | pl.LazyFrame, by: str | Sequence[str], *, B: int = DEFAULT_REPLICATES, seed: int = 0,
+                 alpha: float = 0.05, min_users: int | None = None) -> pl.DataFrame:
+    """One selection's table by group: people, effective people, instances, PAA with its cluster-
+    bootstrap interval, gap to the overall PAA with its interval, the test against the rest (Holm and
+    BH adjusted), whether the group was tested (and a note when not), and its shrunk PAA.
+
+    Args:
+        df, by, B, seed, alpha, min_users: as for `grouping_tables`.
+    Returns:
+        One row per group, sorted by its labels, with `overall_paa`.
+    """
+    return grouping_tables(df, by, B=B, seed=seed, alpha=alpha, min_users=min_users).table
+
+
+def disparity_summary(df: pl.DataFrame | pl.LazyFrame, by: str | Sequence[str], *, seed: int = 0, alpha: float = 0.05,
+                      min_users: int | None = None) -> pl.DataFrame:
+    """How unequal one selection is across a grouping (analysis.disparity): τ with its Q-profile
+    interval, I², the shrunk range and the observed range, over tested groups.
+
+    Args:
+        df, by, seed, alpha, min_users: as for `grouping_tables` (these rows need no bootstrap).
+    Returns:
+        One row per statistic: statistic, estimate, ci_lo, ci_hi, groups, worst_group, best_group, note.
+    """
+    return grouping_tables(df, by, B=0, seed=seed, alpha=alpha, min_users=min_users).disparity
+
+
+DISPARITY_SCHEMA = {"statistic": pl.String, "estimate": pl.Float64, "ci_lo": pl.Float64, "ci_hi": pl.Float64, "groups": pl.Int64,
+                    "worst_group": pl.String, "best_group": pl.String, "note": pl.String}
+
+
+def disparity_frame(rows: list[dict]) -> pl.DataFrame:
+    """Disparity rows as a frame with a fixed schema (nulls, never NaN)."""
+    if not rows:
+        return pl.DataFrame(schema=DISPARITY_SCHEMA)
+    return pl.DataFrame(rows, schema_overrides=DISPARITY_SCHEMA, nan_to_null=True)

@@ -3,9 +3,12 @@ whom, and did the gap between groups narrow?
 
 - McNemar's test on hard labels (aligned > 0.5), which treats instances as independent; shown for
   comparison, as the paper-style statistic.
-- A paired cluster bootstrap on the scores: people are resampled with all their instances and both
-  models' scores together, so the interval for the difference respects clustering and pairing.
-- Per-group differences and the change in each disparity summary use the same replicates.
+- A paired cluster bootstrap on the scores (the shared design of analysis.resampling): people are
+  resampled with all their instances and both models' scores together, so the interval for the
+  difference respects clustering and pairing.
+- Per-group differences use the same replicates; "did the gap narrow?" compares the noise-corrected
+  spread τ and the shrunk range of A and B over the groups tested in both, each replicate refitting
+  the random-effects model (analysis.disparity.replicate_disparity).
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ import numpy as np
 import polars as pl
 from statsmodels.stats.contingency_tables import mcnemar
 
-from analysis.disparity import STATISTICS, _summaries
-from analysis.groups import Cells, bootstrap_weights, user_cells, with_groups
-from analysis.summary import MIN_USERS_DEFAULT
+from analysis.disparity import grouping_disparity, replicate_disparity
+from analysis.groupings import get_grouping
+from analysis.groups import Cells, analyse_groups, user_cells, with_groups
+from analysis.resampling import DEFAULT_REPLICATES, bootstrap_interval, plain_interval, replicate_ratios, replicate_weights
+from analysis.sizes import checked_minimum, kish_effective_people
+from analysis.variance import cr2_parts
 
 
 def paired_frame(df: pl.DataFrame | pl.LazyFrame, model_a: str, model_b: str, key: str = "model") -> pl.DataFrame:
@@ -46,54 +52,92 @@ def _paired_cells(paired: pl.DataFrame, by: Sequence[str]) -> tuple[Cells, Cells
     return cells_a, cells_b
 
 
+def _difference_interval(W: np.ndarray, a: Cells, b: Cells, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Paired interval of each group's B − A from the shared replicates (same people, same weights)."""
+    if not W.shape[0]:
+        nan = np.full(a.S.shape[1], np.nan)
+        return nan, nan
+    _, _, df = cr2_parts(b.S - a.S, a.N)
+    return bootstrap_interval(replicate_ratios(W, b.S, b.N) - replicate_ratios(W, a.S, a.N), kish_effective_people(a.N), df, alpha)
+
+
+def _disparity_change(W: np.ndarray, a: Cells, b: Cells, by: Sequence[str], alpha: float, minimum: int) -> pl.DataFrame:
+    """Each disparity statistic for A and B over the groups tested in both, and B − A; τ and the
+    shrunk range carry a paired-bootstrap interval (omitted, with a note, if it misses its estimate)."""
+    per_person = all(get_grouping(g).per_person for g in by)
+    none = np.zeros((0, len(a.users)), dtype=np.float32)
+    fit_a = analyse_groups(a, none, alpha=alpha, min_users=minimum, per_person=per_person)
+    fit_b = analyse_groups(b, none, alpha=alpha, min_users=minimum, per_person=per_person)
+    tested = fit_a.columns["tested"] & fit_b.columns["tested"]
+    names = [str(x) for x in a.groups.to_series(0).to_list()]
+    rows_a, _ = grouping_disparity(fit_a.columns["paa"], _variances(a), tested, names, alpha)
+    rows_b, _ = grouping_disparity(fit_b.columns["paa"], _variances(b), tested, names, alpha)
+    reps = None
+    if tested.sum() >= 2 and W.shape[0]:
+        rep_a, rep_b = replicate_disparity(W, a.S, a.N, tested), replicate_disparity(W, b.S, b.N, tested)
+        reps = {k: rep_b[k] - rep_a[k] for k in rep_a}
+    out = []
+    for ra, rb in zip(rows_a, rows_b, strict=True):
+        stat = ra["statistic"]
+        change = None if ra["estimate"] is None else rb["estimate"] - ra["estimate"]
+        lo = hi = note = None
+        if reps is not None and stat in reps and change is not None:
+            lo, hi = (float(x[0]) for x in plain_interval(reps[stat][:, None], alpha))
+            if not lo <= change <= hi:
+                lo = hi = None
+                note = "the bootstrap interval does not cover its own estimate here: not shown"
+        out.append({"statistic": stat, "a": ra["estimate"], "b": rb["estimate"], "change": change, "ci_lo": lo, "ci_hi": hi,
+                    "groups": int(tested.sum()), "note": note or ra.get("note")})
+    return pl.DataFrame(out, schema_overrides={k: pl.Float64 for k in ("a", "b", "change", "ci_lo", "ci_hi")} | {"note": pl.String},
+                        nan_to_null=True)
+
+
+def _variances(cells: Cells) -> np.ndarray:
+    return cr2_parts(cells.S, cells.N)[1]
+
+
 def paired_comparison(
-    paired: pl.DataFrame, by: str | Sequence[str] | None = None, *, B: int = 1000, seed: int = 0, alpha: float = 0.05,
-    min_users: int = MIN_USERS_DEFAULT,
+    paired: pl.DataFrame, by: str | Sequence[str] | None = None, *, B: int = DEFAULT_REPLICATES, seed: int = 0,
+    alpha: float = 0.05, min_users: int | None = None,
 ) -> dict[str, pl.DataFrame | dict]:
-    """Overall difference (B − A) with a paired cluster-bootstrap CI and McNemar; with `by`, per-group
-    differences and the change in each disparity summary (B − A), each with a CI."""
+    """B − A on the same instances.
+
+    Args:
+        paired: `paired_frame` output (aligned_a, aligned_b per instance).
+        by: optional grouping(s) for per-group differences and the change in disparity.
+        B, seed, alpha: the shared bootstrap's settings (analysis.resampling).
+        min_users: minimum effective people for a group to be tested (None: the default).
+    Returns:
+        {"overall": {...}, "mcnemar": {...}} and, with `by`, "groups" (per-group B − A with a paired
+        interval) and "disparity_change" (τ, I², shrunk and observed range for A, B and B − A).
+    """
+    minimum = checked_minimum(min_users)
     if paired.height == 0:
         raise ValueError("no instance was scored by both models: compare runs over the same instances")
     groups = [by] if isinstance(by, str) else list(by or [])
     keys = groups or ["_all"]
     frame = paired if groups else paired.with_columns(pl.lit("all").alias("_all"))
     cells_a, cells_b = _paired_cells(frame, keys)
-    W = bootstrap_weights(cells_a, B, seed)
-    q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        reps_a, reps_b = (W @ cells_a.S) / (W @ cells_a.N), (W @ cells_b.S) / (W @ cells_b.N)
-        over_a = (W @ cells_a.S.sum(1)) / (W @ cells_a.N.sum(1))
-        over_b = (W @ cells_b.S.sum(1)) / (W @ cells_b.N.sum(1))
+    W = replicate_weights(len(cells_a.users), B, seed)
     n = cells_a.N.sum()
-    overall_diff = (cells_b.S.sum() - cells_a.S.sum()) / n
-    lo, hi = np.nanpercentile(over_b - over_a, q)
+    whole = lambda c: Cells(pl.DataFrame({"_": ["all"]}), c.users, c.S.sum(1, keepdims=True), c.N.sum(1, keepdims=True), c.S2.sum(1, keepdims=True))  # noqa: E731
+    lo, hi = _difference_interval(W, whole(cells_a), whole(cells_b), alpha)
+    finite = lambda x: float(x[0]) if np.isfinite(x[0]) else None  # noqa: E731
     out: dict[str, pl.DataFrame | dict] = {
-        "overall": {"paa_a": cells_a.S.sum() / n, "paa_b": cells_b.S.sum() / n, "diff": overall_diff,
-                    "ci_lo": float(lo), "ci_hi": float(hi), "instances": int(n), "users": len(cells_a.users)},
+        "overall": {"paa_a": cells_a.S.sum() / n, "paa_b": cells_b.S.sum() / n, "diff": (cells_b.S.sum() - cells_a.S.sum()) / n,
+                    "ci_lo": finite(lo), "ci_hi": finite(hi), "instances": int(n), "users": len(cells_a.users)},
         "mcnemar": mcnemar_test(paired),
     }
     if not groups:
         return out
     paa_a, paa_b = cells_a.S.sum(0) / cells_a.N.sum(0), cells_b.S.sum(0) / cells_b.N.sum(0)
-    d_lo, d_hi = np.nanpercentile(reps_b - reps_a, q, axis=0)
-    users = (cells_a.N > 0).sum(axis=0)
+    d_lo, d_hi = _difference_interval(W, cells_a, cells_b, alpha)
+    n_eff = kish_effective_people(cells_a.N)
     out["groups"] = cells_a.groups.with_columns(
-        pl.Series("users", users), pl.Series("paa_a", paa_a), pl.Series("paa_b", paa_b),
-        pl.Series("diff", paa_b - paa_a), pl.Series("ci_lo", d_lo), pl.Series("ci_hi", d_hi),
-        pl.Series("small", users < min_users))
-    eligible = users >= min_users
-    if eligible.sum() >= 2:
-        w = users[eligible].astype(float)
-        point_a = _summaries(paa_a[eligible][None, :], w, np.array([cells_a.S.sum() / n]))
-        point_b = _summaries(paa_b[eligible][None, :], w, np.array([cells_b.S.sum() / n]))
-        boot_a = _summaries(reps_a[:, eligible], w, over_a)
-        boot_b = _summaries(reps_b[:, eligible], w, over_b)
-        rows = []
-        for k in STATISTICS:
-            c_lo, c_hi = np.nanpercentile(boot_b[k] - boot_a[k], q)
-            rows.append({"statistic": k, "a": float(point_a[k][0]), "b": float(point_b[k][0]),
-                         "change": float(point_b[k][0] - point_a[k][0]), "ci_lo": float(c_lo), "ci_hi": float(c_hi)})
-        out["disparity_change"] = pl.DataFrame(rows)
+        pl.Series("users", (cells_a.N > 0).sum(axis=0)), pl.Series("effective_users", n_eff), pl.Series("paa_a", paa_a),
+        pl.Series("paa_b", paa_b), pl.Series("diff", paa_b - paa_a), pl.Series("ci_lo", d_lo, nan_to_null=True),
+        pl.Series("ci_hi", d_hi, nan_to_null=True), pl.Series("small", n_eff < minimum))
+    out["disparity_change"] = _disparity_change(W, cells_a, cells_b, keys, alpha, minimum)
     return out
 
 

@@ -10,14 +10,34 @@ from collections.abc import Callable
 
 import polars as pl
 
+from analysis.disparity import LABELS
 from analysis.report import DisparityReport
 
 FORMATS = ("md", "html", "csv", "latex")
-GROUP_COLUMNS = ("group", "users", "instances", "paa", "ci_lo", "ci_hi", "gap", "p_holm", "small", "paa_shrunk")
+GROUP_COLUMNS = ("group", "users", "effective_users", "instances", "paa", "ci_lo", "ci_hi", "gap", "p_holm", "paa_shrunk", "note")
+BOARD_COLUMNS = ["model", "protocol", "condition", "metric", "users", "instances", "paa", "ci_lo", "ci_hi"]
+DISPARITY_COLUMNS = ["measure", "estimate", "95% interval", "groups tested", "worst (shrunk)", "best (shrunk)"]
+
+
+def _points(value) -> str:
+    return "–" if value is None else f"{100 * value:.1f} pp"
+
+
+def disparity_display(rows: list[dict]) -> pl.DataFrame:
+    """Disparity rows in plain words: τ and ranges in percentage points, I² as a percentage."""
+    out = []
+    for r in rows:
+        as_share = r["statistic"] == "i2"
+        fmt = (lambda v: "–" if v is None else f"{100 * v:.0f}%") if as_share else _points  # noqa: E731
+        interval = f"{fmt(r['ci_lo'])} to {fmt(r['ci_hi'])}" if r.get("ci_lo") is not None else "–"
+        out.append({"measure": LABELS[r["statistic"]], "estimate": fmt(r["estimate"]), "95% interval": interval,
+                    "groups tested": str(r["groups"]), "worst (shrunk)": r.get("worst_group") or "–",
+                    "best (shrunk)": r.get("best_group") or "–"})
+    return pl.DataFrame(out, schema={c: pl.String for c in DISPARITY_COLUMNS})
 
 
 def _num(value, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     if isinstance(value, bool):
         return "yes" if value else ""
@@ -33,8 +53,8 @@ def _sections(report: DisparityReport):
         match = (pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition) & (pl.col("grouping") == grouping)
         omni = report.omnibus.filter(match).row(0, named=True)
         disp = report.disparities.filter(match).rows(named=True) if report.disparities.height else []
-        # groups with enough people first; small cells after them, never as bare extremes at the top
-        ordered = groups.sort(["small", "paa"], descending=[False, True]).rows(named=True)
+        # tested groups first, best to worst; untested ones after them, never ranked among them
+        ordered = groups.sort(["tested", "paa"], descending=[True, True], nulls_last=True).rows(named=True)
         yield f"{model} · {protocol} · {condition}", grouping, omni, disp, ordered
 
 
@@ -45,11 +65,11 @@ def _table(rows: list[list[str]], header: list[str], row_fmt: Callable[[list[str
 def to_markdown(report: DisparityReport, top: int = 15) -> str:
     esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
     out = ["# Alignment disparity report", "", _settings_line(report), "", "## Leaderboard", ""]
-    out += _md_table(report.leaderboard, ["model", "protocol", "condition", "users", "instances", "paa", "ci_lo", "ci_hi"], esc)
+    out += _md_table(report.leaderboard, BOARD_COLUMNS, esc)
     for title, grouping, omni, disp, rows in _sections(report):
         out += ["", f"## {esc(title)} — by {esc(grouping)}", "", _omnibus_line(omni)]
         if disp:
-            out += ["", *_md_table(pl.DataFrame(disp), ["statistic", "estimate", "ci_lo", "ci_hi", "groups", "worst_group"], esc)]
+            out += ["", *_md_table(disparity_display(disp), DISPARITY_COLUMNS, esc)]
         out += ["", *_md_table(pl.DataFrame(rows[:top]), list(GROUP_COLUMNS), esc)]
         if len(rows) > top:
             out.append(f"\n… and {len(rows) - top} more groups (CSV has all).")
@@ -65,15 +85,18 @@ def _md_table(df: pl.DataFrame, cols: list[str], esc) -> list[str]:
 
 def _settings_line(report: DisparityReport) -> str:
     s = report.settings
-    return (f"Cluster bootstrap over people, B = {s['B']} (seed {s['seed']}); α = {s['alpha']}; groups with fewer than "
-            f"{s['min_users']} people are flagged as small, untested and excluded from disparity summaries.")
+    return (f"Cluster bootstrap over people, B = {s['B']} (seed {s['seed']}), expanded percentile intervals; α = {s['alpha']}. "
+            f"Groups with fewer than {s['min_users']} effective people, or whose people's scores do not vary, are shown "
+            "with a note but not tested, not ranked and not used in the spread. τ is the spread of the groups' true "
+            "alignment with noise removed; the observed best − worst range includes noise.")
 
 
 def _omnibus_line(omni: dict) -> str:
-    if not omni.get("df"):
-        return "Omnibus test: fewer than two testable groups."
-    return (f"Omnibus (cluster-robust Wald χ² = {_num(omni['wald_chi2'], 2)}, df {omni['df']}, p = {_num(omni['p_value'])}; "
-            f"naive χ² ignoring clustering: p = {_num(omni['naive_p_value'])}) over {omni['groups_tested']} groups.")
+    if omni.get("p_value") is None:
+        return f"Omnibus test: {omni.get('groups_tested', 0)} tested group(s), fewer than two: not run."
+    return (f"Omnibus test over {omni['groups_tested']} tested groups ({omni['method']}): F = {_num(omni['statistic'], 2)} "
+            f"on {_num(omni['df1'], 0)} and {_num(omni['df2'], 1)} df, p = {_num(omni['p_value'])} "
+            f"(naive χ² ignoring clustering: p = {_num(omni['naive_p_value'])}).")
 
 
 def _svg_bars(rows: list[dict], width: int = 640) -> str:
@@ -90,11 +113,11 @@ def _svg_bars(rows: list[dict], width: int = 640) -> str:
                      f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle" fill="#555">{tick:g}</text>')
     for i, r in enumerate(rows):
         y = i * bar_h + 4
-        colour = "#bbb" if r.get("small") else "#4c78a8"
+        colour = "#4c78a8" if r.get("tested") else "#bbb"
         parts.append(f'<text x="{left - 6}" y="{y + 11}" text-anchor="end">{html.escape(str(r["group"]))[:32]}</text>')
         parts.append(f'<rect x="{left}" y="{y}" width="{scale(r["paa"]) - left:.1f}" height="{bar_h - 6}" fill="{colour}">'
                      f'<title>{html.escape(str(r["group"]))}: {_num(r["paa"])} ({r["users"]} people)</title></rect>')
-        if r.get("ci_lo") is not None and not math.isnan(r["ci_lo"]):
+        if r.get("ci_lo") is not None and r.get("ci_hi") is not None:
             yc = y + (bar_h - 6) / 2
             parts.append(f'<line x1="{scale(r["ci_lo"]):.1f}" y1="{yc}" x2="{scale(r["ci_hi"]):.1f}" y2="{yc}" stroke="#222" stroke-width="1.5"/>')
     parts.append("</svg>")
@@ -115,12 +138,12 @@ def to_html(report: DisparityReport, top: int = 30) -> str:
              "font-size:13px;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
              "td:first-child,th:first-child{text-align:left}h2{margin-top:2em}</style></head><body>",
              "<h1>Alignment disparity report</h1>", f"<p>{html.escape(_settings_line(report))}</p>",
-             "<h2>Leaderboard</h2>", table(report.leaderboard, ["model", "protocol", "condition", "users", "instances", "paa", "ci_lo", "ci_hi"])]
+             "<h2>Leaderboard</h2>", table(report.leaderboard, BOARD_COLUMNS)]
     for title, grouping, omni, disp, rows in _sections(report):
         parts += [f"<h2>{html.escape(title)} — by {html.escape(grouping)}</h2>", f"<p>{html.escape(_omnibus_line(omni))}</p>",
                   _svg_bars(rows)]
         if disp:
-            parts.append(table(pl.DataFrame(disp), ["statistic", "estimate", "ci_lo", "ci_hi", "groups", "worst_group"]))
+            parts.append(table(disparity_display(disp), DISPARITY_COLUMNS))
         parts.append(table(pl.DataFrame(rows[:top]), list(GROUP_COLUMNS)))
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -142,11 +165,11 @@ def to_latex(report: DisparityReport, top: int = 15) -> str:
         return [*lines, r"\hline", r"\end{tabular}"]
 
     out = [r"% Alignment disparity report (mvpbench report --format latex)", r"\section*{Leaderboard}"]
-    out += tabular(report.leaderboard, ["model", "protocol", "condition", "users", "instances", "paa", "ci_lo", "ci_hi"])
+    out += tabular(report.leaderboard, BOARD_COLUMNS)
     for title, grouping, omni, disp, rows in _sections(report):
         out += [rf"\subsection*{{{_tex(title)} --- by {_tex(grouping)}}}", _tex(_omnibus_line(omni)) + r"\\"]
         if disp:
-            out += tabular(pl.DataFrame(disp), ["statistic", "estimate", "ci_lo", "ci_hi", "groups", "worst_group"])
+            out += tabular(disparity_display(disp), DISPARITY_COLUMNS)
         out += tabular(pl.DataFrame(rows[:top]), list(GROUP_COLUMNS))
     return "\n".join(out) + "\n"
 

@@ -37,3 +37,13 @@ def select_results(
         if wanted:
             lf = lf.filter(pl.col(column).is_in(list(wanted)))
     return lf.filter(pl.col("aligned").is_not_null()) if scored_only else lf
+
+
+# What each protocol's `aligned` averages to: PAA (share of choices or judged wins for answer_w) or
+# OPA (the paper's share of log-prob margins passed). Different metrics: never ranked in one column.
+METRICS = {"choice": "PAA", "generate": "PAA", "logprob": "OPA"}
+
+
+def metric_name(protocol: str) -> str:
+    """The metric a protocol's mean `aligned` is ("PAA", "OPA", or "<protocol> score")."""
+    return METRICS.get(protocol, f"{protocol} score")

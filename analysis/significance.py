@@ -1,24 +1,25 @@
-"""Is a gap real? Tests across groups that respect clustering within people, with corrections for
-testing many groups at once.
+"""Is a gap real? Tests across groups that respect clustering within people, calibrated for small and
+unbalanced groups, with corrections for testing many groups at once.
 
-For a grouping, the logistic model `aligned ~ group` (cell-means coding; `aligned` may be fractional,
-as in a fractional logit) has its maximum at the group PAAs, β_g = logit(p_g). Its cluster-robust
-(sandwich) covariance follows in closed form from per-person sums:
+Both tests work on the PAA scale with CR2 variances and Bell–McCaffrey degrees of freedom
+(analysis.variance):
 
-    bread_g = N_g p_g (1 − p_g),   score_ug = S_ug − N_ug p_g,   V = c · B⁻¹ (Σ_u score_u score_uᵀ) B⁻¹
+- group vs rest: t = (p_g − p_rest) / √(v_g + v_rest), df from Welch–Satterthwaite over the two
+  groups' Bell–McCaffrey df (with one answer per person this is exactly Welch's t test);
+- omnibus ("are all tested groups equal?"): Welch's heteroscedastic one-way ANOVA on the group PAAs
+  with their CR2 variances and df (with one answer per person, exactly Welch's ANOVA).
 
-with statsmodels' small-sample factor c = G/(G−1) · (n−1)/(n−K) (G people, n instances, K groups).
-That is exactly what statsmodels' GLM with `cov_type="cluster"` computes (a test checks it), at a
-fraction of the cost, so a full report over many models and groupings stays fast.
+When one person's instances fall in several groups (question domain), group means are correlated:
+both tests then use the CR2 influence covariance and a cluster-robust F with (q, people − 1) df.
+Only groups that `analysis.groups` marks as tested enter either test; Holm and BH run over them.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import polars as pl
 from scipy import stats
 
-from analysis.groups import Cells
+from analysis.variance import cr2_adjusted_residuals, cr2_parts, satterthwaite_df
 
 
 def holm(p: np.ndarray) -> np.ndarray:
@@ -51,85 +52,86 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     return out
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    return np.log(p / (1 - p))
+def group_vs_rest(S: np.ndarray, N: np.ndarray, tested: np.ndarray, per_person: bool = True) -> dict[str, np.ndarray]:
+    """Each tested group against everyone else.
 
-
-def cluster_robust_logit_cov(S: np.ndarray, N: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """β = logit(group PAA) and its cluster-robust covariance, from (people × groups) sums S and counts N."""
-    n_g = N.sum(axis=0)
-    p = S.sum(axis=0) / n_g
-    scores = S - N * p  # (people × groups): each person's score contribution per coefficient
-    meat = scores.T @ scores
-    bread_inv = 1.0 / (n_g * p * (1 - p))
-    n_people, k = S.shape[0], S.shape[1]
-    n = n_g.sum()
-    correction = n_people / (n_people - 1) * (n - 1) / (n - k)
-    cov = correction * bread_inv[:, None] * meat * bread_inv[None, :]
-    return _logit(p), cov
-
-
-def testable(cells: Cells, min_users: int = 2) -> np.ndarray:
-    """Groups a cluster-robust test can use: at least `min_users` people (never fewer than 2: one
-    person's scores give no estimate of between-person variance) and a PAA strictly inside (0, 1)."""
-    users = (cells.N > 0).sum(axis=0)
+    Args:
+        S, N: (people × groups) sums and counts.
+        tested: (groups,) which groups to test; the others get NaN.
+        per_person: whether each person falls in one group only.
+    Returns:
+        {"diff_rest", "se", "df", "p_value", "p_holm", "p_bh"}, each (groups,).
+    """
+    rest_S, rest_N = S.sum(axis=1, keepdims=True) - S, N.sum(axis=1, keepdims=True) - N
+    p_g, v_g, df_g = cr2_parts(S, N)
+    p_r, v_r, df_r = cr2_parts(rest_S, rest_N)
+    if per_person:
+        var = v_g + v_r
+        df = satterthwaite_df(np.stack([v_g, v_r], axis=-1), np.stack([df_g, df_r], axis=-1))
+    else:
+        influence = cr2_adjusted_residuals(S, N) - cr2_adjusted_residuals(rest_S, rest_N)
+        var = (influence**2).sum(axis=0)
+        df = np.full(S.shape[1], float(((N.sum(axis=1)) > 0).sum() - 1))
+    diff = p_g - p_r
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = cells.S.sum(axis=0) / cells.N.sum(axis=0)
-    return (users >= max(min_users, 2)) & (p > 0) & (p < 1)
+        se = np.sqrt(var)
+        p = 2 * stats.t.sf(np.abs(diff / se), df)
+    ok = tested & np.isfinite(p) & (var > 0)
+    diff, se, df, p = (np.where(ok, x, np.nan) for x in (diff, se, df, p))
+    return {"diff_rest": diff, "se": se, "df": df, "p_value": p, "p_holm": holm(p), "p_bh": benjamini_hochberg(p)}
 
 
-def omnibus_test(cells: Cells, min_users: int = 2) -> dict[str, float]:
-    """Are all groups' PAAs equal? Cluster-robust Wald χ² (G−1 df) on the logit scale, and the naive
-    Pearson χ² (instances as independent) beside it for comparison; over testable groups only."""
-    keep = testable(cells, min_users)
-    S, N = cells.S[:, keep], cells.N[:, keep]
-    S, N = S[N.sum(axis=1) > 0], N[N.sum(axis=1) > 0]
+def welch_anova(y: np.ndarray, v: np.ndarray, f: np.ndarray) -> tuple[float, float, float]:
+    """Welch's heteroscedastic ANOVA: (F, df1, df2) for group means y, variances v, their df f."""
+    k = len(y)
+    w = 1.0 / v
+    mean = (w * y).sum() / w.sum()
+    spread = (w * (y - mean) ** 2).sum() / (k - 1)
+    lam = ((1 - w / w.sum()) ** 2 / f).sum()
+    statistic = spread / (1 + 2 * (k - 2) * lam / (k**2 - 1))
+    return float(statistic), float(k - 1), float((k**2 - 1) / (3 * lam))
+
+
+def _cluster_f(S: np.ndarray, N: np.ndarray) -> tuple[float, float, float]:
+    """Cluster-robust Wald F for equal means when people span groups: (F, q, people − 1)."""
+    p = S.sum(axis=0) / N.sum(axis=0)
+    psi = cr2_adjusted_residuals(S, N)
     k = S.shape[1]
+    R = np.hstack([-np.ones((k - 1, 1)), np.eye(k - 1)])
+    cov = R @ (psi.T @ psi) @ R.T
+    q = int(np.linalg.matrix_rank(cov))
+    d = R @ p
+    wald = float(d @ np.linalg.pinv(cov) @ d)
+    return wald / max(q, 1), float(q), float((N.sum(axis=1) > 0).sum() - 1)
+
+
+def omnibus(S: np.ndarray, N: np.ndarray, tested: np.ndarray, per_person: bool = True) -> dict[str, float | int | str]:
+    """Are all tested groups' PAAs equal?
+
+    Args:
+        S, N: (people × groups) sums and counts.
+        tested: (groups,) which groups enter the test.
+        per_person: whether each person falls in one group only.
+    Returns:
+        {"statistic", "df1", "df2", "p_value", "groups_tested", "method", "naive_p_value"}; p-values
+        are None when fewer than two groups are tested.
+    """
+    k = int(tested.sum())
+    out: dict = {"statistic": None, "df1": None, "df2": None, "p_value": None, "groups_tested": k, "method": None, "naive_p_value": None}
     if k < 2:
-        return {"wald_chi2": np.nan, "df": 0, "p_value": np.nan, "naive_chi2": np.nan, "naive_p_value": np.nan,
-                "groups_tested": int(k)}
-    beta, cov = cluster_robust_logit_cov(S, N)
-    R = np.hstack([-np.ones((k - 1, 1)), np.eye(k - 1)])  # β_g − β_1 = 0 for g > 1
-    diff = R @ beta
-    wald = float(diff @ np.linalg.solve(R @ cov @ R.T, diff))
-    successes = S.sum(axis=0)
-    table = np.vstack([successes, N.sum(axis=0) - successes])
-    naive, naive_p, _, _ = stats.chi2_contingency(table, correction=False)
-    return {"wald_chi2": wald, "df": k - 1, "p_value": float(stats.chi2.sf(wald, k - 1)),
-            "naive_chi2": float(naive), "naive_p_value": float(naive_p), "groups_tested": int(k)}
-
-
-def group_vs_rest_arrays(cells: Cells, min_users: int = 2) -> dict[str, np.ndarray]:
-    """Each group against everyone else: the log-odds ratio logit(p_g) − logit(p_rest), its
-    cluster-robust z test, and Holm and Benjamini–Hochberg adjusted p-values across the testable
-    groups (others get NaN: see `testable`). Vectorised over groups: each is the two-cell
-    (rest, group) version of the closed form above."""
-    S, N = cells.S, cells.N
-    n_people = S.shape[0]
-    if n_people < 2:  # one person: no between-person variance to estimate, nothing is testable
-        nothing = np.full(S.shape[1], np.nan)
-        return {"log_odds_ratio": nothing, "se": nothing, "p_value": nothing, "p_holm": nothing, "p_bh": nothing}
-    tot_s, tot_n = S.sum(axis=1, keepdims=True), N.sum(axis=1, keepdims=True)
-    rest_s, rest_n = tot_s - S, tot_n - N
-    n_g, r_n = N.sum(axis=0), rest_n.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p_g, p_r = S.sum(axis=0) / n_g, rest_s.sum(axis=0) / r_n
-        score_g, score_r = S - N * p_g, rest_s - rest_n * p_r
-        inv_g, inv_r = 1 / (n_g * p_g * (1 - p_g)), 1 / (r_n * p_r * (1 - p_r))
-        n = n_g + r_n
-        c = n_people / (n_people - 1) * (n - 1) / (n - 2)
-        var_g = c * inv_g**2 * (score_g**2).sum(axis=0)
-        var_r = c * inv_r**2 * (score_r**2).sum(axis=0)
-        cov_gr = c * inv_g * inv_r * (score_g * score_r).sum(axis=0)
-        log_or = _logit(p_g) - _logit(p_r)
-        se = np.sqrt(var_g + var_r - 2 * cov_gr)
-        p = 2 * stats.norm.sf(np.abs(log_or / se))
-    bad = ~testable(cells, min_users) | (r_n == 0) | ~np.isfinite(p)
-    log_or, se, p = (np.where(bad, np.nan, x) for x in (log_or, se, p))
-    return {"log_odds_ratio": log_or, "se": se, "p_value": p, "p_holm": holm(p), "p_bh": benjamini_hochberg(p)}
-
-
-def group_vs_rest(cells: Cells, min_users: int = 2) -> pl.DataFrame:
-    """`group_vs_rest_arrays` as a frame beside the group labels; untested groups get nulls."""
-    columns = group_vs_rest_arrays(cells, min_users)
-    return cells.groups.with_columns(*(pl.Series(k, v, nan_to_null=True) for k, v in columns.items()))
+        return out
+    S_t, N_t = S[:, tested], N[:, tested]
+    people = N_t.sum(axis=1) > 0
+    S_t, N_t = S_t[people], N_t[people]
+    if per_person:
+        y, v, f = cr2_parts(S_t, N_t)
+        statistic, df1, df2 = welch_anova(y, v, f)
+        method = "Welch ANOVA on CR2 variances (Bell–McCaffrey df)"
+    else:
+        statistic, df1, df2 = _cluster_f(S_t, N_t)
+        method = "cluster-robust Wald F (CR2), people − 1 df"
+    successes, totals = S_t.sum(axis=0), N_t.sum(axis=0)
+    naive = stats.chi2_contingency(np.vstack([successes, totals - successes]), correction=False)
+    out.update(statistic=statistic, df1=df1, df2=df2, p_value=float(stats.f.sf(statistic, df1, df2)), method=method,
+               naive_p_value=float(naive[1]))
+    return out

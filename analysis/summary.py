@@ -8,7 +8,7 @@ import polars as pl
 
 from analysis.geography import NON_COUNTRY_CODES
 
-MIN_USERS_DEFAULT = 20  # PRISM's authors' threshold for reporting a country
+from analysis.sizes import MIN_EFFECTIVE_PEOPLE
 
 
 def split_table(instances: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
@@ -36,7 +36,7 @@ def users_by_country(instances: pl.DataFrame | pl.LazyFrame, where: str = "birth
     )
 
 
-def benchmark_counts(instances: pl.DataFrame | pl.LazyFrame, min_users: int = MIN_USERS_DEFAULT) -> dict[str, Any]:
+def benchmark_counts(instances: pl.DataFrame | pl.LazyFrame, min_users: int = MIN_EFFECTIVE_PEOPLE) -> dict[str, Any]:
     countries = users_by_country(instances, "birth")
     real = countries.filter(~pl.col("iso3").is_in(list(NON_COUNTRY_CODES)))
     totals = instances.lazy().select(

@@ -15,17 +15,19 @@ NOTEBOOKS = {
         new_code_cell("import polars as pl\nfrom analysis.results import scan_scored, select_results\n"
                       "scored = select_results(scan_scored('demo'), protocols=['choice'], conditions=['profile']).collect()\n"
                       "scored.select('model', 'protocol', 'condition').unique(), scored.height"),
-        new_markdown_cell("PAA by birth country, with cluster-bootstrap intervals (people resampled, not answers), the "
-                          "naive Wilson interval beside it, and the shrunk PAA for countries with few people."),
-        new_code_cell("from analysis.groups import paa_by_group\n"
-                      "by_country = paa_by_group(scored, 'birth_country', B=1000, seed=0)\n"
-                      "by_country.sort(['small', 'paa']).select('birth_country', 'users', 'paa', 'ci_lo', 'ci_hi', "
-                      "'wilson_lo', 'wilson_hi', 'small', 'paa_shrunk').head(12)"),
-        new_markdown_cell("Is any gap real? The omnibus test respects clustering; the naive one does not."),
-        new_code_cell("from analysis.groups import user_cells, with_groups\nfrom analysis.significance import omnibus_test\n"
-                      "cells = user_cells(with_groups(scored, ['birth_country']), ['birth_country'])\n"
-                      "omnibus_test(cells, min_users=20)"),
-        new_code_cell("from analysis.disparity import disparity_summary\ndisparity_summary(scored, 'birth_country', B=1000)"),
+        new_markdown_cell("PAA (the share of choices for the value-aligned answer) by birth country, with cluster-bootstrap "
+                          "intervals (people resampled, not answers), effective people, and a note for every country that "
+                          "was not tested (fewer than 20 effective people, or no variation)."),
+        new_code_cell("from analysis.groups import grouping_tables\n"
+                      "result = grouping_tables(scored, 'birth_country', B=1000, seed=0)\n"
+                      "result.table.sort(['tested', 'paa'], descending=True).select('birth_country', 'users', 'effective_users', "
+                      "'paa', 'ci_lo', 'ci_hi', 'p_holm', 'paa_shrunk', 'note').head(12)"),
+        new_markdown_cell("Is any gap real? The omnibus test (Welch's ANOVA on small-sample cluster-robust variances) "
+                          "respects clustering; the naive χ² does not."),
+        new_code_cell("result.omnibus"),
+        new_markdown_cell("How unequal, once noise is removed? τ is the spread of the countries' true alignment; the "
+                          "observed best − worst range includes noise."),
+        new_code_cell("result.disparity"),
     ],
     "02_paper_tables_with_intervals.ipynb": [
         new_markdown_cell("# The paper's tables, recomputed with intervals\n\nMVPBench reports PAA per model and OPA per "
@@ -34,15 +36,16 @@ NOTEBOOKS = {
         new_code_cell("import polars as pl\nfrom analysis.report import disparity_report\nfrom analysis.results import scan_scored, select_results\n"
                       "scored = select_results(scan_scored('demo')).collect()\n"
                       "report = disparity_report(scored, ['special_region', 'age', 'gender'], B=1000)\nreport.leaderboard"),
-        new_markdown_cell("OPA (the paper's implicit-preference accuracy, averaged over the margins δ) is the PAA of the "
-                          "`logprob` protocol; the choice protocol's PAA controls position bias by using both orders."),
+        new_markdown_cell("OPA (the paper's implicit-preference accuracy, averaged over the margins δ) is the `logprob` "
+                          "protocol's metric; PAA (the `choice` protocol's share of decisions for answer_w, both orders "
+                          "averaged) is another metric: the leaderboard ranks each within its own metric."),
         new_code_cell("report.leaderboard.filter(pl.col('protocol') == 'logprob')"),
         new_markdown_cell("Region × attribute (the paper's radar charts), as a table with intervals and small-cell flags."),
         new_code_cell("from analysis.groups import paa_by_group\n"
                       "choice = scored.filter((pl.col('protocol') == 'choice') & (pl.col('condition') == 'profile'))\n"
                       "paa_by_group(choice, ['special_region', 'age'], B=500).select('special_region', 'age', 'users', 'paa', "
-                      "'ci_lo', 'ci_hi', 'small').head(15)"),
-        new_code_cell("report.disparities.filter(pl.col('statistic') == 'max_min_gap')"),
+                      "'ci_lo', 'ci_hi', 'tested', 'note').head(15)"),
+        new_code_cell("report.disparities.filter(pl.col('statistic') == 'tau')"),
     ],
     "03_custom_regression.ipynb": [
         new_markdown_cell("# A custom regression\n\nDoes a regional gap survive controlling for English proficiency and age? "

@@ -23,6 +23,8 @@ from pathlib import Path
 
 from analysis.cache import default_cache_root, list_benchmarks, read_benchmark_meta, read_instances, write_benchmark
 from analysis.problems import DataError
+from analysis.resampling import DEFAULT_REPLICATES
+from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from pipeline.backends.base import BackendError
 from pipeline.models import ModelNotFound
 
@@ -240,15 +242,17 @@ def cmd_runs_merge(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from analysis.cache import atomic_write_bytes
-    from analysis.groups import GROUPINGS
+    from analysis.groupings import parse_groupings
     from analysis.render import render
     from analysis.report import disparity_report
     from analysis.results import scan_scored, select_results
+    from analysis.sizes import checked_minimum
 
-    groupings = [g.strip() for g in args.by.split(",") if g.strip()] if args.by else list(GROUPINGS)
-    unknown = [g for g in groupings if g not in GROUPINGS and g not in ("domain", "target_dimension")]
-    if unknown:
-        print(f"error: unknown grouping(s) {', '.join(unknown)}; known: {', '.join(GROUPINGS)}", file=sys.stderr)
+    try:
+        groupings = parse_groupings(args.by)
+        min_users = checked_minimum(args.min_users)
+    except ValueError as problem:
+        print(f"error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     split = lambda v: [x for x in v.split(",") if x] if v else None  # noqa: E731
     scored = select_results(scan_scored(args.benchmark, args.cache), models=split(args.model), protocols=split(args.protocol),
@@ -256,7 +260,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if scored.height == 0:
         print(f"error: no scored results for benchmark '{args.benchmark}' with these filters (see `mvpbench runs list`)", file=sys.stderr)
         return EXIT_FAILED
-    report = disparity_report(scored, groupings, B=args.bootstrap, seed=args.seed, alpha=args.alpha, min_users=args.min_users)
+    report = disparity_report(scored, groupings, B=args.bootstrap, seed=args.seed, alpha=args.alpha, min_users=min_users)
     rendered = render(report, args.format)
     out = args.out or Path(f"report-{args.benchmark}.{ {'md': 'md', 'html': 'html', 'latex': 'tex', 'csv': 'csv'}[args.format] }")
     if isinstance(rendered, dict):  # csv: one file per table in a folder
@@ -385,21 +389,24 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser(
         "report",
         help="write a disparity report (md, html, csv, latex)",
-        description="Alignment by group with cluster-bootstrap CIs, cluster-robust tests (Holm and BH adjusted), "
-        "disparity summaries and small-cell shrinkage, for every model/protocol/condition in the cache.",
+        description="Alignment by group with cluster-bootstrap intervals, small-sample cluster-robust tests (Holm and BH "
+        "adjusted), the noise-corrected spread between groups (τ, I², shrunk range) and shrunk estimates, for every "
+        "model/protocol/condition in the cache.",
         epilog="example: mvpbench report --benchmark demo --by birth_country,gender --format html --out report.html",
     )
     rep.add_argument("--benchmark", default="demo")
-    rep.add_argument("--by", default=None, help="comma-separated groupings (default: all), e.g. birth_country,gender,value:safety")
+    rep.add_argument("--by", default=None, help="comma-separated groupings (default: every grouping of people), e.g. "
+                     "birth_country,gender,value:safety,split,domain")
     rep.add_argument("--model", default=None, help="comma-separated models (default: all)")
     rep.add_argument("--protocol", default=None)
     rep.add_argument("--condition", default=None)
     rep.add_argument("--split", default=None)
     rep.add_argument("--format", choices=("md", "html", "csv", "latex"), default="md")
-    rep.add_argument("--bootstrap", "-B", type=int, default=1000, help="bootstrap replicates (0: no intervals)")
+    rep.add_argument("--bootstrap", "-B", type=int, default=DEFAULT_REPLICATES, help="bootstrap replicates (0: no intervals)")
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--alpha", type=float, default=0.05)
-    rep.add_argument("--min-users", type=int, default=20, help="smaller groups are flagged, untested and shrunk")
+    rep.add_argument("--min-users", type=int, default=None, help=f"minimum effective people for a group to be tested and ranked "
+                     f"(default {MIN_EFFECTIVE_PEOPLE}; at least {MIN_PEOPLE_FLOOR}); smaller groups are shown with a note")
     rep.add_argument("--out", type=Path, default=None, help="output file (a folder for csv)")
     _cache_arg(rep)
     rep.set_defaults(func=cmd_report)
@@ -580,12 +587,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
 def _print_evaluation(table) -> None:
     rows = []
     for r in table.iter_rows(named=True):
-        gap = (f"{r['gap_change']:+.4f} ({r['gap_change_lo']:+.4f}, {r['gap_change_hi']:+.4f})"
-               if r.get("gap_change") is not None else "–")
+        pp = lambda v: "–" if v is None else f"{100 * v:+.1f}"  # noqa: E731
+        gap = (f"{pp(r['tau_change'])} pp ({pp(r.get('tau_change_lo'))}, {pp(r.get('tau_change_hi'))})"
+               if r.get("tau_change") is not None else "–")
         rows.append((r["benchmark"], r["protocol"], r["instances"], f"{r['paa_a']:.4f}", f"{r['paa_b']:.4f}",
                      f"{r['diff']:+.4f} ({r['ci_lo']:+.4f}, {r['ci_hi']:+.4f})", f"{r['mcnemar_p']:.3g}", gap))
     _print_table(rows, ["benchmark", "protocol", "instances", "base", "tuned", "tuned − base (95% CI)", "McNemar p",
-                        "change in max−min country gap (CI)"])
+                        "change in τ, spread between countries (CI)"])
 
 
 def _add_tune_parser(sub) -> None:

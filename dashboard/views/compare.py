@@ -6,14 +6,16 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from analysis.groups import GROUPINGS
+from analysis.groupings import GROUPINGS
 from analysis.paired import compare_runs
+from analysis.resampling import DEFAULT_REPLICATES
+from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from dashboard.common import export_buttons, page_data, provenance, query_value, remember
 
 
 @st.cache_data(show_spinner=False)
 def compare(_scored: pl.DataFrame, state: str, run_a: str, run_b: str, grouping: str, min_users: int):
-    return compare_runs(_scored, run_a, run_b, grouping, B=1000, min_users=min_users)
+    return compare_runs(_scored, run_a, run_b, grouping, B=DEFAULT_REPLICATES, min_users=min_users)
 
 
 data = page_data()
@@ -30,7 +32,8 @@ if data:
         run_b = c2.selectbox("B (compared)", others, index=others.index(query_value("b", others)), key="run_b")
         grouping = c3.selectbox("Per group", GROUPINGS, index=GROUPINGS.index(query_value("grouping", list(GROUPINGS), "special_region")),
                                 key="c_grouping")
-        min_users = st.sidebar.number_input("Minimum people per group", 1, 500, int(st.query_params.get("min_users", 20)), key="c_min_users")
+        min_users = st.sidebar.number_input("Minimum effective people per group", MIN_PEOPLE_FLOOR, 500,
+                                            max(MIN_PEOPLE_FLOOR, int(st.query_params.get("min_users", MIN_EFFECTIVE_PEOPLE))), key="c_min_users")
         remember(a=run_a, b=run_b, grouping=grouping, min_users=str(min_users))
         result = compare(scored, state, run_a, run_b, grouping, int(min_users))
         if result is None:
@@ -41,8 +44,8 @@ if data:
             k1.metric("PAA of A", f"{o['paa_a']:.3f}")
             k2.metric("PAA of B", f"{o['paa_b']:.3f}", delta=f"{o['diff']:+.3f}")
             k3.metric("Instances compared", f"{o['instances']:,}", help=f"{o['users']} people")
-            st.markdown(f"Difference B − A = **{o['diff']:+.4f}** (95% paired cluster-bootstrap CI {o['ci_lo']:+.4f} to "
-                        f"{o['ci_hi']:+.4f}). McNemar on hard labels (instances as independent): {m['a_only']} items only A "
+            interval = f"95% paired cluster-bootstrap CI {o['ci_lo']:+.4f} to {o['ci_hi']:+.4f}" if o["ci_lo"] is not None else "no interval"
+            st.markdown(f"Difference B − A = **{o['diff']:+.4f}** ({interval}). McNemar on hard labels (instances as independent): {m['a_only']} items only A "
                         f"gets right, {m['b_only']} only B; p = {m['p_value']:.3g}.")
             groups = result["groups"].rename({grouping: "group"})
             bars = alt.Chart(groups).mark_bar().encode(
@@ -56,5 +59,7 @@ if data:
             export_buttons(result["groups"], f"{name}-compare-by-{grouping.replace(':', '-')}", "compare")
             if "disparity_change" in result:
                 st.subheader("Did the gap between groups change?")
+                st.caption("τ is the spread of the groups' true alignment with noise removed, over the groups tested in both runs; "
+                           "its change carries a paired cluster-bootstrap interval. The observed range includes noise.")
                 st.dataframe(result["disparity_change"], hide_index=True)
     provenance(name, root, meta)

@@ -1,14 +1,17 @@
 """Groups: alignment by any demographic attribute or value dimension, with cluster-bootstrap intervals,
-the omnibus test and Holm-adjusted group-vs-rest tests, optionally for the people of one place (a
-click on the Map opens this page so), and a country × attribute heat map."""
+the omnibus test, Holm-adjusted group-vs-rest tests and the noise-corrected spread (τ), optionally for
+the people of one place (a click on the Map opens this page so), and a country × attribute heat map."""
 
 import altair as alt
 import polars as pl
 import streamlit as st
 
-from analysis.groups import GROUPINGS, user_cells, with_groups
-from analysis.report import cross_table, group_table
-from analysis.significance import omnibus_test
+from analysis.groupings import GROUPINGS
+from analysis.groups import grouping_tables
+from analysis.render import disparity_display
+from analysis.report import cross_table
+from analysis.resampling import DEFAULT_REPLICATES
+from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from dashboard.common import (PLACES, export_buttons, page_data, provenance, query_value, remember, run_index,
                               select_place, select_run)
 
@@ -23,8 +26,7 @@ def selection(_scored: pl.DataFrame, model: str, protocol: str, condition: str, 
 def tables(_scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str, grouping: str, min_users: int,
            place_by: str | None, place: str | None):
     sel = selection(_scored, model, protocol, condition, place_by, place)
-    table = group_table(sel, grouping, B=1000, min_users=min_users)
-    return table, omnibus_test(user_cells(with_groups(sel, [grouping]), [grouping]), min_users)
+    return grouping_tables(sel, grouping, B=DEFAULT_REPLICATES, min_users=min_users)
 
 
 @st.cache_data(show_spinner=False)
@@ -34,7 +36,7 @@ def report_html(_scored: pl.DataFrame, state: str, model: str, protocol: str, co
     from analysis.report import disparity_report
 
     sel = selection(_scored, model, protocol, condition, place_by, place)
-    return render(disparity_report(sel, [grouping], B=1000, min_users=min_users), "html").encode("utf-8")
+    return render(disparity_report(sel, [grouping], B=DEFAULT_REPLICATES, min_users=min_users), "html").encode("utf-8")
 
 
 @st.cache_data(show_spinner=False)
@@ -85,38 +87,42 @@ if data:
         model, protocol, condition = select_run(run_index(scored, state), (c1, c2, c3), "g_")
         groupings = [g for g in GROUPINGS if g not in ("birth_country", "reside_country")]
         grouping = c4.selectbox("Grouping", groupings, index=groupings.index(query_value("grouping", groupings, "english_proficiency")), key="grouping")
-        min_users = st.sidebar.number_input("Minimum people per group", 1, 500, int(st.query_params.get("min_users", 20)), key="g_min_users")
+        min_users = st.sidebar.number_input("Minimum effective people per group", MIN_PEOPLE_FLOOR, 500,
+                                            max(MIN_PEOPLE_FLOOR, int(st.query_params.get("min_users", MIN_EFFECTIVE_PEOPLE))), key="g_min_users")
         place_by, place = select_place(scored, state, st.sidebar, "g_")
         remember(grouping=grouping, min_users=str(min_users))
         if place:
             st.markdown(f"Only people {PLACES[place_by]} **{place}**.")
 
-        table, omni = tables(scored, state, model, protocol, condition, grouping, int(min_users), place_by, place)
-        if omni["df"]:
-            st.markdown(f"Omnibus test over {omni['groups_tested']} groups with {min_users}+ people: cluster-robust Wald "
-                        f"χ² = {omni['wald_chi2']:.2f}, df {omni['df']}, **p = {omni['p_value']:.3g}** "
+        result = tables(scored, state, model, protocol, condition, grouping, int(min_users), place_by, place)
+        table, omni = result.table, result.omnibus
+        if omni["p_value"] is not None:
+            st.markdown(f"Omnibus test over {omni['groups_tested']} groups with {min_users}+ effective people ({omni['method']}): "
+                        f"F = {omni['statistic']:.2f} on {omni['df1']:.0f} and {omni['df2']:.1f} df, **p = {omni['p_value']:.3g}** "
                         f"(naive χ² ignoring clustering: p = {omni['naive_p_value']:.3g}).")
         else:
             st.markdown("Fewer than two groups have enough people to test.")
+        st.dataframe(disparity_display(result.disparity.to_dicts()), hide_index=True)
         plot = table.rename({grouping: "group"}).with_columns(  # Altair reads a colon in a field name as a type
-            pl.when(pl.col("small")).then(pl.lit("fewer than the minimum")).otherwise(pl.lit("tested")).alias("cell"))
+            pl.when(pl.col("tested")).then(pl.lit("tested")).otherwise(pl.lit("not tested")).alias("cell"))
         bars = alt.Chart(plot).mark_bar().encode(
             y=alt.Y("group:N", sort="-x", title=None), x=alt.X("paa:Q", title="PAA"),
-            color=alt.Color("cell:N", scale=alt.Scale(domain=["tested", "fewer than the minimum"], range=["#4c78a8", "#c7c7c7"])),
+            color=alt.Color("cell:N", scale=alt.Scale(domain=["tested", "not tested"], range=["#4c78a8", "#c7c7c7"])),
             tooltip=[alt.Tooltip("group:N", title=grouping), "users:Q", "instances:Q", alt.Tooltip("paa:Q", format=".3f"),
                      alt.Tooltip("ci_lo:Q", format=".3f"), alt.Tooltip("ci_hi:Q", format=".3f"), alt.Tooltip("p_holm:Q", format=".3g")])
         whiskers = alt.Chart(plot).mark_rule(color="black").encode(y=alt.Y("group:N", sort="-x"), x="ci_lo:Q", x2="ci_hi:Q")
         st.altair_chart((bars + whiskers).properties(height=max(160, 36 * plot.height)), width="stretch")
-        shown_table = table.select(grouping, "users", "instances", "paa", "ci_lo", "ci_hi", "wilson_lo", "wilson_hi", "gap",
-                                   "gap_lo", "gap_hi", "p_value", "p_holm", "p_bh", "small", "paa_shrunk")
+        shown_table = table.select(grouping, "users", "effective_users", "instances", "paa", "ci_lo", "ci_hi", "gap",
+                                   "gap_lo", "gap_hi", "p_value", "p_holm", "p_bh", "tested", "paa_shrunk", "note")
         st.dataframe(shown_table, hide_index=True)
         stem = f"{name}-{model}-{protocol}-{condition}-by-{grouping.replace(':', '-')}"
         export_buttons(shown_table, stem, "groups")
         st.download_button("Download HTML report of this view", report_html(scored, state, model, protocol, condition, grouping, int(min_users),
                                                                            place_by, place),
                            f"{stem}.html", "text/html", key="groups_html")
-        st.caption("Intervals resample people (cluster bootstrap). The Wilson interval beside it assumes independent 0/1 answers: "
-                   "too narrow for clustered 0/1 scores, too wide for probability scores such as the choice protocol's. "
-                   "Groups under the minimum are not tested; their shrunk PAA is shown instead.")
+        st.caption("Intervals resample people (cluster bootstrap, expanded for small groups). Tests use small-sample "
+                   "cluster-robust variances (CR2, Bell–McCaffrey df). Groups under the minimum of effective people, or "
+                   "whose people's scores do not vary, are not tested; the note says why. τ is the spread of the groups' "
+                   "true alignment with noise removed.")
         heat_map(scored, state, model, protocol, condition, grouping, int(min_users))
     provenance(name, root, meta)

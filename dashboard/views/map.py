@@ -10,7 +10,9 @@ import polars as pl
 import streamlit as st
 
 from analysis.geography import country_shapes, region_shapes
-from analysis.report import group_table
+from analysis.groups import paa_by_group
+from analysis.resampling import DEFAULT_REPLICATES
+from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from dashboard.common import (PLACES, export_buttons, page_data, provenance, query_value, remember, run_index,
                               select_run)
 
@@ -33,7 +35,7 @@ def _shapes(grouping: str) -> dict:
 def place_table(_scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str, grouping: str, min_users: int, B: int) -> pl.DataFrame:
     """`_scored` is not hashed (a leading underscore tells Streamlit so); `state` identifies it cheaply."""
     sel = _scored.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
-    return group_table(sel, grouping, B=B, min_users=min_users)
+    return paa_by_group(sel, grouping, B=B, min_users=min_users)
 
 
 @st.cache_data(show_spinner=False)
@@ -41,7 +43,7 @@ def difference_table(_scored: pl.DataFrame, state: str, run_a: str, run_b: str, 
     """Per-place paired differences, the overall one, and the change in the gap between places."""
     from analysis.paired import compare_runs
 
-    return compare_runs(_scored, run_a, run_b, grouping, B=1000, min_users=min_users)
+    return compare_runs(_scored, run_a, run_b, grouping, B=DEFAULT_REPLICATES, min_users=min_users)
 
 
 SHAPE_FILES = {"country": "countries.geojson", "region": "regions.geojson"}
@@ -63,7 +65,7 @@ def place_values(table: pl.DataFrame, grouping: str, shrunk_for_small: bool) -> 
         pl.when(pl.col("small") & shown.is_null()).then(pl.lit("small")).otherwise(pl.lit("shown")).alias("status"),
         shown.round(3).alias("value"), pl.col("paa").round(3), interval("ci_lo", "ci_hi").alias("ci"), "users", "instances",
         pl.col("gap").round(3), interval("gap_lo", "gap_hi", "+").alias("gap_ci"),
-        pl.when(pl.col("p_holm").is_null()).then(pl.lit("not tested (small)"))
+        pl.when(pl.col("p_holm").is_null()).then(pl.col("note").fill_null("not tested"))
         .otherwise(pl.col("p_holm").map_elements(lambda v: f"{v:.3g}", return_dtype=pl.String)).alias("p_holm"),
         pl.col("paa_shrunk").round(3).alias("shrunk"),
     ).filter(pl.col("key").is_not_null())
@@ -139,11 +141,11 @@ if data:
         where = c4.selectbox("Map by", geographies, index=geographies.index(query_value("where", geographies, "birth")),
                              key="map_where", format_func=LABELS.get)
         grouping = GEOGRAPHIES[where]
-        min_users = st.sidebar.number_input("Minimum people per place", 1, 500, int(st.query_params.get("min_users", 20)), key="min_users")
+        min_users = st.sidebar.number_input("Minimum effective people per place", MIN_PEOPLE_FLOOR, 500, max(MIN_PEOPLE_FLOOR, int(st.query_params.get("min_users", MIN_EFFECTIVE_PEOPLE))), key="min_users")
         shrunk = st.sidebar.toggle("Show shrunk estimates for small places", value=st.query_params.get("shrunk") == "1", key="shrunk")
         remember(where=where, min_users=str(min_users), shrunk="1" if shrunk else None)
 
-        table = place_table(scored, state, model, protocol, condition, grouping, int(min_users), 1000)
+        table = place_table(scored, state, model, protocol, condition, grouping, int(min_users), DEFAULT_REPLICATES)
         this = index.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
         run_a = this.item(0, "run_id")
         others = sorted(r for r in index.filter(pl.col("protocol") == protocol).get_column("run_id").to_list() if r != run_a)
@@ -159,16 +161,19 @@ if data:
             diffs, o = compared["groups"], compared["overall"]
             gap_line = ""
             if "disparity_change" in compared:
-                g = compared["disparity_change"].filter(pl.col("statistic") == "max_min_gap").row(0, named=True)
-                gap_line = (f" The max−min gap between places with {min_users}+ people goes from {g['a']:.4f} to {g['b']:.4f}: "
-                            f"**{g['change']:+.4f}** (95% CI {g['ci_lo']:+.4f} to {g['ci_hi']:+.4f}).")
+                g = compared["disparity_change"].filter(pl.col("statistic") == "tau").row(0, named=True)
+                if g["change"] is not None:
+                    interval = (f" (95% paired CI {100 * g['ci_lo']:+.1f} to {100 * g['ci_hi']:+.1f})" if g["ci_lo"] is not None else "")
+                    gap_line = (f" The spread of true alignment between the {g['groups']} places tested in both (τ, noise removed) "
+                                f"goes from {100 * g['a']:.1f} to {100 * g['b']:.1f} points: **{100 * g['change']:+.1f}**{interval}.")
             st.markdown(f"Overall, B − A = **{o['diff']:+.4f}** (95% paired cluster-bootstrap CI {o['ci_lo']:+.4f} to "
                         f"{o['ci_hi']:+.4f}) on {o['instances']:,} instances.{gap_line}")
             # the map shows B − A in place of PAA: same shapes, diverging colours centred at 0
             table = diffs.with_columns(pl.col("diff").alias("paa"), pl.lit(None, dtype=pl.Float64).alias("gap"),
                                        pl.lit(None, dtype=pl.Float64).alias("gap_lo"), pl.lit(None, dtype=pl.Float64).alias("gap_hi"),
                                        pl.lit(None, dtype=pl.Float64).alias("p_holm"), pl.col("diff").alias("paa_shrunk"),
-                                       pl.lit(None, dtype=pl.Int64).alias("instances"), pl.lit(0.0).alias("overall_paa"))
+                                       pl.lit(None, dtype=pl.Int64).alias("instances"), pl.lit(0.0).alias("overall_paa"),
+                                       pl.lit("difference map: no per-place test").alias("note"))
             st.caption(f"Difference map: {run_b} − {run_a} on the instances both scored; 95% paired cluster-bootstrap intervals.")
         else:
             remember(vs=None)
@@ -200,7 +205,7 @@ if data:
         key = _key_column(grouping)
         columns = ([grouping, key, "users", "paa_a", "paa_b", "diff", "ci_lo", "ci_hi", "small"]
                    if difference else [grouping, key, "users", "instances", "paa", "ci_lo", "ci_hi",
-                                       "gap", "gap_lo", "gap_hi", "p_holm", "small", "paa_shrunk"])
+                                       "gap", "gap_lo", "gap_hi", "p_holm", "small", "paa_shrunk", "note"])
         shown_table = table.sort(["small", "paa"], descending=[False, True]).select(list(dict.fromkeys(columns)))
         st.dataframe(shown_table, hide_index=True)
         export_buttons(shown_table, f"{name}-{model}-{protocol}-{condition}-by-{grouping}", "map")

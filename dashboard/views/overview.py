@@ -4,13 +4,15 @@ import polars as pl
 import streamlit as st
 
 from analysis.report import leaderboard
-from analysis.summary import MIN_USERS_DEFAULT, benchmark_counts, split_table, users_by_country
+from analysis.resampling import DEFAULT_REPLICATES
+from analysis.sizes import MIN_EFFECTIVE_PEOPLE
+from analysis.summary import benchmark_counts, split_table, users_by_country
 from analysis.values import VALUE_DIMENSIONS
 from dashboard.common import load_instances, load_scored, provenance, remember, runs_signature, select_benchmark
 
 @st.cache_data(show_spinner=False)
 def cached_leaderboard(_scored: pl.DataFrame, state: str) -> pl.DataFrame:
-    return leaderboard(_scored, B=1000)
+    return leaderboard(_scored, B=DEFAULT_REPLICATES)
 
 
 st.title("MVPBench Explorer")
@@ -24,7 +26,7 @@ if picked:
     c1.metric("People", f"{counts['users']:,}")
     c2.metric("Instances", f"{counts['instances']:,}")
     c3.metric("Birth countries", counts["birth_countries"])
-    c4.metric(f"Countries with {MIN_USERS_DEFAULT}+ people", counts[f"birth_countries_with_{MIN_USERS_DEFAULT}_plus_users"])
+    c4.metric(f"Countries with {MIN_EFFECTIVE_PEOPLE}+ people", counts[f"birth_countries_with_{MIN_EFFECTIVE_PEOPLE}_plus_users"])
 
     st.subheader("Leaderboard")
     scored = load_scored(name, str(root), meta.get("content_hash", ""), runs_signature(name, root))

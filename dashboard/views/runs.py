@@ -10,7 +10,9 @@ import time
 import polars as pl
 import streamlit as st
 
-from analysis.groups import GROUPINGS
+from analysis.groupings import GROUPINGS
+from analysis.resampling import DEFAULT_REPLICATES
+from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from analysis.render import render
 from analysis.report import disparity_report
 from dashboard.common import export_buttons, page_data, provenance
@@ -60,11 +62,12 @@ if data:
     split = c3.selectbox("Split", ["(all)", "train", "val", "test"], key="r_split")
     groupings = st.multiselect("Groupings", GROUPINGS, default=["birth_country", "special_region", "gender"], key="r_groupings")
     d1, d2, d3, d4 = st.columns(4)
-    min_users = d1.number_input("Minimum people", 1, 500, 20, key="r_min_users")
-    B = d2.number_input("Bootstrap replicates (B)", 0, 5000, 1000, step=100, key="r_B")
+    min_users = d1.number_input("Minimum effective people", MIN_PEOPLE_FLOOR, 500, MIN_EFFECTIVE_PEOPLE, key="r_min_users")
+    B = d2.number_input("Bootstrap replicates (B)", 0, 5000, DEFAULT_REPLICATES, step=100, key="r_B")
     alpha = d3.number_input("α", 0.001, 0.2, 0.05, step=0.01, key="r_alpha")
     seed = d4.number_input("Seed", 0, 10_000, 0, key="r_seed")
-    st.caption("Intervals: percentile cluster bootstrap over people. Corrections: Holm and Benjamini–Hochberg, both reported.")
+    st.caption("Intervals: cluster bootstrap over people (expanded percentile). Tests: CR2 with Bell–McCaffrey df. "
+               "Corrections: Holm and Benjamini–Hochberg, both reported.")
     params = {"protocols": chosen_protocols, "conditions": chosen_conditions, "split": split, "groupings": groupings,
               "min_users": int(min_users), "B": int(B), "alpha": float(alpha), "seed": int(seed)}
     params_json = json.dumps(params, sort_keys=True)

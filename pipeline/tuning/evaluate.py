@@ -13,13 +13,14 @@ from typing import Any
 import polars as pl
 
 from analysis.paired import paired_comparison, paired_frame
+from analysis.resampling import DEFAULT_REPLICATES
 from analysis.results import scan_scored
 from pipeline.runs.runner import RunSpec, execute
 
 GAP_GROUPING = "birth_country"
 
 
-def _compare(root: Path | None, benchmark: str, run_base: str, run_tuned: str, grouping: str | None, min_users: int,
+def _compare(root: Path | None, benchmark: str, run_base: str, run_tuned: str, grouping: str | None, min_users: int | None,
              B: int) -> dict[str, Any]:
     from analysis.cache import default_cache_root
 
@@ -33,20 +34,22 @@ def _compare(root: Path | None, benchmark: str, run_base: str, run_tuned: str, g
     result = paired_comparison(paired, grouping, B=B, min_users=min_users)
     row = {**result["overall"], "mcnemar_p": result["mcnemar"]["p_value"]}
     if grouping and "disparity_change" in result:
-        change = result["disparity_change"].filter(pl.col("statistic") == "max_min_gap")
+        # the noise-corrected spread between countries (τ), not the raw max − min of noisy estimates
+        change = result["disparity_change"].filter(pl.col("statistic") == "tau")
         if change.height:
             c = change.row(0, named=True)
-            row.update({"gap_base": c.get("a"), "gap_tuned": c.get("b"), "gap_change": c.get("change"),
-                        "gap_change_lo": c.get("ci_lo"), "gap_change_hi": c.get("ci_hi")})
+            row.update({"tau_base": c.get("a"), "tau_tuned": c.get("b"), "tau_change": c.get("change"),
+                        "tau_change_lo": c.get("ci_lo"), "tau_change_hi": c.get("ci_hi")})
     return row
 
 
 def evaluate(tuned_model: str, base_model: str, benchmark: str, *, split: str = "test", protocols: Sequence[str] = ("choice", "logprob"),
              condition: str = "profile", ood: Sequence[str] = (), ood_condition: str = "blind", backend: str = "transformers",
              batch_size: int = 16, limit: int | None = None, root: Path | None = None, progress: bool = True,
-             B: int = 1000, min_users: int = 20) -> pl.DataFrame:
+             B: int = DEFAULT_REPLICATES, min_users: int | None = None) -> pl.DataFrame:
     """One row per (benchmark, protocol): base and tuned PAA, the paired difference with its cluster
-    CI and McNemar p, and in-domain the change in the max−min gap between birth countries with its CI."""
+    CI and McNemar p, and in-domain the change in τ (the noise-corrected spread between birth countries)
+    with its paired CI."""
     jobs = [(benchmark, p, condition, split, GAP_GROUPING) for p in protocols]
     jobs += [(name, "logprob", ood_condition, None, None) for name in ood]
     rows = []

@@ -1,11 +1,13 @@
+import io
+import re
+
 import numpy as np
 import polars as pl
 import pytest
 
-from analysis.groups import paa_by_group, user_cells, with_groups
-from analysis.render import render
-from analysis.report import disparity_report
-from analysis.significance import group_vs_rest, omnibus_test
+from analysis.groups import grouping_tables, paa_by_group
+from analysis.render import FORMATS, _num, render
+from analysis.report import disparity_report, leaderboard
 from analysis.synthetic import synthetic_results
 
 
@@ -15,32 +17,75 @@ def scored():
     return res.select("run_id", "model", "protocol", "condition", "instance_id", "aligned").join(inst, on="instance_id")
 
 
-def test_the_report_agrees_with_the_single_grouping_functions(scored):
-    report = disparity_report(scored, ["gender", "birth_country"], B=0)
+def _selection(scored: pl.DataFrame, model: str = "model-01", protocol: str = "logprob") -> pl.DataFrame:
+    return scored.filter((pl.col("model") == model) & (pl.col("protocol") == protocol))
+
+
+def test_the_report_is_the_single_grouping_analysis_exactly(scored):
+    """One resampling design: the report's numbers for a selection are paa_by_group's on it, to the bit."""
+    report = disparity_report(scored, ["gender", "birth_country"], B=200, seed=3)
     assert report.leaderboard.height == 4  # 2 models x 2 protocols
-    one = scored.filter((pl.col("model") == "model-01") & (pl.col("protocol") == "logprob"))
-    sel = (pl.col("model") == "model-01") & (pl.col("protocol") == "logprob") & (pl.col("grouping") == "gender")
-    ours = report.groups.filter(sel).sort("group")
-    ref = paa_by_group(one, "gender", B=0).sort("gender")
-    np.testing.assert_allclose(ours.get_column("paa").to_numpy(), ref.get_column("paa").to_numpy(), atol=1e-12)
-    np.testing.assert_allclose(ours.get_column("paa_shrunk").to_numpy(), ref.get_column("paa_shrunk").to_numpy(), atol=1e-12)
-    cells = user_cells(with_groups(one, ["gender"]), ["gender"])
-    vs_rest = group_vs_rest(cells, min_users=20).sort("gender")
-    np.testing.assert_allclose(ours.get_column("p_holm").to_numpy(), vs_rest.get_column("p_holm").to_numpy(), atol=1e-12, equal_nan=True)
-    omni = report.omnibus.filter(sel).row(0, named=True)
-    assert omni["wald_chi2"] == pytest.approx(omnibus_test(cells, 20)["wald_chi2"], abs=1e-9)
-    female = ours.filter(pl.col("group") == "Female").row(0, named=True)
-    assert female["gap"] < -0.03 and female["p_holm"] < 0.05  # the planted gap is found
+    for grouping in ("gender", "birth_country"):
+        sel = (pl.col("model") == "model-01") & (pl.col("protocol") == "logprob") & (pl.col("grouping") == grouping)
+        ours = report.groups.filter(sel).sort("group")
+        result = grouping_tables(_selection(scored), grouping, B=200, seed=3)
+        ref = result.table.sort(grouping)
+        assert ours["tested"].to_list() == ref["tested"].to_list()
+        for column in ("ci_lo", "ci_hi", "gap_lo", "gap_hi"):  # the same replicates: equal but for summation order
+            np.testing.assert_allclose(ours[column].to_numpy().astype(float), ref[column].to_numpy().astype(float), rtol=1e-12)
+        for column in ("paa", "p_value", "p_holm", "paa_shrunk", "effective_users"):
+            np.testing.assert_allclose(ours[column].to_numpy().astype(float), ref[column].to_numpy().astype(float), rtol=1e-9)
+        omni = report.omnibus.filter(sel).row(0, named=True)
+        assert omni["p_value"] == pytest.approx(result.omnibus["p_value"], rel=1e-9)
+        np.testing.assert_allclose(report.disparities.filter(sel)["estimate"].to_numpy().astype(float),
+                                   result.disparity["estimate"].to_numpy().astype(float), rtol=1e-7, atol=1e-12)
+    female = report.groups.filter((pl.col("model") == "model-01") & (pl.col("protocol") == "logprob") & (pl.col("group") == "Female"))
+    assert female["gap"][0] < -0.03 and female["p_holm"][0] < 0.05  # the planted gap is found
 
 
-def test_bootstrap_intervals_and_small_cells(scored):
+def test_one_group_has_one_interval_in_the_api_and_every_format(scored):
+    one = _selection(scored)
+    api = paa_by_group(one, "gender", B=300, seed=0).filter(pl.col("gender") == "Female").row(0, named=True)
+    report = disparity_report(one, ["gender"], B=300, seed=0)
+    csv = pl.read_csv(io.StringIO(render(report, "csv")["groups"])).filter(pl.col("group") == "Female").row(0, named=True)
+    assert (csv["ci_lo"], csv["ci_hi"]) == (api["ci_lo"], api["ci_hi"])
+    lo, hi = _num(api["ci_lo"]), _num(api["ci_hi"])
+    for fmt in ("md", "html", "latex"):
+        line = next(x for x in render(report, fmt).splitlines() if "Female" in x and lo in x)
+        assert hi in line, fmt
+
+
+def test_the_leaderboard_is_the_reports_and_never_ranks_opa_with_paa(scored):
+    board = leaderboard(scored, B=200, seed=2)
+    report = disparity_report(scored, ["gender"], B=200, seed=2).leaderboard
+    assert board.select("model", "protocol", "paa", "ci_lo", "ci_hi").equals(report.select("model", "protocol", "paa", "ci_lo", "ci_hi"))
+    assert board["metric"].to_list() == sorted(board["metric"].to_list())  # ranked within a metric, not across
+    assert set(board.filter(pl.col("protocol") == "logprob")["metric"]) == {"OPA"}
+
+
+def test_small_cells_are_never_tested_and_the_spread_uses_tested_groups_only(scored):
     report = disparity_report(scored, ["birth_country"], B=200, seed=1)
     groups = report.groups
-    assert (groups.get_column("ci_lo") <= groups.get_column("paa") + 1e-12).all()
-    small = groups.filter(pl.col("small"))
-    assert small.height > 0 and small.get_column("p_value").is_null().all()  # small cells are not tested
-    assert report.leaderboard.get_column("ci_lo").is_not_null().all()
-    assert set(report.disparities.get_column("groups")) == {9}  # the nine countries with 20+ people
+    assert ((groups["ci_lo"] <= groups["paa"]) & (groups["paa"] <= groups["ci_hi"])).fill_null(True).all()
+    untested = groups.filter(~pl.col("tested"))
+    assert untested.height > 0 and untested["p_value"].is_null().all() and untested["note"].is_not_null().all()
+    assert groups.filter(pl.col("tested"))["effective_users"].min() >= 20
+    assert set(report.disparities["statistic"]) == {"tau", "i2", "shrunk_range", "observed_range"}
+    observed = report.disparities.filter(pl.col("statistic") == "observed_range")
+    assert observed["ci_lo"].is_null().all()  # the raw range of noisy estimates carries no interval
+    tau = report.disparities.filter(pl.col("statistic") == "tau")
+    assert ((tau["ci_lo"] <= tau["estimate"]) & (tau["estimate"] <= tau["ci_hi"])).all()
+
+
+def test_design_groupings_and_no_nan_or_inf_in_any_format(scored):
+    with_split = scored.with_columns(pl.lit("health").alias("domain"))
+    report = disparity_report(with_split, ["split", "domain", "gender"], B=50)
+    assert set(report.groups["grouping"]) == {"split", "domain", "gender"}
+    for fmt in FORMATS:
+        out = render(report, fmt)
+        texts = out.values() if isinstance(out, dict) else [out]
+        for text in texts:
+            assert not re.search(r"\b(nan|NaN|inf|-inf)\b", text), fmt
 
 
 HOSTILE = "<script>alert(1)</script> & $x_1^2 | {a}"
@@ -62,19 +107,6 @@ def test_every_format_renders_and_escapes(scored, fmt):
         assert r"\$x\_1\textasciicircum{}2" in out and r"\&" in out
 
 
-def test_column_percentiles_equal_numpy_nanpercentile():
-    from analysis.report import column_percentiles
-
-    rng = np.random.default_rng(0)
-    a = rng.normal(size=(301, 7))
-    a[rng.random(a.shape) < 0.3] = np.nan
-    a[:, 3] = np.nan  # an all-empty column
-    a[:-1, 5] = np.nan  # a single value
-    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
-        ref = np.nanpercentile(a, [2.5, 50, 97.5], axis=0)
-    np.testing.assert_allclose(column_percentiles(a, [2.5, 50, 97.5]), ref, atol=1e-12, equal_nan=True)
-
-
 def test_cross_table_cells_add_up_to_their_rows(scored):
     """Each (country, gender) cell's PAA is its people's answers' mean; rows under the minimum are
     dropped; cells under the cell minimum are flagged, not removed."""
@@ -89,5 +121,5 @@ def test_cross_table_cells_add_up_to_their_rows(scored):
     joined = per_row.join(big, on="birth_country", suffix="_row")
     assert (joined["instances"] == joined["instances_row"]).all()
     assert ((joined["s"] / joined["instances"] - joined["paa"]).abs() < 1e-12).all()
-    assert heat.filter(pl.col("users") < 10)["small"].all() and not heat.filter(pl.col("users") >= 10)["small"].any()
+    assert heat.filter(pl.col("effective_users") < 10)["small"].all() and not heat.filter(pl.col("effective_users") >= 10)["small"].any()
     assert ((heat["paa"] - heat["overall_paa"] - heat["gap"]).abs() < 1e-12).all()

@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 
@@ -74,3 +75,22 @@ def test_an_unreachable_server_is_a_clear_error_after_retries(tmp_path, capsys):
                  "--model", "m", "--limit", "1", "--quiet", "--retries", "1"])
     err = capsys.readouterr().err
     assert code == 1 and "failed after" in err and "Traceback" not in err
+
+
+def test_report_takes_every_registered_grouping_and_refuses_bad_settings_in_one_line(tmp_path, capsys):
+    from analysis.cache import default_cache_root
+    from analysis.groupings import REGISTRY
+
+    out = tmp_path / "tables"
+    root = str(default_cache_root())
+    assert main(["report", "--benchmark", "demo", "--by", "split,domain,value:safety", "--model", "smollm2-135m",
+                 "--protocol", "choice", "-B", "50", "--format", "csv", "--out", str(out), "--cache", root]) == 0
+    groups = (out / "groups.csv").read_text()
+    assert "split" in groups and "value:safety" in groups and not re.search(r"\b(nan|inf)\b", groups.lower())
+    capsys.readouterr()
+    assert main(["report", "--benchmark", "demo", "--min-users", "3", "--cache", root]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "too small" in err
+    assert main(["report", "--benchmark", "demo", "--by", "planet", "--cache", root]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "unknown grouping 'planet'" in err and all(name in err for name in REGISTRY)

@@ -1,0 +1,95 @@
+"""Cluster-robust variances of group PAAs with a small-sample correction (CR2) and their
+Bell–McCaffrey degrees of freedom, in closed form from per-person sums.
+
+A group's PAA is the mean of its instances' scores, p = ΣS_u / ΣN_u over its people u. In the linear
+model with one mean per group (cell means), person u's observations have leverage h_u = N_u / N_g,
+and CR2 (Bell & McCaffrey 2002) inflates each person's residual by (1 − h_u)^(−1/2):
+
+    v_g = Σ_u (S_u − p N_u)² / (1 − h_u) / N_g²
+
+so a person who supplies most of a group's answers, and therefore drags its mean toward their own,
+counts for more of the uncertainty, as they should. Under a working model of independent errors the
+Bell–McCaffrey degrees of freedom of that mean are (see tests/analysis/test_variance.py for the
+brute-force matrix check)
+
+    df_g = N_g² / (Σ N_u² + ((Σ c_u)² − Σ c_u²) / N_g²),   c_u = N_u² / (1 − h_u)
+
+which is n − 1 for n people answering equally often and falls toward 1 as one person dominates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def cr2_parts(S: np.ndarray, N: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-group mean, CR2 variance and Bell–McCaffrey df, from (people × groups) sums and counts.
+
+    Args:
+        S: (people × groups) sums of `aligned`.
+        N: (people × groups) instance counts.
+    Returns:
+        (p, v, df), each (groups,); v and df are NaN where a group has fewer than 2 people.
+    """
+    S, N = np.asarray(S, dtype=float), np.asarray(N, dtype=float)
+    n_g = N.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = S.sum(axis=0) / n_g
+        h = N / n_g
+        inflate = np.where(N > 0, 1.0 / (1.0 - h), 0.0)
+        v = ((S - N * p) ** 2 * inflate).sum(axis=0) / n_g**2
+        c = N**2 * inflate
+        df = n_g**2 / ((N**2).sum(axis=0) + (c.sum(axis=0) ** 2 - (c**2).sum(axis=0)) / n_g**2)
+    people = (N > 0).sum(axis=0)
+    few = people < 2
+    return p, np.where(few, np.nan, v), np.where(few, np.nan, df)
+
+
+def cr2_adjusted_residuals(S: np.ndarray, N: np.ndarray) -> np.ndarray:
+    """(people × groups) CR2-adjusted influence of each person on each group's mean:
+    (S_u − p N_u) / √(1 − h_u) / N_g. Squared and summed over people it gives v_g; its cross
+    products give the covariance of two groups' means when people span groups."""
+    S, N = np.asarray(S, dtype=float), np.asarray(N, dtype=float)
+    n_g = N.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = S.sum(axis=0) / n_g
+        scale = np.where(N > 0, 1.0 / np.sqrt(np.clip(1.0 - N / n_g, 1e-12, None)), 0.0)
+        return np.nan_to_num((S - N * p) * scale / n_g)
+
+
+def satterthwaite_df(variances: np.ndarray, dfs: np.ndarray) -> np.ndarray:
+    """Welch–Satterthwaite df of a sum of independent variance estimates (along the last axis)."""
+    variances, dfs = np.asarray(variances, dtype=float), np.asarray(dfs, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return variances.sum(axis=-1) ** 2 / (variances**2 / dfs).sum(axis=-1)
+
+
+def variance_components(S: np.ndarray, N: np.ndarray, S2: np.ndarray) -> tuple[float, float]:
+    """Between-person and within-person variance of a score (one-way ANOVA over people, pooled).
+
+    Args:
+        S, N, S2: (people × groups) sums, counts and sums of squares; people are the rows.
+    Returns:
+        (σ²_between, σ²_within), both ≥ 0.
+    """
+    s, n, s2 = S.sum(axis=1), N.sum(axis=1), S2.sum(axis=1)
+    keep = n > 0
+    s, n, s2 = s[keep], n[keep], s2[keep]
+    people, total = len(n), n.sum()
+    if people < 2 or total <= people:
+        grand = s.sum() / max(total, 1)
+        return 0.0, float(max(s2.sum() / max(total, 1) - grand**2, 0.0))
+    grand = s.sum() / total
+    ms_between = ((s**2 / n).sum() - total * grand**2) / (people - 1)
+    ms_within = (s2.sum() - (s**2 / n).sum()) / (total - people)
+    n0 = (total - (n**2).sum() / total) / (people - 1)
+    return float(max((ms_between - ms_within) / n0, 0.0)), float(max(ms_within, 0.0))
+
+
+def model_variance(N: np.ndarray, between: float, within: float) -> np.ndarray:
+    """Variance of each group's PAA under the pooled person model: σ²_b Σ N_u² / N_g² + σ²_w / N_g
+    (= σ²_b / effective people + σ²_w / instances). Defined for any group, even one person."""
+    N = np.asarray(N, dtype=float)
+    n_g = N.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n_g > 0, between * (N**2).sum(axis=0) / n_g**2 + within / n_g, np.nan)
