@@ -7,7 +7,9 @@
     embedding                  all-MiniLM-L6-v2 cosine similarity of the answer to answer_w and answer_l
 
 `aligned` is 1 for W and 0 for L or TIE (the paper's PAA counts only W); for the embedding judge it
-is 1 when the answer is closer to answer_w than to answer_l.
+is 1 when the answer is closer to answer_w than to answer_l. A judge reply that cannot be read is
+never a TIE: when the readable replies do not decide the label on their own (see `poly_label`), the
+item gets aligned None and an `error` naming the unreadable judges.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from itertools import combinations_with_replacement
 from pathlib import Path
 from typing import Any
 
@@ -38,17 +41,48 @@ def judge_label(s_model: float, s_w: float, s_l: float) -> str:
     return TIE
 
 
-def poly_label(labels: Sequence[str | None], rule: str = "2of3") -> str:
-    """Combine judges: '2of3' needs two judges agreeing (the paper's), 'majority' a strict majority."""
-    counts = Counter(label for label in labels if label is not None)
-    if not counts:
-        return TIE
+RULES = ("2of3", "majority")
+
+
+def _combined(labels: Sequence[str], rule: str) -> str:
+    """The rule applied to readable labels only: the most common label if enough judges give it
+    ('2of3': two; 'majority': more than half) and no other label is as common; otherwise TIE."""
+    counts = Counter(labels)
     label, n = counts.most_common(1)[0]
     need = 2 if rule == "2of3" else len(labels) // 2 + 1
-    if rule not in ("2of3", "majority"):
-        raise ValueError(f"unknown poly-judge rule {rule!r}")
     tied = sum(1 for v in counts.values() if v == n) > 1
     return label if n >= need and not tied else TIE
+
+
+def poly_label(labels: Sequence[str | None], rule: str = "2of3") -> str | None:
+    """Combine judges: '2of3' needs two judges agreeing (the paper's), 'majority' a strict majority.
+
+    An unreadable reply (None) is never read as a TIE or as any other label. The readable replies
+    decide an item only when every label the unreadable judges might have given (W, L or TIE) would
+    lead to the same final label: [W, W, None] is W under either rule, while [W, L, None],
+    [W, None, None] and [None, None] are undecided. [TIE, None] is TIE because no second reply could
+    make two judges agree; an item with no readable reply is never decided. A single judge's label
+    is the verdict.
+
+    Args:
+        labels: one label per judge, None for a judge whose reply could not be read.
+        rule: '2of3' or 'majority'.
+    Returns:
+        W, L or TIE; None when the verdict depends on an unreadable reply.
+    Raises:
+        ValueError: for an unknown rule or no judges.
+    """
+    if rule not in RULES:
+        raise ValueError(f"unknown poly-judge rule {rule!r}")
+    if not labels:
+        raise ValueError("poly_label needs at least one judge's label")
+    if len(labels) == 1:
+        return labels[0]
+    readable = [label for label in labels if label is not None]
+    # The rule reads only counts, so unordered fillings of the unreadable slots cover every case.
+    fillings = combinations_with_replacement((W, L, TIE), len(labels) - len(readable))
+    outcomes = {_combined(readable + list(filling), rule) for filling in fillings}
+    return outcomes.pop() if len(outcomes) == 1 else None
 
 
 _SCORE = re.compile(r"\{[^{}]*\}", re.DOTALL)
@@ -68,7 +102,11 @@ def parse_judge_reply(text: str) -> tuple[float, float, float] | None:
 
 
 class LLMJudge:
+    """One or several LLM judges combined by `poly_label` (rule '2of3' or 'majority')."""
+
     def __init__(self, backends: Mapping[str, Backend], rule: str = "2of3"):
+        if rule not in RULES:  # refuse before any judge is asked, not after the replies come back
+            raise ValueError(f"unknown poly-judge rule {rule!r}: use {' or '.join(RULES)}")
         self.backends, self.rule = dict(backends), rule
         self.name = "llm:" + ",".join(self.backends) + (f"@{rule}" if len(self.backends) > 1 else "")
 
@@ -83,14 +121,15 @@ class LLMJudge:
                 label = judge_label(parsed[2], parsed[0], parsed[1]) if parsed else None
                 detail[name] = {"w": parsed[0], "l": parsed[1], "model": parsed[2], "label": label} if parsed else {"unparsable": replies[k][:200]}
                 labels.append(label)
-            final = poly_label(labels, self.rule) if len(labels) > 1 else (labels[0] or None)
+            final = poly_label(labels, self.rule)
             unreadable = [n for n, d in detail.items() if "unparsable" in d]
             rows.append({
                 "judge": self.name,
                 "judge_label": final,
                 "judge_scores": json.dumps(detail, ensure_ascii=False),
                 "aligned": None if final is None else float(final == W),
-                "error": f"judge reply unparsable: {', '.join(unreadable)}" if final is None else None,
+                "error": (f"judge reply unparsable: {', '.join(unreadable)} (the readable replies do not decide the verdict)"
+                          if final is None else None),
             })
         return rows
 

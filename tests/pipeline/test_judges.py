@@ -25,10 +25,43 @@ def test_the_papers_rule(s_model, s_w, s_l, label):
 @pytest.mark.parametrize(
     ("labels", "rule", "final"),
     [([W, W, L], "2of3", W), ([W, L, TIE], "2of3", TIE), ([L, L, L], "2of3", L), ([W, None, W], "2of3", W),
-     ([W, W, L, L], "majority", TIE), ([W, W, W, L], "majority", W), ([W, W, L, L, TIE], "majority", TIE), ([None, None], "2of3", TIE)],
+     ([W, W, L, L], "majority", TIE), ([W, W, W, L], "majority", W), ([W, W, L, L, TIE], "majority", TIE)],
 )
 def test_poly_judge(labels, rule, final):
     assert poly_label(labels, rule) == final
+
+
+@pytest.mark.parametrize("rule", ["2of3", "majority"])
+@pytest.mark.parametrize(
+    ("labels", "final"),
+    [
+        ([W], W), ([None], None),  # one judge: its label, or nothing
+        ([W, W], W), ([W, L], TIE), ([TIE, TIE], TIE), ([W, None], None), ([None, None], None),
+        ([TIE, None], TIE),  # a TIE that no second reply could break, not an unreadable reply read as TIE
+        ([W, W, None], W), ([L, L, None], L), ([TIE, TIE, None], TIE),  # two readable agree: the third cannot change it
+        ([W, L, None], None), ([W, TIE, None], None), ([W, None, None], None), ([None, None, None], None),
+        ([W, L, TIE], TIE), ([W, W, L], W),
+    ],
+)
+def test_unreadable_replies_decide_nothing_under_either_rule(labels, rule, final):
+    assert poly_label(labels, rule) == final
+    assert poly_label(list(reversed(labels)), rule) == final  # order of judges is irrelevant
+
+
+@pytest.mark.parametrize(
+    ("labels", "rule", "final"),
+    [([W, W, W, None], "majority", W), ([W, W, None, None], "majority", None), ([W, W, L, None], "2of3", None),
+     ([W, W, W, None, None], "majority", W), ([W, W, None, None, None], "majority", None), ([W, W, W, L, None], "2of3", W)],
+)
+def test_unreadable_replies_with_more_judges(labels, rule, final):
+    assert poly_label(labels, rule) == final
+
+
+def test_unknown_rule_is_refused_even_when_nothing_is_readable():
+    with pytest.raises(ValueError, match="unknown poly-judge rule"):
+        poly_label([None, None], "unanimous")
+    with pytest.raises(ValueError, match="unknown poly-judge rule"):
+        LLMJudge({"j": None}, rule="unanimous")
 
 
 def test_parsing_judge_replies():
@@ -73,6 +106,28 @@ def test_llm_poly_judge_end_to_end():
     detail = json.loads(rows[0]["judge_scores"])
     assert detail["j1"] == {"w": 90.0, "l": 20.0, "model": 88.0, "label": W} and "unparsable" in detail["j3"]
     assert judge.name == "llm:j1,j2,j3@2of3"
+
+
+REPLY = {W: '{"reference_1": 90, "reference_2": 20, "candidate": 88}', L: '{"reference_1": 90, "reference_2": 20, "candidate": 30}',
+         TIE: '{"reference_1": 90, "reference_2": 60, "candidate": 86}', None: "I cannot score this."}
+
+
+@pytest.mark.parametrize("rule", ["2of3", "majority"])
+@pytest.mark.parametrize(
+    ("labels", "final"),
+    [([W], W), ([None], None), ([L, L], L), ([W, None], None), ([None, None], None), ([W, W, W], W), ([W, None, W], W),
+     ([None, TIE, TIE], TIE), ([W, L, None], None), ([None, W, None], None), ([None, None, None], None), ([TIE, None], TIE)],
+)
+def test_llm_judge_with_unreadable_replies(labels, rule, final):
+    judges = {f"j{i}": ScriptedJudge([REPLY[label]]) for i, label in enumerate(labels)}
+    (row,) = LLMJudge(judges, rule).score(INSTANCES[:1], ["x"])
+    unreadable = [name for name, label in zip(judges, labels, strict=True) if label is None]
+    assert row["judge_label"] == final
+    if final is None:
+        assert row["aligned"] is None and row["error"].startswith(f"judge reply unparsable: {', '.join(unreadable)} ")
+    else:
+        assert row["aligned"] == float(final == W) and row["error"] is None
+    assert sorted(n for n, d in json.loads(row["judge_scores"]).items() if "unparsable" in d) == unreadable
 
 
 def test_unparsable_single_judge_is_an_error_not_a_guess():
