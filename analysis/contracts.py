@@ -212,9 +212,11 @@ RESULT_SCHEMA: dict[str, pl.DataType] = {
     "condition": pl.String(),
     "instance_id": pl.String(),
     "aligned": pl.Float64(),  # null only when the item could not be scored (see `error`)
-    # choice: probability of picking answer_w with w shown first (A) and shown second (B)
+    # choice: aligned is the mean over the two orders of the decision (P > 0.5) for answer_w;
+    # the probability of answer_w's label with w shown first (A), shown second (B), and their mean
     "p_w_first": pl.Float64(),
     "p_w_second": pl.Float64(),
+    "p_w": pl.Float64(),
     "position_bias": pl.Float64(),  # mean P(label A) over both orders, minus 0.5
     "order_consistent": pl.Boolean(),  # both orders pick the same answer
     "label_mass": pl.Float64(),  # probability mass on the label tokens (low = the model is not answering)
@@ -256,4 +258,12 @@ def validate_results(df: pl.DataFrame, file: str = "<results>") -> list[Problem]
         df, pl.col("aligned").is_null() & pl.col("error").is_null(), file, "aligned", "is null without an error saying why"
     )
     problems += _failures(df, ~pl.col("protocol").is_in(list(PROTOCOLS)), file, "protocol", pl.format("unknown protocol '{}'", pl.col("protocol")))
+    # A choice row derived by the old rule (aligned = mean probability, no p_w) must not pass as a
+    # decision. Each order decides 0, ½ or 1 (½ on an exact tie), so an item is a multiple of ¼.
+    scored_choice = (pl.col("protocol") == "choice") & pl.col("p_w_first").is_not_null() & pl.col("p_w_second").is_not_null()
+    problems += _failures(
+        df, scored_choice & (pl.col("p_w").is_null() | ~pl.col("aligned").is_in([0.0, 0.25, 0.5, 0.75, 1.0])), file, "aligned",
+        "is not a mean of two choice decisions, with p_w beside it: derived by an older rule, "
+        "re-derive the run (python -m pipeline.runs.rederive)",
+    )
     return problems

@@ -1,6 +1,7 @@
 """A run is a benchmark + backend + protocol + condition (+ sampling and judge for `generate`).
 
-`execute(spec)` selects the instances, computes each result's content-addressed key, skips every key
+`execute(spec)` selects the instances, computes each result's content-addressed key, brings cached
+rows derived by an older scoring rule up to date (`pipeline.runs.rederive`, no model), skips every key
 already in the run's parts (so a rerun makes no model call and a killed run resumes), scores the rest
 in batches, writes each batch as an atomic part, and records the session in the manifest. The model
 is loaded only when something is left to score.
@@ -28,6 +29,8 @@ from analysis.contracts import CONDITIONS, INSTANCE_COLUMNS, PROTOCOLS
 from pipeline.backends.base import Backend, SamplingSettings
 from pipeline.models import ModelSpec, resolve_model
 from pipeline.prompts import TEMPLATE_VERSION
+from pipeline.protocols import SCORING_VERSIONS
+from pipeline.runs.rederive import rederive_benchmark
 from pipeline.runs.store import RunStore
 
 BACKENDS = ("transformers", "vllm", "openai")
@@ -201,6 +204,10 @@ def execute(
     if dry_run:
         report.estimate = estimate(todo, spec)
         return report
+    # Cached rows derived by an older scoring rule are re-derived (no model) before anything is reused
+    # or added: keys do not carry the rule, so this is what keeps an old meaning out of the cache.
+    for s in rederive_benchmark(spec.benchmark, root):
+        print(f"re-derived {s['run_id']} to scoring v{s['scoring_version'][1]} ({s['rows']} rows)", file=sys.stderr)
     if todo.height == 0:
         return report
     started = time.time()
@@ -269,6 +276,7 @@ def _record_session(store: RunStore, spec: RunSpec, model: ModelSpec, backend: B
             "protocol": spec.protocol,
             "condition": spec.condition,
             "template_version": TEMPLATE_VERSION,
+            "scoring_version": SCORING_VERSIONS[spec.protocol],
             "identity": ident,
             "sampling": spec.sampling.as_dict() if spec.protocol == "generate" else None,
             "judge": getattr(judge, "name", None),

@@ -89,7 +89,10 @@ class RunStore:
             foreign = [p for src in sources or [] for p in sorted(Path(src).glob(PART_GLOB))]
             if not own and not foreign:
                 return 0, 0
-            all_rows = pl.concat([pl.read_parquet(p) for p in own + foreign], how="vertical_relaxed")
+            from pipeline.runs.rederive import rederive_frame  # imports this module
+
+            # Parts from another machine may predate the current contract or scoring rule.
+            all_rows = pl.concat([rederive_frame(pl.read_parquet(p)) for p in own + foreign], how="vertical_relaxed")
             kept = all_rows.unique("key", keep="first", maintain_order=True)
             new = self.write_part(kept)
             for p in own:

@@ -123,3 +123,21 @@ def test_cross_table_cells_add_up_to_their_rows(scored):
     assert ((joined["s"] / joined["instances"] - joined["paa"]).abs() < 1e-12).all()
     assert heat.filter(pl.col("effective_users") < 10)["small"].all() and not heat.filter(pl.col("effective_users") >= 10)["small"].any()
     assert ((heat["paa"] - heat["overall_paa"] - heat["gap"]).abs() < 1e-12).all()
+
+
+def test_a_choice_run_scored_under_the_old_rule_is_refused_with_its_fix(tmp_path):
+    """A cache written before choice PAA meant decisions (no p_w column) must not be read as PAA."""
+    import shutil
+
+    from analysis.cache import default_cache_root, run_dirs
+    from analysis.results import scan_scored
+
+    root = tmp_path / "cache"
+    shutil.copytree(default_cache_root() / "demo", root / "demo")
+    run = next(d for d in run_dirs("demo", root) if ".choice.blind." in d.name)
+    for part in run.glob("part-*.parquet"):
+        pl.read_parquet(part).drop("p_w").write_parquet(part)
+    others = [d.name for d in run_dirs("demo", root) if d != run]
+    assert scan_scored("demo", root, others).collect().height > 0  # the current runs still read
+    with pytest.raises(ValueError, match=r"choice run\(s\) .*choice\.blind.*pipeline\.runs\.rederive --benchmark demo"):
+        scan_scored("demo", root, [run.name])

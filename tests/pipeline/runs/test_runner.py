@@ -16,6 +16,7 @@ import pytest
 
 from analysis.contracts import OPA_DELTAS, validate_results
 from pipeline.backends.base import SamplingSettings
+from pipeline.protocols import choice_decision
 from pipeline.runs.runner import RunSpec, execute, run_id_for
 from pipeline.runs.store import RunStore
 from tests.pipeline.backends.openai_standin import FakeServer
@@ -40,12 +41,13 @@ def test_choice_run_with_the_real_model(demo_cache, smollm2):
     df = store.read()
     assert validate_results(df) == []
     assert df.get_column("aligned").is_between(0, 1).all()
-    for row in df.iter_rows(named=True):  # both orders ran; aligned is their mean
-        assert row["aligned"] == pytest.approx((row["p_w_first"] + row["p_w_second"]) / 2)
+    for row in df.iter_rows(named=True):  # both orders ran; aligned is the mean of their decisions, p_w of their probabilities
+        assert row["aligned"] == choice_decision(row["p_w_first"], row["p_w_second"]) and row["aligned"] in (0.0, 0.5, 1.0)
+        assert row["p_w"] == pytest.approx((row["p_w_first"] + row["p_w_second"]) / 2)
         assert 0 < row["label_mass"] <= 1 and -0.5 <= row["position_bias"] <= 0.5
         assert row["order_consistent"] == ((row["p_w_first"] > 0.5) == (row["p_w_second"] > 0.5))
     manifest = store.read_manifest()
-    assert manifest["model"]["name"] == "smollm2-135m" and manifest["template_version"] == "v1"
+    assert manifest["model"]["name"] == "smollm2-135m" and manifest["template_version"] == "v1" and manifest["scoring_version"] == 2
     assert manifest["backend"]["share_prefix"] is True and manifest["packages"]["torch"]
     assert manifest["sessions"][-1]["scored"] == 4 and manifest["synthetic_benchmark"] is True
 
@@ -121,7 +123,7 @@ def test_a_killed_run_resumes_to_exactly_the_uninterrupted_rows(demo_cache, smol
         (clean / "demo" / name).write_bytes((demo_cache / "demo" / name).read_bytes())
     execute(spec, root=clean, backend=smollm2, progress=False)
     run_id = run_id_for(spec, smollm2.spec)
-    cols = ["key", "instance_id", "aligned", "p_w_first", "p_w_second", "position_bias", "label_mass"]
+    cols = ["key", "instance_id", "aligned", "p_w_first", "p_w_second", "p_w", "position_bias", "label_mass"]
     a = RunStore("demo", run_id, demo_cache).read().select(cols).sort("key")
     b = RunStore("demo", run_id, clean).read().select(cols).sort("key")
     assert a.height == b.height == 40 and a.get_column("key").to_list() == b.get_column("key").to_list()
