@@ -60,10 +60,9 @@ def random_effects(y: np.ndarray, v: np.ndarray, alpha: float = 0.05) -> dict[st
     y, v = np.asarray(y, dtype=float), np.asarray(v, dtype=float)
     k = len(y)
     q0 = float(generalised_q(y[None], v[None], np.zeros(1))[0])
-    tau2 = float(solve_tau2(y, v, k - 1)[0])
-    upper_target, lower_target = stats.chi2.ppf([alpha / 2, 1 - alpha / 2], k - 1)
-    tau2_hi = float(solve_tau2(y, v, upper_target)[0])
-    tau2_lo = float(solve_tau2(y, v, lower_target)[0])
+    # the estimate and both Q-profile bounds in one vectorised solve: Q(τ²) = k − 1, χ²(α/2), χ²(1 − α/2)
+    targets = np.array([k - 1, *stats.chi2.ppf([alpha / 2, 1 - alpha / 2], k - 1)])
+    tau2, tau2_hi, tau2_lo = (float(t) for t in solve_tau2(np.broadcast_to(y, (3, k)), np.broadcast_to(v, (3, k)), targets))
     return {"tau": float(np.sqrt(tau2)), "tau_lo": float(np.sqrt(tau2_lo)), "tau_hi": float(np.sqrt(tau2_hi)),
             "i2": float(max(0.0, (q0 - (k - 1)) / q0)) if q0 > 0 else 0.0,
             "mu": float(_weighted_mean(y[None], v[None], np.array([tau2]))[0]), "q": q0, "k": k}

@@ -57,8 +57,8 @@ def _index(scored: pl.DataFrame) -> _Index:
                   int(user.max()) + 1, instances, inst_code, scored.get_column("aligned").to_numpy().astype(float))
 
 
-def _dense_sums(ix: _Index, grouping: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, pl.DataFrame]:
-    """(S, S2, N) of shape (selections, people, groups) and the group table, via bincount."""
+def _dense_sums(ix: _Index, grouping: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """(S, S2, N) of shape (selections, people, groups) and the groups' (labels, iso3), via bincount."""
     group = grouping_expr(grouping).cast(pl.String).fill_null("(missing)").alias("group")
     spec = get_grouping(grouping)
     iso = pl.col(spec.iso3) if spec.iso3 else pl.lit(None, dtype=pl.String)
@@ -72,7 +72,8 @@ def _dense_sums(ix: _Index, grouping: str) -> tuple[np.ndarray, np.ndarray, np.n
     S = np.bincount(key, weights=ix.aligned, minlength=size).reshape(shape)
     S2 = np.bincount(key, weights=ix.aligned**2, minlength=size).reshape(shape)
     N = np.bincount(key, minlength=size).astype(float).reshape(shape)
-    return S, S2, N, table
+    as_array = lambda name: np.array(table.get_column(name).to_list(), dtype=object)  # noqa: E731
+    return S, S2, N, (as_array("group"), as_array("iso3"))
 
 
 def _cells(S: np.ndarray, S2: np.ndarray, N: np.ndarray) -> tuple[Cells, np.ndarray]:
@@ -107,9 +108,8 @@ def _leaderboard_frame(rows: list[dict]) -> pl.DataFrame:
         ["metric", "protocol", "paa"], descending=[False, False, True])
 
 
-def _group_rows(analysis: GroupAnalysis, labels: pl.DataFrame, key: dict) -> dict[str, list]:
-    names = labels.get_column("group").to_list()
-    columns = {"group": names, "iso3": labels.get_column("iso3").to_list(), **{k: [v] * len(names) for k, v in key.items()}}
+def _group_rows(analysis: GroupAnalysis, names: np.ndarray, iso3: np.ndarray, key: dict) -> dict[str, list]:
+    columns = {"group": names.tolist(), "iso3": iso3.tolist(), **{k: [v] * len(names) for k, v in key.items()}}
     for name, values in analysis.columns.items():
         columns[name] = values.tolist() if values.dtype == object else values
     return columns
@@ -153,10 +153,10 @@ def disparity_report(
                 W = replicate_weights(cells.S.shape[0], B, seed)
                 board.append({**selection, **overall_row(cells.S.sum(axis=1), cells.N.sum(axis=1), W, alpha)})
             key = {**selection, "grouping": grouping}
-            labels = table.filter(pl.Series(present))
+            names, iso3 = table[0][present], table[1][present]
             result = analyse_groups(cells, W, alpha=alpha, min_users=minimum, per_person=get_grouping(grouping).per_person,
-                                    labels=labels.get_column("group").to_list())
-            for name, values in _group_rows(result, labels, key).items():
+                                    labels=names.tolist())
+            for name, values in _group_rows(result, names, iso3, key).items():
                 group_columns.setdefault(name, []).append(values)
             omni.append({**key, **result.omnibus})
             disp.extend({**key, **row} for row in result.disparity)

@@ -38,7 +38,9 @@ def replicate_weights(n_people: int, B: int = DEFAULT_REPLICATES, seed: int = 0)
     if B <= 0 or n_people == 0:
         return np.zeros((0, n_people), dtype=np.float32)
     rng = np.random.default_rng(seed)
-    return rng.multinomial(n_people, np.full(n_people, 1 / n_people), size=B).astype(np.float32)
+    # n draws with replacement per replicate, counted: the multinomial, ~10× faster than rng.multinomial
+    draws = rng.integers(0, n_people, size=(B, n_people)) + (np.arange(B) * n_people)[:, None]
+    return np.bincount(draws.ravel(), minlength=B * n_people).reshape(B, n_people).astype(np.float32)
 
 
 def replicate_ratios(W: np.ndarray, S: np.ndarray, N: np.ndarray) -> np.ndarray:
@@ -50,10 +52,12 @@ def replicate_ratios(W: np.ndarray, S: np.ndarray, N: np.ndarray) -> np.ndarray:
     Returns:
         (B × groups) float64 replicate means.
     """
-    sums = W @ np.hstack([S, N]).astype(np.float32)
     k = S.shape[1]
+    # one float32 product for sums and counts (integer counts and multiplicities are exact in float32)
+    sums = (W @ np.hstack([S, N]).astype(np.float32)).astype(float)
+    num, den = sums[:, :k], sums[:, k:]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return sums[:, :k].astype(float) / sums[:, k:].astype(float)
+        return num / den
 
 
 def column_percentiles(a: np.ndarray, q: np.ndarray) -> np.ndarray:
