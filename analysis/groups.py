@@ -23,7 +23,7 @@ from analysis.groupings import get_grouping
 from analysis.resampling import DEFAULT_REPLICATES, bootstrap_interval, replicate_ratios, replicate_weights
 from analysis.significance import group_vs_rest, omnibus
 from analysis.sizes import MIN_PEOPLE_FOR_INTERVAL, checked_minimum, kish_effective_people
-from analysis.variance import cr2_parts, model_variance, variance_components
+from analysis.variance import cr2_parts, intra_person_correlation, model_variance, variance_components
 
 
 @dataclass(frozen=True)
@@ -103,10 +103,11 @@ def analyse_groups(cells: Cells, W: np.ndarray, *, alpha: float = 0.05, min_user
     S, N = cells.S, cells.N
     n_eff, paa, instances = kish_effective_people(N), S.sum(axis=0) / N.sum(axis=0), N.sum(axis=0)
     overall = S.sum() / N.sum()
-    _, v, df = cr2_parts(S, N)
-    tested, notes = _notes(n_eff, v, paa, minimum)
-    tests = group_vs_rest(S, N, tested, per_person)
     between, within = variance_components(S, N, cells.S2)
+    rho = intra_person_correlation(between, within)
+    _, v, df = cr2_parts(S, N, rho)
+    tested, notes = _notes(n_eff, v, paa, minimum)
+    tests = group_vs_rest(S, N, tested, per_person, rho)
     v_shrink = np.where(tested, v, model_variance(N, between, within))
     names = list(labels) if labels is not None else [str(x) for x in cells.groups.to_series(0).to_list()]
     disparity, shrunk = grouping_disparity(paa, v_shrink, tested, names, alpha)
@@ -120,7 +121,7 @@ def analyse_groups(cells: Cells, W: np.ndarray, *, alpha: float = 0.05, min_user
         overall_reps = replicate_ratios(W, S.sum(axis=1, keepdims=True), N.sum(axis=1, keepdims=True))
         columns["ci_lo"], columns["ci_hi"] = bootstrap_interval(reps, n_eff, df, alpha)
         columns["gap_lo"], columns["gap_hi"] = bootstrap_interval(reps - overall_reps, n_eff, df, alpha)
-    return GroupAnalysis(columns, omnibus(S, N, tested, per_person), disparity)
+    return GroupAnalysis(columns, omnibus(S, N, tested, per_person, rho), disparity)
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def cr2_parts(S: np.ndarray, N: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def cr2_parts(S: np.ndarray, N: np.ndarray, rho: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-group mean, CR2 variance and Bell–McCaffrey df, from (people × groups) sums and counts.
 
     Args:
         S: (people × groups) sums of `aligned`.
         N: (people × groups) instance counts.
+        rho: the working model's intra-person correlation for the df (0: independent errors, the
+            classic Bell–McCaffrey df). With people of very unequal sizes the variance is dominated
+            by the largest ones, and a working model that knows answers cluster says so.
     Returns:
         (p, v, df), each (groups,); v and df are NaN where a group has fewer than 2 people.
     """
@@ -38,11 +41,24 @@ def cr2_parts(S: np.ndarray, N: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
         h = N / n_g
         inflate = np.where(N > 0, 1.0 / (1.0 - h), 0.0)
         v = ((S - N * p) ** 2 * inflate).sum(axis=0) / n_g**2
-        c = N**2 * inflate
-        df = n_g**2 / ((N**2).sum(axis=0) + (c.sum(axis=0) ** 2 - (c**2).sum(axis=0)) / n_g**2)
+        df = _bell_mccaffrey_df(N, h, inflate, rho)
     people = (N > 0).sum(axis=0)
     few = people < 2
     return p, np.where(few, np.nan, v), np.where(few, np.nan, df)
+
+
+def _bell_mccaffrey_df(N: np.ndarray, h: np.ndarray, inflate: np.ndarray, rho: float) -> np.ndarray:
+    """(tr M)² / tr(M²) for M = G'ΦG, Φ the working covariance (per person (1 − ρ) I + ρ J), in closed
+    form: M ∝ D − u w' − w u' + c w w' with d = a²φ, u = aφ, w = a h, c = Σφ, a² = 1/(1 − h),
+    φ_u = (1 − ρ) N_u + ρ N_u² (tests/analysis/test_variance.py checks it against the matrices)."""
+    phi = (1 - rho) * N + rho * N**2
+    a = np.sqrt(inflate)
+    d, u, w, c = inflate * phi, a * phi, a * h, phi.sum(axis=0)
+    trace = d.sum(axis=0) - 2 * (u * w).sum(axis=0) + c * (w * w).sum(axis=0)
+    uw, uu, ww = (u * w).sum(axis=0), (u * u).sum(axis=0), (w * w).sum(axis=0)
+    square = ((d * d).sum(axis=0) + 2 * uw**2 + 2 * uu * ww + c**2 * ww**2
+              - 4 * (d * u * w).sum(axis=0) + 2 * c * (d * w * w).sum(axis=0) - 4 * c * uw * ww)
+    return trace**2 / square
 
 
 def cr2_adjusted_residuals(S: np.ndarray, N: np.ndarray) -> np.ndarray:
@@ -84,6 +100,12 @@ def variance_components(S: np.ndarray, N: np.ndarray, S2: np.ndarray) -> tuple[f
     ms_within = (s2.sum() - (s**2 / n).sum()) / (total - people)
     n0 = (total - (n**2).sum() / total) / (people - 1)
     return float(max((ms_between - ms_within) / n0, 0.0)), float(max(ms_within, 0.0))
+
+
+def intra_person_correlation(between: float, within: float) -> float:
+    """σ²_b / (σ²_b + σ²_w): the share of a score's variance that is the person's (0 when undefined)."""
+    total = between + within
+    return float(between / total) if total > 0 else 0.0
 
 
 def model_variance(N: np.ndarray, between: float, within: float) -> np.ndarray:

@@ -15,8 +15,9 @@ def _inv_sqrt(m: np.ndarray) -> np.ndarray:
     return vectors @ np.diag(values**-0.5) @ vectors.T
 
 
-def brute_force_cr2(items: list[np.ndarray], contrast: np.ndarray, groups: list[int]) -> tuple[float, float]:
-    """CR2 variance and BM df of contrast'β in y = Xβ + e, X = group dummies, clusters = people."""
+def brute_force_cr2(items: list[np.ndarray], contrast: np.ndarray, groups: list[int], rho: float = 0.0) -> tuple[float, float]:
+    """CR2 variance and BM df of contrast'β in y = Xβ + e, X = group dummies, clusters = people, the
+    df under a working covariance with intra-person correlation rho."""
     y = np.concatenate(items)
     cluster = np.concatenate([[u] * len(a) for u, a in enumerate(items)])
     k = max(groups) + 1
@@ -35,7 +36,9 @@ def brute_force_cr2(items: list[np.ndarray], contrast: np.ndarray, groups: list[
         G.append(I_H[:, rows] @ A @ X[rows] @ bread @ contrast)
     V = bread @ meat @ bread
     G = np.column_stack(G)
-    eigen = np.linalg.eigvalsh(G.T @ G)
+    same = cluster[:, None] == cluster[None, :]
+    phi = np.where(same, rho, 0.0) + (1 - rho) * np.eye(len(y))
+    eigen = np.linalg.eigvalsh(G.T @ phi @ G)
     return float(contrast @ V @ contrast), float(eigen.sum() ** 2 / (eigen**2).sum())
 
 
@@ -47,17 +50,17 @@ def _sums(items, groups, k):
     return S, N
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_group_mean_variance_and_df_equal_the_matrix_computation(seed):
+@pytest.mark.parametrize("seed,rho", [(0, 0.0), (1, 0.0), (2, 0.0), (3, 0.3), (4, 0.8)])
+def test_group_mean_variance_and_df_equal_the_matrix_computation(seed, rho):
     rng = np.random.default_rng(seed)
     sizes = rng.integers(1, 12, size=9)
     sizes[0] = 40  # one person dominating a group is where CR2 and the df matter
     items = [(rng.random(n) < 0.5).astype(float) for n in sizes]
     groups = [0] * 5 + [1] * 4
     S, N = _sums(items, groups, 2)
-    _, v, df = cr2_parts(S, N)
+    _, v, df = cr2_parts(S, N, rho)
     for g in (0, 1):
-        ref_v, ref_df = brute_force_cr2(items, np.eye(2)[g], groups)
+        ref_v, ref_df = brute_force_cr2(items, np.eye(2)[g], groups, rho)
         assert v[g] == pytest.approx(ref_v, rel=1e-10)
         assert df[g] == pytest.approx(ref_df, rel=1e-10)
 
