@@ -32,7 +32,9 @@ if picked:
     scored = load_scored(name, str(root), meta.get("content_hash", ""), runs_signature(name, root))
     if scored.height:
         st.dataframe(cached_leaderboard(scored, f"{name}:{meta.get('content_hash', '')}:{runs_signature(name, root)}"), hide_index=True)
-        st.caption("PAA: mean `aligned` score. 95% intervals resample people (all of a person's answers together).")
+        st.caption("Ranked within each metric, never across: PAA (choice, generate) is the share of decisions for the "
+                   "value-aligned answer; OPA (logprob) is the paper's share of log-prob margins passed. Runs over different "
+                   "people (see `users`) are not like for like. 95% intervals resample people (all of a person's answers together).")
     else:
         st.info("No model results yet: score one with `mvpbench run --benchmark " + name + "`.")
 

@@ -33,7 +33,8 @@ def _download(at: AppTest, label: str) -> bytes:
 
     button = next(b for b in at.get("download_button") if b.label == label)
     file_id = button.proto.url.rsplit("/", 1)[-1].split(".")[0]
-    store = next(o for o in gc.get_objects() if isinstance(o, MemoryMediaFileStorage))
+    # every AppTest of the session has its own store: take the one holding this file
+    store = next(o for o in gc.get_objects() if isinstance(o, MemoryMediaFileStorage) and file_id in o._files_by_id)
     return store.get_file(file_id).content
 
 
