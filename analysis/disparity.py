@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from analysis.heterogeneity import random_effects, shrink, solve_tau2
+from analysis.variance import moderated_variance
 
 STATISTICS = ("tau", "i2", "shrunk_range", "observed_range")
 LABELS = {
@@ -63,14 +64,17 @@ def grouping_disparity(paa: np.ndarray, v: np.ndarray, tested: np.ndarray, names
     return rows, shrunk
 
 
-def replicate_disparity(W: np.ndarray, S: np.ndarray, N: np.ndarray, tested: np.ndarray) -> dict[str, np.ndarray]:
+def replicate_disparity(W: np.ndarray, S: np.ndarray, N: np.ndarray, tested: np.ndarray, df: np.ndarray,
+                        pooled: np.ndarray) -> dict[str, np.ndarray]:
     """τ and the shrunk range in each bootstrap replicate, over the given tested groups, with CR2
-    variances recomputed per replicate (leverages held at the sample's), for paired comparisons.
+    variances recomputed per replicate (leverages held at the sample's) and moderated as in the
+    sample's fit (analysis.variance.moderated_variance), for paired comparisons.
 
     Args:
         W: (B × people) replicate weights.
         S, N: (people × groups) sums and counts.
         tested: (groups,) groups to use (at least two).
+        df, pooled: (groups,) the sample's Bell–McCaffrey df and pooled-model variances.
     Returns:
         {"tau": (B,), "shrunk_range": (B,)}; NaN where a replicate lost a group.
     """
@@ -80,7 +84,7 @@ def replicate_disparity(W: np.ndarray, S: np.ndarray, N: np.ndarray, tested: np.
         n_b, s_b = W @ N, W @ S
         p = s_b / n_b
         residual2 = W @ (S**2 * inflate) - 2 * p * (W @ (S * N * inflate)) + p**2 * (W @ (N**2 * inflate))
-        v = residual2 / n_b**2
+        v = moderated_variance(residual2 / n_b**2, df[tested], pooled[tested])
     ok = np.isfinite(p).all(axis=1) & np.isfinite(v).all(axis=1) & (v > 0).all(axis=1)
     tau, spread = np.full(W.shape[0], np.nan), np.full(W.shape[0], np.nan)
     if ok.any():

@@ -23,7 +23,7 @@ from analysis.groupings import get_grouping
 from analysis.resampling import DEFAULT_REPLICATES, bootstrap_interval, replicate_ratios, replicate_weights
 from analysis.significance import group_vs_rest, omnibus
 from analysis.sizes import MIN_PEOPLE_FOR_INTERVAL, checked_minimum, kish_effective_people
-from analysis.variance import cr2_parts, intra_person_correlation, model_variance, variance_components
+from analysis.variance import cr2_parts, intra_person_correlation, model_variance, moderated_variance, variance_components
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,9 @@ class GroupAnalysis:
     columns: dict[str, np.ndarray]  # per-group columns, in Cells column order
     omnibus: dict  # analysis.significance.omnibus
     disparity: list[dict]  # analysis.disparity.grouping_disparity rows
+    fit_variance: np.ndarray  # what the random-effects fit read per group (moderated or pooled)
+    df: np.ndarray  # Bell–McCaffrey df per group
+    pooled_variance: np.ndarray  # the pooled person model's variance per group
 
 
 def with_groups(frame: pl.DataFrame | pl.LazyFrame, by: Sequence[str]) -> pl.DataFrame:
@@ -108,9 +111,12 @@ def analyse_groups(cells: Cells, W: np.ndarray, *, alpha: float = 0.05, min_user
     _, v, df = cr2_parts(S, N, rho)
     tested, notes = _notes(n_eff, v, paa, minimum)
     tests = group_vs_rest(S, N, tested, per_person, rho)
-    v_shrink = np.where(tested, v, model_variance(N, between, within))
+    pooled = model_variance(N, between, within)
+    # the random-effects fit reads moderated variances for tested groups (stable weights), the pooled
+    # model's for the rest (a one-person group has no variance of its own)
+    v_fit = np.where(tested, moderated_variance(v, df, pooled), pooled)
     names = list(labels) if labels is not None else [str(x) for x in cells.groups.to_series(0).to_list()]
-    disparity, shrunk = grouping_disparity(paa, v_shrink, tested, names, alpha)
+    disparity, shrunk = grouping_disparity(paa, v_fit, tested, names, alpha)
     columns = {"users": (N > 0).sum(axis=0).astype(np.int64), "effective_users": n_eff, "instances": instances.astype(np.int64),
                "paa": paa, "gap": paa - overall, **tests, "tested": tested, "small": n_eff < minimum, "note": np.array(notes, dtype=object),
                "paa_shrunk": shrunk}
@@ -121,7 +127,7 @@ def analyse_groups(cells: Cells, W: np.ndarray, *, alpha: float = 0.05, min_user
         overall_reps = replicate_ratios(W, S.sum(axis=1, keepdims=True), N.sum(axis=1, keepdims=True))
         columns["ci_lo"], columns["ci_hi"] = bootstrap_interval(reps, n_eff, df, alpha)
         columns["gap_lo"], columns["gap_hi"] = bootstrap_interval(reps - overall_reps, n_eff, df, alpha)
-    return GroupAnalysis(columns, omnibus(S, N, tested, per_person, rho), disparity)
+    return GroupAnalysis(columns, omnibus(S, N, tested, per_person, rho), disparity, v_fit, df, pooled)
 
 
 @dataclass(frozen=True)

@@ -70,11 +70,12 @@ def _disparity_change(W: np.ndarray, a: Cells, b: Cells, by: Sequence[str], alph
     fit_b = analyse_groups(b, none, alpha=alpha, min_users=minimum, per_person=per_person)
     tested = fit_a.columns["tested"] & fit_b.columns["tested"]
     names = [str(x) for x in a.groups.to_series(0).to_list()]
-    rows_a, _ = grouping_disparity(fit_a.columns["paa"], _variances(a), tested, names, alpha)
-    rows_b, _ = grouping_disparity(fit_b.columns["paa"], _variances(b), tested, names, alpha)
+    rows_a, _ = grouping_disparity(fit_a.columns["paa"], fit_a.fit_variance, tested, names, alpha)
+    rows_b, _ = grouping_disparity(fit_b.columns["paa"], fit_b.fit_variance, tested, names, alpha)
     reps = None
     if tested.sum() >= 2 and W.shape[0]:
-        rep_a, rep_b = replicate_disparity(W, a.S, a.N, tested), replicate_disparity(W, b.S, b.N, tested)
+        rep_a = replicate_disparity(W, a.S, a.N, tested, fit_a.df, fit_a.pooled_variance)
+        rep_b = replicate_disparity(W, b.S, b.N, tested, fit_b.df, fit_b.pooled_variance)
         reps = {k: rep_b[k] - rep_a[k] for k in rep_a}
     out = []
     for ra, rb in zip(rows_a, rows_b, strict=True):
@@ -90,10 +91,6 @@ def _disparity_change(W: np.ndarray, a: Cells, b: Cells, by: Sequence[str], alph
                     "groups": int(tested.sum()), "note": note or ra.get("note")})
     return pl.DataFrame(out, schema_overrides={k: pl.Float64 for k in ("a", "b", "change", "ci_lo", "ci_hi")} | {"note": pl.String},
                         nan_to_null=True)
-
-
-def _variances(cells: Cells) -> np.ndarray:
-    return cr2_parts(cells.S, cells.N)[1]
 
 
 def paired_comparison(
