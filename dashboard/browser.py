@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-APP = Path(__file__).resolve().parent / "app.py"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
 
@@ -34,12 +33,13 @@ def running_dashboard(cache: Path | None = None, timeout: float = 90) -> Iterato
     """A dashboard server on 127.0.0.1 for the duration of the block; yields its URL."""
     import urllib.request
 
+    from pipeline.cli import build_parser, dashboard_command
+
     port = free_port()
-    env = {**os.environ, **({"MVPBENCH_CACHE": str(cache)} if cache else {})}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
-                             "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-                             "--client.toolbarMode", "viewer", "--server.enableStaticServing", "true"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # exactly what `mvpbench dashboard` runs, with its defaults (127.0.0.1 only)
+    command, env = dashboard_command(build_parser().parse_args(["dashboard", "--port", str(port),
+                                                                 *(["--cache", str(cache)] if cache else [])]))
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + timeout

@@ -3,6 +3,7 @@ in the background (a `mvpbench run` process with live progress and a cancel butt
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -93,7 +94,11 @@ if data:
     s_split = e4.selectbox("Split", ["test", "val", "train"], key="s_split")
     limit = st.number_input("At most this many instances (0: all)", 0, 100_000, 50, key="s_limit")
     running = st.session_state.get("job") and st.session_state["job"]["proc"].poll() is None
-    if st.button("Score in the background", disabled=bool(running), key="score"):
+    allowed = os.environ.get("MVPBENCH_ALLOW_JOBS", "1") == "1"
+    if not allowed:
+        st.info("Scoring from this page is off: the dashboard listens beyond this machine. Start it with "
+                "`mvpbench dashboard --allow-remote-jobs` to allow it, or run `mvpbench run` in a terminal.")
+    if st.button("Score in the background", disabled=bool(running) or not allowed, key="score") and allowed:
         command = [sys.executable, "-m", "pipeline.cli", "run", "--cache", str(root), "--benchmark", name, "--model", model,
                    "--protocol", protocol, "--condition", condition, "--split", s_split, "--quiet"]
         if limit:

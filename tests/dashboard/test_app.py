@@ -290,6 +290,13 @@ def test_tables_can_be_downloaded(app):
     assert "Download HTML report of this view" in [b.label for b in at.get("download_button")]
 
 
+def test_scoring_from_the_page_is_off_when_the_server_is_open_to_the_network(monkeypatch):
+    monkeypatch.setenv("MVPBENCH_ALLOW_JOBS", "0")  # what `mvpbench dashboard --address 0.0.0.0` sets
+    at = AppTest.from_file(APP, default_timeout=120).run().switch_page("views/runs.py").run()
+    assert not at.exception and at.button(key="score").disabled
+    assert any("--allow-remote-jobs" in i.value for i in at.info)
+
+
 def test_runs_page_reruns_and_scores_in_the_background(monkeypatch, demo_only_cache):
     """Rerun computes a report with the chosen settings; 'Score in the background' starts a real
     `mvpbench run` process with the real SmolLM2 and returns at once; its results land in the cache."""

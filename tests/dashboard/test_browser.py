@@ -61,3 +61,13 @@ def test_clicking_a_country_opens_groups_for_its_people(url):
             assert "place_by=birth_country" in page.url
         finally:
             browser.close()
+
+
+def test_the_server_listens_on_loopback_only_by_default(url):
+    """`mvpbench dashboard` with no --address: every listening socket on its port is 127.0.0.1, so no
+    other machine can reach it (checked on this machine's own socket table, sending nothing anywhere)."""
+    import psutil
+
+    port = int(url.rsplit(":", 1)[1])
+    listening = [c.laddr.ip for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.laddr.port == port]
+    assert listening and set(listening) == {"127.0.0.1"}, listening

@@ -94,3 +94,14 @@ def test_report_takes_every_registered_grouping_and_refuses_bad_settings_in_one_
     assert main(["report", "--benchmark", "demo", "--by", "planet", "--cache", root]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "unknown grouping 'planet'" in err and all(name in err for name in REGISTRY)
+
+
+def test_the_dashboard_binds_loopback_and_page_jobs_need_an_opt_in_beyond_it():
+    from pipeline.cli import dashboard_command
+
+    command, env = dashboard_command(build_parser().parse_args(["dashboard"]))
+    assert command[command.index("--server.address") + 1] == "127.0.0.1" and env["MVPBENCH_ALLOW_JOBS"] == "1"
+    command, env = dashboard_command(build_parser().parse_args(["dashboard", "--address", "0.0.0.0"]))
+    assert command[command.index("--server.address") + 1] == "0.0.0.0" and env["MVPBENCH_ALLOW_JOBS"] == "0"
+    _, env = dashboard_command(build_parser().parse_args(["dashboard", "--address", "0.0.0.0", "--allow-remote-jobs"]))
+    assert env["MVPBENCH_ALLOW_JOBS"] == "1"
