@@ -132,7 +132,7 @@ def scan_instances(name: str, root: Path | None = None) -> pl.LazyFrame:
     path = benchmark_dir(name, root) / INSTANCES_FILE
     if not path.exists():
         raise FileNotFoundError(f"no benchmark '{name}' in {path.parent.parent} (expected {path})")
-    return pl.scan_parquet(path)
+    return pl.scan_parquet(path, glob=False)  # a literal path: '[' or '?' in a name is not a pattern
 
 
 def read_instances(name: str, root: Path | None = None) -> pl.DataFrame:
@@ -144,6 +144,11 @@ def list_benchmarks(root: Path | None = None) -> list[str]:
     if not base.is_dir():
         return []
     return sorted(p.name for p in base.iterdir() if (p / BENCHMARK_FILE).is_file())
+
+
+def run_parts(run_dir: Path) -> list[Path]:
+    """A run's result parts, listed literally (a run folder named with '[' or '?' is not a pattern)."""
+    return sorted(p for p in run_dir.iterdir() if p.name.startswith("part-") and p.suffix == ".parquet") if run_dir.is_dir() else []
 
 
 def run_dirs(benchmark: str, root: Path | None = None) -> list[Path]:
@@ -161,7 +166,7 @@ def scan_results(benchmark: str, root: Path | None = None, run_ids: list[str] | 
     parts written twice (concurrent writers, merged shards) count once."""
     from analysis.contracts import RESULT_SCHEMA
 
-    parts = [p for d in run_dirs(benchmark, root) if run_ids is None or d.name in run_ids for p in sorted(d.glob("part-*.parquet"))]
+    parts = [p for d in run_dirs(benchmark, root) if run_ids is None or d.name in run_ids for p in run_parts(d)]
     if not parts:
         return pl.LazyFrame(schema=RESULT_SCHEMA)
-    return pl.scan_parquet(parts).unique("key", keep="first", maintain_order=True)
+    return pl.scan_parquet(parts, glob=False).unique("key", keep="first", maintain_order=True)

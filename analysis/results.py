@@ -1,17 +1,20 @@
 """Results joined with the instances they score: the one frame every analysis starts from.
 
-`scan_scored` is the I/O edge (lazy Polars scans of the cache); `select_results` and everything
-after it are pure functions of frames.
+`scan_scored` (lazy, all or nothing) and `read_scored` (run by run: an unreadable file leaves out its
+run and is named, the rest stays usable; what the dashboard reads) are the I/O edge; `select_results`
+and everything after it are pure functions of frames.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from analysis.cache import scan_instances, scan_results
+from analysis.cache import read_run_manifest, run_dirs, run_parts, scan_instances, scan_results
+from analysis.contracts import RESULT_SCHEMA
 
 RESULT_FIELDS = ("run_id", "model", "protocol", "condition", "instance_id", "aligned")
 
@@ -31,16 +34,83 @@ def scan_scored(benchmark: str, root: Path | None = None, run_ids: list[str] | N
 def _refuse_stale_choice_rows(results: pl.LazyFrame, benchmark: str) -> None:
     """Choice rows scored before `aligned` meant decisions keep p_w_first/p_w_second but no p_w: their
     PAA would be a confidence near 0.5, not a share of choices, so they are refused, not averaged."""
-    schema = results.collect_schema()
-    if "p_w_first" not in schema:
-        return
-    scored = (pl.col("protocol") == "choice") & pl.col("p_w_first").is_not_null()
-    stale = scored & pl.col("p_w").is_null() if "p_w" in schema else scored
-    runs = results.filter(stale).select("run_id").unique().collect().get_column("run_id").sort().to_list()
+    runs = _stale_runs(results)
     if runs:
         raise ValueError(f"choice run(s) {', '.join(runs)} of benchmark '{benchmark}' were scored when PAA meant the mean "
                          "label probability; re-derive them as shares of decisions (no model needed): "
                          f"python -m pipeline.runs.rederive --benchmark {benchmark}")
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A cache file that could not be used: its path relative to the cache root and why."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:200]
+
+
+def _read_run(run_dir: Path, root: Path) -> tuple[pl.DataFrame | None, Unreadable | None]:
+    """One run's results, read file by file: the first file that fails names the run's problem."""
+    relative = lambda p: str(p.relative_to(root))  # noqa: E731
+    try:
+        read_run_manifest(run_dir)
+    except (OSError, ValueError) as error:
+        return None, Unreadable(relative(run_dir / "manifest.json"), f"not valid JSON ({_reason(error)})")
+    frames = []
+    for part in run_parts(run_dir):
+        try:
+            frames.append(pl.read_parquet(part, glob=False))
+        except Exception as error:  # noqa: BLE001 - polars raises several types for a damaged file
+            return None, Unreadable(relative(part), f"unreadable parquet ({_reason(error)})")
+    if not frames:
+        return None, None
+    results = pl.concat(frames, how="diagonal_relaxed").unique("key", keep="first", maintain_order=True)
+    if _stale_runs(results.lazy()):
+        return None, Unreadable(relative(run_dir), "choice results scored when PAA meant the mean label probability: "
+                                "re-derive with python -m pipeline.runs.rederive")
+    return results.select(RESULT_FIELDS), None
+
+
+def read_scored(benchmark: str, root: Path) -> tuple[pl.DataFrame, list[Unreadable]]:
+    """Every readable run's scored results joined with the instances, and what could not be read.
+
+    Args:
+        benchmark: the benchmark's name.
+        root: the cache root.
+    Returns:
+        (frame, problems): a run with an unreadable part or manifest is left out whole and named in
+        `problems` (path relative to the cache, reason); the other runs are unaffected.
+    Raises:
+        An error from reading the benchmark's own instances: without them nothing can be shown.
+    """
+    instances = scan_instances(benchmark, root).collect()
+    frames, problems = [], []
+    for run_dir in run_dirs(benchmark, root):
+        frame, problem = _read_run(run_dir, root)
+        if problem:
+            problems.append(problem)
+        elif frame is not None:
+            frames.append(frame)
+    results = pl.concat(frames) if frames else pl.DataFrame(schema={k: RESULT_SCHEMA[k] for k in RESULT_FIELDS})
+    return results.join(instances, on="instance_id", how="inner"), problems
+
+
+def _stale_runs(results: pl.LazyFrame) -> list[str]:
+    """Runs holding choice rows with probabilities but no p_w: `aligned` derived by the old rule."""
+    schema = results.collect_schema()
+    if "p_w_first" not in schema:
+        return []
+    scored = (pl.col("protocol") == "choice") & pl.col("p_w_first").is_not_null()
+    stale = scored & pl.col("p_w").is_null() if "p_w" in schema else scored
+    return results.filter(stale).select("run_id").unique().collect().get_column("run_id").sort().to_list()
 
 
 def select_results(

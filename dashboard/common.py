@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from analysis.cache import default_cache_root, list_benchmarks, read_benchmark_meta, read_instances, read_run_manifest, run_dirs
-from analysis.results import scan_scored
+from analysis.results import Unreadable, read_scored
 
 
 def query_value(name: str, options: list[str], default: str | None = None) -> str | None:
@@ -35,10 +35,17 @@ def load_instances(name: str, root: str, content_hash: str) -> pl.DataFrame:  # 
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def load_scored(name: str, root: str, content_hash: str, runs_signature: str) -> pl.DataFrame:
+def load_scored(name: str, root: str, content_hash: str, runs_signature: str) -> tuple[pl.DataFrame, list[Unreadable]]:
     """One shared, read-only copy per cache state: cache_resource hands out the object itself, where
-    cache_data would pickle a copy of hundreds of thousands of rows for every page run."""
-    return scan_scored(name, Path(root)).collect()
+    cache_data would pickle a copy of hundreds of thousands of rows for every page run. Runs whose
+    files cannot be read are left out and returned as problems (analysis.results.read_scored)."""
+    return read_scored(name, Path(root))
+
+
+def show_unreadable(problems: list[Unreadable]) -> None:
+    """One notice for every cache file that was left out, naming it relative to the cache."""
+    for problem in problems:
+        st.warning(f"Left out, unreadable: `{problem.path}` ({problem.reason}). The other runs are shown.", icon="⚠️")
 
 
 def runs_signature(name: str, root: Path) -> str:
@@ -46,12 +53,30 @@ def runs_signature(name: str, root: Path) -> str:
                     for d in run_dirs(name, root))
 
 
+@st.cache_data(show_spinner=False, ttl=5)
+def readable_benchmarks(root: str) -> tuple[list[str], list[str]]:
+    """(benchmarks whose benchmark.json reads, one notice per benchmark whose does not)."""
+    names, notices = [], []
+    for name in list_benchmarks(Path(root)):
+        try:
+            read_benchmark_meta(name, Path(root))
+            names.append(name)
+        except (OSError, ValueError) as error:
+            notices.append(f"Benchmark '{name}' is unreadable: `{name}/benchmark.json` is not valid JSON ({str(error)[:120]}).")
+    return names, notices
+
+
 def select_benchmark() -> tuple[str, Path, dict] | None:
     root = default_cache_root()
-    names = list_benchmarks(root)
+    names, notices = readable_benchmarks(str(root))
+    for notice in notices:
+        st.warning(notice, icon="⚠️")
     if not names:
-        st.error(f"No benchmark found in {root}. Build the demo with `mvpbench demo build`.")
+        st.error(f"No readable benchmark found in {root}. Build the demo with `mvpbench demo build`.")
         return None
+    wanted = st.query_params.get("benchmark")
+    if wanted is not None and wanted not in names:
+        st.info(f"The link asked for benchmark '{wanted}', which is not in this cache: showing another.")
     chosen = query_value("benchmark", names, "demo")
     name = st.sidebar.selectbox("Benchmark", names, index=names.index(chosen), key="benchmark")
     remember(benchmark=name)
@@ -66,7 +91,11 @@ def provenance(name: str, root: Path, meta: dict) -> None:
     with st.expander("Provenance: data, models and runs"):
         st.json({k: v for k, v in meta.items() if k != "splits"}, expanded=False)
         for d in run_dirs(name, root):
-            m = read_run_manifest(d)
+            try:
+                m = read_run_manifest(d)
+            except (OSError, ValueError):
+                st.caption(f"{d.name}: manifest unreadable")
+                continue
             st.caption(f"{d.name}: {m.get('model', {}).get('name')} rev {m.get('model', {}).get('revision')} · "
                        f"{m.get('protocol')} · {m.get('condition')} · template {m.get('template_version')} · "
                        f"{m.get('backend', {}).get('backend')}")
@@ -91,7 +120,13 @@ def page_data() -> tuple[str, Path, dict, str, pl.DataFrame] | None:
         return None
     name, root, meta = picked
     signature = runs_signature(name, root)
-    scored = load_scored(name, str(root), meta.get("content_hash", ""), signature)
+    try:
+        scored, problems = load_scored(name, str(root), meta.get("content_hash", ""), signature)
+    except Exception as error:  # noqa: BLE001 - the benchmark's own instances are unreadable: nothing to show
+        st.error(f"Benchmark '{name}' is unreadable: `{name}/instances.parquet` ({str(error).splitlines()[0][:160]}). "
+                 "Pick another benchmark in the sidebar, or rebuild this one.")
+        return None
+    show_unreadable(problems)
     return name, root, meta, f"{name}:{meta.get('content_hash', '')}:{signature}", scored
 
 

@@ -8,7 +8,7 @@ from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE
 from analysis.summary import benchmark_counts, split_table, users_by_country
 from analysis.values import VALUE_DIMENSIONS
-from dashboard.common import load_instances, load_scored, provenance, remember, runs_signature, select_benchmark
+from dashboard.common import load_instances, page_data, provenance, remember
 
 @st.cache_data(show_spinner=False)
 def cached_leaderboard(_scored: pl.DataFrame, state: str) -> pl.DataFrame:
@@ -17,9 +17,9 @@ def cached_leaderboard(_scored: pl.DataFrame, state: str) -> pl.DataFrame:
 
 st.title("MVPBench Explorer")
 st.caption("For whom does a language model fall short? Alignment with the stated values of people from many countries.")
-picked = select_benchmark()
-if picked:
-    name, root, meta = picked
+data = page_data()
+if data:
+    name, root, meta, state, scored = data
     df = load_instances(name, str(root), meta.get("content_hash", ""))
     counts = benchmark_counts(df)
     c1, c2, c3, c4 = st.columns(4)
@@ -29,9 +29,8 @@ if picked:
     c4.metric(f"Countries with {MIN_EFFECTIVE_PEOPLE}+ people", counts[f"birth_countries_with_{MIN_EFFECTIVE_PEOPLE}_plus_users"])
 
     st.subheader("Leaderboard")
-    scored = load_scored(name, str(root), meta.get("content_hash", ""), runs_signature(name, root))
     if scored.height:
-        st.dataframe(cached_leaderboard(scored, f"{name}:{meta.get('content_hash', '')}:{runs_signature(name, root)}"), hide_index=True)
+        st.dataframe(cached_leaderboard(scored, state), hide_index=True)
         st.caption("Ranked within each metric, never across: PAA (choice, generate) is the share of decisions for the "
                    "value-aligned answer; OPA (logprob) is the paper's share of log-prob margins passed. Runs over different "
                    "people (see `users`) are not like for like. 95% intervals resample people (all of a person's answers together).")

@@ -290,6 +290,36 @@ def test_tables_can_be_downloaded(app):
     assert "Download HTML report of this view" in [b.label for b in at.get("download_button")]
 
 
+def test_bad_files_are_named_and_contained(monkeypatch, tmp_path):
+    """A truncated part, a benchmark.json that is not JSON and a corrupt instances.parquet each give a
+    notice naming the file; the other runs and benchmarks keep working on every page."""
+    import shutil
+
+    from analysis.cache import default_cache_root
+
+    root = tmp_path / "cache"
+    shutil.copytree(default_cache_root() / "demo", root / "demo", ignore=shutil.ignore_patterns("tuning"))
+    part = next((root / "demo" / "runs" / "smollm2-135m.logprob.profile.ef1244b0").glob("part-*.parquet"))
+    part.write_bytes(part.read_bytes()[:300])
+    shutil.copytree(root / "demo", root / "broken-json", ignore=shutil.ignore_patterns("runs"))
+    (root / "broken-json" / "benchmark.json").write_text("{")
+    shutil.copytree(root / "demo", root / "broken-parquet", ignore=shutil.ignore_patterns("runs"))
+    (root / "broken-parquet" / "instances.parquet").write_bytes(b"PAR1 not really")
+    monkeypatch.setenv("MVPBENCH_CACHE", str(root))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    notices = " ".join(w.value for w in at.warning)
+    assert not at.exception and "broken-json/benchmark.json" in notices and "logprob.profile.ef1244b0/part-" in notices
+    board = _table(at, "ci_lo")
+    base_logprob = (board["model"] == "smollm2-135m") & (board["protocol"] == "logprob")
+    assert not base_logprob.any() and len(board) == 7  # the damaged run is left out, the seven others stay
+    for page in ("views/map.py", "views/groups.py", "views/compare.py", "views/items.py", "views/runs.py"):
+        at = at.switch_page(page).run()
+        assert not at.exception, page
+    at = at.switch_page("views/overview.py").run()
+    at.selectbox(key="benchmark").set_value("broken-parquet").run()
+    assert not at.exception and any("broken-parquet/instances.parquet" in e.value for e in at.error)
+
+
 def test_scoring_from_the_page_is_off_when_the_server_is_open_to_the_network(monkeypatch):
     monkeypatch.setenv("MVPBENCH_ALLOW_JOBS", "0")  # what `mvpbench dashboard --address 0.0.0.0` sets
     at = AppTest.from_file(APP, default_timeout=120).run().switch_page("views/runs.py").run()

@@ -1,0 +1,43 @@
+"""Reading the cache run by run: one unreadable file leaves out its run, is named relative to the
+cache with its reason, and never takes the other runs down; names are literal, not patterns."""
+
+from __future__ import annotations
+
+import shutil
+
+import polars as pl
+import pytest
+
+from analysis.cache import default_cache_root, run_dirs
+from analysis.results import read_scored, scan_scored
+
+
+@pytest.fixture
+def damaged(tmp_path):
+    """The demo cache with a truncated part, a bad manifest and a run folder named with '[' and '?'."""
+    root = tmp_path / "cache"
+    shutil.copytree(default_cache_root() / "demo", root / "demo", ignore=shutil.ignore_patterns("tuning"))
+    runs = {d.name: d for d in run_dirs("demo", root)}
+    truncated = next(p for p in runs["smollm2-135m.logprob.profile.ef1244b0"].glob("part-*.parquet"))
+    truncated.write_bytes(truncated.read_bytes()[:500])
+    (runs["smollm2-135m.generate.profile.f0172cf5"] / "manifest.json").write_text("{not json")
+    odd = runs["smollm2-135m.choice.blind.a544ea8f"].rename(runs["smollm2-135m.choice.blind.a544ea8f"].with_name("blind [v2]?"))
+    return root, truncated, odd
+
+
+def test_one_bad_file_leaves_out_its_run_only(damaged):
+    root, truncated, odd = damaged
+    scored, problems = read_scored("demo", root)
+    named = {p.path: p.reason for p in problems}
+    assert str(truncated.relative_to(root)) in named and "unreadable parquet" in named[str(truncated.relative_to(root))]
+    assert "demo/runs/smollm2-135m.generate.profile.f0172cf5/manifest.json" in named
+    runs = set(scored["run_id"])
+    assert "smollm2-135m.choice.profile.55351588" in runs and len(runs) == 6  # 8 runs, 2 left out
+    assert not any(r.startswith("smollm2-135m.logprob.profile") or r.startswith("smollm2-135m.generate") for r in runs)
+
+
+def test_a_run_folder_named_like_a_pattern_is_read_literally(damaged):
+    root, _, odd = damaged
+    scored, _ = read_scored("demo", root)
+    assert scored.filter(pl.col("condition") == "blind").height == 1195  # the renamed run is still there
+    assert scan_scored("demo", root, [odd.name]).collect().height == 1195
