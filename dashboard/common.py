@@ -12,12 +12,35 @@ from analysis.cache import default_cache_root, list_benchmarks, read_benchmark_m
 from analysis.results import Unreadable, read_scored
 
 
+def _ignored(name: str, value: str, using: object) -> None:
+    st.info(f"The link's {name}={value!r} is not available here: using {using!r} instead.")
+
+
 def query_value(name: str, options: list[str], default: str | None = None) -> str | None:
-    """A value from the URL query if it is one of `options`, else the default (first option)."""
+    """A value from the URL query if it is one of `options`, else the default (first option); a value
+    in the link that cannot be used says so on the page instead of being dropped silently."""
     value = st.query_params.get(name)
     if value in options:
         return value
-    return default if default in options else (options[0] if options else None)
+    fallback = default if default in options else (options[0] if options else None)
+    if value is not None:
+        _ignored(name, value, fallback)
+    return fallback
+
+
+def query_int(name: str, default: int, low: int, high: int) -> int:
+    """An integer from the URL query within [low, high], else the default, with a notice when ignored."""
+    value = st.query_params.get(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or not low <= number <= high:
+        _ignored(name, value, default)
+        return default
+    return number
 
 
 def remember(**values: str | None) -> None:

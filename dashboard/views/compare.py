@@ -10,7 +10,7 @@ from analysis.groupings import GROUPINGS
 from analysis.paired import compare_runs
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
-from dashboard.common import export_buttons, page_data, provenance, query_value, remember
+from dashboard.common import export_buttons, page_data, provenance, query_int, query_value, remember
 
 
 @st.cache_data(show_spinner=False)
@@ -33,7 +33,7 @@ if data:
         grouping = c3.selectbox("Per group", GROUPINGS, index=GROUPINGS.index(query_value("grouping", list(GROUPINGS), "special_region")),
                                 key="c_grouping")
         min_users = st.sidebar.number_input("Minimum effective people per group", MIN_PEOPLE_FLOOR, 500,
-                                            max(MIN_PEOPLE_FLOOR, int(st.query_params.get("min_users", MIN_EFFECTIVE_PEOPLE))), key="c_min_users")
+                                            query_int("min_users", MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR, 500), key="c_min_users")
         remember(a=run_a, b=run_b, grouping=grouping, min_users=str(min_users))
         result = compare(scored, state, run_a, run_b, grouping, int(min_users))
         if result is None:

@@ -12,7 +12,7 @@ from analysis.render import disparity_display
 from analysis.report import cross_table
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
-from dashboard.common import (PLACES, export_buttons, page_data, provenance, query_value, remember, run_index,
+from dashboard.common import (PLACES, export_buttons, page_data, provenance, query_int, query_value, remember, run_index,
                               select_place, select_run)
 
 
@@ -51,7 +51,7 @@ def heat_map(scored: pl.DataFrame, state: str, model: str, protocol: str, condit
     c1, c2 = st.columns(2)
     rows = c1.selectbox("Rows", list(PLACES), format_func=lambda c: c.replace("_", " "), key="heat_rows",
                         index=list(PLACES).index(query_value("heat_rows", list(PLACES), "birth_country")))
-    min_cell = c2.number_input("Minimum people per cell", 1, 500, int(st.query_params.get("heat_min", 10)), key="heat_min")
+    min_cell = c2.number_input("Minimum people per cell", 1, 500, query_int("heat_min", 10, 1, 500), key="heat_min")
     remember(heat_rows=rows, heat_min=str(min_cell))
     heat = heat_table(scored, state, model, protocol, condition, rows, grouping, min_users, int(min_cell))
     if heat.height == 0:
@@ -88,7 +88,7 @@ if data:
         groupings = [g for g in GROUPINGS if g not in ("birth_country", "reside_country")]
         grouping = c4.selectbox("Grouping", groupings, index=groupings.index(query_value("grouping", groupings, "english_proficiency")), key="grouping")
         min_users = st.sidebar.number_input("Minimum effective people per group", MIN_PEOPLE_FLOOR, 500,
-                                            max(MIN_PEOPLE_FLOOR, int(st.query_params.get("min_users", MIN_EFFECTIVE_PEOPLE))), key="g_min_users")
+                                            query_int("min_users", MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR, 500), key="g_min_users")
         place_by, place = select_place(scored, state, st.sidebar, "g_")
         remember(grouping=grouping, min_users=str(min_users))
         if place:

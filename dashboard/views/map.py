@@ -13,7 +13,7 @@ from analysis.geography import country_shapes, region_shapes
 from analysis.groups import paa_by_group
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
-from dashboard.common import (PLACES, export_buttons, page_data, provenance, query_value, remember, run_index,
+from dashboard.common import (PLACES, export_buttons, page_data, provenance, query_int, query_value, remember, run_index,
                               select_run)
 
 # What the map can be drawn by: the grouping column, and whether its shapes are countries or regions.
@@ -141,7 +141,7 @@ if data:
         where = c4.selectbox("Map by", geographies, index=geographies.index(query_value("where", geographies, "birth")),
                              key="map_where", format_func=LABELS.get)
         grouping = GEOGRAPHIES[where]
-        min_users = st.sidebar.number_input("Minimum effective people per place", MIN_PEOPLE_FLOOR, 500, max(MIN_PEOPLE_FLOOR, int(st.query_params.get("min_users", MIN_EFFECTIVE_PEOPLE))), key="min_users")
+        min_users = st.sidebar.number_input("Minimum effective people per place", MIN_PEOPLE_FLOOR, 500, query_int("min_users", MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR, 500), key="min_users")
         shrunk = st.sidebar.toggle("Show shrunk estimates for small places", value=st.query_params.get("shrunk") == "1", key="shrunk")
         remember(where=where, min_users=str(min_users), shrunk="1" if shrunk else None)
 

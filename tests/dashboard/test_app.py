@@ -290,6 +290,22 @@ def test_tables_can_be_downloaded(app):
     assert "Download HTML report of this view" in [b.label for b in at.get("download_button")]
 
 
+@pytest.mark.parametrize("page,params", [
+    ("views/map.py", {"min_users": "abc", "protocol": "nonsense"}),
+    ("views/map.py", {"min_users": "0"}),
+    ("views/groups.py", {"min_users": "100000", "grouping": "planet"}),
+    ("views/compare.py", {"a": "no-such-run", "min_users": "-3"}),
+    ("views/overview.py", {"benchmark": "nowhere"}),
+])
+def test_hand_edited_links_show_a_notice_instead_of_failing(app, page, params):
+    app.query_params.update(params)
+    at = app.switch_page(page).run()
+    assert not at.exception
+    notices = " ".join(i.value for i in at.info)
+    for name, value in params.items():
+        assert f"{name}={value!r}" in notices or f"'{value}'" in notices, (name, notices)
+
+
 def test_bad_files_are_named_and_contained(monkeypatch, tmp_path):
     """A truncated part, a benchmark.json that is not JSON and a corrupt instances.parquet each give a
     notice naming the file; the other runs and benchmarks keep working on every page."""
