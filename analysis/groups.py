@@ -108,9 +108,10 @@ def analyse_groups(cells: Cells, W: np.ndarray, *, alpha: float = 0.05, min_user
     overall = S.sum() / N.sum()
     between, within = variance_components(S, N, cells.S2)
     rho = intra_person_correlation(between, within)
-    _, v, df = cr2_parts(S, N, rho)
+    own = cr2_parts(S, N, rho)
+    _, v, df = own
     tested, notes = _notes(n_eff, v, paa, minimum)
-    tests = group_vs_rest(S, N, tested, per_person, rho)
+    tests = group_vs_rest(S, N, tested, per_person, rho, own)
     pooled = model_variance(N, between, within)
     # the random-effects fit reads moderated variances for tested groups (stable weights), the pooled
     # model's for the rest (a one-person group has no variance of its own)
@@ -127,7 +128,7 @@ def analyse_groups(cells: Cells, W: np.ndarray, *, alpha: float = 0.05, min_user
         overall_reps = replicate_ratios(W, S.sum(axis=1, keepdims=True), N.sum(axis=1, keepdims=True))
         columns["ci_lo"], columns["ci_hi"] = bootstrap_interval(reps, n_eff, df, alpha)
         columns["gap_lo"], columns["gap_hi"] = bootstrap_interval(reps - overall_reps, n_eff, df, alpha)
-    return GroupAnalysis(columns, omnibus(S, N, tested, per_person, rho), disparity, v_fit, df, pooled)
+    return GroupAnalysis(columns, omnibus(S, N, tested, per_person, rho, own), disparity, v_fit, df, pooled)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ def generalised_q(y: np.ndarray, v: np.ndarray, tau2: np.ndarray) -> np.ndarray:
     return (((y - mu[..., None]) ** 2) / (v + tau2[..., None])).sum(axis=-1)
 
 
-def solve_tau2(y: np.ndarray, v: np.ndarray, target: np.ndarray | float, iterations: int = 60) -> np.ndarray:
+def solve_tau2(y: np.ndarray, v: np.ndarray, target: np.ndarray | float, iterations: int = 45) -> np.ndarray:
     """The τ² ≥ 0 at which the generalised Q equals `target` (0 when Q(0) is already below it);
     vectorised bisection over leading axes (Q decreases in τ²)."""
     y, v = np.atleast_2d(y), np.atleast_2d(v)

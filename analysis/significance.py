@@ -52,7 +52,8 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     return out
 
 
-def group_vs_rest(S: np.ndarray, N: np.ndarray, tested: np.ndarray, per_person: bool = True, rho: float = 0.0) -> dict[str, np.ndarray]:
+def group_vs_rest(S: np.ndarray, N: np.ndarray, tested: np.ndarray, per_person: bool = True, rho: float = 0.0,
+                  own: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Each tested group against everyone else.
 
     Args:
@@ -60,11 +61,12 @@ def group_vs_rest(S: np.ndarray, N: np.ndarray, tested: np.ndarray, per_person: 
         tested: (groups,) which groups to test; the others get NaN.
         per_person: whether each person falls in one group only.
         rho: intra-person correlation of the df's working model (analysis.variance.cr2_parts).
+        own: the groups' own `cr2_parts(S, N, rho)` when the caller has them (not computed twice).
     Returns:
         {"diff_rest", "se", "df", "p_value", "p_holm", "p_bh"}, each (groups,).
     """
     rest_S, rest_N = S.sum(axis=1, keepdims=True) - S, N.sum(axis=1, keepdims=True) - N
-    p_g, v_g, df_g = cr2_parts(S, N, rho)
+    p_g, v_g, df_g = own if own is not None else cr2_parts(S, N, rho)
     p_r, v_r, df_r = cr2_parts(rest_S, rest_N, rho)
     if per_person:
         var = v_g + v_r
@@ -116,7 +118,8 @@ def naive_chi2_p(successes: np.ndarray, totals: np.ndarray) -> float:
     return float(stats.chi2.sf(chi2, table.shape[1] - 1))
 
 
-def omnibus(S: np.ndarray, N: np.ndarray, tested: np.ndarray, per_person: bool = True, rho: float = 0.0) -> dict[str, float | int | str]:
+def omnibus(S: np.ndarray, N: np.ndarray, tested: np.ndarray, per_person: bool = True, rho: float = 0.0,
+            own: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict[str, float | int | str]:
     """Are all tested groups' PAAs equal?
 
     Args:
@@ -124,6 +127,8 @@ def omnibus(S: np.ndarray, N: np.ndarray, tested: np.ndarray, per_person: bool =
         tested: (groups,) which groups enter the test.
         per_person: whether each person falls in one group only.
         rho: intra-person correlation of the df's working model.
+        own: the groups' own `cr2_parts(S, N, rho)` when the caller has them (each group's value
+            depends on its own column only, so they serve the tested subset as they are).
     Returns:
         {"statistic", "df1", "df2", "p_value", "groups_tested", "method", "naive_p_value"}; p-values
         are None when fewer than two groups are tested.
@@ -136,7 +141,7 @@ def omnibus(S: np.ndarray, N: np.ndarray, tested: np.ndarray, per_person: bool =
     people = N_t.sum(axis=1) > 0
     S_t, N_t = S_t[people], N_t[people]
     if per_person:
-        y, v, f = cr2_parts(S_t, N_t, rho)
+        y, v, f = (x[tested] for x in own) if own is not None else cr2_parts(S_t, N_t, rho)
         statistic, df1, df2 = welch_anova(y, v, f)
         method = "Welch ANOVA on CR2 variances (Bell–McCaffrey df)"
     else:

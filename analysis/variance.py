@@ -52,12 +52,14 @@ def _bell_mccaffrey_df(N: np.ndarray, h: np.ndarray, inflate: np.ndarray, rho: f
     form: M ∝ D − u w' − w u' + c w w' with d = a²φ, u = aφ, w = a h, c = Σφ, a² = 1/(1 − h),
     φ_u = (1 − ρ) N_u + ρ N_u² (tests/analysis/test_variance.py checks it against the matrices)."""
     phi = (1 - rho) * N + rho * N**2
-    a = np.sqrt(inflate)
-    d, u, w, c = inflate * phi, a * phi, a * h, phi.sum(axis=0)
-    trace = d.sum(axis=0) - 2 * (u * w).sum(axis=0) + c * (w * w).sum(axis=0)
-    uw, uu, ww = (u * w).sum(axis=0), (u * u).sum(axis=0), (w * w).sum(axis=0)
-    square = ((d * d).sum(axis=0) + 2 * uw**2 + 2 * uu * ww + c**2 * ww**2
-              - 4 * (d * u * w).sum(axis=0) + 2 * c * (d * w * w).sum(axis=0) - 4 * c * uw * ww)
+    # the terms of the closed form with a = √inflate folded in: (u·w) = Σ I φ h, (u·u) = Σ I φ², ...
+    i_phi = inflate * phi
+    i_h = inflate * h
+    c = phi.sum(axis=0)
+    uw, uu, ww = (i_phi * h).sum(axis=0), (i_phi * phi).sum(axis=0), (i_h * h).sum(axis=0)
+    dd, duw, dww = (i_phi * i_phi).sum(axis=0), (i_phi * i_phi * h).sum(axis=0), (i_phi * i_h * h).sum(axis=0)
+    trace = i_phi.sum(axis=0) - 2 * uw + c * ww
+    square = dd + 2 * uw**2 + 2 * uu * ww + c**2 * ww**2 - 4 * duw + 2 * c * dww - 4 * c * uw * ww
     return trace**2 / square
 
 

@@ -29,15 +29,33 @@ from analysis.significance import holm
 from analysis.synthetic import synthetic_results
 
 
-def _cr2(per_person: pd.DataFrame) -> tuple[float, float, float]:
-    """Mean, CR2 variance and Bell–McCaffrey df of one cell from its people's (sum, size), by formula."""
-    n_g = per_person["size"].sum()
+def _cr2(per_person: pd.DataFrame, rho: float) -> tuple[float, float, float]:
+    """Mean, CR2 variance and Bell–McCaffrey df (working intra-person correlation rho) of one cell
+    from its people's (sum, size), by formula."""
+    n = per_person["size"]
+    n_g = n.sum()
     p = per_person["sum"].sum() / n_g
-    h = per_person["size"] / n_g
-    v = (((per_person["sum"] - per_person["size"] * p) ** 2) / (1 - h)).sum() / n_g**2
-    c = per_person["size"] ** 2 / (1 - h)
-    df = n_g**2 / ((per_person["size"] ** 2).sum() + (c.sum() ** 2 - (c**2).sum()) / n_g**2)
-    return p, v, df
+    h = n / n_g
+    v = (((per_person["sum"] - n * p) ** 2) / (1 - h)).sum() / n_g**2
+    phi = (1 - rho) * n + rho * n**2
+    a2 = 1 / (1 - h)
+    d, u, w, c = a2 * phi, np.sqrt(a2) * phi, np.sqrt(a2) * h, phi.sum()
+    uw, uu, ww = (u * w).sum(), (u * u).sum(), (w * w).sum()
+    trace = d.sum() - 2 * uw + c * ww
+    square = (d * d).sum() + 2 * uw**2 + 2 * uu * ww + c**2 * ww**2 - 4 * (d * u * w).sum() + 2 * c * (d * w * w).sum() - 4 * c * uw * ww
+    return p, v, trace**2 / square
+
+
+def _intra_person_correlation(sel: pd.DataFrame) -> float:
+    """One-way ANOVA over people: σ²_b / (σ²_b + σ²_w)."""
+    per = sel.groupby("user_id")["aligned"].agg(s="sum", n="size", s2=lambda x: (x**2).sum())
+    people, total = len(per), per["n"].sum()
+    grand = per["s"].sum() / total
+    ms_between = ((per["s"] ** 2 / per["n"]).sum() - total * grand**2) / (people - 1)
+    ms_within = (per["s2"].sum() - (per["s"] ** 2 / per["n"]).sum()) / (total - people)
+    n0 = (total - (per["n"] ** 2).sum() / total) / (people - 1)
+    between, within = max((ms_between - ms_within) / n0, 0.0), max(ms_within, 0.0)
+    return between / (between + within) if between + within > 0 else 0.0
 
 
 def pandas_baseline(df: pd.DataFrame, groupings: list[str], min_users: int = 20) -> dict:
@@ -46,6 +64,7 @@ def pandas_baseline(df: pd.DataFrame, groupings: list[str], min_users: int = 20)
     out = {}
     for (model, protocol, condition), sel in df.groupby(["model", "protocol", "condition"]):
         overall = sel["aligned"].mean()
+        rho = _intra_person_correlation(sel)
         for grouping in groupings:
             values = sel[grouping].fillna("(missing)")
             rows = {}
@@ -56,8 +75,8 @@ def pandas_baseline(df: pd.DataFrame, groupings: list[str], min_users: int = 20)
                 p = inside["aligned"].mean()
                 row = {"paa": p, "users": len(su), "instances": len(inside), "gap": p - overall, "effective": n_eff, "p": np.nan}
                 if n_eff >= min_users and len(su) > 1 and len(rest):
-                    _, v_g, df_g = _cr2(su)
-                    _, v_r, df_r = _cr2(rest.groupby("user_id")["aligned"].agg(["sum", "size"]))
+                    _, v_g, df_g = _cr2(su, rho)
+                    _, v_r, df_r = _cr2(rest.groupby("user_id")["aligned"].agg(["sum", "size"]), rho)
                     if v_g > 0:
                         t = (p - rest["aligned"].mean()) / np.sqrt(v_g + v_r)
                         dof = (v_g + v_r) ** 2 / (v_g**2 / df_g + v_r**2 / df_r)
