@@ -158,3 +158,25 @@ def test_coverage_under_clustering():
         row = paa_by_group(df, "gender", B=400, seed=r).row(0, named=True)
         covered += row["ci_lo"] <= truth <= row["ci_hi"]
     assert 0.92 <= covered / reps <= 0.98, covered / reps
+
+
+def test_degenerate_groups_leave_no_nan_or_inf_in_any_report_format():
+    """Zero variance, PAA 1, one person and one person with 500 items in one grouping: every format
+    of the full report renders, and no NaN or inf reaches any of them."""
+    import re
+
+    from analysis.render import FORMATS, render
+    from analysis.report import disparity_report
+
+    rng = np.random.default_rng(14)
+    groups = {"flat": [[0.5] * 4] * 25, "perfect": [[1.0] * 3] * 30, "alone": [[1.0, 0.0]],
+              "heavy": [list(rng.integers(0, 2, 500).astype(float))] + _varied(rng, 29), "a": _varied(rng, 60), "b": _varied(rng, 60)}
+    df = _frame(groups).with_row_index("instance_id").with_columns(
+        pl.col("instance_id").cast(pl.String), pl.lit("m").alias("model"), pl.lit("choice").alias("protocol"),
+        pl.lit("profile").alias("condition"))
+    report = disparity_report(df, ["gender"], B=100)
+    assert report.omnibus["groups_tested"][0] == 2
+    for fmt in FORMATS:
+        out = render(report, fmt)
+        for text in (out.values() if isinstance(out, dict) else [out]):
+            assert not re.search(r"\b(nan|NaN|inf)\b", text), fmt
