@@ -21,6 +21,9 @@ import numpy as np
 from scipy import stats
 
 
+MAX_SPREAD = 0.5  # the largest SD a set of values in [0, 1] can have
+
+
 def _weighted_mean(y: np.ndarray, v: np.ndarray, tau2: np.ndarray) -> np.ndarray:
     w = 1.0 / (v + tau2[..., None])
     return (w * y).sum(axis=-1) / w.sum(axis=-1)
@@ -63,7 +66,10 @@ def random_effects(y: np.ndarray, v: np.ndarray, alpha: float = 0.05) -> dict[st
     # the estimate and both Q-profile bounds in one vectorised solve: Q(τ²) = k − 1, χ²(α/2), χ²(1 − α/2)
     targets = np.array([k - 1, *stats.chi2.ppf([alpha / 2, 1 - alpha / 2], k - 1)])
     tau2, tau2_hi, tau2_lo = (float(t) for t in solve_tau2(np.broadcast_to(y, (3, k)), np.broadcast_to(v, (3, k)), targets))
-    return {"tau": float(np.sqrt(tau2)), "tau_lo": float(np.sqrt(tau2_lo)), "tau_hi": float(np.sqrt(tau2_hi)),
+    # PAAs lie in [0, 1], so their spread cannot exceed 0.5: with few groups the Q-profile bound can
+    # run past it (2 groups: 1 df), and a bound beyond what is possible says nothing
+    return {"tau": float(np.sqrt(tau2)), "tau_lo": float(min(np.sqrt(tau2_lo), MAX_SPREAD)),
+            "tau_hi": float(min(np.sqrt(tau2_hi), MAX_SPREAD)),
             "i2": float(max(0.0, (q0 - (k - 1)) / q0)) if q0 > 0 else 0.0,
             "mu": float(_weighted_mean(y[None], v[None], np.array([tau2]))[0]), "q": q0, "k": k}
 

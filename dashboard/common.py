@@ -150,7 +150,7 @@ def page_data() -> tuple[str, Path, dict, str, pl.DataFrame] | None:
                  "Pick another benchmark in the sidebar, or rebuild this one.")
         return None
     show_unreadable(problems)
-    return name, root, meta, f"{name}:{meta.get('content_hash', '')}:{signature}", scored
+    return name, root, meta, f"{root}:{name}:{meta.get('content_hash', '')}:{signature}", scored
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

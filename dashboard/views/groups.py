@@ -10,6 +10,8 @@ from analysis.groupings import GROUPINGS
 from analysis.groups import grouping_tables
 from analysis.render import disparity_display
 from analysis.report import cross_table
+from analysis.results import metric_name
+from analysis.verdict import grouping_verdict
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from dashboard.common import (PLACES, export_buttons, page_data, provenance, query_int, query_value, remember, run_index,
@@ -17,7 +19,9 @@ from dashboard.common import (PLACES, export_buttons, page_data, provenance, que
 
 
 @st.cache_data(show_spinner=False)
-def selection(_scored: pl.DataFrame, model: str, protocol: str, condition: str, place_by: str | None, place: str | None) -> pl.DataFrame:
+def selection(_scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str, place_by: str | None,
+              place: str | None) -> pl.DataFrame:
+    """`state` keys the cache: `_scored` is not hashed, and without it new results would reuse an old selection."""
     sel = _scored.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
     return sel.filter(pl.col(place_by) == place) if place_by else sel
 
@@ -25,7 +29,7 @@ def selection(_scored: pl.DataFrame, model: str, protocol: str, condition: str, 
 @st.cache_data(show_spinner=False)
 def tables(_scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str, grouping: str, min_users: int,
            place_by: str | None, place: str | None):
-    sel = selection(_scored, model, protocol, condition, place_by, place)
+    sel = selection(_scored, state, model, protocol, condition, place_by, place)
     return grouping_tables(sel, grouping, B=DEFAULT_REPLICATES, min_users=min_users)
 
 
@@ -35,14 +39,14 @@ def report_html(_scored: pl.DataFrame, state: str, model: str, protocol: str, co
     from analysis.render import render
     from analysis.report import disparity_report
 
-    sel = selection(_scored, model, protocol, condition, place_by, place)
+    sel = selection(_scored, state, model, protocol, condition, place_by, place)
     return render(disparity_report(sel, [grouping], B=DEFAULT_REPLICATES, min_users=min_users), "html").encode("utf-8")
 
 
 @st.cache_data(show_spinner=False)
 def heat_table(_scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str, rows: str, grouping: str,
                min_users: int, min_cell: int) -> pl.DataFrame:
-    return cross_table(selection(_scored, model, protocol, condition, None, None), rows, grouping,
+    return cross_table(selection(_scored, state, model, protocol, condition, None, None), rows, grouping,
                        min_row_users=min_users, min_cell_users=min_cell)
 
 
@@ -96,6 +100,8 @@ if data:
 
         result = tables(scored, state, model, protocol, condition, grouping, int(min_users), place_by, place)
         table, omni = result.table, result.omnibus
+        for line in grouping_verdict(result, grouping, metric=metric_name(protocol), minimum=int(min_users)):
+            st.markdown(line)
         if omni["p_value"] is not None:
             st.markdown(f"Omnibus test over {omni['groups_tested']} groups with {min_users}+ effective people ({omni['method']}): "
                         f"F = {omni['statistic']:.2f} on {omni['df1']:.0f} and {omni['df2']:.1f} df, **p = {omni['p_value']:.3g}** "

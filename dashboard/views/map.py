@@ -10,7 +10,9 @@ import polars as pl
 import streamlit as st
 
 from analysis.geography import country_shapes, region_shapes
-from analysis.groups import paa_by_group
+from analysis.groups import GroupingTables, grouping_tables
+from analysis.results import metric_name
+from analysis.verdict import grouping_verdict
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from dashboard.common import (PLACES, export_buttons, page_data, provenance, query_int, query_value, remember, run_index,
@@ -32,10 +34,11 @@ def _shapes(grouping: str) -> dict:
 
 
 @st.cache_data(show_spinner=False)
-def place_table(_scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str, grouping: str, min_users: int, B: int) -> pl.DataFrame:
+def place_tables(_scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str, grouping: str, min_users: int,
+                 B: int) -> GroupingTables:
     """`_scored` is not hashed (a leading underscore tells Streamlit so); `state` identifies it cheaply."""
     sel = _scored.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
-    return paa_by_group(sel, grouping, B=B, min_users=min_users)
+    return grouping_tables(sel, grouping, B=B, min_users=min_users)
 
 
 @st.cache_data(show_spinner=False)
@@ -145,7 +148,10 @@ if data:
         shrunk = st.sidebar.toggle("Show shrunk estimates for small places", value=st.query_params.get("shrunk") == "1", key="shrunk")
         remember(where=where, min_users=str(min_users), shrunk="1" if shrunk else None)
 
-        table = place_table(scored, state, model, protocol, condition, grouping, int(min_users), DEFAULT_REPLICATES)
+        tables = place_tables(scored, state, model, protocol, condition, grouping, int(min_users), DEFAULT_REPLICATES)
+        table = tables.table
+        for line in grouping_verdict(tables, grouping, metric=metric_name(protocol), things="places", minimum=int(min_users)):
+            st.markdown(line)
         this = index.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
         run_a = this.item(0, "run_id")
         others = sorted(r for r in index.filter(pl.col("protocol") == protocol).get_column("run_id").to_list() if r != run_a)

@@ -306,6 +306,36 @@ def test_hand_edited_links_show_a_notice_instead_of_failing(app, page, params):
         assert f"{name}={value!r}" in notices or f"'{value}'" in notices, (name, notices)
 
 
+def _planted_cache(root: Path, planted: dict | None) -> Path:
+    """A synthetic benchmark with one choice run whose truth is known (analysis.synthetic)."""
+    from analysis.cache import atomic_write_json, atomic_write_parquet, write_benchmark
+    from analysis.synthetic import synthetic_results
+
+    inst, res = synthetic_results(instances=6000, models=1, protocols=["choice"], planted=planted, seed=8)
+    write_benchmark("planted", inst, {"source": "demo", "synthetic": True, "description": "planted"}, root=root)
+    run = root / "planted" / "runs" / res.item(0, "run_id")
+    atomic_write_parquet(run / "part-0.parquet", res)
+    atomic_write_json(run / "manifest.json", {"protocol": "choice"})
+    return root
+
+
+@pytest.mark.parametrize("planted,expected", [({"gender": {"Female": -0.12}}, "Female"), (None, "No difference survives correction")])
+def test_groups_and_map_open_with_a_verdict_from_the_numbers(monkeypatch, tmp_path, planted, expected):
+    monkeypatch.setenv("MVPBENCH_CACHE", str(_planted_cache(tmp_path, planted)))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.query_params.update({"benchmark": "planted", "grouping": "gender"})
+    at = at.switch_page("views/groups.py").run()
+    verdict = [m.value for m in at.markdown]
+    assert not at.exception and any("were tested" in v for v in verdict)
+    assert any(expected in v for v in verdict), verdict
+    at = at.switch_page("views/map.py").run()
+    lines = [m.value for m in at.markdown]
+    assert not at.exception and any("places" in v and "were tested" in v for v in lines)
+    finding = next(v for v in lines if "survives correction" in v or "from the rest" in v)
+    untested = _table(at, "birth_country").query("small")["birth_country"]
+    assert not any(f"{name} (" in finding for name in untested)  # no place under the minimum is named as a finding
+
+
 def test_bad_files_are_named_and_contained(monkeypatch, tmp_path):
     """A truncated part, a benchmark.json that is not JSON and a corrupt instances.parquet each give a
     notice naming the file; the other runs and benchmarks keep working on every page."""

@@ -1,0 +1,89 @@
+"""A page's verdict in plain words, written from the numbers: what was tested, whether any gap
+survives correction, the noise-corrected spread, the lowest tested group with its gap, and what was
+left untested and why. Pure: a grouping's tables in, sentences out; the dashboard only shows them."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from analysis.groups import GroupingTables
+
+ALPHA = 0.05
+_MARKDOWN = str.maketrans({c: f"\\{c}" for c in "\\`*_{}[]()#+-.!|<>~"})
+
+
+def _text(value: object) -> str:
+    """A data label as literal Markdown text (labels come from data files, not from this code)."""
+    return str(value).translate(_MARKDOWN)
+
+
+def _points(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:+.1f}"
+
+
+def _tested_sentence(table: pl.DataFrame, things: str, minimum: int) -> str:
+    tested, total = int(table["tested"].sum()), table.height
+    return f"**{tested} of {total} {things}** have at least {minimum} effective people and were tested."
+
+
+def _findings(table: pl.DataFrame, label: str, omnibus: dict, metric: str) -> str:
+    if omnibus.get("p_value") is None:
+        return "Fewer than two groups could be tested, so no comparison between groups is possible here."
+    flagged = table.filter(pl.col("p_holm") < ALPHA).sort("diff_rest")
+    if flagged.height == 0:
+        smallest = table["p_holm"].min()
+        return (f"**No difference survives correction**: the omnibus test gives p = {omnibus['p_value']:.2g} and no group "
+                f"differs from the rest after Holm's correction (smallest adjusted p = {smallest:.2g}).")
+    parts = [f"{_text(r[label])} ({_points(r['diff_rest'])} points of {metric} vs the rest, adjusted p = {r['p_holm']:.2g})"
+             for r in flagged.iter_rows(named=True)]
+    return (f"**{flagged.height} group{'s differ' if flagged.height > 1 else ' differs'} from the rest after Holm's "
+            f"correction**: {'; '.join(parts)}. Omnibus p = {omnibus['p_value']:.2g}.")
+
+
+def _spread(disparity: pl.DataFrame) -> str | None:
+    rows = {r["statistic"]: r for r in disparity.iter_rows(named=True)}
+    tau, i2 = rows.get("tau"), rows.get("i2")
+    if not tau or tau["estimate"] is None:
+        return None
+    text = (f"Spread of true alignment between tested groups (τ, noise removed): **{100 * tau['estimate']:.1f} points** "
+            f"(95% interval {100 * tau['ci_lo']:.1f} to {100 * tau['ci_hi']:.1f}); {100 * i2['estimate']:.0f}% of the observed "
+            "spread is real.")
+    if tau["worst_group"]:
+        text += f" Lowest after shrinkage: {_text(tau['worst_group'])}; highest: {_text(tau['best_group'])}."
+    else:
+        text += " No group can be named lowest: their estimates are indistinguishable."
+    return text
+
+
+def _untested(table: pl.DataFrame, label: str, minimum: int) -> str | None:
+    untested = table.filter(~pl.col("tested"))
+    if untested.height == 0:
+        return None
+    small = untested.filter(pl.col("effective_users") < minimum).sort("effective_users", descending=True)
+    flat = untested.filter(pl.col("effective_users") >= minimum)
+    parts = []
+    if small.height:
+        examples = ", ".join(f"{_text(r[label])} ({r['effective_users']:.1f})" for r in small.head(3).iter_rows(named=True))
+        parts.append(f"{small.height} with fewer than {minimum} effective people (largest: {examples})")
+    if flat.height:
+        parts.append(f"{flat.height} whose people's scores do not vary ({', '.join(map(_text, flat[label].to_list()[:3]))})")
+    return "Not tested, never ranked: " + "; ".join(parts) + "."
+
+
+def grouping_verdict(tables: GroupingTables, label: str, *, metric: str = "PAA", things: str = "groups",
+                     minimum: int = 20) -> list[str]:
+    """The verdict for one selection's grouping, one sentence per line.
+
+    Args:
+        tables: `analysis.groups.grouping_tables` output.
+        label: the table's group-label column (the grouping name).
+        metric: "PAA" or "OPA", as the run's protocol measures.
+        things: what the groups are called in the sentence ("countries", "groups", ...).
+        minimum: the minimum of effective people that was used.
+    Returns:
+        Sentences in Markdown (bold for the finding); group labels are data and must be shown as text.
+    """
+    table = tables.table
+    lines = [_tested_sentence(table, things, minimum), _findings(table, label, tables.omnibus, metric)]
+    lines += [line for line in (_spread(tables.disparity), _untested(table, label, minimum)) if line]
+    return lines

@@ -1,0 +1,44 @@
+"""Verdicts in plain words, written from the numbers: a planted gap is named, no gap says so, and a
+group under the minimum is never named as a finding."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from analysis.groups import grouping_tables
+from analysis.synthetic import synthetic_results
+from analysis.verdict import grouping_verdict
+
+
+def _scored(planted=None, seed=3):
+    inst, res = synthetic_results(instances=6000, models=1, protocols=["choice"], planted=planted, seed=seed)
+    return res.join(inst, on="instance_id")
+
+
+def test_a_planted_gap_is_named_with_its_size():
+    lines = grouping_verdict(grouping_tables(_scored({"gender": {"Female": -0.10}}), "gender", B=0), "gender")
+    finding = lines[1]
+    assert "differ" in finding and "Female" in finding and "points of PAA" in finding
+    assert any("τ" in line and "real" in line for line in lines)
+
+
+def test_no_gap_says_nothing_survives_and_names_no_lowest_group():
+    lines = grouping_verdict(grouping_tables(_scored(seed=4), "special_region", B=0), "special_region", things="regions")
+    assert lines[0].startswith("**") and "regions" in lines[0]
+    assert "No difference survives correction" in lines[1]
+
+
+def test_untested_places_are_listed_as_untested_and_never_as_findings():
+    scored = _scored({"birth_iso3": {"NGA": -0.30}})  # a big planted drop in a country of 19 people
+    tables = grouping_tables(scored, "birth_country", B=0)
+    lines = grouping_verdict(tables, "birth_country", things="countries")
+    assert "Nigeria" not in lines[1] and "Not tested" in lines[-1]
+    small = tables.table.filter(~pl.col("tested"))["birth_country"].to_list()
+    assert not any(name in lines[1] for name in small)
+
+
+def test_labels_are_shown_as_text_not_markdown():
+    scored = _scored({"gender": {"Female": -0.15}}).with_columns(
+        pl.when(pl.col("gender") == "Female").then(pl.lit("**F** [x](javascript:alert(1))")).otherwise(pl.col("gender")).alias("gender"))
+    finding = grouping_verdict(grouping_tables(scored, "gender", B=0), "gender")[1]
+    assert r"\*\*F\*\* \[x\]\(javascript:alert\(1\)\)" in finding
