@@ -144,3 +144,26 @@ def compare_runs(scored: pl.DataFrame | pl.LazyFrame, run_a: str, run_b: str, by
     none. What the Compare page, the Map's difference mode and `mvpbench tune --evaluate` report."""
     paired = paired_frame(scored, run_a, run_b, key="run_id")
     return paired_comparison(paired, by, **options) if paired.height else None
+
+
+def comparable_pair(runs: pl.DataFrame) -> tuple[str, str] | None:
+    """The most meaningful default comparison among runs (run_id, model, protocol, condition): a
+    tuned model against its base, else one model under two conditions (e.g. profile vs blind), else
+    two models; always under one protocol, so both sides are the same metric.
+
+    Args:
+        runs: one row per run.
+    Returns:
+        (run_a, run_b), A the baseline, or None when no two runs share a protocol.
+    """
+    rows = runs.sort("run_id").rows(named=True)
+    same = [(a, b) for a in rows for b in rows if a["run_id"] != b["run_id"] and a["protocol"] == b["protocol"]]
+    tuned = [(a, b) for a, b in same if "+" in b["model"] and b["model"].split("+", 1)[0] == a["model"]
+             and a["condition"] == b["condition"]]
+    conditions = [(a, b) for a, b in same if a["model"] == b["model"] and a["condition"] == "blind" and b["condition"] != "blind"]
+    models = [(a, b) for a, b in same if a["condition"] == b["condition"]]
+    for candidates in (tuned, conditions, models, same):
+        if candidates:
+            a, b = candidates[0]
+            return a["run_id"], b["run_id"]
+    return None

@@ -7,10 +7,11 @@ import polars as pl
 import streamlit as st
 
 from analysis.groupings import GROUPINGS
-from analysis.paired import compare_runs
+from analysis.paired import comparable_pair, compare_runs
+from analysis.results import metric_name
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
-from dashboard.common import export_buttons, page_data, provenance, query_int, query_value, remember
+from dashboard.common import export_buttons, page_data, provenance, query_int, query_value, remember, run_index
 
 
 @st.cache_data(show_spinner=False)
@@ -26,23 +27,34 @@ if data:
     if len(runs) < 2:
         st.info("Comparisons need two runs over the same instances (e.g. the same model with and without the profile).")
     else:
+        index = run_index(scored, state)
+        info = {r["run_id"]: r for r in index.iter_rows(named=True)}
+        label = lambda r: f"{info[r]['model']} · {info[r]['protocol']} ({metric_name(info[r]['protocol'])}) · {info[r]['condition']}"  # noqa: E731
+        default_a, default_b = comparable_pair(index) or (runs[0], runs[1])
         c1, c2, c3 = st.columns(3)
-        run_a = c1.selectbox("A (baseline)", runs, index=runs.index(query_value("a", runs)), key="run_a")
+        run_a = c1.selectbox("A (baseline)", runs, index=runs.index(query_value("a", runs, default_a)), key="run_a", format_func=label)
         others = [r for r in runs if r != run_a]
-        run_b = c2.selectbox("B (compared)", others, index=others.index(query_value("b", others)), key="run_b")
+        run_b = c2.selectbox("B (compared)", others, index=others.index(query_value("b", others, default_b)), key="run_b",
+                             format_func=label)
+        st.caption(f"A = `{run_a}`, B = `{run_b}`")
         grouping = c3.selectbox("Per group", GROUPINGS, index=GROUPINGS.index(query_value("grouping", list(GROUPINGS), "special_region")),
                                 key="c_grouping")
         min_users = st.sidebar.number_input("Minimum effective people per group", MIN_PEOPLE_FLOOR, 500,
                                             query_int("min_users", MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR, 500), key="c_min_users")
         remember(a=run_a, b=run_b, grouping=grouping, min_users=str(min_users))
-        result = compare(scored, state, run_a, run_b, grouping, int(min_users))
-        if result is None:
+        metric_a, metric_b = metric_name(info[run_a]["protocol"]), metric_name(info[run_b]["protocol"])
+        same_scale = info[run_a]["protocol"] == info[run_b]["protocol"]
+        result = compare(scored, state, run_a, run_b, grouping, int(min_users)) if same_scale else None
+        if not same_scale:
+            st.error(f"A measures {metric_a} ({info[run_a]['protocol']}) and B measures {metric_b} ({info[run_b]['protocol']}): "
+                     "different protocols measure on different scales, so their difference means nothing. Pick two runs of one protocol.")
+        elif result is None:
             st.warning("These two runs share no instance: nothing to compare.")
         else:
             o, m = result["overall"], result["mcnemar"]
             k1, k2, k3 = st.columns(3)
-            k1.metric("PAA of A", f"{o['paa_a']:.3f}")
-            k2.metric("PAA of B", f"{o['paa_b']:.3f}", delta=f"{o['diff']:+.3f}")
+            k1.metric(f"{metric_a} of A", f"{o['paa_a']:.3f}")
+            k2.metric(f"{metric_b} of B", f"{o['paa_b']:.3f}", delta=f"{o['diff']:+.3f}")
             k3.metric("Instances compared", f"{o['instances']:,}", help=f"{o['users']} people")
             interval = f"95% paired cluster-bootstrap CI {o['ci_lo']:+.4f} to {o['ci_hi']:+.4f}" if o["ci_lo"] is not None else "no interval"
             st.markdown(f"Difference B − A = **{o['diff']:+.4f}** ({interval}). McNemar on hard labels (instances as independent): {m['a_only']} items only A "

@@ -336,6 +336,15 @@ def test_groups_and_map_open_with_a_verdict_from_the_numbers(monkeypatch, tmp_pa
     assert not any(f"{name} (" in finding for name in untested)  # no place under the minimum is named as a finding
 
 
+def test_compare_opens_on_base_vs_tuned_and_refuses_two_metrics(app):
+    at = app.switch_page("views/compare.py").run()
+    a, b = at.selectbox(key="run_a").value, at.selectbox(key="run_b").value
+    assert not at.exception and a.startswith("smollm2-135m.") and "-dpo-" in b and a.split(".")[1] == b.split(".")[1]
+    at.selectbox(key="run_b").set_value("smollm2-135m.logprob.profile.ef1244b0").run()  # OPA against PAA
+    assert not at.exception and any("different protocols" in e.value for e in at.error)
+    assert not any("Difference B − A" in m.value for m in at.markdown)
+
+
 def test_bad_files_are_named_and_contained(monkeypatch, tmp_path):
     """A truncated part, a benchmark.json that is not JSON and a corrupt instances.parquet each give a
     notice naming the file; the other runs and benchmarks keep working on every page."""
