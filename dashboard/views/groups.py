@@ -50,6 +50,35 @@ def heat_table(_scored: pl.DataFrame, state: str, model: str, protocol: str, con
                        min_row_users=min_users, min_cell_users=min_cell)
 
 
+def forest_plot(table: pl.DataFrame, grouping: str, metric: str) -> None:
+    """Each tested group's gap to the overall, in points, with its interval, sorted, around a zero
+    line. Untested groups are never on this axis (`untested_list` shows them apart)."""
+    tested = table.filter(pl.col("tested")).rename({grouping: "group"}).with_columns(  # a colon in a field name is a type to Altair
+        *(pl.col(c) * 100 for c in ("gap", "gap_lo", "gap_hi")))
+    if tested.height:
+        order = tested.sort("gap")["group"].to_list()
+        y = alt.Y("group:N", sort=order, title=None)
+        tooltip = [alt.Tooltip("group:N", title=grouping), alt.Tooltip("users:Q", title="people"),
+                   alt.Tooltip("effective_users:Q", title="effective people", format=".1f"),
+                   alt.Tooltip("paa:Q", title=metric, format=".3f"), alt.Tooltip("gap:Q", title="gap, points", format="+.1f"),
+                   alt.Tooltip("gap_lo:Q", title="95% from", format="+.1f"), alt.Tooltip("gap_hi:Q", title="95% to", format="+.1f"),
+                   alt.Tooltip("p_holm:Q", title="Holm-adjusted p", format=".3g")]
+        points = alt.Chart(tested).mark_point(filled=True, size=60, color="#4c78a8").encode(
+            y=y, x=alt.X("gap:Q", title=f"gap to the overall {metric}, points (95% interval)"), tooltip=tooltip)
+        whiskers = alt.Chart(tested).mark_rule(color="#4c78a8").encode(y=y, x="gap_lo:Q", x2="gap_hi:Q")
+        zero = alt.Chart(pl.DataFrame({"x": [0.0]})).mark_rule(color="#888", strokeDash=[4, 3]).encode(x="x:Q")
+        st.altair_chart((zero + whiskers + points).properties(height=max(120, 32 * tested.height)), width="stretch")
+        st.caption("Each interval is for one group on its own: with many groups some miss zero by chance. Whether a gap "
+                   "survives testing every group at once is the verdict's Holm-corrected finding above.")
+
+
+def untested_list(table: pl.DataFrame, grouping: str) -> None:
+    untested = table.filter(~pl.col("tested"))
+    if untested.height:
+        with st.expander(f"Not tested ({untested.height}): too few effective people or no variation, never ranked"):
+            st.dataframe(untested.select(grouping, "users", "effective_users", "paa", "note"), hide_index=True)
+
+
 def heat_map(scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str, grouping: str, min_users: int) -> None:
     st.subheader("Place × group heat map")
     c1, c2 = st.columns(2)
@@ -109,18 +138,11 @@ if data:
         else:
             st.markdown("Fewer than two groups have enough people to test.")
         st.dataframe(disparity_display(result.disparity.to_dicts()), hide_index=True)
-        plot = table.rename({grouping: "group"}).with_columns(  # Altair reads a colon in a field name as a type
-            pl.when(pl.col("tested")).then(pl.lit("tested")).otherwise(pl.lit("not tested")).alias("cell"))
-        bars = alt.Chart(plot).mark_bar().encode(
-            y=alt.Y("group:N", sort="-x", title=None), x=alt.X("paa:Q", title="PAA"),
-            color=alt.Color("cell:N", scale=alt.Scale(domain=["tested", "not tested"], range=["#4c78a8", "#c7c7c7"])),
-            tooltip=[alt.Tooltip("group:N", title=grouping), "users:Q", "instances:Q", alt.Tooltip("paa:Q", format=".3f"),
-                     alt.Tooltip("ci_lo:Q", format=".3f"), alt.Tooltip("ci_hi:Q", format=".3f"), alt.Tooltip("p_holm:Q", format=".3g")])
-        whiskers = alt.Chart(plot).mark_rule(color="black").encode(y=alt.Y("group:N", sort="-x"), x="ci_lo:Q", x2="ci_hi:Q")
-        st.altair_chart((bars + whiskers).properties(height=max(160, 36 * plot.height)), width="stretch")
+        forest_plot(table, grouping, metric_name(protocol))
         shown_table = table.select(grouping, "users", "effective_users", "instances", "paa", "ci_lo", "ci_hi", "gap",
                                    "gap_lo", "gap_hi", "p_value", "p_holm", "p_bh", "tested", "paa_shrunk", "note")
-        st.dataframe(shown_table, hide_index=True)
+        st.dataframe(shown_table.sort(["tested", "gap"], descending=[True, False], nulls_last=True), hide_index=True)
+        untested_list(table, grouping)
         stem = f"{name}-{model}-{protocol}-{condition}-by-{grouping.replace(':', '-')}"
         export_buttons(shown_table, stem, "groups")
         st.download_button("Download HTML report of this view", report_html(scored, state, model, protocol, condition, grouping, int(min_users),
