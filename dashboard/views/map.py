@@ -206,13 +206,14 @@ if data:
         else:
             st.caption("Click a shape to open the Groups or Items page for its people; double-click to clear.")
         shown = table.filter(~pl.col("small"))
-        st.caption(f"{shown.height} places with at least {min_users} people are coloured; {table.height - shown.height} "
+        st.caption(f"{shown.height} places with at least {min_users} effective people are coloured; {table.height - shown.height} "
                    "smaller ones are grey (dashed outline), untested, and shown shrunk only on request.")
         key = _key_column(grouping)
         columns = ([grouping, key, "users", "paa_a", "paa_b", "diff", "ci_lo", "ci_hi", "small"]
                    if difference else [grouping, key, "users", "instances", "paa", "ci_lo", "ci_hi",
                                        "gap", "gap_lo", "gap_hi", "p_holm", "small", "paa_shrunk", "note"])
-        shown_table = table.sort(["small", "paa"], descending=[False, True]).select(list(dict.fromkeys(columns)))
+        order = ["small", "paa"] if difference else ["tested", "paa"]  # tested places first, never ranked among the rest
+        shown_table = table.sort(order, descending=[not difference, True]).select(list(dict.fromkeys(columns)))
         st.dataframe(shown_table, hide_index=True)
         export_buttons(shown_table, f"{name}-{model}-{protocol}-{condition}-by-{grouping}", "map")
     provenance(name, root, meta)
