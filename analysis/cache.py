@@ -169,4 +169,7 @@ def scan_results(benchmark: str, root: Path | None = None, run_ids: list[str] | 
     parts = [p for d in run_dirs(benchmark, root) if run_ids is None or d.name in run_ids for p in run_parts(d)]
     if not parts:
         return pl.LazyFrame(schema=RESULT_SCHEMA)
-    return pl.scan_parquet(parts, glob=False).unique("key", keep="first", maintain_order=True)
+    # parts written by an older contract may lack a column (p_w): read it as null rather than fail,
+    # so the reader can tell such rows apart (analysis.results refuses stale choice rows)
+    return pl.scan_parquet(parts, glob=False, schema=RESULT_SCHEMA, missing_columns="insert", extra_columns="ignore").unique(
+        "key", keep="first", maintain_order=True)

@@ -255,8 +255,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     split = lambda v: [x for x in v.split(",") if x] if v else None  # noqa: E731
-    scored = select_results(scan_scored(args.benchmark, args.cache), models=split(args.model), protocols=split(args.protocol),
-                            conditions=split(args.condition), splits=split(args.split)).collect()
+    try:
+        scored = select_results(scan_scored(args.benchmark, args.cache), models=split(args.model), protocols=split(args.protocol),
+                                conditions=split(args.condition), splits=split(args.split)).collect()
+    except ValueError as problem:  # e.g. a choice run scored under the old rule: the message says how to fix it
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_FAILED
     if scored.height == 0:
         print(f"error: no scored results for benchmark '{args.benchmark}' with these filters (see `mvpbench runs list`)", file=sys.stderr)
         return EXIT_FAILED

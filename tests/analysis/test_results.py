@@ -41,3 +41,14 @@ def test_a_run_folder_named_like_a_pattern_is_read_literally(damaged):
     scored, _ = read_scored("demo", root)
     assert scored.filter(pl.col("condition") == "blind").height == 1195  # the renamed run is still there
     assert scan_scored("demo", root, [odd.name]).collect().height == 1195
+
+
+def test_a_stale_choice_run_is_left_out_and_named_while_the_others_stay(tmp_path):
+    root = tmp_path / "cache"
+    shutil.copytree(default_cache_root() / "demo", root / "demo", ignore=shutil.ignore_patterns("tuning"))
+    run = next(d for d in run_dirs("demo", root) if ".choice.blind." in d.name)
+    for part in run.glob("part-*.parquet"):
+        pl.read_parquet(part).drop("p_w").write_parquet(part)
+    scored, problems = read_scored("demo", root)
+    assert [p.path for p in problems] == [f"demo/runs/{run.name}"] and "re-derive" in problems[0].reason
+    assert scored["run_id"].n_unique() == 7

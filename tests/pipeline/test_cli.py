@@ -105,3 +105,20 @@ def test_the_dashboard_binds_loopback_and_page_jobs_need_an_opt_in_beyond_it():
     assert command[command.index("--server.address") + 1] == "0.0.0.0" and env["MVPBENCH_ALLOW_JOBS"] == "0"
     _, env = dashboard_command(build_parser().parse_args(["dashboard", "--address", "0.0.0.0", "--allow-remote-jobs"]))
     assert env["MVPBENCH_ALLOW_JOBS"] == "1"
+
+
+def test_report_on_a_stale_choice_run_is_one_line_with_the_fix(tmp_path, capsys):
+    import shutil
+
+    import polars as pl
+
+    from analysis.cache import default_cache_root, run_dirs
+
+    root = tmp_path / "cache"
+    shutil.copytree(default_cache_root() / "demo", root / "demo", ignore=shutil.ignore_patterns("tuning"))
+    run = next(d for d in run_dirs("demo", root) if ".choice.blind." in d.name)
+    for part in run.glob("part-*.parquet"):
+        pl.read_parquet(part).drop("p_w").write_parquet(part)
+    assert main(["report", "--benchmark", "demo", "--cache", str(root)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "python -m pipeline.runs.rederive --benchmark demo" in err
