@@ -17,6 +17,7 @@ from analysis.cache import read_run_manifest, run_dirs, run_parts, scan_instance
 from analysis.contracts import RESULT_SCHEMA
 
 RESULT_FIELDS = ("run_id", "model", "protocol", "condition", "instance_id", "aligned")
+DIAGNOSTICS_KEPT = ("order_consistent", "position_bias", "label_mass")  # read_scored keeps them: analysis.diagnostics
 
 
 def scan_scored(benchmark: str, root: Path | None = None, run_ids: list[str] | None = None) -> pl.LazyFrame:
@@ -76,7 +77,7 @@ def _read_run(run_dir: Path, root: Path) -> tuple[pl.DataFrame | None, Unreadabl
     if _stale_runs(results.lazy()):
         return None, Unreadable(relative(run_dir), "choice results scored when PAA meant the mean label probability: "
                                 "re-derive with python -m pipeline.runs.rederive")
-    return results.select(RESULT_FIELDS), None
+    return results.select(*RESULT_FIELDS, *DIAGNOSTICS_KEPT), None
 
 
 def read_scored(benchmark: str, root: Path) -> tuple[pl.DataFrame, list[Unreadable]]:
@@ -99,7 +100,7 @@ def read_scored(benchmark: str, root: Path) -> tuple[pl.DataFrame, list[Unreadab
             problems.append(problem)
         elif frame is not None:
             frames.append(frame)
-    results = pl.concat(frames) if frames else pl.DataFrame(schema={k: RESULT_SCHEMA[k] for k in RESULT_FIELDS})
+    results = pl.concat(frames) if frames else pl.DataFrame(schema={k: RESULT_SCHEMA[k] for k in (*RESULT_FIELDS, *DIAGNOSTICS_KEPT)})
     return results.join(instances, on="instance_id", how="inner"), problems
 
 

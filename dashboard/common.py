@@ -9,6 +9,7 @@ import polars as pl
 import streamlit as st
 
 from analysis.cache import default_cache_root, list_benchmarks, read_benchmark_meta, read_instances, read_run_manifest, run_dirs
+from analysis.diagnostics import choice_diagnostics, position_warning
 from analysis.results import Unreadable, read_scored
 
 
@@ -151,6 +152,21 @@ def page_data() -> tuple[str, Path, dict, str, pl.DataFrame] | None:
         return None
     show_unreadable(problems)
     return name, root, meta, f"{root}:{name}:{meta.get('content_hash', '')}:{signature}", scored
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def run_diagnostics(_scored: pl.DataFrame, state: str) -> pl.DataFrame:
+    """Per choice run: order consistency, position bias and label mass with intervals (analysis.diagnostics)."""
+    return choice_diagnostics(_scored)
+
+
+def position_caution(scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str) -> None:
+    """The verdict's first line when the selected run's choices are mostly position."""
+    index = run_index(scored, state).filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
+    if protocol == "choice" and index.height:
+        warning = position_warning(run_diagnostics(scored, state), index.item(0, "run_id"))
+        if warning:
+            st.warning(warning, icon="⚠️")
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

@@ -14,8 +14,8 @@ from analysis.results import metric_name
 from analysis.verdict import grouping_verdict
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
-from dashboard.common import (PLACES, export_buttons, page_data, provenance, query_int, query_value, remember, run_index,
-                              select_place, select_run)
+from dashboard.common import (PLACES, export_buttons, page_data, position_caution, provenance, query_int, query_value, remember,
+                              run_index, select_place, select_run)
 
 
 @st.cache_data(show_spinner=False)
@@ -129,6 +129,7 @@ if data:
 
         result = tables(scored, state, model, protocol, condition, grouping, int(min_users), place_by, place)
         table, omni = result.table, result.omnibus
+        position_caution(scored, state, model, protocol, condition)
         for line in grouping_verdict(result, grouping, metric=metric_name(protocol), minimum=int(min_users)):
             st.markdown(line)
         if omni["p_value"] is not None:

@@ -15,8 +15,8 @@ from analysis.results import metric_name
 from analysis.verdict import grouping_verdict
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
-from dashboard.common import (PLACES, export_buttons, page_data, provenance, query_int, query_value, remember, run_index,
-                              select_run)
+from dashboard.common import (PLACES, export_buttons, page_data, position_caution, provenance, query_int, query_value, remember,
+                              run_index, select_run)
 
 # What the map can be drawn by: the grouping column, and whether its shapes are countries or regions.
 GEOGRAPHIES = {"birth": "birth_country", "reside": "reside_country", "subregion": "un_subregion", "region": "special_region"}
@@ -150,6 +150,7 @@ if data:
 
         tables = place_tables(scored, state, model, protocol, condition, grouping, int(min_users), DEFAULT_REPLICATES)
         table = tables.table
+        position_caution(scored, state, model, protocol, condition)
         for line in grouping_verdict(tables, grouping, metric=metric_name(protocol), things="places", minimum=int(min_users)):
             st.markdown(line)
         this = index.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))

@@ -3,12 +3,13 @@
 import polars as pl
 import streamlit as st
 
+from analysis.diagnostics import POSITION_DRIVEN
 from analysis.report import leaderboard
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE
 from analysis.summary import benchmark_counts, split_table, users_by_country
 from analysis.values import VALUE_DIMENSIONS
-from dashboard.common import load_instances, page_data, provenance, remember
+from dashboard.common import load_instances, page_data, provenance, remember, run_diagnostics
 
 @st.cache_data(show_spinner=False)
 def cached_leaderboard(_scored: pl.DataFrame, state: str) -> pl.DataFrame:
@@ -34,6 +35,15 @@ if data:
         st.caption("Ranked within each metric, never across: PAA (choice, generate) is the share of decisions for the "
                    "value-aligned answer; OPA (logprob) is the paper's share of log-prob margins passed. Runs over different "
                    "people (see `users`) are not like for like. 95% intervals resample people (all of a person's answers together).")
+        diagnostics = run_diagnostics(scored, state)
+        if diagnostics.height:
+            st.subheader("Diagnostics before trust: choice runs")
+            st.dataframe(diagnostics.select("run_id", "items", "users", "order_consistent", "order_consistent_lo", "order_consistent_hi",
+                                            "position_bias", "label_mass", "position_driven"), hide_index=True)
+            st.caption("order_consistent: share of items where the model chooses the same answer in both orders (the rest: the "
+                       "same letter whatever it labels); position_bias: mean P(label A) − ½; label_mass: probability on the two "
+                       f"labels. A run under {int(100 * POSITION_DRIVEN)}% order consistency is mostly position-driven: read its PAA "
+                       "and its gaps with that in mind.")
     else:
         st.info("No model results yet: score one with `mvpbench run --benchmark " + name + "`.")
 

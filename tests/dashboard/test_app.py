@@ -345,6 +345,18 @@ def test_compare_opens_on_base_vs_tuned_and_refuses_two_metrics(app):
     assert not any("Difference B − A" in m.value for m in at.markdown)
 
 
+def test_a_position_driven_run_is_flagged_before_its_numbers(app):
+    """SmolLM2 picks the same letter in both orders for most items: Overview shows the diagnostics,
+    and Groups and Map open with the caution; a logprob run gets none."""
+    diagnostics = _table(app, "order_consistent")
+    assert (diagnostics["order_consistent"] < 0.5).all() and diagnostics["position_driven"].all()
+    for page in ("views/groups.py", "views/map.py"):
+        at = app.switch_page(page).run()
+        assert not at.exception and any("mostly position" in w.value for w in at.warning), page
+    at.selectbox(key="protocol").set_value("logprob").run()
+    assert not at.exception and not any("mostly position" in w.value for w in at.warning)
+
+
 def test_bad_files_are_named_and_contained(monkeypatch, tmp_path):
     """A truncated part, a benchmark.json that is not JSON and a corrupt instances.parquet each give a
     notice naming the file; the other runs and benchmarks keep working on every page."""
