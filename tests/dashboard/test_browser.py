@@ -43,6 +43,7 @@ def test_clicking_a_country_opens_groups_for_its_people(url):
             page = browser.new_page(viewport={"width": 1300, "height": 1000})
             page.goto(f"{url}/map?benchmark=demo&protocol=choice")
             chart = page.wait_for_selector(CHART, timeout=120_000)
+            chart.scroll_into_view_if_needed()  # the verdict comes first: the map may start below the fold
             page.wait_for_timeout(2000)
             box = chart.bounding_box()
             pixels = np.asarray(Image.open(io.BytesIO(chart.screenshot())).convert("RGB"), dtype=int)
