@@ -87,3 +87,38 @@ def grouping_verdict(tables: GroupingTables, label: str, *, metric: str = "PAA",
     lines = [_tested_sentence(table, things, minimum), _findings(table, label, tables.omnibus, metric)]
     lines += [line for line in (_spread(tables.disparity), _untested(table, label, minimum)) if line]
     return lines
+
+
+def comparison_verdict(result: dict, metric: str, things: str = "groups") -> list[str]:
+    """The Compare page's verdict: the paired difference B − A in words, and whether the
+    noise-corrected spread between groups changed.
+
+    Args:
+        result: `analysis.paired.compare_runs` output (with a grouping).
+        metric: "PAA" or "OPA" (both runs share it: Compare refuses otherwise).
+        things: what the groups are called.
+    Returns:
+        Sentences in Markdown.
+    """
+    o = result["overall"]
+    diff = f"**B − A = {_points(o['diff'])} points of {metric}**"
+    if o["ci_lo"] is None:
+        lines = [f"{diff} on {o['instances']:,} shared instances; too few people for an interval."]
+    else:
+        reading = ("B is higher" if o["ci_lo"] > 0 else "B is lower" if o["ci_hi"] < 0 else "no difference beyond noise")
+        lines = [f"{diff} (95% paired interval {_points(o['ci_lo'])} to {_points(o['ci_hi'])}) on {o['instances']:,} shared "
+                 f"instances of {o['users']:,} people: {reading}."]
+    change = result.get("disparity_change")
+    if change is not None and change.height:
+        tau = change.filter(pl.col("statistic") == "tau").row(0, named=True)
+        if tau["change"] is None:
+            lines.append(f"The spread between {things} cannot be compared: {tau['note']}.")
+        else:
+            text = (f"Spread of true alignment between the {tau['groups']} {things} tested in both (τ): "
+                    f"{100 * tau['a']:.1f} → {100 * tau['b']:.1f} points ({_points(tau['change'])}")
+            if tau["ci_lo"] is None:
+                lines.append(text + "); no reliable interval for the change.")
+            else:
+                moved = "narrowed" if tau["ci_hi"] < 0 else "widened" if tau["ci_lo"] > 0 else "no evidence that it changed"
+                lines.append(text + f", 95% paired interval {_points(tau['ci_lo'])} to {_points(tau['ci_hi'])}): {moved}.")
+    return lines

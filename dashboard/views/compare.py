@@ -9,6 +9,7 @@ import streamlit as st
 from analysis.groupings import GROUPINGS
 from analysis.paired import comparable_pair, compare_runs
 from analysis.results import metric_name
+from analysis.verdict import comparison_verdict
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from dashboard.common import export_buttons, page_data, provenance, query_int, query_value, remember, run_index
@@ -52,6 +53,8 @@ if data:
             st.warning("These two runs share no instance: nothing to compare.")
         else:
             o, m = result["overall"], result["mcnemar"]
+            for line in comparison_verdict(result, metric_a):
+                st.markdown(line)
             k1, k2, k3 = st.columns(3)
             k1.metric(f"{metric_a} of A", f"{o['paa_a']:.3f}")
             k2.metric(f"{metric_b} of B", f"{o['paa_b']:.3f}", delta=f"{o['diff']:+.3f}")

@@ -42,3 +42,19 @@ def test_labels_are_shown_as_text_not_markdown():
         pl.when(pl.col("gender") == "Female").then(pl.lit("**F** [x](javascript:alert(1))")).otherwise(pl.col("gender")).alias("gender"))
     finding = grouping_verdict(grouping_tables(scored, "gender", B=0), "gender")[1]
     assert r"\*\*F\*\* \[x\]\(javascript:alert\(1\)\)" in finding
+
+
+def test_the_comparison_verdict_reads_the_paired_interval_and_the_change_in_spread():
+    from analysis.paired import paired_comparison
+    from analysis.verdict import comparison_verdict
+
+    scored = _scored({"gender": {"Female": -0.10}})
+    lift = (pl.col("gender") == "Female") & (pl.int_range(pl.len()) % 3 != 0)  # two in three of their items become aligned
+    lifted = scored.with_columns(pl.when(lift).then(1.0).otherwise(pl.col("aligned")).alias("aligned_b"))
+    paired = lifted.rename({"aligned": "aligned_a"})
+    lines = comparison_verdict(paired_comparison(paired, "gender", B=300), "PAA", things="genders")
+    assert "B is higher" in lines[0] and "points of PAA" in lines[0]
+    assert "genders tested in both" in lines[1] and "widened" in lines[1]  # Female lifted from lowest to 1.0
+    same = comparison_verdict(paired_comparison(scored.rename({"aligned": "aligned_a"}).with_columns(
+        pl.col("aligned_a").alias("aligned_b")), "gender", B=300), "PAA")
+    assert "no difference beyond noise" in same[0] or "too few" in same[0]
