@@ -9,24 +9,12 @@ mean position bias (P(label A) − ½) and the mean probability mass on the two 
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 
-from analysis.resampling import DEFAULT_REPLICATES, bootstrap_interval, replicate_ratios, replicate_weights
-from analysis.sizes import kish_effective_people
-from analysis.variance import cr2_parts
+from analysis.resampling import DEFAULT_REPLICATES, mean_interval, replicate_weights
 
 DIAGNOSTIC_FIELDS = ("order_consistent", "position_bias", "label_mass")
 POSITION_DRIVEN = 0.5  # under this share of order-consistent items, a run's choices are mostly position
-
-
-def _with_interval(per_person: pl.DataFrame, column: str, W: np.ndarray, alpha: float) -> tuple[float, float | None, float | None]:
-    S = per_person.get_column(column).to_numpy()[:, None].astype(float)
-    N = per_person.get_column("n").to_numpy()[:, None].astype(float)
-    _, _, df = cr2_parts(S, N)
-    lo, hi = bootstrap_interval(replicate_ratios(W, S, N), kish_effective_people(N), df, alpha) if W.shape[0] else ([np.nan], [np.nan])
-    finite = lambda x: float(x[0]) if np.isfinite(x[0]) else None  # noqa: E731
-    return float(S.sum() / N.sum()), finite(lo), finite(hi)
 
 
 def choice_diagnostics(scored: pl.DataFrame, *, B: int = DEFAULT_REPLICATES, seed: int = 0, alpha: float = 0.05) -> pl.DataFrame:
@@ -46,8 +34,11 @@ def choice_diagnostics(scored: pl.DataFrame, *, B: int = DEFAULT_REPLICATES, see
                                            pl.col("position_bias").sum(), pl.col("label_mass").sum()).sort("user_id")
         W = replicate_weights(per.height, B, seed)
         row = {"run_id": run_id, "items": part.height, "users": per.height}
+        n = per.get_column("n").to_numpy().astype(float)
         for column in DIAGNOSTIC_FIELDS:
-            row[column], row[f"{column}_lo"], row[f"{column}_hi"] = _with_interval(per, column, W, alpha)
+            s = per.get_column(column).to_numpy().astype(float)
+            row[column] = float(s.sum() / n.sum())
+            row[f"{column}_lo"], row[f"{column}_hi"] = mean_interval(W, s, n, alpha)
         row["position_driven"] = row["order_consistent"] < POSITION_DRIVEN
         rows.append(row)
     schema = {"run_id": pl.String, "items": pl.Int64, "users": pl.Int64,

@@ -22,7 +22,7 @@ from statsmodels.stats.contingency_tables import mcnemar
 from analysis.disparity import grouping_disparity, replicate_disparity
 from analysis.groupings import get_grouping
 from analysis.groups import Cells, analyse_groups, user_cells, with_groups
-from analysis.resampling import DEFAULT_REPLICATES, bootstrap_interval, plain_interval, replicate_ratios, replicate_weights
+from analysis.resampling import DEFAULT_REPLICATES, bootstrap_interval, mean_interval, plain_interval, replicate_ratios, replicate_weights
 from analysis.sizes import checked_minimum, kish_effective_people
 from analysis.variance import cr2_parts
 
@@ -117,12 +117,11 @@ def paired_comparison(
     cells_a, cells_b = _paired_cells(frame, keys)
     W = replicate_weights(len(cells_a.users), B, seed)
     n = cells_a.N.sum()
-    whole = lambda c: Cells(pl.DataFrame({"_": ["all"]}), c.users, c.S.sum(1, keepdims=True), c.N.sum(1, keepdims=True), c.S2.sum(1, keepdims=True))  # noqa: E731
-    lo, hi = _difference_interval(W, whole(cells_a), whole(cells_b), alpha)
-    finite = lambda x: float(x[0]) if np.isfinite(x[0]) else None  # noqa: E731
+    # B − A overall is one mean of per-person differences over the same instances
+    lo, hi = mean_interval(W, cells_b.S.sum(axis=1) - cells_a.S.sum(axis=1), cells_a.N.sum(axis=1), alpha)
     out: dict[str, pl.DataFrame | dict] = {
         "overall": {"paa_a": cells_a.S.sum() / n, "paa_b": cells_b.S.sum() / n, "diff": (cells_b.S.sum() - cells_a.S.sum()) / n,
-                    "ci_lo": finite(lo), "ci_hi": finite(hi), "instances": int(n), "users": len(cells_a.users)},
+                    "ci_lo": lo, "ci_hi": hi, "instances": int(n), "users": len(cells_a.users)},
         "mcnemar": mcnemar_test(paired),
     }
     if not groups:

@@ -17,10 +17,9 @@ import polars as pl
 
 from analysis.groupings import GROUPINGS, get_grouping, grouping_expr
 from analysis.groups import Cells, GroupAnalysis, analyse_groups, disparity_frame, paa_by_group
-from analysis.resampling import DEFAULT_REPLICATES, bootstrap_interval, replicate_ratios, replicate_weights
+from analysis.resampling import DEFAULT_REPLICATES, mean_interval, replicate_weights
 from analysis.results import metric_name
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, checked_minimum, kish_effective_people
-from analysis.variance import cr2_parts
 
 SELECTION = ("model", "protocol", "condition")
 
@@ -85,15 +84,9 @@ def _cells(S: np.ndarray, S2: np.ndarray, N: np.ndarray) -> tuple[Cells, np.ndar
 def overall_row(s: np.ndarray, n: np.ndarray, W: np.ndarray, alpha: float) -> dict:
     """A selection's overall score from per-person sums `s` and counts `n`: people, effective people,
     instances, the score and its interval from the shared replicates."""
-    S, N = s[:, None].astype(float), n[:, None].astype(float)
-    n_eff = kish_effective_people(N)
-    _, _, df = cr2_parts(S, N)
-    lo = hi = np.array([np.nan])
-    if W.shape[0]:
-        lo, hi = bootstrap_interval(replicate_ratios(W, S, N), n_eff, df, alpha)
-    finite = lambda x: float(x[0]) if np.isfinite(x[0]) else None  # noqa: E731
-    return {"users": int((n > 0).sum()), "effective_users": float(n_eff[0]), "instances": int(n.sum()),
-            "paa": float(s.sum() / n.sum()), "ci_lo": finite(lo), "ci_hi": finite(hi)}
+    lo, hi = mean_interval(W, s, n, alpha)
+    return {"users": int((n > 0).sum()), "effective_users": float(kish_effective_people(n[:, None])[0]), "instances": int(n.sum()),
+            "paa": float(s.sum() / n.sum()), "ci_lo": lo, "ci_hi": hi}
 
 
 def _leaderboard_frame(rows: list[dict]) -> pl.DataFrame:

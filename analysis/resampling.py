@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from analysis.sizes import MIN_PEOPLE_FOR_INTERVAL
+from analysis.sizes import MIN_PEOPLE_FOR_INTERVAL, kish_effective_people
+from analysis.variance import cr2_parts
 
 DEFAULT_REPLICATES = 1000  # B, unless a caller asks otherwise
 
@@ -112,3 +113,22 @@ def plain_interval(replicates: np.ndarray, alpha: float = 0.05) -> tuple[np.ndar
     levels = np.repeat(np.array([[100 * alpha / 2], [100 * (1 - alpha / 2)]]), replicates.shape[1], axis=1)
     lo, hi = column_percentiles(replicates, levels)
     return lo, hi
+
+
+def mean_interval(W: np.ndarray, S: np.ndarray, N: np.ndarray, alpha: float = 0.05) -> tuple[float | None, float | None]:
+    """The interval of one mean ΣS / ΣN from the shared replicates (an overall score, a diagnostic):
+    expanded percentile with the Kish effective people and Bell–McCaffrey df of its people.
+
+    Args:
+        W: (B × people) replicate weights (B = 0: no interval).
+        S, N: (people,) per-person sums and counts.
+        alpha: 1 − confidence level.
+    Returns:
+        (lo, hi), None where there is no interval.
+    """
+    if not W.shape[0]:
+        return None, None
+    S, N = np.asarray(S, dtype=float)[:, None], np.asarray(N, dtype=float)[:, None]
+    _, _, df = cr2_parts(S, N)
+    lo, hi = bootstrap_interval(replicate_ratios(W, S, N), kish_effective_people(N), df, alpha)
+    return (float(lo[0]) if np.isfinite(lo[0]) else None), (float(hi[0]) if np.isfinite(hi[0]) else None)
