@@ -7,14 +7,18 @@ from __future__ import annotations
 import polars as pl
 
 from analysis.groups import GroupingTables
+from analysis.names import short_run
 
 ALPHA = 0.05
 _MARKDOWN = str.maketrans({c: f"\\{c}" for c in "\\`*_{}[]()#+-.!|<>~"})
 
 
-def _text(value: object) -> str:
+def literal(value: object) -> str:
     """A data label as literal Markdown text (labels come from data files, not from this code)."""
     return str(value).translate(_MARKDOWN)
+
+
+_text = literal
 
 
 def _points(value: float | None) -> str:
@@ -121,4 +125,49 @@ def comparison_verdict(result: dict, metric: str, things: str = "groups") -> lis
             else:
                 moved = "narrowed" if tau["ci_hi"] < 0 else "widened" if tau["ci_lo"] > 0 else "no evidence that it changed"
                 lines.append(text + f", 95% paired interval {_points(tau['ci_lo'])} to {_points(tau['ci_hi'])}): {moved}.")
+    return lines
+
+
+def _run_line(row: dict, metric: str, chance: float | None) -> str:
+    interval = f"{100 * row['ci_lo']:.1f} to {100 * row['ci_hi']:.1f}" if row["ci_lo"] is not None else None
+    text = f"**{_text(row['name'])}** at **{100 * row['paa']:.1f}%**" + (f" (95% interval {interval})" if interval else "")
+    text += f" over {row['users']:,} people"
+    if chance is not None and interval:
+        if row["ci_lo"] > chance:
+            text += ", above the 50% a coin would get"
+        elif row["ci_hi"] < chance:
+            text += ", below the 50% a coin would get"
+        else:
+            text += ", not distinguishable from the 50% a coin would get"
+    return text
+
+
+def leaderboard_verdict(board: pl.DataFrame, diagnostics: pl.DataFrame | None = None) -> list[str]:
+    """The Overview's verdict: per protocol, the best run in words against chance, which runs are like
+    for like, and a caution for runs whose choices are mostly position.
+
+    Args:
+        board: `analysis.report.leaderboard(...)`.
+        diagnostics: `analysis.diagnostics.choice_diagnostics(...)`, or None.
+    Returns:
+        Sentences in Markdown; run names are escaped as data.
+    """
+    if board.height == 0:
+        return ["No model results yet."]
+    lines = [f"**{board.height} runs** under {board['protocol'].n_unique()} protocols. Scores are compared only within one "
+             "protocol (each measures on its own scale), and only over the same people: see Compare for a paired test."]
+    named = board.with_columns(pl.Series("name", [short_run(*r) for r in board.select("model", "protocol", "condition").iter_rows()],
+                                         dtype=pl.String))
+    for (protocol,), part in sorted(named.partition_by(["protocol"], as_dict=True).items()):
+        part = part.sort("paa", descending=True, nulls_last=True)
+        metric, best = part.item(0, "metric"), part.row(0, named=True)
+        chance = 0.5 if protocol in ("choice", "generate") else None  # a coin picks the aligned answer half the time
+        line = f"Under **{_text(protocol)}** ({metric}), the highest of {part.height}: {_run_line(best, metric, chance)}."
+        if part["users"].n_unique() > 1:
+            line += f" These runs cover different people ({', '.join(map(str, sorted(set(part['users'].to_list()))))}): not like for like."
+        lines.append(line)
+    if diagnostics is not None and diagnostics.height and diagnostics["position_driven"].any():
+        driven = int(diagnostics["position_driven"].sum())
+        lines.append(f"**Caution: {driven} of {diagnostics.height} choice runs are mostly position-driven** (the same letter in both "
+                     "orders for most items), so their PAA says little about values; see the diagnostics below.")
     return lines

@@ -5,14 +5,33 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboard.common import carried_params, flush_url
+
 HERE = Path(__file__).parent
 st.set_page_config(page_title="MVPBench Explorer", layout="wide")
-page = st.navigation([
+PAGES = [
     st.Page(str(HERE / "views" / "overview.py"), title="Overview", default=True),
     st.Page(str(HERE / "views" / "map.py"), title="Map"),
     st.Page(str(HERE / "views" / "groups.py"), title="Groups"),
     st.Page(str(HERE / "views" / "compare.py"), title="Compare"),
     st.Page(str(HERE / "views" / "items.py"), title="Items"),
     st.Page(str(HERE / "views" / "runs.py"), title="Runs"),
-])
+]
+
+
+def navigation_links(container) -> None:
+    """The sidebar's page links carry the current selections (model, protocol, grouping, place...),
+    so they persist from page to page in the URL and a page arrives in one history entry."""
+    with container.container():
+        params = carried_params()
+        for page in PAGES:
+            st.page_link(page, label=page.title, query_params=params)
+
+
+# Streamlit's own menu is hidden: its links drop the URL's selections.
+page = st.navigation(PAGES, position="hidden")
+navigation = st.sidebar.empty()
+navigation_links(navigation)  # drawn first, so a page that stops early still has its menu
 page.run()
+flush_url()
+navigation_links(navigation)  # and again with what this run chose

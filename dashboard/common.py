@@ -10,7 +10,18 @@ import streamlit as st
 
 from analysis.cache import default_cache_root, list_benchmarks, read_benchmark_meta, read_instances, read_run_manifest, run_dirs
 from analysis.diagnostics import choice_diagnostics, position_warning
+from analysis.names import short_model
 from analysis.results import Unreadable, read_scored
+
+
+# The URL is the view's state. A page run collects what it wants there (`remember`) and app.py writes
+# it once at the end (`flush_url`): one browser-history entry per user action, where a write per key
+# pushed one entry each (Back needed nine presses). Defaults are left out of the URL, so arriving on a
+# page changes nothing and Back returns to the previous page in one press.
+PENDING = "_url_pending"
+WRITTEN = "_url_written"
+# What follows a person from page to page (the sidebar's links carry these).
+SHARED = ("benchmark", "model", "protocol", "condition", "grouping", "place_by", "place", "min_users")
 
 
 def _ignored(name: str, value: str, using: object) -> None:
@@ -44,13 +55,58 @@ def query_int(name: str, default: int, low: int, high: int) -> int:
     return number
 
 
-def remember(**values: str | None) -> None:
-    """Keep the view in the URL so a shared link restores it."""
-    for key, value in values.items():
-        if value is None:
-            st.query_params.pop(key, None)
-        elif st.query_params.get(key) != value:
-            st.query_params[key] = value
+def follow_url(key: str, name: str, value: object) -> None:
+    """When the URL changed under the page (Back, Forward, an edited link) since this session last
+    wrote it, the URL wins over the widget's remembered value; call before creating the widget."""
+    written = st.session_state.get(WRITTEN)
+    if written is not None and key in st.session_state and st.query_params.get(name) != written.get(name) and value is not None:
+        st.session_state[key] = value
+
+
+def choose(container, label: str, options: list, name: str, key: str, default=None, **kwargs):
+    """A selectbox whose value lives in the URL under `name`: validated (a notice when the link's value
+    is not available), followed after Back, and remembered (left out of the URL while it is the default)."""
+    wanted = query_value(name, options, default)
+    follow_url(key, name, wanted)
+    value = container.selectbox(label, options, index=options.index(wanted), key=key, **kwargs)
+    remember(name, value, default if default in options else options[0])
+    return value
+
+
+def choose_int(container, label: str, low: int, high: int, name: str, key: str, default: int, **kwargs) -> int:
+    """A number input kept in the URL like `choose`."""
+    wanted = query_int(name, default, low, high)
+    follow_url(key, name, wanted)
+    value = int(container.number_input(label, low, high, wanted, key=key, **kwargs))
+    remember(name, value, default)
+    return value
+
+
+def remember(name: str, value: object, default: object = None) -> None:
+    """Keep the view in the URL so a shared link restores it: collected here, written once per run by
+    `flush_url`. None removes the key; a value equal to `default` is only kept if the URL already has it."""
+    pending = st.session_state.setdefault(PENDING, {})
+    pending[name] = (None if value is None else str(value), None if default is None else str(default))
+
+
+def flush_url() -> None:
+    """Write this run's URL state in one message (one history entry), only when it changed."""
+    pending = st.session_state.pop(PENDING, {})
+    current = {k: st.query_params.get(k) for k in st.query_params}
+    wanted = dict(current)
+    for name, (value, default) in pending.items():
+        if value is None or (value == default and name not in current):
+            wanted.pop(name, None)
+        else:
+            wanted[name] = value
+    if wanted != current:
+        st.query_params.from_dict(wanted)
+    st.session_state[WRITTEN] = wanted
+
+
+def carried_params() -> dict[str, str]:
+    """The selections a link to another page carries, so they persist from page to page."""
+    return {k: st.query_params.get(k) for k in SHARED if st.query_params.get(k) is not None}
 
 
 @st.cache_data(show_spinner=False)
@@ -98,12 +154,7 @@ def select_benchmark() -> tuple[str, Path, dict] | None:
     if not names:
         st.error(f"No readable benchmark found in {root}. Build the demo with `mvpbench demo build`.")
         return None
-    wanted = st.query_params.get("benchmark")
-    if wanted is not None and wanted not in names:
-        st.info(f"The link asked for benchmark '{wanted}', which is not in this cache: showing another.")
-    chosen = query_value("benchmark", names, "demo")
-    name = st.sidebar.selectbox("Benchmark", names, index=names.index(chosen), key="benchmark")
-    remember(benchmark=name)
+    name = choose(st.sidebar, "Benchmark", names, "benchmark", "benchmark", "demo")
     meta = read_benchmark_meta(name, root)
     if meta.get("synthetic"):
         detail = meta.get("description", "").removeprefix("SYNTHETIC DEMO DATA. ")
@@ -180,13 +231,11 @@ def select_run(index: pl.DataFrame, columns, prefix: str = "") -> tuple[str, str
     """Model, protocol and condition pickers (each limited to what exists), kept in the URL."""
     c1, c2, c3 = columns
     models = sorted(index.get_column("model").unique().to_list())
-    model = c1.selectbox("Model", models, index=models.index(query_value("model", models)), key=f"{prefix}model")
+    model = choose(c1, "Model", models, "model", f"{prefix}model", format_func=short_model)
     protocols = sorted(index.filter(pl.col("model") == model).get_column("protocol").unique().to_list())
-    protocol = c2.selectbox("Protocol", protocols, index=protocols.index(query_value("protocol", protocols, "choice")), key=f"{prefix}protocol")
+    protocol = choose(c2, "Protocol", protocols, "protocol", f"{prefix}protocol", "choice")
     conditions = sorted(index.filter((pl.col("model") == model) & (pl.col("protocol") == protocol)).get_column("condition").unique().to_list())
-    condition = c3.selectbox("Condition", conditions, index=conditions.index(query_value("condition", conditions, "profile")),
-                             key=f"{prefix}condition")
-    remember(model=model, protocol=protocol, condition=condition)
+    condition = choose(c3, "Condition", conditions, "condition", f"{prefix}condition", "profile")
     return model, protocol, condition
 
 
@@ -198,19 +247,77 @@ PLACES = {"birth_country": "born in", "reside_country": "living in", "un_subregi
 
 def select_place(scored: pl.DataFrame, state: str, container, prefix: str) -> tuple[str | None, str | None]:
     """An optional "only people from …" filter: (column, value), or (None, None) for everyone."""
-    columns = list(PLACES)
-    place_by = container.selectbox("Only people", columns, format_func=PLACES.get,
-                                   index=columns.index(query_value("place_by", columns, "birth_country")), key=f"{prefix}place_by")
+    place_by = choose(container, "Only people", list(PLACES), "place_by", f"{prefix}place_by", "birth_country", format_func=PLACES.get)
     values = ["(all)", *place_values(scored, state, place_by)]
-    place = container.selectbox(PLACES[place_by].capitalize(), values, index=values.index(query_value("place", values, "(all)")),
-                                key=f"{prefix}place")
+    place = choose(container, PLACES[place_by].capitalize(), values, "place", f"{prefix}place", "(all)")
     if place == "(all)":
-        remember(place_by=None, place=None)
+        remember("place_by", None)
+        remember("place", None)
         return None, None
-    remember(place_by=place_by, place=place)
+    remember("place_by", place_by)  # a place means nothing without what it is a place of
     return place_by, place
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def place_values(_scored: pl.DataFrame, state: str, column: str) -> list[str]:
     return sorted(_scored.get_column(column).drop_nulls().unique().to_list())
+
+
+def table_config(frame: pl.DataFrame) -> dict:
+    """Column tooltips (analysis.display.HELP) and one-decimal formats for a table in words."""
+    from analysis.display import HELP
+
+    config = {}
+    for column in frame.columns:
+        helptext = HELP.get(column)
+        if column.endswith(", %") or column.endswith("points"):
+            config[column] = st.column_config.NumberColumn(column, help=helptext, format="%.1f")
+        elif helptext:
+            config[column] = st.column_config.Column(column, help=helptext)
+    return config
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def run_details(name: str, root: str, signature: str) -> dict[str, dict]:
+    """run_id → what a shared report says about the run (model, revision, protocol, condition, backend)."""
+    details = {}
+    for d in run_dirs(name, Path(root)):
+        try:
+            m = read_run_manifest(d)
+        except (OSError, ValueError):
+            continue
+        details[d.name] = {"run_id": d.name, "model": m.get("model", {}).get("name"), "revision": m.get("model", {}).get("revision"),
+                           "protocol": m.get("protocol"), "condition": m.get("condition"), "backend": m.get("backend", {}).get("backend")}
+    return details
+
+
+def report_provenance(view: str, name: str, root: Path, meta: dict, run_ids: list[str], filters: dict[str, str]):
+    """Where a shared report's numbers come from: benchmark, content hash, DEMO or not, runs, filters, now."""
+    from datetime import datetime, timezone
+
+    from analysis.share import Provenance
+
+    details = run_details(name, str(root), runs_signature(name, root))
+    return Provenance(view=view, benchmark=name, content_hash=meta.get("content_hash", ""), synthetic=bool(meta.get("synthetic")),
+                      runs=[details.get(r, {"run_id": r}) for r in run_ids], filters=filters,
+                      created=datetime.now(timezone.utc).replace(microsecond=0))
+
+
+def report_bytes(provenance, parts: tuple[list[str], list, list]) -> bytes:
+    """The self-contained HTML report (analysis.share) of a view's (verdict lines, charts, tables)."""
+    from analysis.share import share_report
+
+    verdict, charts, tables = parts
+    text_formats = {c: "text" for _, frame in tables for c in frame.columns}  # the tables come already in words
+    return share_report(provenance, verdict, charts, tables, column_formats=text_formats).encode("utf-8")
+
+
+def share_button(provenance, build, key: str) -> None:
+    """A download of this view as one shareable HTML report: the DEMO label, benchmark and content
+    hash, the runs, every filter and the date, the verdict, charts as images and the tables. `build()`
+    returns the view's (verdict lines, [(title, Vega-Lite spec)], [(title, frame)]); it runs only when
+    the button is pressed, so the page does not pay for it on every change."""
+    from analysis.share import report_filename
+
+    st.download_button("Download a shareable report (HTML)", lambda: report_bytes(provenance, build()), report_filename(provenance),
+                       "text/html", key=key, on_click="ignore")

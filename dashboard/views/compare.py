@@ -12,7 +12,10 @@ from analysis.results import metric_name
 from analysis.verdict import comparison_verdict
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
-from dashboard.common import export_buttons, page_data, provenance, query_int, query_value, remember, run_index
+from analysis.display import DEFINITIONS, difference_display, group_label
+from analysis.names import short_run
+from dashboard.common import (choose, choose_int, export_buttons, page_data, provenance, report_provenance, run_index, share_button,
+                              table_config)
 
 
 @st.cache_data(show_spinner=False)
@@ -20,61 +23,101 @@ def compare(_scored: pl.DataFrame, state: str, run_a: str, run_b: str, grouping:
     return compare_runs(_scored, run_a, run_b, grouping, B=DEFAULT_REPLICATES, min_users=min_users)
 
 
-data = page_data()
-if data:
+def pick_runs(index: pl.DataFrame) -> tuple[str, str, str, int, dict]:
+    """A and B (default: the most meaningful pair, e.g. base vs tuned under one protocol), the grouping
+    and the minimum; run names are short, full ids beneath."""
+    info = {r["run_id"]: r for r in index.iter_rows(named=True)}
+    runs = sorted(info)
+    label = lambda r: short_run(info[r]["model"], info[r]["protocol"], info[r]["condition"])  # noqa: E731
+    default_a, default_b = comparable_pair(index) or (runs[0], runs[1])
+    c1, c2, c3 = st.columns(3)
+    run_a = choose(c1, "A (baseline)", runs, "a", "run_a", default_a, format_func=label)
+    others = [r for r in runs if r != run_a]
+    run_b = choose(c2, "B (compared)", others, "b", "run_b", default_b if default_b in others else None, format_func=label)
+    st.caption(f"A = `{run_a}`, B = `{run_b}`")
+    grouping = choose(c3, "Per group", list(GROUPINGS), "grouping", "c_grouping", "special_region", format_func=group_label)
+    min_users = choose_int(st.sidebar, "Minimum effective people per group", MIN_PEOPLE_FLOOR, 500, "min_users", "c_min_users",
+                           MIN_EFFECTIVE_PEOPLE)
+    return run_a, run_b, grouping, min_users, info
+
+
+def difference_chart(groups: pl.DataFrame, grouping: str, metric: str) -> alt.LayerChart:
+    """B − A per group in points with paired intervals; groups under the minimum are grey and unranked."""
+    plot = groups.rename({grouping: "group"}).with_columns(
+        pl.col("group").cast(pl.String).fill_null("(not stated)"), *(pl.col(c) * 100 for c in ("diff", "ci_lo", "ci_hi")))
+    order = plot.sort(["small", "diff"])["group"].to_list()
+    y = alt.Y("group:N", sort=order, title=None)
+    tooltip = [alt.Tooltip("group:N", title=group_label(grouping)), alt.Tooltip("users:Q", title="people"),
+               alt.Tooltip("diff:Q", title="B − A, points", format="+.1f"), alt.Tooltip("ci_lo:Q", title="95% from", format="+.1f"),
+               alt.Tooltip("ci_hi:Q", title="95% to", format="+.1f")]
+    points = alt.Chart(plot).mark_point(filled=True, size=60).encode(
+        y=y, x=alt.X("diff:Q", title=f"B − A, points of {metric} (95% paired interval)"),
+        color=alt.condition("datum.small", alt.value("#b0b0b0"), alt.value("#4c78a8")), tooltip=tooltip)
+    whiskers = alt.Chart(plot).mark_rule().encode(y=y, x="ci_lo:Q", x2="ci_hi:Q",
+                                                  color=alt.condition("datum.small", alt.value("#b0b0b0"), alt.value("#4c78a8")))
+    zero = alt.Chart(pl.DataFrame({"x": [0.0]})).mark_rule(color="#888", strokeDash=[4, 3]).encode(x="x:Q")
+    return (zero + whiskers + points).properties(height=max(160, 30 * plot.height))
+
+
+def report_parts(result: dict, grouping: str, metric: str):
+    """What the shared report holds: the verdict, the per-group difference chart and the tables."""
+    return (comparison_verdict(result, metric),
+            [(f"B − A per group, points of {metric} (95% paired interval)", difference_chart(result["groups"], grouping, metric).to_dict())],
+            [("Per group", difference_display(result["groups"], grouping, metric)),
+             *([("Change in the spread between groups", result["disparity_change"])] if "disparity_change" in result else [])])
+
+
+def findings(result: dict, grouping: str, metric: str, name: str) -> None:
+    o, m = result["overall"], result["mcnemar"]
+    for line in comparison_verdict(result, metric):
+        st.markdown(line)
+    k1, k2, k3 = st.columns(3)
+    k1.metric(f"{metric} of A", f"{100 * o['paa_a']:.1f}%")
+    k2.metric(f"{metric} of B", f"{100 * o['paa_b']:.1f}%", delta=f"{100 * o['diff']:+.1f} points")
+    k3.metric("Instances compared", f"{o['instances']:,}", help=f"{o['users']} people")
+    st.markdown(f"McNemar on hard labels (instances as independent, so too optimistic): {m['a_only']} items only A gets right, "
+                f"{m['b_only']} only B; p = {m['p_value']:.3g}.")
+    st.altair_chart(difference_chart(result["groups"], grouping, metric), width="stretch")
+    shown = difference_display(result["groups"], grouping, metric)
+    st.dataframe(shown, hide_index=True, column_config=table_config(shown))
+    st.caption(DEFINITIONS.get(metric, "") + " Groups under the minimum of effective people are grey and not to be read.")
+    export_buttons(result["groups"], f"{name}-compare-by-{grouping.replace(':', '-')}", "compare")
+    if "disparity_change" in result:
+        st.subheader("Did the gap between groups change?")
+        st.caption("τ is the spread of the groups' true alignment with noise removed, over the groups tested in both runs; "
+                   "its change carries a paired cluster-bootstrap interval. The observed range includes noise.")
+        st.dataframe(result["disparity_change"], hide_index=True)
+
+
+def render() -> None:
+    data = page_data()
+    if not data:
+        return
     name, root, meta, state, scored = data
     st.title("Compare two runs")
-    runs = sorted(scored.get_column("run_id").unique().to_list()) if scored.height else []
-    if len(runs) < 2:
+    index = run_index(scored, state)
+    if index.height < 2:
         st.info("Comparisons need two runs over the same instances (e.g. the same model with and without the profile).")
+        provenance(name, root, meta)
+        return
+    run_a, run_b, grouping, min_users, info = pick_runs(index)
+    protocol_a, protocol_b = info[run_a]["protocol"], info[run_b]["protocol"]
+    if protocol_a != protocol_b:
+        st.error(f"A measures {metric_name(protocol_a)} ({protocol_a}) and B measures {metric_name(protocol_b)} ({protocol_b}): "
+                 "different protocols measure on different scales, so their difference means nothing. Pick two runs of one protocol.")
     else:
-        index = run_index(scored, state)
-        info = {r["run_id"]: r for r in index.iter_rows(named=True)}
-        label = lambda r: f"{info[r]['model']} · {info[r]['protocol']} ({metric_name(info[r]['protocol'])}) · {info[r]['condition']}"  # noqa: E731
-        default_a, default_b = comparable_pair(index) or (runs[0], runs[1])
-        c1, c2, c3 = st.columns(3)
-        run_a = c1.selectbox("A (baseline)", runs, index=runs.index(query_value("a", runs, default_a)), key="run_a", format_func=label)
-        others = [r for r in runs if r != run_a]
-        run_b = c2.selectbox("B (compared)", others, index=others.index(query_value("b", others, default_b)), key="run_b",
-                             format_func=label)
-        st.caption(f"A = `{run_a}`, B = `{run_b}`")
-        grouping = c3.selectbox("Per group", GROUPINGS, index=GROUPINGS.index(query_value("grouping", list(GROUPINGS), "special_region")),
-                                key="c_grouping")
-        min_users = st.sidebar.number_input("Minimum effective people per group", MIN_PEOPLE_FLOOR, 500,
-                                            query_int("min_users", MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR, 500), key="c_min_users")
-        remember(a=run_a, b=run_b, grouping=grouping, min_users=str(min_users))
-        metric_a, metric_b = metric_name(info[run_a]["protocol"]), metric_name(info[run_b]["protocol"])
-        same_scale = info[run_a]["protocol"] == info[run_b]["protocol"]
-        result = compare(scored, state, run_a, run_b, grouping, int(min_users)) if same_scale else None
-        if not same_scale:
-            st.error(f"A measures {metric_a} ({info[run_a]['protocol']}) and B measures {metric_b} ({info[run_b]['protocol']}): "
-                     "different protocols measure on different scales, so their difference means nothing. Pick two runs of one protocol.")
-        elif result is None:
+        result = compare(scored, state, run_a, run_b, grouping, min_users)
+        if result is None:
             st.warning("These two runs share no instance: nothing to compare.")
         else:
-            o, m = result["overall"], result["mcnemar"]
-            for line in comparison_verdict(result, metric_a):
-                st.markdown(line)
-            k1, k2, k3 = st.columns(3)
-            k1.metric(f"{metric_a} of A", f"{o['paa_a']:.3f}")
-            k2.metric(f"{metric_b} of B", f"{o['paa_b']:.3f}", delta=f"{o['diff']:+.3f}")
-            k3.metric("Instances compared", f"{o['instances']:,}", help=f"{o['users']} people")
-            interval = f"95% paired cluster-bootstrap CI {o['ci_lo']:+.4f} to {o['ci_hi']:+.4f}" if o["ci_lo"] is not None else "no interval"
-            st.markdown(f"Difference B − A = **{o['diff']:+.4f}** ({interval}). McNemar on hard labels (instances as independent): {m['a_only']} items only A "
-                        f"gets right, {m['b_only']} only B; p = {m['p_value']:.3g}.")
-            groups = result["groups"].rename({grouping: "group"})
-            bars = alt.Chart(groups).mark_bar().encode(
-                y=alt.Y("group:N", sort="-x", title=None), x=alt.X("diff:Q", title="B − A"),
-                color=alt.condition("datum.small", alt.value("#c7c7c7"), alt.value("#4c78a8")),
-                tooltip=[alt.Tooltip("group:N", title=grouping), "users:Q", alt.Tooltip("diff:Q", format="+.4f"),
-                         alt.Tooltip("ci_lo:Q", format="+.4f"), alt.Tooltip("ci_hi:Q", format="+.4f")])
-            whiskers = alt.Chart(groups).mark_rule(color="black").encode(y=alt.Y("group:N", sort="-x"), x="ci_lo:Q", x2="ci_hi:Q")
-            st.altair_chart((bars + whiskers).properties(height=max(160, 30 * groups.height)), width="stretch")
-            st.dataframe(result["groups"], hide_index=True)
-            export_buttons(result["groups"], f"{name}-compare-by-{grouping.replace(':', '-')}", "compare")
-            if "disparity_change" in result:
-                st.subheader("Did the gap between groups change?")
-                st.caption("τ is the spread of the groups' true alignment with noise removed, over the groups tested in both runs; "
-                           "its change carries a paired cluster-bootstrap interval. The observed range includes noise.")
-                st.dataframe(result["disparity_change"], hide_index=True)
+            findings(result, grouping, metric_name(protocol_a), name)
+            filters = {"Per group": group_label(grouping), "A": short_run(**{k: info[run_a][k] for k in ("model", "protocol", "condition")}),
+                       "B": short_run(**{k: info[run_b][k] for k in ("model", "protocol", "condition")}),
+                       "Minimum effective people": str(min_users)}
+            share_button(report_provenance("compare", name, root, meta, [run_a, run_b], filters),
+                         lambda: report_parts(result, grouping, metric_name(protocol_a)), "compare_share")
     provenance(name, root, meta)
+
+
+if __name__ == "__main__":
+    render()

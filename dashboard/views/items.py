@@ -1,55 +1,108 @@
-"""Items: browse instances with the question, both answers, and what the model did. Model outputs are
-untrusted text: they appear only in data tables and `st.text`, never as Markdown or HTML."""
+"""Items: browse instances with the question, both answers, and what the model did (its probabilities
+or the judge's scores). Model outputs are untrusted text: they appear only in data tables and
+`st.text`, never as Markdown or HTML."""
 
 import polars as pl
 import streamlit as st
 
-from dashboard.common import PLACES, page_data, provenance, query_value, remember, run_index, select_place
+from analysis.cache import scan_results
+from analysis.names import short_run
+from analysis.verdict import literal
+from dashboard.common import PLACES, choose, page_data, provenance, remember, run_index, select_place
 
 COLUMNS = ["instance_id", "birth_country", "target_dimension", "aligned", "question", "answer_w", "answer_l", "output",
            "p_w_first", "p_w_second", "margin", "judge_label", "sim_w", "sim_l"]
+# What the model did with an item, by protocol: the fields and what they mean, in words.
+EVIDENCE = {
+    "p_w_first": "P(value-aligned answer) when it is shown first",
+    "p_w_second": "P(value-aligned answer) when it is shown second",
+    "order_consistent": "the same answer chosen in both orders",
+    "position_bias": "P(label A) − ½ (position preference)",
+    "label_mass": "probability on the two answer labels",
+    "margin": "log-probability margin: aligned − contradicting answer",
+    "judge_label": "the judge's verdict",
+    "sim_w": "similarity of the model's answer to the value-aligned one",
+    "sim_l": "similarity of the model's answer to the value-contradicting one",
+    "aligned": "the item's score (1 aligned, 0 not, ½ split between the orders)",
+}
 
-data = page_data()
-if data:
+
+def pick_run(index: pl.DataFrame, column) -> str:
+    """A run; without `run` in the link, the one matching the model/protocol/condition carried from another page."""
+    runs = index.get_column("run_id").to_list()
+    carried = index.filter(*(pl.col(k) == st.query_params[k] for k in ("model", "protocol", "condition") if k in st.query_params))
+    default = carried.item(0, "run_id") if carried.height else runs[0]
+    info = {r["run_id"]: short_run(r["model"], r["protocol"], r["condition"]) for r in index.iter_rows(named=True)}
+    run = choose(column, "Run", runs, "run", "run", default, format_func=lambda r: info.get(r, r))
+    row = index.filter(pl.col("run_id") == run).row(0, named=True)
+    for k in ("model", "protocol", "condition"):  # so the selection travels on to the other pages
+        remember(k, row[k], st.query_params.get(k, row[k]))
+    return run
+
+
+def run_items(scored: pl.DataFrame, name: str, root, run: str) -> pl.DataFrame:
+    # the results frame holds only the core result fields; the raw ones come from the run's parts
+    raw = scan_results(name, root, [run]).collect()
+    keep = [c for c in raw.columns if c not in scored.columns or c == "instance_id"]
+    return scored.filter(pl.col("run_id") == run).join(raw.select(keep), on="instance_id")
+
+
+def evidence(row: dict) -> None:
+    """What the model did with this item, in words; only the fields its protocol records."""
+    shown = [(EVIDENCE[k], row[k]) for k in EVIDENCE if row.get(k) is not None]
+    if shown:
+        st.markdown("**What the model did**")
+        st.dataframe(pl.DataFrame({"measure": [m for m, _ in shown], "value": [str(round(v, 4)) if isinstance(v, float) else str(v)
+                                                                               for _, v in shown]}), hide_index=True)
+
+
+def inspect(items: pl.DataFrame, table: pl.DataFrame) -> None:
+    ids = table.get_column("instance_id").to_list()
+    chosen = choose(st, "Inspect item", ids, "item", "item")
+    row = items.filter(pl.col("instance_id") == chosen).row(0, named=True)
+    st.subheader("Question")
+    st.text(row["question"])
+    left, right = st.columns(2)
+    left.markdown("**Value-aligned answer (answer_w)**")
+    left.text(row["answer_w"])
+    right.markdown("**Value-contradicting answer (answer_l)**")
+    right.text(row["answer_l"])
+    if row.get("output"):
+        st.markdown("**The model's answer** (untrusted text, shown verbatim)")
+        st.text(row["output"])
+    evidence(row)
+    st.markdown("**Person**")
+    st.text(f"{row['age']}, {row['gender']}, born in {row['birth_country']}; preference: {row['preference']}")
+
+
+def render() -> None:
+    data = page_data()
+    if not data:
+        return
     name, root, meta, state, scored = data
     st.title("Items")
     if scored.height == 0:
         st.info("No model results for this benchmark yet: score one with `mvpbench run`.")
-    else:
-        c1, c2, c3 = st.columns(3)
-        runs = run_index(scored, state).get_column("run_id").to_list()
-        run = c1.selectbox("Run", runs, index=runs.index(query_value("run", runs)), key="run")
-        with c2:
-            place_by, place = select_place(scored, state, st, "i_")
-        search = c3.text_input("Question contains", value=st.query_params.get("q", ""), key="q")
-        remember(run=run, q=search or None)
-        # the results frame holds only the core result fields; the raw ones come from the run's parts
-        from analysis.cache import scan_results
-
-        raw = scan_results(name, root, [run]).collect()
-        items = scored.filter(pl.col("run_id") == run).join(raw.drop("run_id", "model", "protocol", "condition", "aligned"), on="instance_id")
-        if place_by:
-            items = items.filter(pl.col(place_by) == place)
-        if search:
-            items = items.filter(pl.col("question").str.contains(search, literal=True, strict=False))
-        st.caption(f"{items.height} items" + (f" of people {PLACES[place_by]} {place}" if place_by else ""))
-        table = items.select([c for c in dict.fromkeys([*COLUMNS, place_by or "birth_country"]) if c in items.columns]).sort("instance_id")
-        st.dataframe(table, hide_index=True, height=360)  # cells are plain text
-        if items.height:
-            ids = table.get_column("instance_id").to_list()
-            chosen = st.selectbox("Inspect item", ids, index=ids.index(query_value("item", ids)), key="item")
-            remember(item=chosen)
-            row = items.filter(pl.col("instance_id") == chosen).row(0, named=True)
-            st.subheader("Question")
-            st.text(row["question"])
-            left, right = st.columns(2)
-            left.markdown("**Value-aligned answer (answer_w)**")
-            left.text(row["answer_w"])
-            right.markdown("**Value-contradicting answer (answer_l)**")
-            right.text(row["answer_l"])
-            if row.get("output"):
-                st.markdown("**The model's answer** (untrusted text, shown verbatim)")
-                st.text(row["output"])
-            st.markdown("**Person**")
-            st.text(f"{row['age']}, {row['gender']}, born in {row['birth_country']}; preference: {row['preference']}")
+        provenance(name, root, meta)
+        return
+    c1, c2, c3 = st.columns(3)
+    run = pick_run(run_index(scored, state), c1)
+    with c2:
+        place_by, place = select_place(scored, state, st, "i_")
+    search = c3.text_input("Question contains", value=st.query_params.get("q", ""), key="q")
+    remember("q", search or None)
+    items = run_items(scored, name, root, run)
+    if place_by:
+        items = items.filter(pl.col(place_by) == place)
+    if search:
+        items = items.filter(pl.col("question").str.contains(search, literal=True, strict=False))
+    st.caption(f"{items.height} items" + (f" of people {PLACES[place_by]} {literal(place)}" if place_by else ""))
+    table = items.select([c for c in dict.fromkeys([*COLUMNS, place_by or "birth_country"]) if c in items.columns]).sort("instance_id")
+    st.dataframe(table, hide_index=True, height=360)  # cells are plain text
+    if items.height:
+        inspect(items, table)
     provenance(name, root, meta)
+
+
+if __name__ == "__main__":
+    render()

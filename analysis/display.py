@@ -1,0 +1,172 @@
+"""Tables in words: the analysis frames with human column names, percentages to one decimal, p-values
+formatted, intervals as "from – to" and "too few people" where a number would mislead. One place for
+these rules, used by every dashboard table and the shareable reports; the raw frames stay available
+for downloads and the API."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from analysis.groupings import REGISTRY
+from analysis.names import short_run
+
+DEFINITIONS = {
+    "PAA": "PAA: the share of the model's decisions that go to the answer aligned with the person's stated values.",
+    "OPA": "OPA: the share of items where the model gives the value-aligned answer a higher log-probability (the paper's measure).",
+}
+TOO_FEW = "too few people"
+
+# What each shown column means, for tooltips (st.column_config help=...).
+HELP = {
+    "People": "People in the group (all their answers count together).",
+    "Effective people": "People weighted by how evenly their items are spread (Kish): what the interval's width reflects.",
+    "Items": "Questions answered by the group's people.",
+    "95% interval": "Cluster-bootstrap interval over people, expanded for small groups.",
+    "Gap to overall, points": "The group's score minus everyone's, in percentage points.",
+    "Gap 95% interval": "Interval of the gap, in points.",
+    "p": "Group vs the rest (CR2, Bell–McCaffrey df), before correction.",
+    "p (Holm)": "Adjusted for testing every group (Holm): below 0.05 is a finding.",
+    "Tested": "Whether the group has enough effective people and variation to be tested.",
+    "Shrunk, %": "The group's score pulled toward the overall by its noise (empirical Bayes): what small groups most likely are.",
+    "Why not tested": "The reason a group was left out of the tests and rankings.",
+}
+
+
+def group_label(grouping: str) -> str:
+    """The grouping's name in words (the registry's label), for headers."""
+    return REGISTRY[grouping].label if grouping in REGISTRY else grouping.replace("_", " ").capitalize()
+
+
+def _pct(column: str) -> pl.Expr:
+    return (pl.col(column) * 100).round(1)
+
+
+def _interval(lo: str, hi: str, signed: bool = False) -> pl.Expr:
+    sign = "+" if signed else ""
+    fmt = lambda v: f"{100 * v:{sign}.1f}"  # noqa: E731
+    text = pl.format("{} – {}", pl.col(lo).map_elements(fmt, return_dtype=pl.String), pl.col(hi).map_elements(fmt, return_dtype=pl.String))
+    return pl.when(pl.col(lo).is_not_null() & pl.col(hi).is_not_null()).then(text).otherwise(pl.lit(TOO_FEW))
+
+
+def p_text(value: float | None) -> str:
+    """A p-value for people: "< 0.001", else three significant digits; "not tested" when absent."""
+    if value is None or value != value:
+        return "not tested"
+    return "< 0.001" if value < 0.001 else f"{value:.3g}"
+
+
+def _p(column: str) -> pl.Expr:
+    return pl.col(column).map_elements(p_text, return_dtype=pl.String, skip_nulls=False)
+
+
+def group_display(table: pl.DataFrame, grouping: str, metric: str) -> pl.DataFrame:
+    """A Groups/Map table in words, tested groups first.
+
+    Args:
+        table: `analysis.groups.grouping_tables(...).table`.
+        grouping: its group column.
+        metric: "PAA" or "OPA".
+    Returns:
+        One row per group: the group, People, Effective people, Items, "<metric>, %", 95% interval,
+        Gap to overall, points, Gap 95% interval, p, p (Holm), Tested, Shrunk, %, Why not tested.
+    """
+    ordered = table.sort(["tested", "gap"], descending=[True, False], nulls_last=True)
+    return ordered.select(
+        pl.col(grouping).cast(pl.String).fill_null("(not stated)").alias(group_label(grouping)),
+        pl.col("users").alias("People"), pl.col("effective_users").round(1).alias("Effective people"),
+        pl.col("instances").alias("Items"), _pct("paa").alias(f"{metric}, %"), _interval("ci_lo", "ci_hi").alias("95% interval"),
+        pl.when(pl.col("tested")).then(_pct("gap")).otherwise(None).alias("Gap to overall, points"),
+        pl.when(pl.col("tested")).then(_interval("gap_lo", "gap_hi", True)).otherwise(pl.lit(TOO_FEW)).alias("Gap 95% interval"),
+        _p("p_value").alias("p"), _p("p_holm").alias("p (Holm)"), pl.col("tested").alias("Tested"),
+        _pct("paa_shrunk").alias("Shrunk, %"), pl.col("note").fill_null("").alias("Why not tested"),
+    )
+
+
+def difference_display(groups: pl.DataFrame, grouping: str, metric: str) -> pl.DataFrame:
+    """Compare's and the difference map's per-group table in words.
+
+    Args:
+        groups: `analysis.paired.compare_runs(...)["groups"]`.
+        grouping: its group column.
+        metric: the runs' shared metric.
+    Returns:
+        The group, People, "<metric> of A, %", "<metric> of B, %", "B − A, points", its 95% interval
+        (paired), and whether the group is too small to read.
+    """
+    return groups.sort(["small", "diff"], descending=[False, False], nulls_last=True).select(
+        pl.col(grouping).cast(pl.String).fill_null("(not stated)").alias(group_label(grouping)), pl.col("users").alias("People"),
+        _pct("paa_a").alias(f"{metric} of A, %"), _pct("paa_b").alias(f"{metric} of B, %"), _pct("diff").alias("B − A, points"),
+        pl.when(pl.col("small")).then(pl.lit(TOO_FEW)).otherwise(_interval("ci_lo", "ci_hi", True)).alias("95% paired interval"),
+        pl.col("small").alias("Too few people"),
+    )
+
+
+def leaderboard_display(board: pl.DataFrame, runs: pl.DataFrame) -> pl.DataFrame:
+    """The leaderboard in words: grouped by metric and protocol, each run's population stated.
+
+    Args:
+        board: `analysis.report.leaderboard(...)`.
+        runs: run_id, model, protocol, condition (one row per run).
+    Returns:
+        Metric, Protocol, Run (short name), Condition, People, Items, Score, %, 95% interval, Run id.
+    """
+    joined = (board.join(runs, on=["model", "protocol", "condition"], how="left")
+              .sort(["metric", "protocol", "paa"], descending=[False, False, True], nulls_last=True))
+    names = [short_run(m, p, c) for m, p, c in joined.select("model", "protocol", "condition").iter_rows()]
+    return joined.with_columns(pl.Series("name", names, dtype=pl.String)).select(
+        pl.col("metric").alias("Metric"), pl.col("protocol").alias("Protocol"), pl.col("name").alias("Run"),
+        pl.col("condition").alias("Condition"), pl.col("users").alias("People"), pl.col("instances").alias("Items"),
+        _pct("paa").alias("Score, %"), _interval("ci_lo", "ci_hi").alias("95% interval"), pl.col("run_id").alias("Run id"),
+    )
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "–" if value is None else format(100 * value, fmt)
+
+
+def _place_texts(row: dict, metric: str, difference: bool) -> tuple[str, str, str]:
+    """(summary, people, test) for one place's map tooltip: words, never "null"."""
+    if difference:
+        interval = (f" (95% paired {_num(row['ci_lo'], '+.1f')} to {_num(row['ci_hi'], '+.1f')})"
+                    if row.get("ci_lo") is not None and not row["small"] else f" ({TOO_FEW} for an interval)")
+        return (f"B − A: {_num(row['diff'], '+.1f')} points of {metric}{interval}", f"{row['users']:,} people in both runs",
+                f"A {_num(row['paa_a'], '.1f')}% → B {_num(row['paa_b'], '.1f')}%")
+    interval = (f" (95% {_num(row['ci_lo'], '.1f')} – {_num(row['ci_hi'], '.1f')})" if row.get("ci_lo") is not None
+                else f" ({TOO_FEW} for an interval)")
+    people = f"{row['users']:,} people ({row['effective_users']:.1f} effective), {row['instances']:,} items"
+    if row["tested"]:
+        test = (f"gap to overall {_num(row['gap'], '+.1f')} points (95% {_num(row['gap_lo'], '+.1f')} to "
+                f"{_num(row['gap_hi'], '+.1f')}), Holm-adjusted p {p_text(row['p_holm'])}")
+    else:
+        test = row.get("note") or "not tested"
+    return f"{metric} {_num(row['paa'], '.1f')}%{interval}", people, test
+
+
+def map_values(table: pl.DataFrame, grouping: str, key: str, metric: str, *, difference: bool = False,
+               shrunk_for_small: bool = False) -> pl.DataFrame:
+    """One small row per place for the map: the key its shape has, the colour value and the tooltip
+    in words. Places under the minimum get no colour (or their shrunk estimate when asked for).
+
+    Args:
+        table: `grouping_tables(...).table`, or `compare_runs(...)["groups"]` when `difference`.
+        grouping: the place column; key: the column that matches a shape's id (ISO3 or the name).
+        metric: the runs' metric; difference: B − A rather than the score.
+        shrunk_for_small: colour small places by their shrunk estimate.
+    Returns:
+        key, place, status ("shown" | "small"), value (colour, in points or percent), summary, people, test.
+    """
+    rows = []
+    for row in table.filter(pl.col(key).is_not_null()).iter_rows(named=True):
+        small = bool(row["small"])
+        if difference:
+            value = None if small else row["diff"]
+        else:
+            value = (row["paa_shrunk"] if shrunk_for_small else None) if small else row["paa"]
+        summary, people, test = _place_texts(row, metric, difference)
+        if small and value is not None:
+            summary += f"; shown shrunk: {_num(value, '.1f')}%"
+        rows.append({"key": row[key], "place": str(row[grouping]), "status": "small" if small and value is None else "shown",
+                     "value": None if value is None else round(100 * value, 2), "summary": summary, "people": people, "test": test})
+    schema = {"key": pl.String, "place": pl.String, "status": pl.String, "value": pl.Float64, "summary": pl.String,
+              "people": pl.String, "test": pl.String}
+    return pl.DataFrame(rows, schema=schema)
