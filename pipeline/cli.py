@@ -186,7 +186,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     specs = _specs_from_args(args)
     command = "mvpbench " + " ".join(sys.argv[1:]) if sys.argv else None
     for spec in specs:
-        report = execute(spec, root=args.cache, dry_run=args.dry_run, progress=not args.quiet, command=command)
+        report = execute(spec, root=args.cache, dry_run=args.dry_run, progress=not args.quiet, command=command,
+                         progress_file=args.progress_file)
         if args.dry_run:
             est = report.estimate or {}
             line = ", ".join(f"{k} {v}" for k, v in est.items() if k != "instances")
@@ -712,6 +713,8 @@ def _add_run_parsers(sub) -> None:
     run.add_argument("--run-file", type=Path, default=None, help="a TOML or YAML file listing many runs")
     run.add_argument("--dry-run", action="store_true", help="print what would run and an estimate of its cost")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--progress-file", type=Path, default=None, metavar="FILE",
+                     help="keep FILE (JSON: done, total, rate, eta_seconds) up to date every second or so, for a watcher")
     _cache_arg(run)
     run.set_defaults(func=cmd_run)
 

@@ -5,6 +5,11 @@ rows derived by an older scoring rule up to date (`pipeline.runs.rederive`, no m
 already in the run's parts (so a rerun makes no model call and a killed run resumes), scores the rest
 in batches, writes each batch as an atomic part, and records the session in the manifest. The model
 is loaded only when something is left to score.
+
+With `progress_file` (a background job's `progress.json`, see `pipeline.runs.jobs`), the count is
+written after every scoring call, and the calls are sized to take about PROGRESS_SECONDS each
+(`ChunkSizer`): a batch of 16 on the CPU model takes ~12 s, so a page would otherwise show 0/N that
+long. Parts are still written per batch, so the cache looks the same either way.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from pipeline.backends.base import Backend, SamplingSettings
 from pipeline.models import ModelSpec, resolve_model
 from pipeline.prompts import TEMPLATE_VERSION
 from pipeline.protocols import SCORING_VERSIONS
+from pipeline.runs.jobs import ProgressWriter
 from pipeline.runs.rederive import rederive_benchmark
 from pipeline.runs.store import RunStore
 
@@ -37,6 +43,9 @@ BACKENDS = ("transformers", "vllm", "openai")
 # Characters per token and CPU throughput used for --dry-run estimates (measured on the embedded model).
 CHARS_PER_TOKEN = 4.0
 CPU_TOKENS_PER_SECOND = 750.0
+# A job's page should see its count move every second or two (measured on 2 CPU cores: SmolLM2-135M
+# scores a choice item in ~0.5-0.7 s at batch 1-4, and batch 16 is no faster per item).
+PROGRESS_SECONDS = 1.5
 PACKAGES = ("mvpbench", "torch", "transformers", "vllm", "peft", "trl", "polars", "huggingface_hub")
 
 
@@ -183,6 +192,7 @@ def execute(
     progress: bool = True,
     part_size: int | None = None,
     command: str | None = None,
+    progress_file: Path | None = None,
 ) -> RunReport:
     spec.check()
     model = model_for(spec, root, backend)
@@ -204,11 +214,14 @@ def execute(
     if dry_run:
         report.estimate = estimate(todo, spec)
         return report
+    tracker = ProgressWriter(progress_file, run_id, instances.height, report.cached) if progress_file else None
     # Cached rows derived by an older scoring rule are re-derived (no model) before anything is reused
     # or added: keys do not carry the rule, so this is what keeps an old meaning out of the cache.
     for s in rederive_benchmark(spec.benchmark, root):
         print(f"re-derived {s['run_id']} to scoring v{s['scoring_version'][1]} ({s['rows']} rows)", file=sys.stderr)
     if todo.height == 0:
+        if tracker:
+            tracker.write(scored=0, saved=0, phase="done")
         return report
     started = time.time()
     backend = backend or backend_factory(spec, model)
@@ -224,34 +237,81 @@ def execute(
     meta = read_benchmark_meta(spec.benchmark, root)
     session = uuid.uuid4().hex[:12]  # several processes may write one run at once: each finds its own session
     _record_session(store, spec, model, backend, meta, ident, judge, command, session, start=True)
-    from pipeline.protocols import score_choice, score_generate, score_logprob
-
     size = part_size or spec.batch_size
     rows_all = todo.to_dicts()
     bar = _progress(total=len(rows_all), enabled=progress, desc=run_id)
     calls_before = backend.calls
     try:
-        for start in range(0, len(rows_all), size):
-            batch = rows_all[start : start + size]
-            if spec.protocol == "choice":
-                fields = score_choice(batch, backend, spec.condition)
-            elif spec.protocol == "logprob":
-                fields = score_logprob(batch, backend, spec.condition)
-            else:
-                fields = score_generate(batch, backend, spec.condition, spec.sampling, judge)
-            store.write_part([
-                {"key": inst["key"], "run_id": run_id, "model": model.name, "protocol": spec.protocol,
-                 "condition": spec.condition, "instance_id": inst["instance_id"], **f}
-                for inst, f in zip(batch, fields, strict=True)
-            ])
-            report.scored += len(batch)
-            bar.update(len(batch))
+        if tracker:
+            tracker.start_scoring()
+        _score_and_store(spec, rows_all, backend, judge, store, model, report, size, bar, tracker)
     finally:
         bar.close()
         report.seconds = time.time() - started
         report.model_calls = backend.calls - calls_before
         _record_session(store, spec, model, backend, meta, ident, judge, command, session, start=False, report=report)
     return report
+
+
+class ChunkSizer:
+    """How many items the next scoring call takes, so that a call lasts about `target` seconds: one
+    item first, then as many as the measured time per item allows, between `least` and `most` (the
+    part size). On a GPU a whole batch takes well under `target`, so batches stay whole; on a CPU,
+    where batching gains little, calls shrink to a few items and the count moves every second or so."""
+
+    def __init__(self, most: int, least: int = 1, target: float = PROGRESS_SECONDS):
+        self.most, self.target = max(1, most), target
+        self.least = max(1, min(least, self.most))
+        self.per_item: float | None = None
+
+    def next(self) -> int:
+        if self.per_item is None:
+            return self.least
+        wanted = int(self.target / self.per_item) if self.per_item > 0 else self.most
+        return max(self.least, min(self.most, wanted))
+
+    def observe(self, items: int, seconds: float) -> None:
+        latest = seconds / max(items, 1)
+        # averaged, so one long item (they come longest first) does not swing the size back and forth
+        self.per_item = latest if self.per_item is None else (self.per_item + latest) / 2
+
+
+def _score_rows(spec: RunSpec, rows: list[dict[str, Any]], backend: Backend, judge: Any) -> list[dict[str, Any]]:
+    from pipeline.protocols import score_choice, score_generate, score_logprob
+
+    if spec.protocol == "choice":
+        return score_choice(rows, backend, spec.condition)
+    if spec.protocol == "logprob":
+        return score_logprob(rows, backend, spec.condition)
+    return score_generate(rows, backend, spec.condition, spec.sampling, judge)
+
+
+def _score_and_store(spec: RunSpec, rows_all: list[dict[str, Any]], backend: Backend, judge: Any, store: RunStore,
+                     model: ModelSpec, report: RunReport, size: int, bar: Any, tracker: ProgressWriter | None) -> None:
+    """Score `rows_all` and write a part every `size` rows. Without a tracker every call is a whole
+    part; with one, calls are sized by ChunkSizer (never crossing a part) and each is reported."""
+    # A backend serving `concurrency` requests at once needs that many items per call to use them.
+    sizer = ChunkSizer(size, least=int(getattr(backend, "concurrency", 1) or 1)) if tracker else None
+    pending: list[dict[str, Any]] = []
+    saved = start = 0
+    while start < len(rows_all):
+        room = size - len(pending)
+        chunk = rows_all[start : start + (min(sizer.next(), room) if sizer else room)]
+        began = time.perf_counter()
+        fields = _score_rows(spec, chunk, backend, judge)
+        if sizer:
+            sizer.observe(len(chunk), time.perf_counter() - began)
+        pending += [{"key": inst["key"], "run_id": store.run_id, "model": model.name, "protocol": spec.protocol,
+                     "condition": spec.condition, "instance_id": inst["instance_id"], **f}
+                    for inst, f in zip(chunk, fields, strict=True)]
+        start += len(chunk)
+        report.scored += len(chunk)
+        if len(pending) >= size or start >= len(rows_all):
+            store.write_part(pending)
+            saved, pending = saved + len(pending), []
+        bar.update(len(chunk))
+        if tracker:
+            tracker.write(scored=report.scored, saved=saved, phase="scoring" if start < len(rows_all) else "done")
 
 
 def _progress(total: int, enabled: bool, desc: str):

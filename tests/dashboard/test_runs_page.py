@@ -1,0 +1,111 @@
+"""The Runs page's background scoring under Streamlit's real runtime (AppTest): the panel is read from
+the cache, so a new session (a reload) finds a running job, with live k/N, a cancel button and the
+start button disabled; a failed job shows its error text, a cancelled one says so; and a real
+`mvpbench run` with SmolLM2 started from the page lands its results in the cache."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from pipeline.runs.jobs import list_jobs, start_job, wait_for
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+# A stand-in for `mvpbench run`: reports 3 of 10 done, then works on until cancelled.
+HALFWAY = """
+import json, os, sys, time
+with open(sys.argv[-1] + ".tmp", "w") as fh:
+    json.dump({"done": 3, "total": 10, "saved": 2, "rate": 0.5, "eta_seconds": 14, "phase": "scoring"}, fh)
+os.replace(sys.argv[-1] + ".tmp", sys.argv[-1])  # whole, as the real writer does
+time.sleep(60)
+"""
+FAILS = "import sys\nprint('loading...', file=sys.stderr)\nprint(\"error: unknown model 'nope'\", file=sys.stderr)\nsys.exit(1)"
+
+
+@pytest.fixture
+def cache(monkeypatch, tmp_path) -> Path:
+    """The committed demo benchmark without its runs, as the dashboard's cache."""
+    from analysis.cache import default_cache_root
+
+    (tmp_path / "demo").mkdir()
+    for name in ("instances.parquet", "benchmark.json"):
+        (tmp_path / "demo" / name).write_bytes((default_cache_root() / "demo" / name).read_bytes())
+    monkeypatch.setenv("MVPBENCH_CACHE", str(tmp_path))
+    monkeypatch.delenv("MVPBENCH_ALLOW_JOBS", raising=False)
+    return tmp_path
+
+
+def _runs_page() -> AppTest:
+    """A new browser session on the Runs page: nothing carried over from an earlier one."""
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page("views/runs.py").run()
+    assert not at.exception
+    return at
+
+
+def _fake_job(cache: Path, script: str, **kw):
+    return start_job(cache, "demo", [sys.executable, "-c", script], "m.choice.profile.0", 10, "m · choice · profile · test", **kw)
+
+
+def test_a_new_session_finds_the_running_job_and_cancels_it(cache):
+    job = _fake_job(cache, HALFWAY)
+    deadline = time.time() + 15
+    while not (job.dir / "progress.json").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    first, reloaded = _runs_page(), _runs_page()
+    for at in (first, reloaded):
+        (bar,) = at.progress
+        assert bar.text == "m · choice · profile · test: 3/10 scored · 0.50/s · about 14 s left" and bar.value == 30
+        assert at.button(key="score").disabled and at.button(key=f"cancel_{job.id}")
+        assert any("A scoring job for this benchmark is running" in c.value for c in at.caption)
+    reloaded.button(key=f"cancel_{job.id}").click().run()
+    assert not reloaded.exception and wait_for(job, timeout=15).state == "cancelled"
+    for at in (reloaded, first):
+        at.run()
+        assert not at.exception and not at.progress
+        assert any("cancelled, 2/10 saved" in w.value for w in at.warning)
+        assert not any(b.key == f"cancel_{job.id}" for b in at.button) and not at.button(key="score").disabled
+
+
+def test_a_failed_job_shows_what_it_said(cache):
+    job = _fake_job(cache, FAILS, progress_flag=None)
+    assert wait_for(job, timeout=15).state == "failed"
+    at = _runs_page()
+    assert any("m · choice · profile · test: failed (exit status 1)" in e.value for e in at.error)
+    assert [c.value for c in at.code] == ["error: unknown model 'nope'"]  # the error line, as plain text
+    assert not at.progress and not at.button(key="score").disabled
+
+
+def test_scoring_is_off_without_the_opt_in(cache, monkeypatch):
+    monkeypatch.setenv("MVPBENCH_ALLOW_JOBS", "0")  # what `mvpbench dashboard --address 0.0.0.0` sets
+    at = _runs_page()
+    assert at.button(key="score").disabled and any("--allow-remote-jobs" in i.value for i in at.info)
+
+
+def test_scoring_from_the_page_with_the_real_model(cache, monkeypatch, smollm2_spec):
+    """Rerun is off with nothing scored; 'Score in the background' starts a real `mvpbench run` with the
+    real SmolLM2 and returns at once; the job's results land in the cache; then Rerun computes a report."""
+    from analysis.cache import scan_results
+
+    monkeypatch.setenv("MVPBENCH_MODELS", str(Path(APP).parents[1] / "cache" / "models"))
+    at = _runs_page()
+    assert at.button(key="rerun").disabled  # nothing scored yet in this cache
+    at.number_input(key="s_limit").set_value(2).run()
+    started = time.time()
+    at.button(key="score").click().run()
+    assert not at.exception and time.time() - started < 60  # the page does not wait for the model
+    (job,) = list_jobs(cache, "demo")
+    assert job.total == 2 and at.button(key="score").disabled and at.progress
+    status = wait_for(job, timeout=300)
+    assert status.state == "finished", status.error_text
+    assert (status.done, status.total) == (2, 2)
+    assert scan_results("demo", cache).collect().height == 2
+    at.run()
+    assert any("finished" in s.value and "2/2 scored" in s.value for s in at.success)
+    assert not at.button(key="rerun").disabled and not at.button(key="score").disabled
+    at.button(key="rerun").click().run()
+    assert not at.exception and any("Computed in" in c.value for c in at.caption)
