@@ -211,13 +211,16 @@ def run_diagnostics(_scored: pl.DataFrame, state: str) -> pl.DataFrame:
     return choice_diagnostics(_scored)
 
 
-def position_caution(scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str) -> None:
-    """The verdict's first line when the selected run's choices are mostly position."""
+def position_caution(scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str) -> list[str]:
+    """The verdict's first line when the selected run's choices are mostly position: shown here, and
+    returned so a shared report carries it too."""
     index = run_index(scored, state).filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
     if protocol == "choice" and index.height:
         warning = position_warning(run_diagnostics(scored, state), index.item(0, "run_id"))
         if warning:
             st.warning(warning, icon="⚠️")
+            return [warning]
+    return []
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

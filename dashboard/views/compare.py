@@ -12,9 +12,11 @@ from analysis.results import metric_name
 from analysis.verdict import comparison_verdict
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
+from analysis.diagnostics import position_warning
 from analysis.display import DEFINITIONS, difference_display, group_label
 from analysis.names import short_run
-from dashboard.common import (choose, choose_int, export_buttons, page_data, provenance, report_provenance, run_index, share_button,
+from dashboard.common import (choose, choose_int, export_buttons, page_data, provenance, report_provenance, run_diagnostics, run_index,
+                              share_button,
                               table_config)
 
 
@@ -59,9 +61,18 @@ def difference_chart(groups: pl.DataFrame, grouping: str, metric: str) -> alt.La
     return (zero + whiskers + points).properties(height=max(160, 30 * plot.height))
 
 
-def report_parts(result: dict, grouping: str, metric: str):
+def cautions(scored: pl.DataFrame, state: str, runs: dict[str, str]) -> list[str]:
+    """A line for each of A and B whose choices are mostly position (their difference is then mostly noise)."""
+    diagnostics = run_diagnostics(scored, state)
+    lines = [f"**{side}:** {w}" for side, run in runs.items() if (w := position_warning(diagnostics, run))]
+    for line in lines:
+        st.warning(line, icon="⚠️")
+    return lines
+
+
+def report_parts(result: dict, grouping: str, metric: str, caution: list[str] = ()):
     """What the shared report holds: the verdict, the per-group difference chart and the tables."""
-    return (comparison_verdict(result, metric),
+    return ([*caution, *comparison_verdict(result, metric)],
             [(f"B − A per group, points of {metric} (95% paired interval)", difference_chart(result["groups"], grouping, metric).to_dict())],
             [("Per group", difference_display(result["groups"], grouping, metric)),
              *([("Change in the spread between groups", result["disparity_change"])] if "disparity_change" in result else [])])
@@ -110,12 +121,13 @@ def render() -> None:
         if result is None:
             st.warning("These two runs share no instance: nothing to compare.")
         else:
+            caution = cautions(scored, state, {"A": run_a, "B": run_b})
             findings(result, grouping, metric_name(protocol_a), name)
             filters = {"Per group": group_label(grouping), "A": short_run(**{k: info[run_a][k] for k in ("model", "protocol", "condition")}),
                        "B": short_run(**{k: info[run_b][k] for k in ("model", "protocol", "condition")}),
                        "Minimum effective people": str(min_users)}
             share_button(report_provenance("compare", name, root, meta, [run_a, run_b], filters),
-                         lambda: report_parts(result, grouping, metric_name(protocol_a)), "compare_share")
+                         lambda: report_parts(result, grouping, metric_name(protocol_a), caution), "compare_share")
     provenance(name, root, meta)
 
 

@@ -144,7 +144,7 @@ def report_parts(result, grouping: str, metric: str, min_users: int, verdict: li
 def findings(scored: pl.DataFrame, state: str, run, grouping: str, min_users: int, place) -> tuple[list[str], object]:
     metric = metric_name(run[1])
     result = tables(scored, state, *run, grouping, min_users, *place)
-    position_caution(scored, state, *run)
+    caution = position_caution(scored, state, *run)
     verdict = grouping_verdict(result, grouping, metric=metric, minimum=min_users)
     for line in verdict:
         st.markdown(line)
@@ -164,7 +164,7 @@ def findings(scored: pl.DataFrame, state: str, run, grouping: str, min_users: in
     untested_list(result.table, grouping, metric)
     stem = f"{run[0]}-{run[1]}-{run[2]}-by-{grouping.replace(':', '-')}" + (f"-{place[0]}-{place[1]}" if place[0] else "")
     export_buttons(result.table, stem, "groups")
-    return verdict, result
+    return [*caution, *verdict], result
 
 
 def render() -> None:

@@ -178,6 +178,12 @@ def place_links(picked: str | None, name: str, run: tuple[str, str, str], run_id
         "benchmark": name, "run": run_id, "place_by": grouping, "place": picked})
 
 
+def report_parts(verdict: list[str], spec: dict, shown: pl.DataFrame, difference: bool, metric: str):
+    """What the shared report holds: the verdict, the map as an image and the places' table."""
+    title = f"B − A per place, points of {metric}" if difference else f"{metric} per place, %"
+    return verdict, [(title, spec)], [("Places", shown)]
+
+
 def render() -> None:
     data = page_data()
     if not data:
@@ -192,10 +198,11 @@ def render() -> None:
     metric = metric_name(run[1])
     tables = place_tables(scored, state, *run, grouping, min_users, DEFAULT_REPLICATES)
     table, key = tables.table, _key_column(grouping)
-    position_caution(scored, state, *run)
+    caution = position_caution(scored, state, *run)
     verdict = grouping_verdict(tables, grouping, metric=metric, things="places", minimum=min_users)
     for line in verdict:
         st.markdown(line)
+    verdict = [*caution, *verdict]
     run_a = index.filter((pl.col("model") == run[0]) & (pl.col("protocol") == run[1]) & (pl.col("condition") == run[2])).item(0, "run_id")
     run_b = compared_run(index, run_a, run[1])
     compared = difference_table(scored, state, run_a, run_b, grouping, min_users) if run_b else None
@@ -222,9 +229,8 @@ def render() -> None:
     export_buttons(compared["groups"] if run_b else table, f"{name}-{run_a}-by-{grouping}" + (f"-vs-{run_b}" if run_b else ""), "map")
     filters = {"Map by": grouping.replace("_", " "), "Run": " · ".join(run), "Compared run": run_b or "none",
                "Minimum effective people": str(min_users), "Small places": "shrunk" if shrunk and not run_b else "grey, untested"}
-    title = f"B − A per place, points of {metric}" if run_b else f"{metric} per place, %"
     share_button(report_provenance("map", name, root, meta, [run_a, *([run_b] if run_b else [])], filters),
-                 lambda: (verdict, [(title, spec)], [("Places", shown)]), "map_share")
+                 lambda: report_parts(verdict, spec, shown, bool(run_b), metric), "map_share")
     provenance(name, root, meta)
 
 

@@ -445,49 +445,6 @@ def test_scoring_from_the_page_is_off_when_the_server_is_open_to_the_network(mon
     assert any("--allow-remote-jobs" in i.value for i in at.info)
 
 
-def test_runs_page_reruns_and_scores_in_the_background(monkeypatch, demo_only_cache):
-    """Rerun computes a report with the chosen settings; 'Score in the background' starts a real
-    `mvpbench run` process with the real SmolLM2 and returns at once; its results land in the cache."""
-    import time
-
-    from analysis.cache import scan_results
-
-    monkeypatch.setenv("MVPBENCH_CACHE", str(demo_only_cache))
-    monkeypatch.setenv("MVPBENCH_MODELS", str(Path(APP).parents[1] / "cache" / "models"))
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page("views/runs.py").run()
-    assert not at.exception
-    assert at.button(key="rerun").disabled  # nothing scored yet in this cache
-    at.number_input(key="s_limit").set_value(2).run()
-    started = time.time()
-    at.button(key="score").click().run()
-    assert not at.exception and time.time() - started < 60  # the page does not wait for the model
-    job = at.session_state["job"]
-    assert job["total"] == 2
-    deadline = time.time() + 300
-    while time.time() < deadline and job["proc"].poll() is None:
-        time.sleep(1)
-    assert job["proc"].returncode == 0
-    assert scan_results("demo", demo_only_cache).collect().height == 2
-    at.run()
-    assert not at.button(key="rerun").disabled
-    at.button(key="rerun").click().run()
-    assert not at.exception and any("Computed in" in c.value for c in at.caption)
-
-
-@pytest.fixture
-def demo_only_cache(tmp_path, smollm2_spec):
-    """The committed demo benchmark without its runs, and the materialised model ready."""
-    import shutil
-
-    from analysis.cache import default_cache_root
-
-    (tmp_path / "demo").mkdir()
-    for name in ("instances.parquet", "benchmark.json"):
-        shutil.copy(default_cache_root() / "demo" / name, tmp_path / "demo" / name)
-    return tmp_path
-
-
 def test_difference_map_between_two_runs(app):
     at = app.switch_page("views/map.py").run()
     at.selectbox(key="condition").set_value("blind").run()

@@ -3,6 +3,7 @@ running `streamlit run` server on 127.0.0.1: the Map page draws country shapes, 
 coloured country opens the Groups page filtered to its people."""
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,3 +73,166 @@ def test_the_server_listens_on_loopback_only_by_default(url):
     port = int(url.rsplit(":", 1)[1])
     listening = [c.laddr.ip for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.laddr.port == port]
     assert listening and set(listening) == {"127.0.0.1"}, listening
+
+
+def _settle(page, text: str, timeout: int = 120_000) -> str:
+    """Wait until `text` is on the page and the script has finished running; the body's text."""
+    page.wait_for_selector(f"text={text}", timeout=timeout)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+    page.wait_for_timeout(800)
+    return page.inner_text("body")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+def test_back_returns_to_the_previous_page_in_one_press_and_selections_follow(url, browser):
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    page.goto(f"{url}/map?protocol=logprob")
+    _settle(page, "Alignment by place")
+    page.locator("[data-testid='stSidebar'] a:has-text('Groups')").click()
+    body = _settle(page, "Alignment by group")
+    assert "/groups" in page.url and "protocol=logprob" in page.url  # the selection came along
+    assert "OPA: the share" in body  # and the page uses it: the logprob run's metric is defined under its table
+    page.go_back()
+    _settle(page, "Alignment by place")
+    assert "/map" in page.url and "protocol=logprob" in page.url
+    page.close()
+
+
+def test_a_hand_edited_link_shows_a_notice(url, browser):
+    page = browser.new_page()
+    page.goto(f"{url}/groups?min_users=abc&grouping=planet")
+    body = _settle(page, "Alignment by group")
+    assert "min_users='abc' is not available here" in body and "grouping='planet' is not available here" in body
+    page.close()
+
+
+def test_the_map_verdict_names_no_place_under_the_minimum_and_compare_pairs_one_metric(url, browser):
+    import polars as pl
+
+    from analysis.cache import default_cache_root
+    from analysis.groups import grouping_tables
+    from analysis.results import read_scored
+
+    scored, _ = read_scored("demo", default_cache_root())
+    table = grouping_tables(scored.filter(pl.col("run_id") == "smollm2-135m.choice.profile.55351588"), "birth_country", B=0).table
+    untested = table.filter(~pl.col("tested"))["birth_country"].to_list()
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    page.goto(f"{url}/map")
+    _settle(page, "were tested")
+    findings = [t for t in page.locator("[data-testid='stMarkdownContainer']").all_inner_texts()
+                if "tested" in t and not t.startswith("Not tested")]
+    assert findings and not any(f"{place} (" in line for line in findings for place in untested), findings
+    page.goto(f"{url}/compare")
+    body = _settle(page, "Compare two runs")
+    a = body.split("A = ", 1)[1].split(",", 1)[0].strip()
+    b = body.split("B = ", 1)[1].split()[0].strip()
+    assert a.split(".")[-3] == b.split(".")[-3] == "choice", (a, b)  # one protocol, so one metric
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def damaged_url(tmp_path_factory):
+    """The demo with a truncated run part, a run folder named with [ and ?, and two broken benchmarks."""
+    import shutil
+
+    from analysis.cache import default_cache_root
+
+    root = tmp_path_factory.mktemp("damaged") / "cache"
+    shutil.copytree(default_cache_root() / "demo", root / "demo", ignore=shutil.ignore_patterns("tuning"))
+    runs = root / "demo" / "runs"
+    part = next((runs / "smollm2-135m.logprob.profile.ef1244b0").glob("part-*.parquet"))
+    part.write_bytes(part.read_bytes()[:300])
+    (runs / "smollm2-135m.choice.blind.a544ea8f").rename(runs / "smollm2-135m.choice.blind.[a544]?")
+    shutil.copytree(root / "demo", root / "broken-json", ignore=shutil.ignore_patterns("runs"))
+    (root / "broken-json" / "benchmark.json").write_text("{")
+    shutil.copytree(root / "demo", root / "broken-parquet", ignore=shutil.ignore_patterns("runs"))
+    (root / "broken-parquet" / "instances.parquet").write_bytes(b"PAR1 not really")
+    with running_dashboard(root) as damaged:
+        yield damaged
+
+
+def test_bad_files_are_named_and_the_other_runs_still_show(damaged_url, browser):
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    page.goto(f"{damaged_url}/")
+    body = _settle(page, "Leaderboard")
+    assert "broken-json/benchmark.json" in body and "logprob.profile.ef1244b0/part-" in body
+    assert "7 runs" in body  # eight in the demo, the truncated one left out, the one named with [ ? read as it is
+    assert "Traceback" not in body
+    page.goto(f"{damaged_url}/?benchmark=broken-parquet")
+    body = _settle(page, "broken-parquet/instances.parquet")
+    assert "Traceback" not in body
+    page.close()
+
+
+def _view_reports(tmp_path) -> dict[str, Path]:
+    """The Map, Groups and Compare reports of the demo, made by the views' own functions."""
+    from datetime import datetime, timezone
+    import importlib
+    import json
+
+    import polars as pl
+
+    from analysis.cache import default_cache_root
+    from analysis.display import group_display
+    from analysis.groups import grouping_tables
+    from analysis.paired import compare_runs
+    from analysis.results import read_scored
+    from analysis.share import Provenance, report_filename
+    from analysis.verdict import comparison_verdict, grouping_verdict
+    from dashboard.common import report_bytes
+
+    view = {name: importlib.import_module(f"dashboard.views.{name}") for name in ("map", "groups", "compare")}
+    meta = json.loads((default_cache_root() / "demo" / "benchmark.json").read_text())
+    scored, _ = read_scored("demo", default_cache_root())
+    base, tuned = "smollm2-135m.choice.profile.55351588", "smollm2-135m--smollm2-135m-dpo-e616de2cf10c.choice.profile.0126c56a"
+    run = scored.filter(pl.col("run_id") == base)
+    places = grouping_tables(run, "birth_country", B=200)
+    gender = grouping_tables(run, "gender", B=200)
+    verdict = grouping_verdict(places, "birth_country", things="places")
+    values = view["map"].map_values(places.table, "birth_country", "birth_country_iso3", "PAA")
+    spec = view["map"].map_spec(values, 100 * places.table.item(0, "overall_paa"), "birth_country", False, "PAA")
+    compared = compare_runs(scored, base, tuned, "gender", B=200)
+    parts = {"map": view["map"].report_parts(verdict, spec, group_display(places.table, "birth_country", "PAA"), False, "PAA"),
+             "groups": view["groups"].report_parts(gender, "gender", "PAA", 20, grouping_verdict(gender, "gender")),
+             "compare": view["compare"].report_parts(compared, "gender", "PAA")}
+    assert comparison_verdict(compared, "PAA")[0] in parts["compare"][0]
+    files = {}
+    for name, content in parts.items():
+        provenance = Provenance(name, "demo", meta["content_hash"], True, [{"run_id": base, "model": "smollm2-135m"}],
+                                {"Only people": "living in United Kingdom", "Minimum effective people": "20"},
+                                datetime.now(timezone.utc))
+        files[name] = tmp_path / report_filename(provenance)
+        files[name].write_bytes(report_bytes(provenance, content))
+    return files
+
+
+def test_the_shared_reports_open_offline_with_label_hash_runs_filters_and_a_chart(tmp_path, browser):
+    import json
+
+    from analysis.cache import default_cache_root
+
+    content_hash = json.loads((default_cache_root() / "demo" / "benchmark.json").read_text())["content_hash"]
+    for view, path in _view_reports(tmp_path).items():
+        assert view in path.name and "living-in-united-kingdom" in path.name
+        page = browser.new_page()
+        requests = []
+        page.route("**/*", lambda route: (requests.append(route.request.url), route.abort() if not route.request.url.startswith("file:")
+                                          else route.continue_()))
+        page.goto(path.as_uri())
+        page.wait_for_load_state("load")
+        body = page.inner_text("body")
+        for text in ("DEMO", content_hash, "smollm2-135m.choice.profile.55351588", "living in United Kingdom"):
+            assert text in body, (view, text)
+        size = page.evaluate("() => [...document.images].map(i => i.naturalWidth * i.naturalHeight)")
+        assert size and min(size) > 0, view
+        assert all(r.startswith("file:") for r in requests), requests  # nothing fetched from anywhere
+        page.close()
