@@ -143,15 +143,19 @@ def _place_texts(row: dict, metric: str, difference: bool) -> tuple[str, str, st
 
 
 def map_values(table: pl.DataFrame, grouping: str, key: str, metric: str, *, difference: bool = False,
-               shrunk_for_small: bool = False) -> pl.DataFrame:
+               shrunk_for_small: bool = False, observed: bool = False) -> pl.DataFrame:
     """One small row per place for the map: the key its shape has, the colour value and the tooltip
-    in words. Places under the minimum get no colour (or their shrunk estimate when asked for).
+    in words. Places are coloured by their shrunk estimate (noise removed), so a map of places whose
+    true alignment does not differ is one colour rather than a pattern of noise; `observed` colours
+    by the raw score instead. Places under the minimum get no colour (or, when asked for, their
+    shrunk estimate).
 
     Args:
         table: `grouping_tables(...).table`, or `compare_runs(...)["groups"]` when `difference`.
         grouping: the place column; key: the column that matches a shape's id (ISO3 or the name).
         metric: the runs' metric; difference: B − A rather than the score.
         shrunk_for_small: colour small places by their shrunk estimate.
+        observed: colour tested places by their observed score rather than the shrunk one.
     Returns:
         key, place, status ("shown" | "small"), value (colour, in points or percent), summary, people, test.
     """
@@ -161,10 +165,10 @@ def map_values(table: pl.DataFrame, grouping: str, key: str, metric: str, *, dif
         if difference:
             value = None if small else row["diff"]
         else:
-            value = (row["paa_shrunk"] if shrunk_for_small else None) if small else row["paa"]
+            value = (row["paa_shrunk"] if shrunk_for_small else None) if small else (row["paa"] if observed else row["paa_shrunk"])
         summary, people, test = _place_texts(row, metric, difference)
-        if small and value is not None:
-            summary += f"; shown shrunk: {_num(value, '.1f')}%"
+        if value is not None and not difference and not (observed and not small):
+            summary += f"; coloured by the noise-removed estimate {_num(value, '.1f')}%"
         rows.append({"key": row[key], "place": str(row[grouping]), "status": "small" if small and value is None else "shown",
                      "value": None if value is None else round(100 * value, 2), "summary": summary, "people": people, "test": test})
     schema = {"key": pl.String, "place": pl.String, "status": pl.String, "value": pl.Float64, "summary": pl.String,

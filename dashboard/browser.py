@@ -62,7 +62,8 @@ def running_dashboard(cache: Path | None = None, timeout: float = 90) -> Iterato
             proc.kill()
 
 
-def screenshot_map(url: str, path: Path, query: str = "benchmark=demo&protocol=choice", timeout_ms: int = 120_000) -> Path:
+def screenshot_map(url: str, path: Path, query: str = "benchmark=demo&protocol=choice", timeout_ms: int = 120_000,
+                   height: int = 1000) -> Path:
     """Open the Map page, wait until the choropleth has drawn, save a screenshot of the chart's page."""
     from playwright.sync_api import sync_playwright
 
@@ -72,7 +73,7 @@ def screenshot_map(url: str, path: Path, query: str = "benchmark=demo&protocol=c
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         try:
-            page = browser.new_page(viewport={"width": 1300, "height": 1000})
+            page = browser.new_page(viewport={"width": 1300, "height": height})
             page.goto(f"{url}/map?{query}")
             page.wait_for_selector("[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg", timeout=timeout_ms)
             page.wait_for_timeout(2500)  # let the shapes finish drawing
@@ -86,4 +87,4 @@ if __name__ == "__main__":
     target = Path(__file__).resolve().parent.parent / "docs" / "images" / "map.png"
     target.parent.mkdir(parents=True, exist_ok=True)
     with running_dashboard() as url:
-        print("wrote", screenshot_map(url, target))
+        print("wrote", screenshot_map(url, target, height=1250))  # tall enough for the verdict, the map and its legend

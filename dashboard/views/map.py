@@ -120,9 +120,12 @@ def controls(scored: pl.DataFrame, state: str):
     where = choose(c4, "Map by", list(GEOGRAPHIES), "where", "map_where", "birth", format_func=LABELS.get)
     min_users = choose_int(st.sidebar, "Minimum effective people per place", MIN_PEOPLE_FLOOR, 500, "min_users", "min_users",
                            MIN_EFFECTIVE_PEOPLE)
+    observed = st.sidebar.toggle("Colour by the observed score (includes noise)", value=st.query_params.get("observed") == "1",
+                                 key="observed")
     shrunk = st.sidebar.toggle("Show shrunk estimates for small places", value=st.query_params.get("shrunk") == "1", key="shrunk")
+    remember("observed", "1" if observed else None)
     remember("shrunk", "1" if shrunk else None)
-    return index, run, GEOGRAPHIES[where], min_users, shrunk
+    return index, run, GEOGRAPHIES[where], min_users, (shrunk, observed)
 
 
 def compared_run(index: pl.DataFrame, run_a: str, protocol: str) -> str | None:
@@ -194,7 +197,7 @@ def render() -> None:
         st.info("No model results for this benchmark yet: score one with `mvpbench run`.")
         provenance(name, root, meta)
         return
-    index, run, grouping, min_users, shrunk = controls(scored, state)
+    index, run, grouping, min_users, colour = controls(scored, state)
     metric = metric_name(run[1])
     tables = place_tables(scored, state, *run, grouping, min_users, DEFAULT_REPLICATES)
     table, key = tables.table, _key_column(grouping)
@@ -216,19 +219,23 @@ def render() -> None:
         values = map_values(compared["groups"], grouping, key, metric, difference=True)
         centre = 0.0
     else:
-        values = map_values(table, grouping, key, metric, shrunk_for_small=shrunk)
+        values = map_values(table, grouping, key, metric, shrunk_for_small=colour[0], observed=colour[1])
         centre = 100 * float(table.item(0, "overall_paa")) if table.height else 50.0
-    spec = map_spec(values, centre, grouping, bool(run_b), metric)
+    legend = metric if run_b or colour[1] else f"{metric} (noise removed)"
+    spec = map_spec(values, centre, grouping, bool(run_b), legend)
     event = st.vega_lite_chart(spec=spec, width="stretch", on_select="rerun", selection_mode="pick", key="map_chart")
     place_links(picked_place(event), name, run, run_a, grouping)
     coloured = int((~table["small"]).sum())
-    st.caption(f"{coloured} places with at least {min_users} effective people are coloured; {table.height - coloured} smaller ones are "
-               "grey (dashed outline), untested, and shown shrunk only on request. " + DEFINITIONS.get(metric, ""))
+    how = ("by their observed score, which includes noise" if colour[1] else "by their estimate with noise removed (shrunk toward the "
+           "overall by how uncertain each is), so places whose true alignment does not differ share one colour")
+    st.caption(f"{coloured} places with at least {min_users} effective people are coloured {how}; {table.height - coloured} smaller "
+               "ones are grey (dashed outline), untested, and shown shrunk only on request. " + DEFINITIONS.get(metric, ""))
     shown = difference_display(compared["groups"], grouping, metric) if run_b else group_display(table, grouping, metric)
     st.dataframe(shown, hide_index=True, column_config=table_config(shown))  # tested places first, never ranked among the rest
     export_buttons(compared["groups"] if run_b else table, f"{name}-{run_a}-by-{grouping}" + (f"-vs-{run_b}" if run_b else ""), "map")
     filters = {"Map by": grouping.replace("_", " "), "Run": " · ".join(run), "Compared run": run_b or "none",
-               "Minimum effective people": str(min_users), "Small places": "shrunk" if shrunk and not run_b else "grey, untested"}
+               "Minimum effective people": str(min_users), "Small places": "shrunk" if colour[0] and not run_b else "grey, untested",
+               "Colour": "observed score" if colour[1] else "noise removed (shrunk)"}
     share_button(report_provenance("map", name, root, meta, [run_a, *([run_b] if run_b else [])], filters),
                  lambda: report_parts(verdict, spec, shown, bool(run_b), metric), "map_share")
     provenance(name, root, meta)

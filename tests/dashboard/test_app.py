@@ -459,3 +459,14 @@ def test_difference_map_between_two_runs(app):
     lines = " ".join(m.value for m in at.markdown)
     assert "spread of true alignment between the 2 places tested in both" in lines and "95% paired cluster-bootstrap interval" in summary
     assert _map_values(at)["summary"].str.startswith("B − A").all()  # the tooltip says what the colour is
+
+
+def test_the_map_does_not_paint_noise(app):
+    """On the demo no spread between countries survives (τ = 0): coloured by the noise-removed
+    estimate, every tested country has one colour; the observed scores, on request, differ."""
+    at = app.switch_page("views/map.py").run()
+    shown = _map_values(at).query("status == 'shown'")["value"].dropna()
+    assert not at.exception and len(shown) == 9 and shown.round(1).nunique() == 1
+    at.toggle(key="observed").set_value(True).run()
+    observed = _map_values(at).query("status == 'shown'")["value"].dropna()
+    assert len(observed) == 9 and observed.round(1).nunique() > 3 and at.query_params["observed"] == "1"
