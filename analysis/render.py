@@ -17,6 +17,14 @@ FORMATS = ("md", "html", "csv", "latex")
 GROUP_COLUMNS = ("group", "users", "effective_users", "instances", "paa", "ci_lo", "ci_hi", "gap", "p_holm", "paa_shrunk", "note")
 BOARD_COLUMNS = ["model", "protocol", "condition", "metric", "users", "instances", "paa", "ci_lo", "ci_hi"]
 DISPARITY_COLUMNS = ["measure", "estimate", "95% interval", "groups tested", "worst (shrunk)", "best (shrunk)"]
+DIAGNOSTICS_COLUMNS = ["model", "protocol", "condition", "answer_w longer", "score when w longer / shorter", "length coef.",
+                       "LC score", "order consistent", "position bias", "label mass", "note"]
+DIAGNOSTICS_LINE = ("Length: the share of items whose answer_w is the longer one; the score when it is longer and when it "
+                    "is shorter; the length coefficient (logit per unit of tanh(log length ratio / σ), a fractional logit "
+                    "of each item's score); and the length-controlled (LC) score, the alignment that fit predicts at equal "
+                    "lengths (as AlpacaEval's length-controlled win rate). Choice runs: the share of items whose choice "
+                    "survives swapping the answers (under 0.5: mostly position), the mean P(label A) − ½ and the mass "
+                    "on the two labels. Intervals: the same people bootstrap, in brackets.")
 
 
 def _points(value) -> str:
@@ -34,6 +42,29 @@ def disparity_display(rows: list[dict]) -> pl.DataFrame:
                     "groups tested": str(r["groups"]), "worst (shrunk)": r.get("worst_group") or "–",
                     "best (shrunk)": r.get("best_group") or "–"})
     return pl.DataFrame(out, schema={c: pl.String for c in DISPARITY_COLUMNS})
+
+
+def _with_interval(row: dict, name: str, lo: str | None = None, hi: str | None = None) -> str:
+    """'estimate [lo, hi]', the estimate alone without an interval, '–' without an estimate."""
+    lo, hi = row.get(lo or f"{name}_lo"), row.get(hi or f"{name}_hi")
+    if row.get(name) is None:
+        return "–"
+    return _num(row[name]) + (f" [{_num(lo)}, {_num(hi)}]" if lo is not None and hi is not None else "")
+
+
+def diagnostics_display(frame: pl.DataFrame) -> pl.DataFrame:
+    """The report's diagnostics table in words: one row per selection, estimates with their intervals."""
+    out = []
+    for r in frame.rows(named=True):
+        sides = "–" if r["paa_w_longer"] is None and r["paa_w_shorter"] is None else f"{_num(r['paa_w_longer'])} / {_num(r['paa_w_shorter'])}"
+        out.append({"model": r["model"], "protocol": r["protocol"], "condition": r["condition"],
+                    "answer_w longer": "–" if r["w_longer_share"] is None else f"{100 * r['w_longer_share']:.0f}%",
+                    "score when w longer / shorter": sides, "length coef.": _with_interval(r, "length_coef"),
+                    "LC score": _with_interval(r, "lc_paa", "lc_lo", "lc_hi"),
+                    "order consistent": _with_interval(r, "order_consistent"), "position bias": _with_interval(r, "position_bias"),
+                    "label mass": _with_interval(r, "label_mass"),
+                    "note": "; ".join(x for x in (r["note"], "choices mostly position" if r["position_driven"] else None) if x)})
+    return pl.DataFrame(out, schema={c: pl.String for c in DIAGNOSTICS_COLUMNS})
 
 
 def _num(value, digits: int = 3) -> str:
@@ -66,6 +97,9 @@ def to_markdown(report: DisparityReport, top: int = 15) -> str:
     esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
     out = ["# Alignment disparity report", "", _settings_line(report), "", "## Leaderboard", ""]
     out += _md_table(report.leaderboard, BOARD_COLUMNS, esc)
+    if report.diagnostics.height:
+        out += ["", "## Diagnostics: answer length and position", "", DIAGNOSTICS_LINE, ""]
+        out += _md_table(diagnostics_display(report.diagnostics), DIAGNOSTICS_COLUMNS, esc)
     for title, grouping, omni, disp, rows in _sections(report):
         out += ["", f"## {esc(title)} — by {esc(grouping)}", "", _omnibus_line(omni)]
         if disp:
@@ -139,6 +173,9 @@ def to_html(report: DisparityReport, top: int = 30) -> str:
              "td:first-child,th:first-child{text-align:left}h2{margin-top:2em}</style></head><body>",
              "<h1>Alignment disparity report</h1>", f"<p>{html.escape(_settings_line(report))}</p>",
              "<h2>Leaderboard</h2>", table(report.leaderboard, BOARD_COLUMNS)]
+    if report.diagnostics.height:
+        parts += ["<h2>Diagnostics: answer length and position</h2>", f"<p>{html.escape(DIAGNOSTICS_LINE)}</p>",
+                  table(diagnostics_display(report.diagnostics), DIAGNOSTICS_COLUMNS)]
     for title, grouping, omni, disp, rows in _sections(report):
         parts += [f"<h2>{html.escape(title)} — by {html.escape(grouping)}</h2>", f"<p>{html.escape(_omnibus_line(omni))}</p>",
                   _svg_bars(rows)]
@@ -166,6 +203,9 @@ def to_latex(report: DisparityReport, top: int = 15) -> str:
 
     out = [r"% Alignment disparity report (mvpbench report --format latex)", r"\section*{Leaderboard}"]
     out += tabular(report.leaderboard, BOARD_COLUMNS)
+    if report.diagnostics.height:
+        out += [r"\section*{Diagnostics: answer length and position}", _tex(DIAGNOSTICS_LINE) + r"\\"]
+        out += tabular(diagnostics_display(report.diagnostics), DIAGNOSTICS_COLUMNS)
     for title, grouping, omni, disp, rows in _sections(report):
         out += [rf"\subsection*{{{_tex(title)} --- by {_tex(grouping)}}}", _tex(_omnibus_line(omni)) + r"\\"]
         if disp:
@@ -176,7 +216,7 @@ def to_latex(report: DisparityReport, top: int = 15) -> str:
 
 def to_csv_tables(report: DisparityReport) -> dict[str, str]:
     """One CSV per table, full precision."""
-    return {name: getattr(report, name).write_csv() for name in ("leaderboard", "groups", "omnibus", "disparities")
+    return {name: getattr(report, name).write_csv() for name in ("leaderboard", "diagnostics", "groups", "omnibus", "disparities")
             if getattr(report, name).height}
 
 

@@ -10,13 +10,16 @@ replicate weights per selection (`analysis.resampling`) shared by all its groupi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 
+from analysis.diagnostics import DIAGNOSTIC_FIELDS, DIAGNOSTIC_SCHEMA, POSITION_DRIVEN, diagnostic_values
 from analysis.groupings import GROUPINGS, get_grouping, grouping_expr
 from analysis.groups import Cells, GroupAnalysis, analyse_groups, disparity_frame, paa_by_group
+from analysis.length import LENGTH_COLUMNS, summary_from_rows
+from analysis.length_fit import length_frame, rows_from_arrays
 from analysis.resampling import DEFAULT_REPLICATES, mean_interval, replicate_weights
 from analysis.results import metric_name
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, checked_minimum, kish_effective_people
@@ -31,6 +34,8 @@ class DisparityReport:
     omnibus: pl.DataFrame  # selection, grouping, statistic, df1, df2, p_value, groups_tested, method, naive_p_value
     disparities: pl.DataFrame  # selection, grouping, then analysis.disparity's rows
     settings: dict
+    # selection, metric, then analysis.length's LENGTH_COLUMNS and (choice) analysis.diagnostics' fields
+    diagnostics: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -135,7 +140,8 @@ def disparity_report(
         raise ValueError("no scored results to report on")
     ix = _index(scored)
     sums = {g: _dense_sums(ix, g) for g in groupings}
-    board, omni, disp = [], [], []
+    extras = _row_extras(scored, ix)
+    board, omni, disp, diagnostics = [], [], [], []
     group_columns: dict[str, list] = {}
     for k, (model, protocol, condition) in enumerate(ix.selections):
         selection = {"model": model, "protocol": protocol, "condition": condition}
@@ -153,6 +159,9 @@ def disparity_report(
                 group_columns.setdefault(name, []).append(values)
             omni.append({**key, **result.omnibus})
             disp.extend({**key, **row} for row in result.disparity)
+        rows = extras.order[extras.bounds[k]:extras.bounds[k + 1]]
+        W = replicate_weights(np.unique(ix.user[rows]).size, B, seed) if W is None else W  # no grouping: the same W
+        diagnostics.append({**selection, "metric": metric_name(protocol), **_diagnostics_row(extras, ix, rows, protocol, W, alpha)})
     lead = ["model", "protocol", "condition", "grouping", "group", "iso3"]
     flat = {k: [x for part in v for x in part] if isinstance(v[0], list) else np.concatenate(v) for k, v in group_columns.items()}
     groups = pl.DataFrame(flat, schema_overrides={"iso3": pl.String, "note": pl.String}, nan_to_null=True)
@@ -161,10 +170,61 @@ def disparity_report(
         groups=groups.select(lead + [c for c in groups.columns if c not in lead]),
         omnibus=pl.DataFrame(omni, schema_overrides=OMNIBUS_SCHEMA, nan_to_null=True),
         disparities=disparity_frame(disp),
+        diagnostics=pl.DataFrame(diagnostics, schema=DIAGNOSTICS_SCHEMA, nan_to_null=True),
         settings={"B": B, "seed": seed, "alpha": alpha, "min_users": minimum, "groupings": list(groupings),
                   "bootstrap": "people resampled from everyone, one set of replicates per model/protocol/condition "
                                "(analysis.resampling), expanded percentile intervals"},
     )
+
+
+DIAGNOSTICS_SCHEMA = {**{c: pl.String for c in (*SELECTION, "metric")}, **LENGTH_COLUMNS, **DIAGNOSTIC_SCHEMA,
+                      "position_driven": pl.Boolean}
+
+
+@dataclass(frozen=True)
+class _RowExtras:
+    """Per result row, computed once: the answers' log length ratio (None without answer texts), the
+    choice diagnostics (NaN where null; None when the frame has none), and the rows of selection k
+    as order[bounds[k]:bounds[k + 1]]."""
+
+    log_ratio: np.ndarray | None
+    fields: dict[str, np.ndarray] | None
+    order: np.ndarray
+    bounds: np.ndarray
+
+
+def _row_extras(scored: pl.DataFrame, ix: _Index) -> _RowExtras:
+    log_ratio = None
+    if {"answer_w", "answer_l"} <= set(scored.columns):  # lengths measured once per instance, not per result
+        log_ratio = length_frame(ix.instances).get_column("log_ratio").to_numpy()[ix.inst]
+    fields = None
+    if set(DIAGNOSTIC_FIELDS) <= set(scored.columns):
+        fields = {c: scored.get_column(c).cast(pl.Float64).to_numpy() for c in DIAGNOSTIC_FIELDS}
+    order = np.argsort(ix.sel, kind="stable")
+    return _RowExtras(log_ratio, fields, order, np.searchsorted(ix.sel[order], np.arange(len(ix.selections) + 1)))
+
+
+def _diagnostics_row(extras: _RowExtras, ix: _Index, rows: np.ndarray, protocol: str, W: np.ndarray, alpha: float) -> dict:
+    """One selection's diagnostics on its own replicates: length sensitivity and the length-controlled
+    PAA (analysis.length) for every protocol, position diagnostics (analysis.diagnostics) for choice:
+    the numbers `length_sensitivity` and `choice_diagnostics` give for the run (the latter also counts
+    unscored rows that carry diagnostics, which the report has dropped: equal when there are none)."""
+    _, user = np.unique(ix.user[rows], return_inverse=True)  # people in sorted-id order: W's columns
+    if extras.log_ratio is None:
+        row = {c: None for c in LENGTH_COLUMNS} | {"note": "no answer texts: length not measured"}
+    else:
+        row = summary_from_rows(rows_from_arrays(user, ix.inst[rows], extras.log_ratio[rows], ix.aligned[rows]), W, alpha)
+    row |= {c: None for c in DIAGNOSTIC_SCHEMA} | {"position_driven": None}
+    if protocol == "choice" and extras.fields is not None:
+        keep = ~np.isnan(extras.fields["order_consistent"][rows])
+        size = int(user.max()) + 1
+        n = np.bincount(user[keep], minlength=size).astype(float)
+        # a null field counts 0, as polars' sum skips it in choice_diagnostics
+        sums = {c: np.bincount(user[keep], weights=np.nan_to_num(v[rows][keep]), minlength=size) for c, v in extras.fields.items()}
+        row |= diagnostic_values(sums, n, W, alpha)
+        if row["order_consistent"] is not None:
+            row["position_driven"] = row["order_consistent"] < POSITION_DRIVEN
+    return row
 
 
 OMNIBUS_SCHEMA = {"statistic": pl.Float64, "df1": pl.Float64, "df2": pl.Float64, "p_value": pl.Float64,

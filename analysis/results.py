@@ -17,7 +17,9 @@ from analysis.cache import read_run_manifest, run_dirs, run_parts, scan_instance
 from analysis.contracts import RESULT_SCHEMA
 
 RESULT_FIELDS = ("run_id", "model", "protocol", "condition", "instance_id", "aligned")
-DIAGNOSTICS_KEPT = ("order_consistent", "position_bias", "label_mass")  # read_scored keeps them: analysis.diagnostics
+DIAGNOSTICS_KEPT = ("order_consistent", "position_bias", "label_mass")  # both readers keep them: analysis.diagnostics
+# read_scored keeps the judges' fields too (with the unscored rows they explain): analysis.diagnostics.judge_diagnostics
+JUDGE_KEPT = ("judge", "judge_label", "judge_scores", "error")
 
 
 def scan_scored(benchmark: str, root: Path | None = None, run_ids: list[str] | None = None) -> pl.LazyFrame:
@@ -29,7 +31,7 @@ def scan_scored(benchmark: str, root: Path | None = None, run_ids: list[str] | N
     """
     results = scan_results(benchmark, root, run_ids)
     _refuse_stale_choice_rows(results, benchmark)
-    return results.select(RESULT_FIELDS).join(scan_instances(benchmark, root), on="instance_id", how="inner")
+    return results.select(*RESULT_FIELDS, *DIAGNOSTICS_KEPT).join(scan_instances(benchmark, root), on="instance_id", how="inner")
 
 
 def _refuse_stale_choice_rows(results: pl.LazyFrame, benchmark: str) -> None:
@@ -77,7 +79,9 @@ def _read_run(run_dir: Path, root: Path) -> tuple[pl.DataFrame | None, Unreadabl
     if _stale_runs(results.lazy()):
         return None, Unreadable(relative(run_dir), "choice results scored when PAA meant the mean label probability: "
                                 "re-derive with python -m pipeline.runs.rederive")
-    return results.select(*RESULT_FIELDS, *DIAGNOSTICS_KEPT), None
+    # a part written before a field existed reads as null there, as scan_results does
+    absent = [pl.lit(None, dtype=RESULT_SCHEMA[c]).alias(c) for c in (*DIAGNOSTICS_KEPT, *JUDGE_KEPT) if c not in results.columns]
+    return results.with_columns(absent).select(*RESULT_FIELDS, *DIAGNOSTICS_KEPT, *JUDGE_KEPT), None
 
 
 def read_scored(benchmark: str, root: Path) -> tuple[pl.DataFrame, list[Unreadable]]:
@@ -100,7 +104,8 @@ def read_scored(benchmark: str, root: Path) -> tuple[pl.DataFrame, list[Unreadab
             problems.append(problem)
         elif frame is not None:
             frames.append(frame)
-    results = pl.concat(frames) if frames else pl.DataFrame(schema={k: RESULT_SCHEMA[k] for k in (*RESULT_FIELDS, *DIAGNOSTICS_KEPT)})
+    kept = (*RESULT_FIELDS, *DIAGNOSTICS_KEPT, *JUDGE_KEPT)
+    results = pl.concat(frames) if frames else pl.DataFrame(schema={k: RESULT_SCHEMA[k] for k in kept})
     return results.join(instances, on="instance_id", how="inner"), problems
 
 

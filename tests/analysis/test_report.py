@@ -96,7 +96,7 @@ def test_every_format_renders_and_escapes(scored, fmt):
     hostile = scored.with_columns(pl.when(pl.col("gender") == "Male").then(pl.lit(HOSTILE)).otherwise(pl.col("gender")).alias("gender"))
     out = render(disparity_report(hostile, ["gender"], B=50), fmt)
     if fmt == "csv":
-        assert set(out) == {"leaderboard", "groups", "omnibus", "disparities"} and HOSTILE in out["groups"]
+        assert set(out) == {"leaderboard", "diagnostics", "groups", "omnibus", "disparities"} and HOSTILE in out["groups"]
         return
     assert "Leaderboard" in out and "gender" in out
     if fmt == "html":
@@ -141,3 +141,31 @@ def test_a_choice_run_scored_under_the_old_rule_is_refused_with_its_fix(tmp_path
     assert scan_scored("demo", root, others).collect().height > 0  # the current runs still read
     with pytest.raises(ValueError, match=r"choice run\(s\) .*choice\.blind.*pipeline\.runs\.rederive --benchmark demo"):
         scan_scored("demo", root, [run.name])
+
+
+def test_the_reports_diagnostics_are_the_apis_on_the_same_replicates_in_every_format():
+    """Length control and choice diagnostics per selection: the same numbers as length_sensitivity and
+    choice_diagnostics (one interval everywhere), rendered in every format without NaN."""
+    from analysis.diagnostics import choice_diagnostics
+    from analysis.length import length_sensitivity
+    from tests.analysis.test_length import planted
+
+    other = planted("blind", people=150, seed=2, run_id="n.choice.profile.y").with_columns(("y-" + pl.col("instance_id")).alias("instance_id"))
+    scored = pl.concat([planted("length", people=150, seed=1), other])  # an instance id names one content
+    report = disparity_report(scored, ["birth_country"], B=200, seed=3)
+    diag = report.diagnostics.sort("model")
+    api = length_sensitivity(scored, B=200, seed=3).sort("model")
+    for column in ("w_longer_share", "paa_w_longer", "length_coef", "length_coef_lo", "length_coef_hi", "lc_paa", "lc_lo", "lc_hi"):
+        np.testing.assert_allclose(diag[column].to_numpy(), api[column].to_numpy(), rtol=1e-12)
+    choice = choice_diagnostics(scored, B=200, seed=3).sort("run_id")
+    for column in ("order_consistent", "order_consistent_lo", "position_bias_hi", "label_mass_lo"):
+        np.testing.assert_allclose(diag[column].to_numpy(), choice[column].to_numpy(), rtol=1e-12)
+    first = diag.row(0, named=True)
+    interval = f"{_num(first['lc_paa'])} [{_num(first['lc_lo'])}, {_num(first['lc_hi'])}]"
+    for fmt in FORMATS:
+        out = render(report, fmt)
+        texts = out.values() if isinstance(out, dict) else [out]
+        assert not any(re.search(r"\b(nan|NaN|inf|-inf)\b", t) for t in texts), fmt
+        if fmt != "csv":
+            assert "Diagnostics: answer length and position" in out and interval in out, fmt
+    assert "lc_paa" in render(report, "csv")["diagnostics"]
