@@ -174,3 +174,55 @@ def map_values(table: pl.DataFrame, grouping: str, key: str, metric: str, *, dif
     schema = {"key": pl.String, "place": pl.String, "status": pl.String, "value": pl.Float64, "summary": pl.String,
               "people": pl.String, "test": pl.String}
     return pl.DataFrame(rows, schema=schema)
+
+
+def length_display(frame: pl.DataFrame) -> pl.DataFrame:
+    """Per run: is it aligned with people, or with long answers? (analysis.length.length_sensitivity)
+
+    Args:
+        frame: `length_sensitivity(...)`.
+    Returns:
+        Run id, Metric, "answer_w longer, %", Score, %, Length-controlled, %, its 95% interval,
+        "Length effect, points" with its interval, and the note.
+    """
+    return frame.select(
+        pl.col("run_id").alias("Run id"), pl.col("metric").alias("Metric"), _pct("w_longer_share").alias("answer_w longer, %"),
+        _pct("paa").alias("Score, %"), _pct("lc_paa").alias("Length-controlled, %"), _interval("lc_lo", "lc_hi").alias("95% interval"),
+        _pct("length_effect").alias("Length effect, points"),
+        _interval("length_effect_lo", "length_effect_hi", True).alias("Length effect 95% interval"),
+        pl.col("note").fill_null("").alias("Note"))
+
+
+def group_length_display(frame: pl.DataFrame, grouping: str, metric: str) -> pl.DataFrame:
+    """Per group: the gap as observed and at equal answer lengths (analysis.length.length_controlled_by_group).
+
+    Args:
+        frame: `length_controlled_by_group(...)`.
+        grouping: its group column. metric: the run's metric.
+    Returns:
+        The group, People, answer_w longer, %, "<metric>, %", Gap, points, Length-controlled gap,
+        points with its interval, and the note.
+    """
+    return frame.sort(["tested", "gap"], descending=[True, False], nulls_last=True).select(
+        pl.col(grouping).cast(pl.String).fill_null("(not stated)").alias(group_label(grouping)), pl.col("users").alias("People"),
+        _pct("w_longer_share").alias("answer_w longer, %"), _pct("paa").alias(f"{metric}, %"),
+        pl.when(pl.col("tested")).then(_pct("gap")).otherwise(None).alias("Gap to overall, points"),
+        pl.when(pl.col("tested")).then(_pct("lc_gap")).otherwise(None).alias("Length-controlled gap, points"),
+        pl.when(pl.col("tested")).then(_interval("lc_gap_lo", "lc_gap_hi", True)).otherwise(pl.lit(TOO_FEW))
+        .alias("Length-controlled gap 95% interval"),
+        pl.col("note").fill_null("").alias("Note"))
+
+
+def group_choice_display(frame: pl.DataFrame, grouping: str) -> pl.DataFrame:
+    """Per group: how much of the choice run is position (analysis.diagnostics.choice_diagnostics_by_group).
+
+    Args:
+        frame: `choice_diagnostics_by_group(...)`. grouping: its group column.
+    Returns:
+        The group, People, Order-consistent, % with its interval, Position bias, points, Label mass, %.
+    """
+    return frame.select(
+        pl.col(grouping).cast(pl.String).fill_null("(not stated)").alias(group_label(grouping)), pl.col("users").alias("People"),
+        _pct("order_consistent").alias("Order-consistent, %"), _interval("order_consistent_lo", "order_consistent_hi").alias("95% interval"),
+        _pct("position_bias").alias("Position bias, points"), _pct("label_mass").alias("Label mass, %"),
+        pl.col("note").fill_null("").alias("Note"))

@@ -206,6 +206,31 @@ def page_data() -> tuple[str, Path, dict, str, pl.DataFrame] | None:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
+def run_length(_scored: pl.DataFrame, state: str) -> pl.DataFrame:
+    """Per run: length sensitivity and the length-controlled score (analysis.length)."""
+    from analysis.length import length_sensitivity
+
+    return length_sensitivity(_scored)
+
+
+def length_caution(scored: pl.DataFrame, state: str, run_id: str) -> list[str]:
+    """A verdict line when the run's choices follow answer length (its length effect's interval excludes 0)."""
+    row = run_length(scored, state).filter(pl.col("run_id") == run_id)
+    if row.height == 0 or row.item(0, "length_effect_lo") is None:
+        return []
+    lo, hi, effect = row.item(0, "length_effect_lo"), row.item(0, "length_effect_hi"), row.item(0, "length_effect")
+    if lo <= 0 <= hi:
+        return []
+    side = "longer" if effect > 0 else "shorter"
+    line = (f"**Caution: this run's scores move with answer length**: it sides with the value-aligned answer more when that "
+            f"answer is the {side} one (length effect {100 * effect:+.1f} points, 95% interval {100 * lo:+.1f} to {100 * hi:+.1f}). "
+            "Part of a gap between groups whose value-aligned answers differ in length may be length, not values: compare the "
+            "gaps with the length-controlled ones under \"Is it length or position?\".")
+    st.warning(line, icon="⚠️")
+    return [line]
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
 def run_diagnostics(_scored: pl.DataFrame, state: str) -> pl.DataFrame:
     """Per choice run: order consistency, position bias and label mass with intervals (analysis.diagnostics)."""
     return choice_diagnostics(_scored)

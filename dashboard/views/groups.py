@@ -6,7 +6,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from analysis.groupings import GROUPINGS
+from analysis.groupings import GROUPINGS, REGISTRY
 from analysis.groups import grouping_tables
 from analysis.render import disparity_display
 from analysis.report import cross_table
@@ -14,9 +14,9 @@ from analysis.results import metric_name
 from analysis.verdict import grouping_verdict, literal
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
-from analysis.display import DEFINITIONS, group_display, group_label
-from dashboard.common import (PLACES, choose, choose_int, export_buttons, page_data, position_caution, provenance, report_provenance,
-                              run_index, select_place, select_run, share_button, table_config)
+from analysis.display import DEFINITIONS, group_choice_display, group_display, group_label, group_length_display
+from dashboard.common import (PLACES, choose, choose_int, export_buttons, length_caution, page_data, position_caution, provenance,
+                              report_provenance, run_index, select_place, select_run, share_button, table_config)
 
 
 @st.cache_data(show_spinner=False)
@@ -107,6 +107,39 @@ def heat_map(scored: pl.DataFrame, state: str, run: tuple[str, str, str], groupi
         export_buttons(heat, f"heat-{rows}-by-{grouping.replace(':', '-')}", "heat")
 
 
+@st.cache_data(show_spinner=False)
+def group_diagnostics(_scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str, grouping: str, min_users: int,
+                      place_by: str | None, place: str | None) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """(length-controlled gaps per group, choice diagnostics per group or None for other protocols)."""
+    from analysis.diagnostics import choice_diagnostics_by_group
+    from analysis.length import length_controlled_by_group
+
+    sel = selection(_scored, state, model, protocol, condition, place_by, place)
+    choice = choice_diagnostics_by_group(sel, grouping, min_users=min_users) if protocol == "choice" else None
+    return length_controlled_by_group(sel, grouping, min_users=min_users), choice
+
+
+def diagnostics_section(scored: pl.DataFrame, state: str, run, grouping: str, min_users: int, place) -> list[tuple[str, pl.DataFrame]]:
+    """Is a group's gap about values, or about answer length or position? Per group, with intervals."""
+    metric = metric_name(run[1])
+    lengths, choice = group_diagnostics(scored, state, *run, grouping, min_users, *place)
+    tables = [("Gaps at equal answer lengths", group_length_display(lengths, grouping, metric))]
+    if choice is not None:
+        tables.append(("Position and order per group", group_choice_display(choice, grouping)))
+    with st.expander("Is it length or position? Diagnostics for these groups"):
+        st.caption("Length-controlled gap: the group's gap to the overall predicted at equal answer lengths (a fractional logit "
+                   "on the answers' length ratio, one slope shared by all groups, refitted in every bootstrap replicate). A gap "
+                   "that shrinks toward 0 here was partly length. Where answer_w is longer (or shorter) in every item of a group, "
+                   "the prediction extrapolates and the note says so.")
+        for title, frame in tables:
+            st.markdown(f"**{title}**")
+            st.dataframe(frame, hide_index=True, column_config=table_config(frame))
+        if choice is not None:
+            st.caption("Order-consistent: items where the model picks the same answer in both orders; the rest are position. "
+                       "A group whose items are mostly position-driven has a PAA near ½ whatever its people value.")
+    return tables
+
+
 def omnibus_line(omni: dict, min_users: int) -> str:
     if omni["p_value"] is None:
         return "Fewer than two groups have enough people to test."
@@ -118,7 +151,9 @@ def omnibus_line(omni: dict, min_users: int) -> str:
 def controls(scored: pl.DataFrame, state: str) -> tuple[tuple[str, str, str], str, int, tuple[str | None, str | None]]:
     c1, c2, c3, c4 = st.columns(4)
     run = select_run(run_index(scored, state), (c1, c2, c3), "g_")
-    groupings = [g for g in GROUPINGS if g not in ("birth_country", "reside_country")]
+    # people's groups, then the design's (the value a question targets, its domain, the split); countries are the Map's
+    groupings = [g for g in (*GROUPINGS, *REGISTRY) if g not in ("birth_country", "reside_country")]
+    groupings = list(dict.fromkeys(groupings))
     grouping = choose(c4, "Grouping", groupings, "grouping", "grouping", "english_proficiency", format_func=group_label)
     min_users = choose_int(st.sidebar, "Minimum effective people per group", MIN_PEOPLE_FLOOR, 500, "min_users", "g_min_users",
                            MIN_EFFECTIVE_PEOPLE)
@@ -144,7 +179,9 @@ def report_parts(result, grouping: str, metric: str, min_users: int, verdict: li
 def findings(scored: pl.DataFrame, state: str, run, grouping: str, min_users: int, place) -> tuple[list[str], object]:
     metric = metric_name(run[1])
     result = tables(scored, state, *run, grouping, min_users, *place)
-    caution = position_caution(scored, state, *run)
+    run_id = run_index(scored, state).filter((pl.col("model") == run[0]) & (pl.col("protocol") == run[1])
+                                             & (pl.col("condition") == run[2])).item(0, "run_id")
+    caution = [*position_caution(scored, state, *run), *length_caution(scored, state, run_id)]
     verdict = grouping_verdict(result, grouping, metric=metric, minimum=min_users)
     for line in verdict:
         st.markdown(line)
@@ -162,6 +199,7 @@ def findings(scored: pl.DataFrame, state: str, run, grouping: str, min_users: in
                "whose people's scores do not vary, are not tested; the last column says why. τ is the spread of the groups' "
                "true alignment with noise removed.")
     untested_list(result.table, grouping, metric)
+    diagnostics_section(scored, state, run, grouping, min_users, place)
     stem = f"{run[0]}-{run[1]}-{run[2]}-by-{grouping.replace(':', '-')}" + (f"-{place[0]}-{place[1]}" if place[0] else "")
     export_buttons(result.table, stem, "groups")
     return [*caution, *verdict], result

@@ -18,7 +18,7 @@ from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from analysis.display import DEFINITIONS, difference_display, group_display, map_values
 from analysis.names import short_run
 from analysis.verdict import literal
-from dashboard.common import (PLACES, choose, choose_int, export_buttons, page_data, position_caution, provenance, remember,
+from dashboard.common import (PLACES, choose, choose_int, export_buttons, length_caution, page_data, position_caution, provenance, remember,
                               report_provenance, run_index, select_run, share_button, table_config)
 
 # What the map can be drawn by: the grouping column, and whether its shapes are countries or regions.
@@ -201,12 +201,12 @@ def render() -> None:
     metric = metric_name(run[1])
     tables = place_tables(scored, state, *run, grouping, min_users, DEFAULT_REPLICATES)
     table, key = tables.table, _key_column(grouping)
-    caution = position_caution(scored, state, *run)
+    run_a = index.filter((pl.col("model") == run[0]) & (pl.col("protocol") == run[1]) & (pl.col("condition") == run[2])).item(0, "run_id")
+    caution = [*position_caution(scored, state, *run), *length_caution(scored, state, run_a)]
     verdict = grouping_verdict(tables, grouping, metric=metric, things="places", minimum=min_users)
     for line in verdict:
         st.markdown(line)
     verdict = [*caution, *verdict]
-    run_a = index.filter((pl.col("model") == run[0]) & (pl.col("protocol") == run[1]) & (pl.col("condition") == run[2])).item(0, "run_id")
     run_b = compared_run(index, run_a, run[1])
     compared = difference_table(scored, state, run_a, run_b, grouping, min_users) if run_b else None
     if run_b and compared is None:

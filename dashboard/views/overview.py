@@ -5,14 +5,14 @@ import polars as pl
 import streamlit as st
 
 from analysis.diagnostics import POSITION_DRIVEN
-from analysis.display import DEFINITIONS, leaderboard_display
+from analysis.display import DEFINITIONS, leaderboard_display, length_display
 from analysis.report import leaderboard
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE
 from analysis.summary import benchmark_counts, split_table, users_by_country
 from analysis.values import VALUE_DIMENSIONS
 from analysis.verdict import leaderboard_verdict
-from dashboard.common import choose, load_instances, page_data, provenance, run_diagnostics, run_index, table_config
+from dashboard.common import choose, load_instances, page_data, provenance, run_diagnostics, run_index, run_length, table_config
 
 
 @st.cache_data(show_spinner=False)
@@ -44,6 +44,38 @@ def diagnostics_table(diagnostics: pl.DataFrame) -> None:
                f"{int(100 * POSITION_DRIVEN)}% order consistency is mostly position-driven: read its PAA and its gaps with that in mind.")
 
 
+def length_table(scored: pl.DataFrame, state: str) -> None:
+    st.subheader("Diagnostics before trust: answer length")
+    shown = length_display(run_length(scored, state))
+    st.dataframe(shown, hide_index=True, column_config=table_config(shown))
+    st.caption("Length-controlled: the score predicted at equal answer lengths (a fractional logit on the answers' length "
+               "ratio, in the spirit of AlpacaEval's length-controlled win rate); length effect: the predicted score when "
+               "answer_w is one typical step longer minus one step shorter. An effect whose interval excludes 0 means the run's "
+               "scores move with length; across people this can also reflect who gets longer answers, so read the per-group "
+               "length-controlled gaps on Groups.")
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def judge_table_data(_scored: pl.DataFrame, state: str) -> pl.DataFrame:
+    from analysis.diagnostics import judge_diagnostics
+
+    return judge_diagnostics(_scored)
+
+
+def judge_table(scored: pl.DataFrame, state: str) -> None:
+    judged = judge_table_data(scored, state)
+    if judged.height == 0:
+        return
+    st.subheader("Diagnostics before trust: judged runs")
+    pct = lambda c: (pl.col(c) * 100).round(1)  # noqa: E731
+    shown = judged.select(pl.col("run_id").alias("Run id"), pl.col("judge").alias("Judge"), pl.col("items").alias("Items"),
+                          pct("unscored_share").alias("Unscored, %"), pct("unreadable_reply_share").alias("Unreadable replies, %"),
+                          pct("agreement").alias("Judges agree, %"), pl.col("note").fill_null("").alias("Note"))
+    st.dataframe(shown, hide_index=True, column_config=table_config(shown))
+    st.caption("Unscored: items whose verdict could not be read (left out of the score, never counted as aligned). Judges "
+               "agree: for a panel of judges, the share of items where they give one verdict.")
+
+
 def leaderboard_section(scored: pl.DataFrame, state: str) -> None:
     board = cached_leaderboard(scored, state)
     shown = leaderboard_display(board, run_index(scored, state))
@@ -56,6 +88,8 @@ def leaderboard_section(scored: pl.DataFrame, state: str) -> None:
                + " 95% intervals resample people (all of a person's answers together).")
     if diagnostics.height:
         diagnostics_table(diagnostics)
+    length_table(scored, state)
+    judge_table(scored, state)
 
 
 def people_tables(df: pl.DataFrame) -> None:

@@ -74,6 +74,10 @@ def test_overview_shows_the_demo_its_label_and_the_leaderboard(app):
     assert list(board["Metric"]) == sorted(board["Metric"])  # grouped by metric, never ranked across
     verdict = " ".join(m.value for m in app.markdown)
     assert "runs** under 3 protocols" in verdict and "highest of 4" in verdict and "mostly position-driven" in verdict
+    lengths = _table(app, "Length-controlled, %")
+    assert len(lengths) == 8 and (lengths["answer_w longer, %"].between(55, 65)).all()  # 59% of demo items
+    judged = _table(app, "Unscored, %")
+    assert list(judged["Run id"]) == ["smollm2-135m.generate.profile.f0172cf5"] and judged["Unscored, %"].iloc[0] == 0
 
 
 def test_switching_to_residence_changes_the_country_table(app):
@@ -470,3 +474,23 @@ def test_the_map_does_not_paint_noise(app):
     at.toggle(key="observed").set_value(True).run()
     observed = _map_values(at).query("status == 'shown'")["value"].dropna()
     assert len(observed) == 9 and observed.round(1).nunique() > 3 and at.query_params["observed"] == "1"
+
+
+def test_groups_show_whether_a_gap_is_length_and_runs_that_follow_length_are_flagged(app):
+    """By the value a question targets, "Low personalisation" items (answer_w always the shorter) have
+    a large raw gap that mostly closes at equal lengths; the logprob run, whose scores move with
+    length, carries a caution on Groups and Map, and the choice run does not."""
+    at = app.switch_page("views/groups.py").run()
+    assert not any("move with answer length" in w.value for w in at.warning)
+    at.selectbox(key="grouping").set_value("target_dimension").run()
+    lengths = _table(at, "Length-controlled gap, points").set_index("Value the question targets")
+    low = lengths.loc["Low personalisation"]
+    assert not at.exception and low["answer_w longer, %"] == 0
+    assert abs(low["Length-controlled gap, points"]) < abs(low["Gap to overall, points"]) / 2
+    assert "answer_w is shorter in every item" in low["Note"]
+    assert "Order-consistent, %" in _table(at, "Order-consistent, %").columns  # choice: position per group too
+    at.selectbox(key="g_protocol").set_value("logprob").run()
+    assert not at.exception and any("move with answer length" in w.value for w in at.warning)
+    at = at.switch_page("views/map.py").run()
+    at.selectbox(key="protocol").set_value("logprob").run()
+    assert not at.exception and any("move with answer length" in w.value for w in at.warning)
