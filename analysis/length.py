@@ -39,7 +39,7 @@ from scipy.special import expit
 
 from analysis.groupings import get_grouping
 from analysis.groups import analyse_groups, user_cells, with_groups
-from analysis.length_fit import (ItemRows, LengthCells, fit_cells, item_rows, length_cells, length_frame, person_sums,
+from analysis.length_fit import (ItemRows, LengthCells, fit_cells, item_rows, length_cells, length_frame, log_ratio, person_sums,
                                  replicate_interval)
 from analysis.resampling import DEFAULT_REPLICATES, bootstrap_interval, mean_interval, replicate_ratios, replicate_weights
 from analysis.results import metric_name
@@ -170,7 +170,9 @@ def length_sensitivity(scored: pl.DataFrame | pl.LazyFrame, *, B: int = DEFAULT_
         (+ _lo/_hi), length_coef (+ _lo/_hi), length_effect (+ _lo/_hi), lc_paa (+ lc_lo/lc_hi),
         lc_shift = lc_paa − paa (+ _lo/_hi), note (why a value is missing).
     """
-    frame = scored.lazy().filter(pl.col("aligned").is_not_null()).collect()
+    # only what the fit needs: copying the answers' text of every run cost the dashboard ~600 MB
+    frame = (scored.lazy().filter(pl.col("aligned").is_not_null())
+             .select("run_id", "model", "protocol", "condition", "user_id", "instance_id", "aligned", log_ratio()).collect())
     rows = []
     for (run_id,), part in sorted(frame.partition_by(["run_id"], as_dict=True).items()):
         first = part.row(0, named=True)

@@ -22,16 +22,21 @@ STEP_BOUND = 5.0  # Newton steps are capped so a saturated group cannot throw th
 DENSE_LIMIT = 4_000_000  # per-person cell matrices up to this size are multiplied densely (BLAS)
 
 
+def log_ratio() -> pl.Expr:
+    """log((1 + len_w) / (1 + len_l)) in characters (+1 so an empty answer is finite), as `log_ratio`."""
+    lengths = [pl.col(c).fill_null("").str.len_chars().cast(pl.Float64) + 1.0 for c in ("answer_w", "answer_l")]
+    return (lengths[0] / lengths[1]).log().alias("log_ratio")
+
+
 def length_frame(frame: pl.DataFrame) -> pl.DataFrame:
-    """The frame with `log_ratio` = log((1 + len_w) / (1 + len_l)) (characters; +1 so an empty answer is finite).
+    """The frame with a Float64 `log_ratio` (see `log_ratio`); unchanged if it has one already.
 
     Args:
-        frame: rows with answer_w and answer_l.
+        frame: rows with answer_w and answer_l, or with log_ratio.
     Returns:
-        The frame with a Float64 `log_ratio` column.
+        The frame with a `log_ratio` column.
     """
-    lengths = [pl.col(c).fill_null("").str.len_chars().cast(pl.Float64) + 1.0 for c in ("answer_w", "answer_l")]
-    return frame.with_columns((lengths[0] / lengths[1]).log().alias("log_ratio"))
+    return frame if "log_ratio" in frame.columns else frame.with_columns(log_ratio())
 
 
 @dataclass(frozen=True)

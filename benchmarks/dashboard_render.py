@@ -4,7 +4,9 @@ protocols = 480,400 results), in a real headless Chromium against a running serv
     python benchmarks/dashboard_render.py [--repeats 5]
 
 Measures, with the server already running and warmed by one visit:
-- a new session's first full render of the Map page (new browser context → chart drawn), median;
+- a new session's first full render of the Map page (new browser context → shapes fetched, chart
+  element present, two animation frames painted), median; and the same until Playwright's "network
+  idle" (500 ms without traffic), an upper bound;
 - a filter change on a warm page: the page script's rerun after the protocol selectbox changes
   (Streamlit AppTest against the same cache; browser drawing not included), median;
 - a filter change in the browser: the protocol picked in the page's selectbox (keyboard, Enter) until
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -92,6 +95,46 @@ def browser_filter_changes(page, repeats: int) -> list[float]:
     return times
 
 
+def floor_figures(repeats: int, browser) -> dict:
+    """Streamlit's own round trip and first render on this machine (benchmarks/streamlit_floor.py),
+    the baseline the dashboard's figures are divided by: the machine's speed cancels out."""
+    import subprocess
+    import urllib.request
+
+    from dashboard.browser import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(Path(__file__).with_name("streamlit_floor.py")), "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.2)
+        first = []
+        for _ in range(repeats):
+            context = browser.new_context(viewport={"width": 1300, "height": 1000})
+            page = context.new_page()
+            start = time.perf_counter()
+            page.goto(f"{url}/?protocol=choice")
+            page.wait_for_selector("text=floor: choice", timeout=60_000)
+            page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+            first.append(time.perf_counter() - start)
+            context.close()
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        page.goto(f"{url}/?protocol=choice")
+        page.wait_for_selector("text=floor: choice", timeout=60_000)
+        page.wait_for_timeout(1500)
+        change = browser_filter_changes(page, repeats + 1)[1:]
+        return {"first": statistics.median(first), "change": statistics.median(change)}
+    finally:
+        proc.terminate()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
@@ -107,13 +150,17 @@ def main() -> None:
             warm = browser.new_page()
             warm.goto(target)
             warm.wait_for_selector(CHART, timeout=300_000)  # first visit fills the server's caches
-            first_render, filter_change = [], []
+            first_render, first_drawn, filter_change = [], [], []
             for _ in range(args.repeats):
                 context = browser.new_context(viewport={"width": 1300, "height": 1000})
                 page = context.new_page()
                 start = time.perf_counter()
-                page.goto(target)
+                with page.expect_response(lambda r: r.url.endswith("countries.geojson"), timeout=120_000) as shapes:
+                    page.goto(target)
                 page.wait_for_selector(CHART, timeout=120_000)
+                shapes.value.finished()
+                page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")  # painted
+                first_drawn.append(time.perf_counter() - start)
                 page.wait_for_load_state("networkidle")
                 first_render.append(time.perf_counter() - start)
                 context.close()
@@ -128,16 +175,22 @@ def main() -> None:
                 page.goto(f"{url}/map?benchmark=synthetic&model=model-00&protocol={protocol}")
                 page.wait_for_selector(CHART, timeout=120_000)
                 filter_change.append(time.perf_counter() - start)
-            browser.close()
             rss = server_peak_rss_mb(port)
+            floor = floor_figures(args.repeats, browser)
+            browser.close()
         widget_change = warm_filter_changes(Path(tmp), args.repeats)
     print(json.dumps({
         "result_rows": rows,
+        "first_render_drawn_seconds_median": round(statistics.median(first_drawn), 3),
         "first_render_seconds_median": round(statistics.median(first_render), 3),
         "filter_change_rerun_seconds_median": round(statistics.median(widget_change), 3),
         "browser_filter_change_seconds_median": round(statistics.median(browser_change), 3),
         "warm_revisit_seconds_median": round(statistics.median(filter_change), 3),
         "server_peak_rss_mb": None if rss is None else round(rss, 1),
+        "floor_first_render_seconds_median": round(floor["first"], 3),
+        "floor_browser_change_seconds_median": round(floor["change"], 3),
+        "first_render_drawn_over_floor": round(statistics.median(first_drawn) / floor["first"], 2),
+        "browser_filter_change_over_floor": round(statistics.median(browser_change) / floor["change"], 2),
         "first_render_seconds": [round(t, 3) for t in first_render],
         "filter_change_rerun_seconds": [round(t, 3) for t in widget_change],
     }, indent=2))

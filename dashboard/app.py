@@ -30,8 +30,9 @@ def navigation_links(container) -> None:
 
 # Streamlit's own menu is hidden: its links drop the URL's selections.
 page = st.navigation(PAGES, position="hidden")
-navigation = st.sidebar.empty()
-navigation_links(navigation)  # drawn first, so a page that stops early still has its menu
-page.run()
-flush_url()
-navigation_links(navigation)  # and again with what this run chose
+navigation = st.sidebar.container()  # at the top of the sidebar, filled when the page has chosen
+try:
+    page.run()
+finally:  # a page that stops early still gets its menu
+    flush_url()
+    navigation_links(navigation)

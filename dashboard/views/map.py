@@ -57,20 +57,22 @@ VALUE_FIELDS = ["place", "status", "value", "summary", "people", "test"]
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def chart_template(difference: bool, centre: float, half: float, kind: str, grouping: str, shapes_url: str | None,
-                   metric: str = "PAA") -> dict:
+def chart_template(difference: bool, half: float, kind: str, grouping: str, shapes_url: str | None,
+                   legend: str = "points from the run's overall") -> dict:
     """The Vega-Lite spec without the numbers. Altair's validation of a layered spec costs tens of
     milliseconds, so it runs once per look rather than on every page run. The shapes come from
     `shapes_url` (the app's static files: the browser fetches them once and caches them) or, when
-    static serving is off, from a dataset named "shapes" attached by the caller."""
+    static serving is off, from a dataset named "shapes" attached by the caller. Nothing in it
+    depends on the run, so a change of run or protocol sends new numbers only and the browser keeps
+    the drawn map (re-embedding a world map costs ~150 ms): colours are points from the overall."""
     # Words, never "null": a shape with no people says so, and the place is named as the tables name it.
-    tooltip = [alt.Tooltip("shown_place:N", title="place"), alt.Tooltip("summary:N", title=metric),
+    tooltip = [alt.Tooltip("shown_place:N", title="place"), alt.Tooltip("summary:N", title="score"),
                alt.Tooltip("people:N", title="people"), alt.Tooltip("test:N", title="test")]
     # A click picks a shape's place (the value the Groups and Items filters take).
     pick = alt.selection_point(name="pick", fields=["place"], on="click", clear="dblclick", empty=False)
-    # Centred on the overall score and never narrower than ±5 points, so a 0.3-point spread does not look
+    # Points from the overall (or B − A), never narrower than ±5, so a 0.3-point spread does not look
     # like a gulf: colour contrast should follow real differences, not stretch noise.
-    scale = alt.Scale(scheme="redblue" if difference else "viridis", domain=[centre - half, centre + half])
+    scale = alt.Scale(scheme="redblue" if difference else "viridis", domain=[-half, half])
     outline = alt.condition(pick, alt.value("black"), alt.value("white"))
     fmt = alt.DataFormat(type="json", property="features")
     source = alt.UrlData(url=shapes_url, format=fmt) if shapes_url else alt.Data(name="shapes", format=fmt)
@@ -88,14 +90,14 @@ def chart_template(difference: bool, centre: float, half: float, kind: str, grou
         strokeDash=alt.condition("datum.status == 'small'", alt.value([2, 2]), alt.value([1, 0])),
         tooltip=tooltip).add_params(pick)
     coloured = base.mark_geoshape(strokeWidth=0.4).encode(
-        color=alt.Color("value:Q", title="B − A, points" if difference else f"{metric}, %", scale=scale),
+        color=alt.Color("value:Q", title=legend, scale=scale),
         stroke=outline, tooltip=tooltip).transform_filter("isValid(datum.value)")
     layers = [under, coloured]
     if kind == "country":  # states too small to see or hover get a dot at a point inside them
         layers.append(base.mark_circle(size=45, stroke="black", strokeWidth=0.5).encode(
             longitude="properties.lon:Q", latitude="properties.lat:Q",
             # the same field, title and scale as the shapes' colour, so the two share one legend
-            color=alt.condition("isValid(datum.value)", alt.Color("value:Q", title="B − A, points" if difference else f"{metric}, %", scale=scale),
+            color=alt.condition("isValid(datum.value)", alt.Color("value:Q", title=legend, scale=scale),
                                 alt.value("#cfcfcf")),
             tooltip=tooltip).transform_filter("datum.properties.small && datum.status != 'no data'"))
     return alt.layer(*layers).properties(height=460).to_dict()
@@ -155,12 +157,17 @@ def difference_lines(compared: dict, run_a: str, run_b: str) -> list[str]:
     return lines
 
 
-def map_spec(values: pl.DataFrame, centre: float, grouping: str, difference: bool, metric: str) -> dict:
-    shown = values.get_column("value").drop_nulls()
-    half = round(max(5.0, float((shown - centre).abs().max() or 0)), 2)
+HALF_WIDTHS = (5.0, 10.0, 20.0, 50.0, 100.0)  # the colour scale's reach, in points: few steps, so the spec rarely changes
+
+
+def map_spec(values: pl.DataFrame, centre: float, grouping: str, difference: bool, legend: str) -> dict:
+    """The map's spec with this run's numbers: colour = points from `centre` (the overall, or 0 for B − A)."""
+    values = values.with_columns(pl.col("value") - centre)
+    reach = float(values.get_column("value").drop_nulls().abs().max() or 0)
+    half = next((h for h in HALF_WIDTHS if reach <= h), HALF_WIDTHS[-1])
     kind = "country" if grouping.endswith("_country") else "region"
     url = shapes_url(kind)
-    spec = chart_template(difference, round(centre, 2), half, kind, grouping, url, metric)
+    spec = chart_template(difference, half, kind, grouping, url, legend)
     spec["datasets"] = {**spec.get("datasets", {}), "values": values}
     if url is None:
         spec["datasets"]["shapes"] = _shapes(grouping)
@@ -221,7 +228,7 @@ def render() -> None:
     else:
         values = map_values(table, grouping, key, metric, shrunk_for_small=colour[0], observed=colour[1])
         centre = 100 * float(table.item(0, "overall_paa")) if table.height else 50.0
-    legend = metric if run_b or colour[1] else f"{metric} (noise removed)"
+    legend = ("B − A, points" if run_b else "points from the overall" + ("" if colour[1] else " (noise removed)"))
     spec = map_spec(values, centre, grouping, bool(run_b), legend)
     event = st.vega_lite_chart(spec=spec, width="stretch", on_select="rerun", selection_mode="pick", key="map_chart")
     place_links(picked_place(event), name, run, run_a, grouping)

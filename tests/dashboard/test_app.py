@@ -116,7 +116,9 @@ def test_map_page_widgets_and_numbers(app):
     table = _table(at, "Country of birth")
     assert len(table) == 75 and (~table["Tested"]).sum() == 66  # 9 countries with 20+ people are coloured
     assert list(table["Tested"]) == sorted(table["Tested"], reverse=True)  # tested places first
+    choice_spec = {k: v for k, v in _map_spec(at).items() if k != "datasets"}
     at.selectbox(key="protocol").set_value("logprob").run()
+    assert {k: v for k, v in _map_spec(at).items() if k != "datasets"} == choice_spec  # new numbers only: the map is not redrawn
     logprob = _table(at, "Country of birth")
     assert not at.exception and logprob["OPA, %"].mean() < 30 < table["PAA, %"].mean()  # OPA is far below choice PAA
     at.selectbox(key="map_where").set_value("reside").run()
@@ -158,7 +160,7 @@ def test_a_clicked_shape_links_to_groups_and_items_for_its_people():
     selection Streamlit reports back, and the selection state Streamlit documents
     ({"selection": {"pick": [{"place": ...}]}}) is read into the place the links carry."""
     view = _view("map")  # the page's functions, called directly
-    template = view.chart_template(False, 0.5, 0.05, "country", "birth_country", "app/static/countries.geojson")
+    template = view.chart_template(False, 5.0, "country", "birth_country", "app/static/countries.geojson")
     assert template["data"]["url"] == "app/static/countries.geojson"  # shapes fetched once by the browser, not sent per rerun
     params = template.get("params", []) + [p for layer in template["layer"] for p in layer.get("params", [])]
     assert [p["name"] for p in params] == ["pick"] and params[0]["select"]["fields"] == ["place"]
