@@ -160,8 +160,9 @@ def validate_instances(df: pl.DataFrame, file: str = "<frame>") -> list[Problem]
         problems += _failures(
             df, pl.col(name).is_null() | (pl.col(name).str.strip_chars() == ""), file, name, "is missing or empty"
         )
-    normalised_w = pl.col("answer_w").str.strip_chars().str.to_lowercase()
-    normalised_l = pl.col("answer_l").str.strip_chars().str.to_lowercase()
+    # identical up to surrounding white space only: "Positive" vs "positive" is a real pair in AlignX's UF-P-4
+    normalised_w = pl.col("answer_w").str.strip_chars()
+    normalised_l = pl.col("answer_l").str.strip_chars()
     problems += _failures(
         df,
         (normalised_w == normalised_l) & (normalised_w != ""),

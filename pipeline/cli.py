@@ -118,10 +118,28 @@ def cmd_data_show(args: argparse.Namespace) -> int:
 def cmd_data_import(args: argparse.Namespace) -> int:
     from pipeline.sources import load_source
 
-    df = load_source(args.files, args.format)
-    meta = {"source": args.format, "synthetic": False, "imported_from": [str(p) for p in args.files]}
+    refused = []
+    if args.skip_invalid:
+        if args.format != "dvb":
+            raise SystemExit("error: --skip-invalid is for the dvb format only")
+        from pipeline.sources.dvb import load_dvb_valid_rows
+
+        files = sorted(args.files[0].glob("DVB*.json")) if len(args.files) == 1 and args.files[0].is_dir() else args.files
+        df, refused = load_dvb_valid_rows(files)
+    else:
+        df = load_source(args.files, args.format)
+    meta = {"source": args.format, "synthetic": False, "imported_from": [str(p) for p in args.files],
+            "refused_rows": len({(p.file, p.row) for p in refused})}
     target = write_benchmark(args.name, df, meta, root=args.cache)
     print(f"wrote {target} ({df.height} instances)")
+    if refused:
+        import polars as pl
+
+        rows = pl.DataFrame([{"file": p.file, "row": p.row, "field": p.field, "reason": p.message} for p in refused],
+                            schema={"file": pl.String, "row": pl.Int64, "field": pl.String, "reason": pl.String})
+        rows.write_csv(Path(target) / "refused.csv.tmp")
+        (Path(target) / "refused.csv.tmp").replace(Path(target) / "refused.csv")
+        print(f"refused {meta['refused_rows']} rows ({len(refused)} problems): {Path(target) / 'refused.csv'}")
     return 0
 
 
@@ -235,6 +253,15 @@ def cmd_runs_merge(args: argparse.Namespace) -> int:
 
     kept, dropped = RunStore(args.benchmark, args.run_id, args.cache).merge(args.sources)
     print(f"{args.run_id}: {kept} results in one part ({dropped} duplicates dropped)")
+    return 0
+
+
+def cmd_runs_import(args: argparse.Namespace) -> int:
+    from pipeline.runs.importing import import_results
+
+    run_id, rows = import_results(args.file, args.benchmark, args.model, protocol=args.protocol, condition=args.condition,
+                                  root=args.cache)
+    print(f"{run_id}: {rows} results imported; open the dashboard (mvpbench dashboard) to analyse them")
     return 0
 
 
@@ -382,11 +409,13 @@ def build_parser() -> argparse.ArgumentParser:
         "import",
         help="turn released DVB or UF-P-4 files into a benchmark in the cache",
         description="Validate and write released benchmark files as <cache>/<name>/. Nothing is written if any "
-        "problem is found. Example: mvpbench data import dvb DVB-train.json DVB-val.json DVB-test.json --name dvb",
+        "problem is found (unless --skip-invalid). Example: mvpbench data import dvb DVB-train.json DVB-val.json DVB-test.json --name dvb",
     )
     imp.add_argument("format", choices=("dvb", "ufp4", "instances"))
     imp.add_argument("files", nargs="+", type=Path, metavar="FILE")
     imp.add_argument("--name", required=True, help="benchmark name in the cache")
+    imp.add_argument("--skip-invalid", action="store_true",
+                     help="dvb only: import the valid rows and write every refused row with its reason to <cache>/<name>/refused.csv")
     _cache_arg(imp)
     imp.set_defaults(func=cmd_data_import, writes=True)
 
@@ -735,6 +764,19 @@ def _add_run_parsers(sub) -> None:
     merge.add_argument("--benchmark", default="demo")
     _cache_arg(merge)
     merge.set_defaults(func=cmd_runs_merge)
+    imp = runs_sub.add_parser(
+        "import", help="load results scored elsewhere (CSV/Parquet/JSONL, or the authors' judged JSON) as a run",
+        description="A table with instance_id and aligned (a score in [0, 1]) or label (W/L/TIE), optionally output; "
+        "or the MVPBench authors' *_judge_pairwise_polyjudge.json. Every instance id must be in the benchmark. "
+        "Example: mvpbench runs import gpt-4o_judged.json --benchmark dvb --model gpt-4o")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--benchmark", default="demo")
+    imp.add_argument("--model", required=True, help="the name the run is shown under")
+    imp.add_argument("--protocol", choices=("generate", "choice", "logprob"), default="generate",
+                     help="what the scores measure (default generate: judged answers)")
+    imp.add_argument("--condition", choices=("profile", "blind", "profile+prefs"), default="profile")
+    _cache_arg(imp)
+    imp.set_defaults(func=cmd_runs_import)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

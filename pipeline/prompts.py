@@ -30,6 +30,12 @@ def profile_block(instance: Mapping[str, Any], condition: str) -> str:
         raise ValueError(f"unknown condition {condition!r}; expected one of {', '.join(CONDITIONS)}")
     if condition == "blind":
         return ""
+    if instance.get("source") == "ufp4" and instance.get("self_description"):
+        # UF-P-4 knows a person only by a profile text: shown as the authors' evaluation shows it
+        lines = ["User profile:", str(instance["self_description"]).strip()]
+        if condition == "profile+prefs" and instance.get("preference"):
+            lines.append(f"Stated preferences: {instance['preference']}")
+        return "\n".join(lines) + "\n\n"
     lines = [
         "User profile:",
         f"Age: {instance['age']}",

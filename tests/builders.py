@@ -39,10 +39,12 @@ def survey_record(i: int, *, flat: bool = False, birth: tuple[str, str] = ("Unit
     location = {
         "birth_country": birth[0], "birth_countryISO": birth[1], "birth_subregion": "Northern Europe",
         "reside_country": reside[0], "reside_countryISO": reside[1], "reside_subregion": "Northern Europe",
-        "same_birth_reside_country": birth[1] == reside[1], "special_region": "UK",
+        "same_birth_reside_country": "Prefer not to say" if "Prefer not to say" in (birth[0], reside[0])
+        else "Yes" if birth[1] == reside[1] else "No", "special_region": "UK",
     }
-    religion = {"self_described": "none really", "categorised": "No religion", "simplified": "Non-religious"}
-    ethnicity = {"self_described": "white british", "categorised": "White", "simplified": "White"}
+    # as released: `categorised` is the detailed set, `simplified` the coarse one (prepare_survey.py)
+    religion = {"self_described": "none really", "categorised": "Non-religious", "simplified": "No Affiliation"}
+    ethnicity = {"self_described": "middle eastern", "categorised": "Middle Eastern / Arab", "simplified": "Other"}
     prefs = {**PREFS, "values": 70, "other": None, "other_text": None}
     record: dict[str, Any] = {
         "user_id": f"user{i}",

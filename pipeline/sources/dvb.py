@@ -64,23 +64,43 @@ def _dvb_rows(path: Path, split: str, problems: list[Problem]) -> list[dict]:
 
 def load_dvb(paths: Path | Sequence[Path], split: str | None = None) -> pl.DataFrame:
     """Load one or more DVB files as contract Instances; raise `DataError` with every problem found."""
+    df, problems = _load(paths, split, strict=True)
+    if problems:
+        raise DataError(problems)
+    return conform(df)
+
+
+def load_dvb_valid_rows(paths: Path | Sequence[Path], split: str | None = None) -> tuple[pl.DataFrame, list[Problem]]:
+    """The valid rows of DVB files, and every problem of the rows left out (file, row, field, reason).
+
+    The authors' generator writes `answer_w = ""` when GPT-4o omits a key, and its `p{idx*3+i}` ids
+    collide when a reply has more than three items: one such row should not block a release of
+    thousands. A problem that is not about one row (an unreadable file) still raises `DataError`.
+    """
+    df, problems = _load(paths, split, strict=False)
+    if any(p.row is None for p in problems):
+        raise DataError([p for p in problems if p.row is None])
+    refused = {(p.file, p.row) for p in problems}
+    keep = ~pl.struct("_file", ROW).map_elements(lambda r: (r["_file"], r[ROW]) in refused, return_dtype=pl.Boolean)
+    return conform(df.filter(keep)), sorted(problems, key=lambda p: (p.file, p.row or 0))
+
+
+def _load(paths: Path | Sequence[Path], split: str | None, strict: bool) -> tuple[pl.DataFrame, list[Problem]]:
     paths = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
     problems: list[Problem] = []
     frames = []
     for path in paths:
         rows = _dvb_rows(path, split or split_from_filename(path), problems)
-        if rows:
-            frames.append(pl.DataFrame(rows, schema={ROW: pl.Int64, **INSTANCE_SCHEMA}, strict=False))
-    if problems:
-        raise DataError(problems)
+        frames.append(pl.DataFrame(rows, schema={ROW: pl.Int64, **INSTANCE_SCHEMA}, strict=False).with_columns(
+            pl.lit(str(path)).alias("_file")))
+    if problems and strict:  # a record that does not read is reported before the checks it would confuse
+        return pl.DataFrame(), problems
     for frame, path in zip(frames, paths, strict=True):
-        problems += renamed(validate_instances(frame, str(path)), {"instance_id": "id"})
-    df = pl.concat([f.with_columns(pl.lit(str(p)).alias("_file")) for f, p in zip(frames, paths, strict=True)])
-    if not problems:
+        problems += renamed(validate_instances(frame.drop("_file"), str(path)), {"instance_id": "id"})
+    df = pl.concat(frames)
+    if not problems or not strict:
         problems += renamed(_duplicates_across_files(df), {"instance_id": "id"})
-    if problems:
-        raise DataError(problems)
-    return conform(df)
+    return df, problems
 
 
 def _duplicates_across_files(df: pl.DataFrame) -> list[Problem]:

@@ -2,7 +2,14 @@
 
 The survey nests `location`, `religion`, `ethnicity` and `stated_prefs`; some downstream copies
 flatten them by joining keys with `_` (`location_reside_countryISO`, `stated_prefs_safety`,
-`religion_simplified`). Both spellings are accepted, record by record.
+`religion_categorised`). Both spellings are accepted, record by record.
+
+Religion and ethnicity are read from `categorised`, the detailed sets PRISM's own summary tables use
+(`Non-religious`, `Agnostic`, `Spiritual`, ...; `Black / African`, `Middle Eastern / Arab`, ...);
+`simplified` is the release's coarse set (`No Affiliation`, ...) and is kept beside them as
+`religion_simplified` / `ethnicity_simplified`. `same_birth_reside_country` is "Yes", "No" or
+"Prefer not to say" in the release (prepare_survey.py), and stays so: a person who did not say
+where they were born is not "not born where they live".
 
 A survey row maps to the profile part of the Instance contract (questions come later, from the
 benchmark builder); conversations are kept with their history as JSON text for that builder.
@@ -19,7 +26,7 @@ from typing import Any
 import polars as pl
 
 from analysis.contracts import PROFILE_SCHEMA, ROW, validate_profiles
-from analysis.geography import UNKNOWN_ISO3, Country
+from analysis.geography import NON_COUNTRY_CODES, UNKNOWN_ISO3, Country
 from analysis.problems import DataError, Problem
 from pipeline.sources.profile import profile_fields, read_country, read_demographics, read_prefs
 from pipeline.sources.reading import RecordReader, read_jsonl_records
@@ -31,7 +38,9 @@ USER_EXTRA_SCHEMA: dict[str, pl.DataType] = {
     "included_in_balanced_subset": pl.Boolean(),
     "included_in_UK_REP": pl.Boolean(),
     "included_in_US_REP": pl.Boolean(),
-    "same_birth_reside_country": pl.Boolean(),
+    "same_birth_reside_country": pl.String(),  # "Yes" | "No" | "Prefer not to say", as released
+    "religion_simplified": pl.String(),
+    "ethnicity_simplified": pl.String(),
 }
 CONVERSATION_SCHEMA: dict[str, pl.DataType] = {
     "conversation_id": pl.String(),
@@ -85,12 +94,13 @@ def _survey_rows(path: Path, problems: list[Problem]) -> list[dict[str, Any]]:
             if not flat:
                 r.problem("stated_prefs", "required field is missing")
             prefs = read_prefs(r, flat, "stated_prefs")
-        demographics = dict(record)
+        demographics, coarse = dict(record), {}
         for group in ("religion", "ethnicity"):
-            _, value = _nested(record, group, "simplified")
-            if value is None and isinstance(record.get(group), str):  # already simplified to text
+            _, value = _nested(record, group, "categorised")
+            if value is None and isinstance(record.get(group), str):  # already one category as text
                 value = record[group]
             demographics[group] = value
+            _, coarse[group] = _nested(record, group, "simplified")
         birth = _country(r, record, "birth")
         reside = _country(r, record, "reside")
         _, subregion = _nested(record, "location", "birth_subregion")
@@ -114,10 +124,23 @@ def _survey_rows(path: Path, problems: list[Problem]) -> list[dict[str, Any]]:
                 "included_in_balanced_subset": r.boolean("included_in_balanced_subset"),
                 "included_in_UK_REP": r.boolean("included_in_UK_REP"),
                 "included_in_US_REP": r.boolean("included_in_US_REP"),
-                "same_birth_reside_country": same if isinstance(same, bool) else birth.iso3 == reside.iso3,
+                "same_birth_reside_country": _same_country(same, birth, reside),
+                "religion_simplified": coarse["religion"] if isinstance(coarse["religion"], str) else None,
+                "ethnicity_simplified": coarse["ethnicity"] if isinstance(coarse["ethnicity"], str) else None,
             }
         )
     return rows
+
+
+def _same_country(value: Any, birth: Country, reside: Country) -> str:
+    """The release's "Yes" / "No" / "Prefer not to say" (booleans from other copies read as Yes/No)."""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if birth.iso3 in NON_COUNTRY_CODES or reside.iso3 in NON_COUNTRY_CODES:
+        return "Prefer not to say"
+    return "Yes" if birth.iso3 == reside.iso3 else "No"
 
 
 def _conversation_rows(path: Path, problems: list[Problem]) -> list[dict[str, Any]]:

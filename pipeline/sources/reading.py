@@ -14,6 +14,9 @@ from typing import Any
 from analysis.problems import DataError, Problem
 
 
+LFS_POINTER = "version https://git-lfs.github.com/spec/"  # what a clone without git-lfs holds instead of the file
+
+
 def read_utf8(path: Path) -> str:
     if not path.exists():
         raise DataError([Problem(str(path), None, None, "file does not exist")])
@@ -29,6 +32,9 @@ def read_utf8(path: Path) -> str:
         ) from None
     if not text.strip():
         raise DataError([Problem(str(path), None, None, "file is empty")])
+    if text.startswith(LFS_POINTER):
+        raise DataError([Problem(str(path), None, None, "is a Git LFS pointer, not the data: run `git lfs pull` in the repository "
+                                 "it came from (or download the file itself from the release), then import that")])
     return text
 
 

@@ -3,9 +3,13 @@
 `{prompt, chosen, rejected}` with an optional user profile to prepend.
 
 Mapping to the contract: prompt → question, chosen → answer_w, rejected → answer_l, the file's stem →
-domain, split `test` (it is an evaluation-only set). A text profile is kept as `self_description`; an
-object profile fills the demographic fields it names. Nothing else about the person is known, so
-demographics and countries are the explicit `Unknown` and no value dimension is stated.
+domain, split `test` (it is an evaluation-only set). A text profile is kept as `self_description`
+and is what the `profile` conditions show the model, as the authors' evaluation does
+(`profile.strip() + "\n" + prompt`, eval_uf-p-4_*_profile.py); an object profile fills the
+demographic fields it names. Nothing else about the person is known, so demographics and countries
+are the explicit `Unknown` and no value dimension is stated. People are told apart by their profile:
+one user id per distinct profile text (a hash of it), so the statistics cluster on people, not on
+the whole file.
 """
 
 from __future__ import annotations
@@ -22,7 +26,16 @@ from pipeline.sources.profile import profile_fields, read_country, read_demograp
 from pipeline.sources.reading import RecordReader, read_json_records
 
 UFP4_FILES = ("helpfulness.json", "honesty.json", "instruction_following.json", "truthfulness.json")
-ANONYMOUS_USER = "ufp4-anonymous"
+ANONYMOUS_USER = "ufp4-anonymous"  # the items without any profile
+
+
+def profile_user_id(profile_text: str | None) -> str:
+    """One user id per distinct profile text (whitespace-insensitive); the anonymous id without one."""
+    import hashlib
+
+    if not profile_text or not profile_text.strip():
+        return ANONYMOUS_USER
+    return "ufp4-" + hashlib.sha256(" ".join(profile_text.split()).encode("utf-8")).hexdigest()[:12]
 
 
 def _ufp4_rows(path: Path, problems: list[Problem]) -> list[dict]:
@@ -50,7 +63,7 @@ def _ufp4_rows(path: Path, problems: list[Problem]) -> list[dict]:
                 "source": "ufp4",
                 "domain": domain,
                 **profile_fields(
-                    user_id=str(user_id) if user_id is not None else ANONYMOUS_USER,
+                    user_id=str(user_id) if user_id is not None else profile_user_id(profile_text or profile.get("self_description")),
                     prefs=read_prefs(r, profile.get("stated_prefs") if isinstance(profile.get("stated_prefs"), dict) else None, "profile.stated_prefs"),
                     demographics=read_demographics(r, profile),
                     birth=birth,

@@ -67,7 +67,7 @@ CASES = [
     Case("preference as text", _dvb(dvb_record(0, stated_prefs={"fluency": "85"})), "row 1", "stated_prefs.fluency", "expected a number"),
     Case("fractional preference", _dvb(dvb_record(0, stated_prefs={"fluency": 85.5})), "row 1", "stated_prefs.fluency", "not a whole number"),
     Case("stated_prefs not an object", _dvb(dvb_record(0, stated_prefs=[1, 2])), "row 1", "stated_prefs", "expected an object"),
-    Case("identical answers", _dvb(dvb_record(0, answer_w="Same.", answer_l=" same. ")), "row 1", "answer_l", "identical to answer_w"),
+    Case("identical answers", _dvb(dvb_record(0, answer_w="Same.", answer_l=" Same. ")), "row 1", "answer_l", "identical to answer_w"),
     Case("empty question", _dvb(dvb_record(0), dvb_record(1, question="   ")), "row 2", "question", "missing or empty"),
     Case("object instead of a list", _text("DVB-test.json", json.dumps(dvb_record(0))), None, None, "top level is a JSON object"),
     Case("empty list", _text("DVB-test.json", "[]"), None, None, "empty list"),

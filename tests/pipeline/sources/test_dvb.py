@@ -58,3 +58,33 @@ def test_an_id_reused_across_split_files_is_reported_with_both_places(tmp_path):
                                              ("DVB-valid.json", "val"), ("MVPBench.json", "unsplit"), ("contest.json", "unsplit")])
 def test_split_from_filename(tmp_path, name, split):
     assert split_from_filename(tmp_path / name) == split
+
+
+def test_the_authors_quirks_partial_import_hong_kong_and_a_git_lfs_pointer(tmp_path):
+    """As the authors' generator writes them: an empty answer_w where GPT-4o omitted a key, and
+    colliding p{idx*3+i} ids; a World Bank spelling their analysis normalises; a clone without
+    git-lfs. --skip-invalid keeps the valid rows and names every refused one; the default refuses all."""
+    import subprocess
+    import sys
+
+    rows = [dvb_record(0), dvb_record(1, answer_w=""), dvb_record(2, country="Hong Kong SAR, China"), dvb_record(3),
+            dvb_record(3, question="A second item with the same id, as p{idx*3+i} collides.")]
+    path = write_json(tmp_path / "DVB-test.json", rows)
+    with pytest.raises(DataError, match="answer_w"):
+        load_dvb(path)
+    from pipeline.sources.dvb import load_dvb_valid_rows
+
+    df, refused = load_dvb_valid_rows(path)
+    assert {p.row for p in refused} >= {2, 5} and 1 not in {p.row for p in refused}
+    assert df.filter(pl.col("instance_id") == "2").get_column("birth_iso3").to_list() == ["HKG"]
+    assert df.height == len(rows) - len({p.row for p in refused})
+    cache = tmp_path / "cache"
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "data", "import", "dvb", str(path), "--name", "dvb",
+                           "--skip-invalid", "--cache", str(cache)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    written = pl.read_csv(cache / "dvb" / "refused.csv")
+    assert set(written["row"]) == {p.row for p in refused} and written["reason"].str.len_chars().min() > 5
+    pointer = tmp_path / "DVB-val.json"
+    pointer.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 123\n")
+    with pytest.raises(DataError, match="Git LFS pointer"):
+        load_dvb(pointer)

@@ -26,7 +26,12 @@ def test_published_nested_survey_and_conversations(tmp_path):
     assert validate_profiles(data.users) == []
     assert data.users.get_column("birth_iso3").to_list() == ["GBR", "HKG", "UNSTATED", "VEN", "GBR"]
     assert data.users.get_column("reside_iso3").to_list() == ["GBR", "GBR", "USA", "CHL", "GBR"]
+    # the detailed `categorised` sets (as PRISM's summary tables), the coarse `simplified` kept beside them
     assert data.users.get_column("religion").unique().to_list() == ["Non-religious"]
+    assert data.users.get_column("ethnicity").unique().to_list() == ["Middle Eastern / Arab"]
+    assert data.users.get_column("religion_simplified").unique().to_list() == ["No Affiliation"]
+    assert data.users.get_column("ethnicity_simplified").unique().to_list() == ["Other"]
+    assert data.users.get_column("same_birth_reside_country").to_list() == ["Yes", "No", "Prefer not to say", "No", "Yes"]
     assert data.users.get_column("gender").to_list()[-1] == "Prefer not to say"  # a value, kept as such
     assert data.users.get_column("survey_only").to_list() == [False, False, False, False, True]
     assert data.users.row(0, named=True)["value_labels"]["safety"] == "High"

@@ -27,3 +27,36 @@ def test_optional_profiles_text_or_object(tmp_path):
     assert first["self_description"] == "I am a nurse from Ghana."
     assert (second["user_id"], second["age"], second["birth_iso3"]) == ("p7", "65+ years old", "GHA")
     assert second["value_labels"]["safety"] == "High" and second["stated_prefs"]["fluency"] is None
+
+
+def test_real_alignx_quirks_case_only_pairs_profiles_shown_and_one_person_per_profile(tmp_path):
+    """As AlignX's UF-P-4 files are: pairs that differ only in case ("Positive" vs "positive") are real
+    items; the text profile is what the model is shown in the profile conditions (the authors prepend
+    it to the prompt); each distinct profile is one person, so the statistics cluster on people."""
+    from pipeline.prompts import answer_prompt, choice_prompts
+
+    path = write_json(tmp_path / "helpfulness.json", [
+        ufp4_record(0, profile="I am a nurse from Ghana.", chosen="Positive", rejected="positive"),
+        ufp4_record(1, profile="I am a nurse from Ghana. "),
+        ufp4_record(2, profile="I teach physics in Oslo."),
+        ufp4_record(3),
+    ])
+    df = load_ufp4(path)
+    assert df.row(0, named=True)["answer_l"] == "positive"
+    users = df.get_column("user_id").to_list()
+    assert users[0] == users[1] != users[2] and users[3] == ANONYMOUS_USER and len(set(users)) == 3
+    first = df.row(0, named=True)
+    shown = answer_prompt(first, "profile")[-1]["content"]
+    assert "I am a nurse from Ghana." in shown and "Unknown" not in shown
+    assert "I am a nurse from Ghana." not in answer_prompt(first, "blind")[-1]["content"]
+    assert all("I am a nurse from Ghana." in str(p.chat) for p in choice_prompts(first, "profile"))
+
+
+def test_identical_answers_are_still_refused(tmp_path):
+    import pytest
+
+    from analysis.problems import DataError
+
+    path = write_json(tmp_path / "honesty.json", [ufp4_record(0, chosen="Same answer", rejected="  Same answer ")])
+    with pytest.raises(DataError, match="identical to answer_w"):
+        load_ufp4(path)
