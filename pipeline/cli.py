@@ -182,15 +182,7 @@ def _specs_from_args(args: argparse.Namespace) -> list:
 
     if args.run_file:
         return load_run_file(args.run_file, overrides={"limit": args.limit, "shard": _parse_shard(args.shard)})
-    options = {}
-    if args.base_url:
-        options["base_url"] = args.base_url
-    if args.concurrency:
-        options["concurrency"] = args.concurrency
-    if args.retries is not None:
-        options["max_retries"] = args.retries
-    if args.api_key_env:
-        options["api_key_env"] = args.api_key_env
+    options = endpoint_options(args) if args.backend == "openai" else {}
     sampling = SamplingSettings(temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed)
     return [RunSpec(benchmark=args.benchmark, model=args.model, backend=args.backend, protocol=args.protocol,
                     condition=args.condition, split=args.split, plus_per_user=args.plus_per_user, limit=args.limit,
@@ -506,8 +498,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     settings = BuildSettings(name=args.name, generator=args.generator, backend=args.backend, per_record=args.per_record,
                              limit=args.limit, retries=args.retries, batch_size=args.batch_size,
                              sampling=SamplingSettings(temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed))
-    options = {k: v for k, v in {"base_url": args.base_url, "api_key_env": args.api_key_env, "concurrency": args.concurrency,
-                                 "retries": args.request_retries}.items() if v is not None} if args.backend == "openai" else {}
+    options = endpoint_options(args) if args.backend == "openai" else {}
     spec = RunSpec(benchmark=args.name, model=args.generator, backend=args.backend, revision=args.revision,
                    batch_size=args.batch_size, options=options)
     identity = {"model": args.generator, "backend": args.backend, "revision": args.revision}
@@ -569,10 +560,7 @@ def _add_build_parser(sub) -> None:
     build.add_argument("--max-new-tokens", type=int, default=512)
     build.add_argument("--seed", type=int, default=12)
     build.add_argument("--batch-size", type=int, default=8)
-    build.add_argument("--base-url", default=None, help="openai backend: the server's /v1 URL")
-    build.add_argument("--api-key-env", default=None, help="openai backend: environment variable holding the key")
-    build.add_argument("--concurrency", type=int, default=None, help="openai backend: parallel requests")
-    build.add_argument("--request-retries", type=int, default=None, help="openai backend: retries per HTTP request")
+    _add_endpoint_args(build)
     build.add_argument("--price-in", type=float, default=None, help="with --dry-run: price per million prompt tokens")
     build.add_argument("--price-out", type=float, default=None, help="with --dry-run: price per million output tokens")
     build.add_argument("--dry-run", action="store_true", help="print requests, token and cost estimates, and stop")
@@ -735,10 +723,7 @@ def _add_run_parsers(sub) -> None:
     run.add_argument("--max-new-tokens", type=int, default=512)
     run.add_argument("--seed", type=int, default=12)
     run.add_argument("--batch-size", type=int, default=16)
-    run.add_argument("--base-url", default=None, help="openai backend: the server's /v1 URL")
-    run.add_argument("--api-key-env", default=None, help="openai backend: environment variable holding the key (default OPENAI_API_KEY)")
-    run.add_argument("--concurrency", type=int, default=None, help="openai backend: parallel requests")
-    run.add_argument("--retries", type=int, default=None, help="openai backend: retries per request on 429/5xx/timeouts (default 5)")
+    _add_endpoint_args(run)
     run.add_argument("--run-file", type=Path, default=None, help="a TOML or YAML file listing many runs")
     run.add_argument("--dry-run", action="store_true", help="print what would run and an estimate of its cost")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -777,6 +762,31 @@ def _add_run_parsers(sub) -> None:
     imp.add_argument("--condition", choices=("profile", "blind", "profile+prefs"), default="profile")
     _cache_arg(imp)
     imp.set_defaults(func=cmd_runs_import)
+
+
+def _add_endpoint_args(parser: argparse.ArgumentParser) -> None:
+    """The OpenAI-compatible endpoint's settings, one meaning each, shared by `run` and `build`."""
+    group = parser.add_argument_group("openai backend (any OpenAI-compatible server)")
+    group.add_argument("--base-url", default=None, help="the server's /v1 URL (default $OPENAI_BASE_URL, else api.openai.com)")
+    group.add_argument("--api-key-env", default=None, help="environment variable holding the key (default OPENAI_API_KEY)")
+    group.add_argument("--concurrency", type=int, default=None, help="parallel requests (default 8)")
+    group.add_argument("--request-retries", type=int, default=None, help="retries per HTTP request on 429/5xx/timeouts (default 5)")
+    group.add_argument("--api-mode", choices=("chat", "completions"), default=None,
+                       help="chat: /v1/chat/completions (default); completions: /v1/completions on prompts rendered locally "
+                       "with --chat-template-from (needed for logprob, and for servers that ignore the assistant prefill)")
+    group.add_argument("--chat-template-from", default=None, metavar="TOKENIZER",
+                       help="completions mode: a tokenizer folder or hub id whose chat template renders the prompts")
+    group.add_argument("--no-prefill", action="store_true", help="chat mode: do not begin the reply with 'Answer:' (APIs that refuse it)")
+    group.add_argument("--accept-served-model", action="store_true",
+                       help="score with whatever model the server serves even if it is not the one named by --model")
+
+
+def endpoint_options(args: argparse.Namespace) -> dict[str, object]:
+    """The OpenAIBackend options a command line gives (only those set)."""
+    options = {"base_url": args.base_url, "api_key_env": args.api_key_env, "concurrency": args.concurrency,
+               "max_retries": args.request_retries, "mode": args.api_mode, "chat_template_from": args.chat_template_from,
+               "assistant_prefill": False if args.no_prefill else None, "accept_served_model": True if args.accept_served_model else None}
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

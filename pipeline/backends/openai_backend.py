@@ -40,7 +40,7 @@ class OpenAIBackend(Backend):
     def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
                  mode: str = "chat", concurrency: int = 8, timeout: float = 60.0, max_retries: int = 5,
                  backoff: float = 1.0, max_backoff: float = 60.0, top_logprobs: int = 20,
-                 assistant_prefill: bool = True, chat_template_from: str | None = None):
+                 assistant_prefill: bool = True, chat_template_from: str | None = None, accept_served_model: bool = False):
         super().__init__()
         if mode not in ("chat", "completions"):
             raise ValueError("mode must be 'chat' or 'completions'")
@@ -51,14 +51,33 @@ class OpenAIBackend(Backend):
         self.backoff, self.max_backoff, self.top_logprobs = backoff, max_backoff, top_logprobs
         self.assistant_prefill = assistant_prefill
         self.chat_template_from = chat_template_from
+        self.accept_served_model = accept_served_model
         self._tokenizer = None
+        self._served: list[str] | None = None
         if mode == "completions" and not chat_template_from:
-            raise ValueError("completions mode renders prompts locally: pass chat_template_from=<tokenizer folder or hub id>")
+            raise ValueError("completions mode renders prompts locally: pass --chat-template-from <tokenizer folder or hub id>")
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "base_url": self.base_url, "mode": self.mode, "api_key_env": self.api_key_env,
                 "concurrency": self.concurrency, "timeout": self.timeout, "max_retries": self.max_retries,
-                "assistant_prefill": self.assistant_prefill, "chat_template_from": self.chat_template_from}
+                "assistant_prefill": self.assistant_prefill, "chat_template_from": self.chat_template_from,
+                "served_models": self.served_models()}
+
+    def served_models(self) -> list[str]:
+        """The model ids the server says it serves (GET /models), checked once against the requested
+        name: llama.cpp serves its one model whatever name a request gives, so a typo or another server
+        would be scored silently. A server without /models is taken at its word."""
+        if self._served is None:
+            try:
+                request = urllib.request.Request(f"{self.base_url}/models", headers=self._headers(), method="GET")
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    self._served = [str(m.get("id")) for m in json.loads(response.read().decode("utf-8")).get("data", [])]
+            except (urllib.error.URLError, TimeoutError, ConnectionError, ValueError, AttributeError):
+                self._served = []
+            if self._served and self.model not in self._served and not self.accept_served_model:
+                raise BackendError(f"{self.base_url} serves {', '.join(map(repr, self._served[:3]))}, not {self.model!r}: name "
+                                   "the model it serves with --model, or pass --accept-served-model to score it anyway")
+        return self._served
 
     # --- HTTP --------------------------------------------------------------------------------------
 
@@ -98,6 +117,7 @@ class OpenAIBackend(Backend):
         raise BackendError(f"{self.base_url}{path} failed after {self.max_retries + 1} attempts; last: {last}")
 
     def _map(self, path: str, payloads: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        self.served_models()
         if len(payloads) <= 1 or self.concurrency <= 1:
             return [self._post(path, p) for p in payloads]
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
@@ -105,12 +125,19 @@ class OpenAIBackend(Backend):
 
     # --- prompts -----------------------------------------------------------------------------------
 
-    def _render(self, chat: Chat) -> str:
+    def _local_tokenizer(self):
         if self._tokenizer is None:
             from transformers import AutoTokenizer
 
             self._tokenizer = AutoTokenizer.from_pretrained(self.chat_template_from)
-        return self._tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+        return self._tokenizer
+
+    def _render(self, chat: Chat) -> str:
+        return self._local_tokenizer().apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+
+    def _count(self, text: str) -> int:
+        """Tokens of a rendered prompt as the local tokenizer counts them (the template holds the specials)."""
+        return len(self._local_tokenizer()(text, add_special_tokens=False)["input_ids"])
 
     # --- the three primitives ----------------------------------------------------------------------
 
@@ -126,6 +153,8 @@ class OpenAIBackend(Backend):
                     payload |= {"continue_final_message": True, "add_generation_prompt": False}
                 payloads.append(payload)
             replies = self._map("/chat/completions", payloads)
+            if prefill and self.assistant_prefill:
+                _check_prefill(replies, prefill, self.base_url)
             tops = [_chat_top_logprobs(r) for r in replies]
         else:
             payloads = [{"model": self.model, "prompt": self._render(c) + prefill, "max_tokens": 1, "temperature": 0,
@@ -137,17 +166,21 @@ class OpenAIBackend(Backend):
     def answer_logprobs(self, items: Sequence[tuple[Chat, Sequence[str]]]) -> list[list[AnswerScore]]:
         if self.mode != "completions":
             raise BackendError(
-                "the logprob protocol needs log-likelihoods of given replies, which chat APIs do not return: use "
-                "mode='completions' against a server that supports echo with logprobs (vLLM, TGI)"
+                "the logprob protocol needs log-likelihoods of given replies, which chat APIs do not return: run with "
+                "--api-mode completions --chat-template-from <the model's tokenizer> against a server that echoes prompt "
+                "log-probs (vLLM, TGI, llama.cpp)"
             )
-        payloads, spans = [], []
+        payloads, expected = [], []
         for chat, answers in items:
             prompt = self._render(chat)
+            n_prompt = self._count(prompt)
             for answer in answers:
                 payloads.append({"model": self.model, "prompt": prompt + answer, "max_tokens": 1, "temperature": 0,
                                  "echo": True, "logprobs": 0})
-                spans.append(len(prompt))
-        scores = [_echo_score(r, start) for r, start in zip(self._map("/completions", payloads), spans, strict=True)]
+                n_full = self._count(prompt + answer)
+                expected.append((n_full, n_full - n_prompt, answer))
+        replies = self._map("/completions", payloads)
+        scores = [_echo_score(r, *e, self.base_url) for r, e in zip(replies, expected, strict=True)]
         return regroup(scores, [len(answers) for _, answers in items])
 
     def generate(self, chats: Sequence[Chat], sampling: SamplingSettings, extra: dict[str, Any] | None = None) -> list[str]:
@@ -189,13 +222,45 @@ def _completion_top_logprobs(reply: dict[str, Any]) -> dict[str, float]:
         raise BackendError("the server returned no top log-probs for the completion") from None
 
 
-def _echo_score(reply: dict[str, Any], answer_start: int) -> AnswerScore:
-    """Sum the echoed prompt tokens' log-probs from the first token that starts at or after the answer."""
+def _check_prefill(replies: Sequence[dict[str, Any]], prefill: str, where: str) -> None:
+    """Refuse a server that ignores the assistant prefill: it closes the turn and the model opens a new
+    reply with the prefill's own word ("Answer") instead of the label, so the label probabilities
+    measure something else (llama.cpp accepts `continue_final_message` and ignores it)."""
+    firsts = []
+    for reply in replies:
+        try:
+            firsts.append(str(reply["choices"][0]["logprobs"]["content"][0]["token"]).strip().lower())
+        except (KeyError, IndexError, TypeError):
+            return  # no log-probs: _chat_top_logprobs says so
+    word = prefill.strip().rstrip(":").lower()
+    reopened = sum(1 for f in firsts if f and word.startswith(f.rstrip(":")) and len(f.rstrip(":")) >= 3)
+    if firsts and reopened * 2 > len(firsts):
+        raise BackendError(f"{where} ignores the assistant prefill: {reopened} of {len(firsts)} replies open with "
+                           f"{prefill.strip()!r} again instead of a label, so its choice probabilities would not be comparable. "
+                           "Use --api-mode completions with --chat-template-from <the model's tokenizer> against this server.")
+
+
+def _echo_score(reply: dict[str, Any], n_full: int, n_answer: int, answer: str, where: str = "the server") -> AnswerScore:
+    """The answer's log-probs, found by token alignment: the last `n_answer` echoed prompt tokens.
+
+    Character offsets cannot be trusted (llama.cpp's `text_offset` leaves out the special tokens'
+    text, ~56 characters of a chat template, and an answer shorter than that scored nothing), so the
+    answer is located from the end of the echoed prompt, and the server's token count must equal the
+    local tokenizer's (a leading BOS the server adds is allowed) and the tokens must spell the answer,
+    or the item is refused."""
     try:
         lp = reply["choices"][0]["logprobs"]
-        offsets, token_lps = lp["text_offset"], lp["token_logprobs"]
+        tokens, token_lps = lp["tokens"], lp["token_logprobs"]
     except (KeyError, IndexError, TypeError):
         raise BackendError("the server did not echo prompt log-probs (needs `echo` with `logprobs` on /completions)") from None
-    n_prompt = len(offsets) - 1  # the one generated token (max_tokens=1) is echoed last; it is not the answer
-    picked = [v for off, v in zip(offsets[:n_prompt], token_lps[:n_prompt], strict=True) if off >= answer_start and v is not None]
-    return AnswerScore(float(sum(picked)), len(picked))
+    echoed = len(tokens) - 1  # the one generated token (max_tokens=1) comes last; it is not the answer
+    if echoed - n_full not in (0, 1) or n_answer <= 0:
+        raise BackendError(f"{where} tokenised a prompt into {echoed} tokens where the local tokenizer gives {n_full}: its "
+                           "tokenizer or chat template differs from --chat-template-from, so the answer's tokens cannot be "
+                           "located; refusing rather than scoring the wrong tokens")
+    picked = token_lps[echoed - n_answer:echoed]
+    spelled = "".join(str(t) for t in tokens[echoed - n_answer:echoed])
+    if any(v is None for v in picked) or " ".join(spelled.split()) != " ".join(answer.split()):
+        raise BackendError(f"{where}'s last {n_answer} prompt tokens spell {spelled[:60]!r}, not the answer {answer[:60]!r}: "
+                           "refusing rather than scoring the wrong tokens")
+    return AnswerScore(float(sum(picked)), n_answer)

@@ -15,6 +15,7 @@ long. Parts are still written per batch, so the cache looks the same either way.
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 import platform
 import sys
@@ -82,13 +83,40 @@ class RunSpec:
 
 
 def identity(spec: RunSpec, model: ModelSpec) -> dict[str, Any]:
-    """Everything that decides a result besides the instance itself (DESIGN §3). Not the backend:
-    the same protocol gives the same measurement whichever backend serves the model."""
+    """Everything that decides a result besides the instance itself (DESIGN §3). Not the local
+    backend (transformers and vLLM measure the same model the same way), but an endpoint is part of
+    it: another server, mode, chat template or prefill gave other numbers for the same model name."""
     ident: dict[str, Any] = {**model.key_fields(), "protocol": spec.protocol, "condition": spec.condition,
                              "template": TEMPLATE_VERSION}
     if spec.protocol == "generate":
         ident |= {"sampling": spec.sampling.as_dict(), "judge": spec.judge}
+    endpoint = endpoint_identity(spec)
+    if endpoint:
+        ident["endpoint"] = endpoint
     return ident
+
+
+def endpoint_identity(spec: RunSpec) -> dict[str, Any] | None:
+    """What an OpenAI-compatible endpoint's numbers depend on: where it is, how it is asked (mode,
+    the chat template that renders completions prompts, the assistant prefill)."""
+    if spec.backend != "openai":
+        return None
+    from urllib.parse import urlsplit
+
+    options = spec.options
+    url = urlsplit(str(options.get("base_url") or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"))
+    template = options.get("chat_template_from")
+    return {"host": url.netloc, "path": url.path.rstrip("/"), "mode": options.get("mode", "chat"),
+            "prefill": bool(options.get("assistant_prefill", True)), "chat_template": _template_digest(template) if template else None}
+
+
+def _template_digest(source: str) -> str:
+    """A local tokenizer's chat template by content (its folder may be edited in place), else the id."""
+    config = Path(source) / "tokenizer_config.json"
+    if config.is_file():
+        template = json.loads(config.read_text(encoding="utf-8")).get("chat_template") or config.read_text(encoding="utf-8")
+        return "sha256:" + hashlib.sha256(str(template).encode("utf-8")).hexdigest()[:16]
+    return str(source)
 
 
 def _digest(obj: Any) -> str:
@@ -96,7 +124,7 @@ def _digest(obj: Any) -> str:
 
 
 def run_id_for(spec: RunSpec, model: ModelSpec) -> str:
-    slug = model.name.replace("/", "--").replace("+", "--")
+    slug = model.name.replace("/", "--").replace("+", "--").lstrip("-.") or "model"  # an absolute path starts with "/"
     return f"{slug}.{spec.protocol}.{spec.condition.replace('+', '-')}.{_digest(identity(spec, model))[:8]}"
 
 

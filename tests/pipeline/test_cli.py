@@ -72,7 +72,7 @@ def test_an_unreachable_server_is_a_clear_error_after_retries(tmp_path, capsys):
 
     build_demo(tmp_path, seed=1)
     code = main(["run", "--cache", str(tmp_path), "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1",
-                 "--model", "m", "--limit", "1", "--quiet", "--retries", "1"])
+                 "--model", "m", "--limit", "1", "--quiet", "--request-retries", "1"])
     err = capsys.readouterr().err
     assert code == 1 and "failed after" in err and "Traceback" not in err
 
@@ -122,3 +122,39 @@ def test_report_on_a_stale_choice_run_is_one_line_with_the_fix(tmp_path, capsys)
     assert main(["report", "--benchmark", "demo", "--cache", str(root)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "python -m pipeline.runs.rederive --benchmark demo" in err
+
+
+def test_the_endpoint_is_part_of_a_runs_identity_and_its_flags_reach_the_backend(tmp_path):
+    """Another server, mode, chat template or prefill gave other numbers under one model name, and a
+    cached result was reused for them: each is now part of the identity. Every endpoint flag reaches
+    OpenAIBackend with the name it takes (build --request-retries raised TypeError)."""
+    from pipeline.backends.openai_backend import OpenAIBackend
+    from pipeline.cli import build_parser, endpoint_options
+    from pipeline.models import ModelSpec
+    from pipeline.runs.runner import RunSpec, run_id_for
+
+    args = build_parser().parse_args(["run", "--backend", "openai", "--model", "m", "--base-url", "http://127.0.0.1:8080/v1",
+                                      "--api-mode", "completions", "--chat-template-from", "HuggingFaceTB/SmolLM2-135M-Instruct",
+                                      "--request-retries", "3", "--no-prefill", "--accept-served-model", "--concurrency", "2"])
+    options = endpoint_options(args)
+    backend = OpenAIBackend("m", **options)
+    assert (backend.max_retries, backend.mode, backend.assistant_prefill, backend.accept_served_model) == (3, "completions", False, True)
+    build = build_parser().parse_args(["build", "--name", "x", "--backend", "openai", "--generator", "g", "--request-retries", "3"])
+    assert OpenAIBackend("g", **endpoint_options(build)).max_retries == 3
+
+    model = ModelSpec(name="m", source="m", revision=None)
+    base = RunSpec(benchmark="demo", model="m", backend="openai", protocol="choice", condition="profile", options=options)
+    ids = {run_id_for(RunSpec(**{**base.__dict__, "options": {**options, **change}}), model)
+           for change in ({}, {"mode": "chat"}, {"base_url": "http://127.0.0.1:9000/v1"}, {"chat_template_from": "other/tok"},
+                          {"assistant_prefill": True})}
+    assert len(ids) == 5
+    assert run_id_for(base, model) == run_id_for(RunSpec(**base.__dict__), model)  # and is stable
+
+
+def test_a_model_named_by_an_absolute_path_gets_a_usable_run_id():
+    from pipeline.models import ModelSpec
+    from pipeline.runs.runner import RunSpec, run_id_for
+
+    spec = RunSpec(benchmark="demo", model="/models/SmolLM2.gguf", backend="openai", protocol="choice", condition="profile")
+    run_id = run_id_for(spec, ModelSpec(name=spec.model, source=spec.model, revision=None))
+    assert not run_id.startswith("-") and run_id.startswith("models--SmolLM2.gguf.choice.profile.")

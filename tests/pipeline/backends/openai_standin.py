@@ -13,7 +13,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class FakeServer:
-    def __init__(self):
+    """`tokenizer`: echo prompts tokenised as the real model does (a transformers tokenizer), else by
+    white space; `special_text_offsets=False` reproduces llama.cpp's `text_offset`, which leaves out
+    the special tokens' text; `ignore_prefill` answers a prefilled chat as llama.cpp does (the model
+    opens a new reply with "Answer")."""
+
+    def __init__(self, tokenizer=None, special_text_offsets: bool = True, ignore_prefill: bool = False):
+        self.tokenizer, self.special_text_offsets, self.ignore_prefill = tokenizer, special_text_offsets, ignore_prefill
+        self.served: list[str] | None = None  # GET /models answers these ids; None: 404, as some APIs do
         self.requests: list[dict] = []
         self.fail_first = 0  # answer 429 to this many requests
         self.stall_first = 0  # sleep past the timeout on this many requests
@@ -24,6 +31,11 @@ class FakeServer:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):  # keep test output clean
                 pass
+
+            def do_GET(self):
+                if self.path.endswith("/models") and server.served is not None:
+                    return self._send(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in server.served]})
+                return self._send(404, {"error": {"message": "not found"}})
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -57,8 +69,11 @@ class FakeServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    @staticmethod
-    def chat(body):
+    def chat(self, body):
+        if body.get("logprobs") and self.ignore_prefill and body["messages"][-1]["role"] == "assistant":
+            top = [{"token": "Answer", "logprob": math.log(0.7)}, {"token": "A", "logprob": math.log(0.05)}]
+            content = [{"token": "Answer", "logprob": math.log(0.7), "top_logprobs": top}]
+            return {"choices": [{"message": {"role": "assistant", "content": "Answer"}, "logprobs": {"content": content}}]}
         if body.get("logprobs"):
             top = [{"token": "A", "logprob": math.log(0.3)}, {"token": " B", "logprob": math.log(0.1)},
                    {"token": "Answer", "logprob": math.log(0.2)}]
@@ -66,16 +81,30 @@ class FakeServer:
             return {"choices": [{"message": {"role": "assistant", "content": "A"}, "logprobs": {"content": content}}]}
         return {"choices": [{"message": {"role": "assistant", "content": f"  reply to: {body['messages'][-1]['content'][:20]}  "}}]}
 
-    @staticmethod
-    def completion(body):
-        prompt = body["prompt"]
-        if body.get("echo"):
-            # whitespace-split tokens with offsets; each prompt token has log-prob -0.5, the generated one -9
+    def _tokens(self, prompt: str) -> tuple[list[str], list[int]]:
+        if self.tokenizer is None:  # whitespace-split tokens with offsets
             tokens, offsets, pos = [], [], 0
             for word in prompt.split(" "):
                 tokens.append(word)
                 offsets.append(pos)
                 pos += len(word) + 1
+            return tokens, offsets
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        special = set(self.tokenizer.all_special_ids)
+        tokens, offsets, pos = [], [], 0
+        for i in ids:
+            text = self.tokenizer.decode([i])
+            tokens.append(text)
+            offsets.append(pos)
+            if i not in special or self.special_text_offsets:
+                pos += len(text)
+        return tokens, offsets
+
+    def completion(self, body):
+        prompt = body["prompt"]
+        if body.get("echo"):
+            # each prompt token has log-prob -0.5 (the first none), the generated one -9
+            tokens, offsets = self._tokens(prompt)
             lps = [None] + [-0.5] * (len(tokens) - 1)
             return {"choices": [{"text": prompt + "X", "logprobs": {"tokens": tokens + ["X"], "token_logprobs": lps + [-9.0],
                                                                      "text_offset": offsets + [len(prompt)], "top_logprobs": None}}]}

@@ -66,12 +66,38 @@ def test_logprob_needs_a_completions_endpoint(server):
         OpenAIBackend("m", base_url=server.url).answer_logprobs([(answer_prompt(INSTANCE, "profile"), ["a", "b"])])
 
 
-def test_completions_mode_echo_logprobs_and_choice(server, smollm2_spec):
+@pytest.mark.parametrize("special_text_offsets", [True, False])
+def test_completions_mode_echo_logprobs_and_choice(smollm2_spec, special_text_offsets):
+    """Echoed log-probs are located by token alignment, so the answer is scored on exactly the tokens
+    the local tokenizer gives it, also when the server's text_offset leaves out the special tokens'
+    text (llama.cpp): offsets shifted by the template once scored an 18-token answer on 4 tokens."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_spec.source)
+    with FakeServer(tokenizer=tokenizer, special_text_offsets=special_text_offsets) as server:
+        backend = OpenAIBackend("m", base_url=server.url, mode="completions", chat_template_from=smollm2_spec.source)
+        (w, lo), = backend.answer_logprobs([(answer_prompt(INSTANCE, "profile"), ["one two three", "four"])])
+        _check_requests_and_choice(server, backend)
+    counts = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in ("one two three", "four")]
+    assert (w.tokens, lo.tokens) == tuple(counts) and lo.tokens > 0
+    assert (w.logprob_sum, lo.logprob_sum) == (pytest.approx(-0.5 * counts[0]), pytest.approx(-0.5 * counts[1]))
+
+
+def test_a_server_whose_tokens_differ_from_the_local_tokenizer_is_refused(server, smollm2_spec):
     backend = OpenAIBackend("m", base_url=server.url, mode="completions", chat_template_from=smollm2_spec.source)
-    scores = backend.answer_logprobs([(answer_prompt(INSTANCE, "profile"), ["one two three", "four"])])
-    (w, lo), = scores
-    # the answer's whitespace tokens: the first shares a token with the prompt's last word, so 2 and 0 follow
-    assert (w.tokens, w.logprob_sum) == (2, -1.0) and (lo.tokens, lo.logprob_sum) == (0, 0.0)
+    with pytest.raises(BackendError, match="tokenised a prompt into"):
+        backend.answer_logprobs([(answer_prompt(INSTANCE, "profile"), ["one two three", "four"])])
+
+
+def test_a_chat_server_that_ignores_the_prefill_is_refused():
+    """llama.cpp accepts continue_final_message and ignores it: the model reopens with "Answer"."""
+    with FakeServer(ignore_prefill=True) as server:
+        backend = OpenAIBackend("m", base_url=server.url)
+        with pytest.raises(BackendError, match="ignores the assistant prefill.*completions"):
+            backend.label_probs([[p.chat for p in choice_prompts(INSTANCE, "profile")]], CHOICE_LABELS, CHOICE_PREFILL)
+
+
+def _check_requests_and_choice(server, backend):
     bodies = [r["body"] for r in server.requests]
     assert all(b["echo"] is True and b["logprobs"] == 0 and b["max_tokens"] == 1 for b in bodies)
     assert sorted(b["prompt"].rsplit("\n", 1)[-1] for b in bodies) == ["four", "one two three"]  # requests run concurrently
@@ -109,3 +135,14 @@ def test_a_client_error_is_not_retried(server):
     with pytest.raises(BackendError, match="HTTP 400"):
         backend.generate([answer_prompt(INSTANCE, "blind")], SamplingSettings())
     assert len(server.requests) == 1
+
+
+def test_a_server_serving_another_model_is_refused_unless_accepted(server):
+    """llama.cpp serves its one model whatever a request names: a typo would be scored silently."""
+    server.served = ["/models/SmolLM2-135M-Instruct-Q8_0.gguf"]
+    chats = [[p.chat for p in choice_prompts(INSTANCE, "profile")]]
+    with pytest.raises(BackendError, match="serves '/models/SmolLM2.*--accept-served-model"):
+        OpenAIBackend("smollm2-typo", base_url=server.url).label_probs(chats, CHOICE_LABELS, CHOICE_PREFILL)
+    accepted = OpenAIBackend("smollm2-typo", base_url=server.url, accept_served_model=True)
+    assert accepted.describe()["served_models"] == server.served
+    assert OpenAIBackend(server.served[0], base_url=server.url).label_probs(chats, CHOICE_LABELS, CHOICE_PREFILL)
