@@ -187,7 +187,7 @@ def _specs_from_args(args: argparse.Namespace) -> list:
     return [RunSpec(benchmark=args.benchmark, model=args.model, backend=args.backend, protocol=args.protocol,
                     condition=args.condition, split=args.split, plus_per_user=args.plus_per_user, limit=args.limit,
                     shard=_parse_shard(args.shard), revision=args.revision, judge=args.judge, sampling=sampling,
-                    batch_size=args.batch_size, options=options)]
+                    batch_size=args.batch_size, options=options, prompt_format=args.prompt_format)]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -723,6 +723,9 @@ def _add_run_parsers(sub) -> None:
     run.add_argument("--max-new-tokens", type=int, default=512)
     run.add_argument("--seed", type=int, default=12)
     run.add_argument("--batch-size", type=int, default=16)
+    run.add_argument("--prompt-format", choices=("chat", "paper"), default="chat",
+                     help="logprob: chat (the model's chat template and a system prompt; default) or paper (the authors' raw "
+                     "'User profile: …\\nQuestion: …' text, so OPA is comparable with the paper's tables)")
     _add_endpoint_args(run)
     run.add_argument("--run-file", type=Path, default=None, help="a TOML or YAML file listing many runs")
     run.add_argument("--dry-run", action="store_true", help="print what would run and an estimate of its cost")

@@ -49,6 +49,28 @@ def profile_block(instance: Mapping[str, Any], condition: str) -> str:
     return "\n".join(lines) + "\n\n"
 
 
+PROMPT_FORMATS = ("chat", "paper")
+
+
+def paper_prompt(instance: Mapping[str, Any], condition: str) -> Chat:
+    """The MVPBench authors' raw-text prompt for log-probabilities and DPO (eval_self_*_opa_*.py):
+    `User profile: Age: …, Gender: …, Employment: …, Education: …, Marital Status: …, Birth
+    Country/Region: ….` then `\nQuestion: …`, the answer appended with no separator and no chat
+    template, so OPA is comparable with the paper's tables. `blind` drops the profile line; the paper
+    has no `profile+prefs` form."""
+    from pipeline.backends.base import RAW
+
+    if condition == "profile+prefs":
+        raise ValueError("the paper's prompt format has no profile+prefs condition: use --prompt-format chat")
+    question = f"Question: {instance['question']}"
+    if condition == "blind":
+        return [{"role": RAW, "content": question}]
+    profile = (f"Age: {instance['age']}, Gender: {instance['gender']}, Employment: {instance['employment_status']}, "
+               f"Education: {instance['education']}, Marital Status: {instance['marital_status']}, "
+               f"Birth Country/Region: {instance['birth_country']}.")
+    return [{"role": RAW, "content": f"User profile: {profile}\n{question}"}]
+
+
 def _question(instance: Mapping[str, Any]) -> str:
     return f"Question: {instance['question']}"
 

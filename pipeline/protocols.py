@@ -23,7 +23,7 @@ from typing import Any
 
 from analysis.contracts import OPA_DELTAS
 from pipeline.backends.base import Backend, SamplingSettings
-from pipeline.prompts import CHOICE_LABELS, CHOICE_PREFILL, answer_prompt, choice_prompts
+from pipeline.prompts import CHOICE_LABELS, CHOICE_PREFILL, answer_prompt, choice_prompts, paper_prompt
 
 Row = dict[str, Any]
 
@@ -75,8 +75,9 @@ def opa_share(margin: float) -> float:
     return sum(margin > d for d in OPA_DELTAS) / len(OPA_DELTAS)
 
 
-def score_logprob(instances: Sequence[Mapping[str, Any]], backend: Backend, condition: str) -> list[Row]:
-    items = [(answer_prompt(inst, condition), [inst["answer_w"], inst["answer_l"]]) for inst in instances]
+def score_logprob(instances: Sequence[Mapping[str, Any]], backend: Backend, condition: str, prompt_format: str = "chat") -> list[Row]:
+    prompt = paper_prompt if prompt_format == "paper" else answer_prompt
+    items = [(prompt(inst, condition), [inst["answer_w"], inst["answer_l"]]) for inst in instances]
     rows = []
     for w, lo in backend.answer_logprobs(items):
         margin = w.mean - lo.mean

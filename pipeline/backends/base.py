@@ -45,10 +45,31 @@ class AnswerScore:
         return self.logprob_sum / max(self.tokens, 1)
 
 
+RAW = "raw"  # a "chat" of one raw-text message: no template (the paper's prompt format)
+
+
+def is_raw(chat: Chat) -> bool:
+    return len(chat) == 1 and chat[0].get("role") == RAW
+
+
 def chat_token_ids(tokenizer: Any, chat: Chat) -> list[int]:
-    """The prompt tokens of a chat, ending where the assistant's reply begins."""
+    """The prompt tokens of a chat, ending where the assistant's reply begins; a raw prompt is
+    tokenised as text, as the MVPBench authors' scripts do (`tokenizer(prompt)`)."""
+    if is_raw(chat):
+        return list(tokenizer(chat[0]["content"])["input_ids"])
     ids = tokenizer.apply_chat_template(chat, tokenize=True, add_generation_prompt=True)
     return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+
+
+def answer_token_ids(tokenizer: Any, chat: Chat, answer: str) -> tuple[list[int], int]:
+    """(prompt + answer tokens, where the answer starts). A raw prompt and its answer are tokenised
+    together, as the authors do (`tokenizer(prompt + answer)`, answer = the tokens after the prompt's
+    own count), since the answer follows the question with no separator; a chat's answer follows
+    the template's assistant header and is tokenised on its own."""
+    prompt = chat_token_ids(tokenizer, chat)
+    if is_raw(chat):
+        return list(tokenizer(chat[0]["content"] + answer)["input_ids"]), len(prompt)
+    return prompt + tokenizer.encode(answer, add_special_tokens=False), len(prompt)
 
 
 def label_token_ids(tokenizer: Any, label: str) -> list[int]:

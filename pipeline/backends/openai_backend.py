@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pipeline.backends.base import AnswerScore, Backend, BackendError, SamplingSettings, regroup
+from pipeline.backends.base import AnswerScore, Backend, BackendError, SamplingSettings, is_raw, regroup
 from pipeline.prompts import Chat
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
@@ -133,6 +133,8 @@ class OpenAIBackend(Backend):
         return self._tokenizer
 
     def _render(self, chat: Chat) -> str:
+        if is_raw(chat):  # the paper's prompt format: the text itself, no template
+            return chat[0]["content"]
         return self._local_tokenizer().apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
 
     def _count(self, text: str) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from pipeline.backends.base import AnswerScore, Backend, SamplingSettings, chat_token_ids, label_token_ids
+from pipeline.backends.base import AnswerScore, Backend, SamplingSettings, answer_token_ids, chat_token_ids, label_token_ids
 from pipeline.models import ModelSpec
 from pipeline.prompts import Chat
 
@@ -173,8 +173,8 @@ class TransformersBackend(Backend):
     def answer_logprobs(self, items: Sequence[tuple[Chat, Sequence[str]]]) -> list[list[AnswerScore]]:
         seq_groups = []
         for chat, answers in items:
-            prompt = self._prompt_ids(chat)
-            seq_groups.append([_Seq(prompt + self.tokenizer.encode(a, add_special_tokens=False), score_from=len(prompt)) for a in answers])
+            pairs = [answer_token_ids(self.tokenizer, chat, a) for a in answers]
+            seq_groups.append([_Seq(ids, score_from=start) for ids, start in pairs])
         return [[AnswerScore(r.logprob_sum, r.tokens) for r in group] for group in self._score_groups(seq_groups)]
 
     @torch.inference_mode()

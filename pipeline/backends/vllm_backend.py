@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from pipeline.backends.base import AnswerScore, Backend, SamplingSettings, chat_token_ids, label_token_ids, regroup
+from pipeline.backends.base import AnswerScore, Backend, SamplingSettings, answer_token_ids, chat_token_ids, label_token_ids, regroup
 from pipeline.models import ModelSpec
 from pipeline.prompts import Chat
 
@@ -76,10 +76,10 @@ class VLLMBackend(Backend):
     def answer_logprobs(self, items: Sequence[tuple[Chat, Sequence[str]]]) -> list[list[AnswerScore]]:
         prompts, starts = [], []
         for chat, answers in items:
-            prompt = chat_token_ids(self.tokenizer, chat)
             for answer in answers:
-                prompts.append({"prompt_token_ids": prompt + self.tokenizer.encode(answer, add_special_tokens=False)})
-                starts.append(len(prompt))
+                ids, start = answer_token_ids(self.tokenizer, chat, answer)
+                prompts.append({"prompt_token_ids": ids})
+                starts.append(start)
         params = self.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
         scores = []
         for out, start in zip(self._generate(prompts, params), starts, strict=True):

@@ -66,6 +66,7 @@ class RunSpec:
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     batch_size: int = 16
     options: dict[str, Any] = field(default_factory=dict)  # backend settings: base_url, concurrency, device, ...
+    prompt_format: str = "chat"  # "paper": the authors' raw-text prompt (logprob), comparable with their OPA tables
 
     def check(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -78,6 +79,11 @@ class RunSpec:
             raise ValueError("the generate protocol needs a judge: --judge embedding or --judge llm:<model>")
         if self.protocol != "generate" and self.judge:
             raise ValueError("--judge applies only to the generate protocol")
+        if self.prompt_format not in ("chat", "paper"):
+            raise ValueError(f"unknown prompt format {self.prompt_format!r}; expected chat or paper")
+        if self.prompt_format == "paper" and (self.protocol != "logprob" or self.condition == "profile+prefs"):
+            raise ValueError("--prompt-format paper is the authors' log-probability prompt: use it with --protocol logprob "
+                             "and the profile or blind condition")
         if self.shard and not (0 <= self.shard[0] < self.shard[1]):
             raise ValueError(f"invalid shard {self.shard[0]}/{self.shard[1]}: use i/n with 0 <= i < n")
 
@@ -90,6 +96,8 @@ def identity(spec: RunSpec, model: ModelSpec) -> dict[str, Any]:
                              "template": TEMPLATE_VERSION}
     if spec.protocol == "generate":
         ident |= {"sampling": spec.sampling.as_dict(), "judge": spec.judge}
+    if spec.prompt_format != "chat":  # the default stays out, so existing keys are unchanged
+        ident["prompt_format"] = spec.prompt_format
     endpoint = endpoint_identity(spec)
     if endpoint:
         ident["endpoint"] = endpoint
@@ -310,7 +318,7 @@ def _score_rows(spec: RunSpec, rows: list[dict[str, Any]], backend: Backend, jud
     if spec.protocol == "choice":
         return score_choice(rows, backend, spec.condition)
     if spec.protocol == "logprob":
-        return score_logprob(rows, backend, spec.condition)
+        return score_logprob(rows, backend, spec.condition, spec.prompt_format)
     return score_generate(rows, backend, spec.condition, spec.sampling, judge)
 
 

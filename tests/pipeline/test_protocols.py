@@ -86,3 +86,38 @@ def test_the_contract_rejects_a_choice_row_derived_by_the_old_rule():
     assert "older rule" in validate_results(old)[0].message
     assert validate_results(conform_results([{**row, **choice_fields(0.6, 0.45)}])) == []
     assert conform_results([{**row, **choice_fields(0.6, 0.45)}]).schema["p_w"] == pl.Float64
+
+
+def test_the_papers_prompt_format_is_the_authors_raw_text_scored_jointly(smollm2_spec):
+    """--prompt-format paper: the authors' OPA prompt (eval_self_*_opa_*.py) as raw text, no chat
+    template or system prompt, the answer appended with no separator and tokenised together with it."""
+    from transformers import AutoTokenizer
+
+    from pipeline.backends.base import answer_token_ids, is_raw
+    from pipeline.prompts import paper_prompt
+
+    inst = {"age": "25-34 years old", "gender": "Female", "employment_status": "Student", "education": "Vocational",
+            "marital_status": "Married", "birth_country": "Chile", "question": "How do I save?"}
+    chat = paper_prompt(inst, "profile")
+    assert is_raw(chat) and chat[0]["content"] == (
+        "User profile: Age: 25-34 years old, Gender: Female, Employment: Student, Education: Vocational, "
+        "Marital Status: Married, Birth Country/Region: Chile.\nQuestion: How do I save?")
+    assert paper_prompt(inst, "blind")[0]["content"] == "Question: How do I save?"
+    tok = AutoTokenizer.from_pretrained(smollm2_spec.source)
+    ids, start = answer_token_ids(tok, chat, "Budget.")
+    assert ids == tok(chat[0]["content"] + "Budget.")["input_ids"] and start == len(tok(chat[0]["content"])["input_ids"])
+    assert "<|im_start|>" not in tok.decode(ids)
+
+
+def test_the_papers_prompt_format_is_its_own_identity_and_only_for_logprob():
+    import pytest
+
+    from pipeline.models import ModelSpec
+    from pipeline.runs.runner import RunSpec, run_id_for
+
+    model = ModelSpec(name="m", source="m", revision=None)
+    chat = RunSpec(benchmark="demo", model="m", protocol="logprob")
+    paper = RunSpec(benchmark="demo", model="m", protocol="logprob", prompt_format="paper")
+    assert run_id_for(chat, model) != run_id_for(paper, model)
+    with pytest.raises(ValueError, match="prompt-format paper"):
+        RunSpec(benchmark="demo", model="m", protocol="choice", prompt_format="paper").check()
