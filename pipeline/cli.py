@@ -809,6 +809,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BackendError, ModelNotFound) as err:  # results scored so far are kept; rerun to resume
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
+    except ValueError as err:  # a setting the user gave that cannot work (RunSpec.check, backend configs, ...)
+        if os.environ.get("MVPBENCH_DEBUG") == "1":
+            raise
+        print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

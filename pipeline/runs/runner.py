@@ -75,6 +75,9 @@ class RunSpec:
             raise ValueError(f"unknown condition {self.condition!r}; expected one of {', '.join(CONDITIONS)}")
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r}; expected one of {', '.join(BACKENDS)}")
+        from pipeline.backends.config import backend_config
+
+        backend_config(self.backend, self.options)  # unknown settings and wrong types: one clear error
         if self.protocol == "generate" and not self.judge:
             raise ValueError("the generate protocol needs a judge: --judge embedding or --judge llm:<model>")
         if self.protocol != "generate" and self.judge:

@@ -158,3 +158,16 @@ def test_a_model_named_by_an_absolute_path_gets_a_usable_run_id():
     spec = RunSpec(benchmark="demo", model="/models/SmolLM2.gguf", backend="openai", protocol="choice", condition="profile")
     run_id = run_id_for(spec, ModelSpec(name=spec.model, source=spec.model, revision=None))
     assert not run_id.startswith("-") and run_id.startswith("models--SmolLM2.gguf.choice.profile.")
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["run", "--protocol", "generate"], "needs a judge"),
+    (["run", "--protocol", "choice", "--judge", "embedding"], "--judge applies only"),
+    (["run", "--shard", "3/2"], "invalid shard 3/2"),
+    (["run", "--backend", "openai", "--model", "m", "--api-mode", "completions"], "--chat-template-from"),
+    (["run", "--prompt-format", "paper", "--protocol", "choice"], "--prompt-format paper"),
+])
+def test_impossible_run_settings_exit_2_with_one_line(argv, message, capsys):
+    code = main([*argv, "--limit", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,83 @@
+"""One typed config per backend: every setting a run file's `options = {…}` table or a command line
+may give, checked in one place before anything loads. An unknown name or a wrong type is one clear
+error naming the backend and the settings it knows (it was a TypeError deep in a constructor).
+
+The fields mirror the backends' keyword arguments (a test keeps them in step); the runner passes
+only the options a user set, so the backends' own defaults stay the one definition of a default.
+Test doubles (vLLM's stand-in `llm`, its parameter classes) are constructor arguments, not settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TransformersConfig:
+    device: str | None = None
+    share_prefix: bool = True
+    dtype: str | None = None
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class VLLMConfig:
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.9
+    max_model_len: int | None = None
+    top_logprobs: int = 20
+
+
+@dataclass(frozen=True)
+class OpenAIConfig:
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    mode: str = "chat"
+    concurrency: int = 8
+    timeout: float = 60.0
+    max_retries: int = 5
+    backoff: float = 1.0
+    max_backoff: float = 60.0
+    top_logprobs: int = 20
+    assistant_prefill: bool = True
+    chat_template_from: str | None = None
+    accept_served_model: bool = False
+
+    def check(self) -> None:
+        if self.mode not in ("chat", "completions"):
+            raise ValueError(f"openai backend: mode must be chat or completions, not {self.mode!r}")
+        if self.mode == "completions" and not self.chat_template_from:
+            raise ValueError("openai backend: completions mode renders prompts locally: give chat_template_from "
+                             "(--chat-template-from <tokenizer folder or hub id>)")
+
+
+CONFIGS: dict[str, type] = {"transformers": TransformersConfig, "vllm": VLLMConfig, "openai": OpenAIConfig}
+_TYPES = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,)}
+
+
+def _accepts(annotation: str, value: Any) -> bool:
+    if value is None:
+        return "None" in annotation
+    kinds = [k.strip() for k in annotation.split("|") if k.strip() != "None"]
+    return any(isinstance(value, _TYPES[k]) and not (k in ("int", "float") and isinstance(value, bool)) for k in kinds)
+
+
+def backend_config(kind: str, options: dict[str, Any]) -> Any:
+    """The typed, checked config for `kind` from a run's options.
+
+    Raises:
+        ValueError: an unknown backend, an unknown setting (naming the known ones) or a wrong type.
+    """
+    if kind not in CONFIGS:
+        raise ValueError(f"unknown backend {kind!r}; expected one of {', '.join(CONFIGS)}")
+    known = {f.name: f for f in fields(CONFIGS[kind])}
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(f"the {kind} backend has no setting {', '.join(map(repr, unknown))}; its settings: {', '.join(known)}")
+    for name, value in options.items():
+        if not _accepts(str(known[name].type), value):
+            raise ValueError(f"{kind} backend: {name} = {value!r} is not a {known[name].type}")
+    config = CONFIGS[kind](**options)
+    if hasattr(config, "check"):
+        config.check()
+    return config
