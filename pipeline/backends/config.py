@@ -8,7 +8,11 @@ Test doubles (vLLM's stand-in `llm`, its parameter classes) are constructor argu
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 
@@ -81,3 +85,27 @@ def backend_config(kind: str, options: dict[str, Any]) -> Any:
     if hasattr(config, "check"):
         config.check()
     return config
+
+
+def endpoint_identity(kind: str, options: dict[str, Any]) -> dict[str, Any] | None:
+    """What an OpenAI-compatible endpoint's numbers depend on (part of a run's identity): where it is,
+    how it is asked (mode, the chat template that renders completions prompts, the assistant
+    prefill). Another server, mode, template or prefill gave other numbers for one model name."""
+    if kind != "openai":
+        return None
+    from urllib.parse import urlsplit
+
+    url = urlsplit(str(options.get("base_url") or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"))
+    template = options.get("chat_template_from")
+    return {"host": url.netloc, "path": url.path.rstrip("/"), "mode": options.get("mode", "chat"),
+            "prefill": bool(options.get("assistant_prefill", True)), "chat_template": _template_digest(template) if template else None}
+
+
+def _template_digest(source: str) -> str:
+    """A local tokenizer's chat template by content (its folder may be edited in place), else the id."""
+    config = Path(source) / "tokenizer_config.json"
+    if config.is_file():
+        text = config.read_text(encoding="utf-8")
+        template = json.loads(text).get("chat_template") or text
+        return "sha256:" + hashlib.sha256(str(template).encode("utf-8")).hexdigest()[:16]
+    return str(source)

@@ -15,7 +15,6 @@ long. Parts are still written per batch, so the cache looks the same either way.
 from __future__ import annotations
 
 import hashlib
-import os
 import json
 import platform
 import sys
@@ -33,6 +32,7 @@ import polars as pl
 from analysis.cache import read_benchmark_meta, read_instances
 from analysis.contracts import CONDITIONS, INSTANCE_COLUMNS, PROTOCOLS
 from pipeline.backends.base import Backend, SamplingSettings
+from pipeline.backends.config import endpoint_identity
 from pipeline.models import ModelSpec, resolve_model
 from pipeline.prompts import TEMPLATE_VERSION
 from pipeline.protocols import SCORING_VERSIONS
@@ -101,33 +101,10 @@ def identity(spec: RunSpec, model: ModelSpec) -> dict[str, Any]:
         ident |= {"sampling": spec.sampling.as_dict(), "judge": spec.judge}
     if spec.prompt_format != "chat":  # the default stays out, so existing keys are unchanged
         ident["prompt_format"] = spec.prompt_format
-    endpoint = endpoint_identity(spec)
+    endpoint = endpoint_identity(spec.backend, spec.options)
     if endpoint:
         ident["endpoint"] = endpoint
     return ident
-
-
-def endpoint_identity(spec: RunSpec) -> dict[str, Any] | None:
-    """What an OpenAI-compatible endpoint's numbers depend on: where it is, how it is asked (mode,
-    the chat template that renders completions prompts, the assistant prefill)."""
-    if spec.backend != "openai":
-        return None
-    from urllib.parse import urlsplit
-
-    options = spec.options
-    url = urlsplit(str(options.get("base_url") or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"))
-    template = options.get("chat_template_from")
-    return {"host": url.netloc, "path": url.path.rstrip("/"), "mode": options.get("mode", "chat"),
-            "prefill": bool(options.get("assistant_prefill", True)), "chat_template": _template_digest(template) if template else None}
-
-
-def _template_digest(source: str) -> str:
-    """A local tokenizer's chat template by content (its folder may be edited in place), else the id."""
-    config = Path(source) / "tokenizer_config.json"
-    if config.is_file():
-        template = json.loads(config.read_text(encoding="utf-8")).get("chat_template") or config.read_text(encoding="utf-8")
-        return "sha256:" + hashlib.sha256(str(template).encode("utf-8")).hexdigest()[:16]
-    return str(source)
 
 
 def _digest(obj: Any) -> str:
