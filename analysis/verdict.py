@@ -171,3 +171,28 @@ def leaderboard_verdict(board: pl.DataFrame, diagnostics: pl.DataFrame | None = 
         lines.append(f"**Caution: {driven} of {diagnostics.height} choice runs are mostly position-driven** (the same letter in both "
                      "orders for most items), so their PAA says little about values; see the diagnostics below.")
     return lines
+
+
+def length_verdict(table: pl.DataFrame, lengths: pl.DataFrame, label: str, metric: str = "PAA") -> str | None:
+    """A caution when gaps named in the verdict are mostly answer length: each group differing from
+    the rest (Holm) whose gap to the overall at equal answer lengths is under half its observed gap.
+
+    Args:
+        table: `grouping_tables(...).table` (gap, p_holm per group).
+        lengths: `analysis.length.length_controlled_by_group(...)` for the same selection.
+        label: the group column. metric: "PAA" or "OPA".
+    Returns:
+        One Markdown sentence, or None when no flagged gap shrinks so.
+    """
+    if lengths.height == 0 or "lc_gap" not in lengths.columns:
+        return None
+    flagged = table.filter(pl.col("p_holm") < ALPHA).select(label, "gap")
+    joined = flagged.join(lengths.select(label, "lc_gap", "w_longer_share"), on=label, how="inner").filter(
+        pl.col("lc_gap").is_not_null() & (pl.col("lc_gap").abs() < pl.col("gap").abs() / 2))
+    if joined.height == 0:
+        return None
+    parts = [f"{_text(r[label])} ({_points(r['gap'])} → {_points(r['lc_gap'])} points; answer_w longer in "
+             f"{100 * r['w_longer_share']:.0f}% of its items)" for r in joined.iter_rows(named=True)]
+    return (f"**Caution: {joined.height} of these gaps {'are' if joined.height > 1 else 'is'} mostly answer length**: at equal "
+            f"answer lengths the gap to the overall {metric} shrinks by more than half for {'; '.join(parts)}. "
+            "See \"Is it length or position?\" below.")

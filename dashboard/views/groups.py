@@ -11,7 +11,7 @@ from analysis.groups import grouping_tables
 from analysis.render import disparity_display
 from analysis.report import cross_table
 from analysis.results import metric_name
-from analysis.verdict import grouping_verdict, literal
+from analysis.verdict import grouping_verdict, length_verdict, literal
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from analysis.display import DEFINITIONS, group_choice_display, group_display, group_label, group_length_display
@@ -183,6 +183,9 @@ def findings(scored: pl.DataFrame, state: str, run, grouping: str, min_users: in
                                              & (pl.col("condition") == run[2])).item(0, "run_id")
     caution = [*position_caution(scored, state, *run), *length_caution(scored, state, run_id)]
     verdict = grouping_verdict(result, grouping, metric=metric, minimum=min_users)
+    lengths, _ = group_diagnostics(scored, state, *run, grouping, min_users, *place)
+    if (line := length_verdict(result.table, lengths, grouping, metric)):
+        verdict.append(line)
     for line in verdict:
         st.markdown(line)
     st.markdown(omnibus_line(result.omnibus, min_users))

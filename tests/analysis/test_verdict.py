@@ -58,3 +58,15 @@ def test_the_comparison_verdict_reads_the_paired_interval_and_the_change_in_spre
     same = comparison_verdict(paired_comparison(scored.rename({"aligned": "aligned_a"}).with_columns(
         pl.col("aligned_a").alias("aligned_b")), "gender", B=300), "PAA")
     assert "no difference beyond noise" in same[0] or "too few" in same[0]
+
+
+def test_a_named_gap_that_is_mostly_length_carries_a_caution():
+    import polars as pl
+
+    from analysis.verdict import length_verdict
+
+    table = pl.DataFrame({"g": ["a", "b", "c"], "gap": [-0.06, 0.05, 0.0], "p_holm": [0.001, 0.002, 0.9]})
+    lengths = pl.DataFrame({"g": ["a", "b", "c"], "lc_gap": [-0.01, 0.045, 0.0], "w_longer_share": [0.0, 1.0, 0.5]})
+    line = length_verdict(table, lengths, "g")
+    assert line and "a (-6.0 → -1.0 points" in line and "b (" not in line and "1 of these gaps is" in line
+    assert length_verdict(table, lengths.with_columns(pl.col("lc_gap") * 0 - 0.06), "g") is None

@@ -490,6 +490,8 @@ def test_groups_show_whether_a_gap_is_length_and_runs_that_follow_length_are_fla
     assert not at.exception and low["answer_w longer, %"] == 0
     assert abs(low["Length-controlled gap, points"]) < abs(low["Gap to overall, points"]) / 2
     assert "answer_w is shorter in every item" in low["Note"]
+    finding = next(m.value for m in at.markdown if "mostly answer length" in m.value)  # and the verdict says so
+    assert "Low personalisation" in finding and "High factuality" not in finding
     assert "Order-consistent, %" in _table(at, "Order-consistent, %").columns  # choice: position per group too
     at.selectbox(key="g_protocol").set_value("logprob").run()
     assert not at.exception and any("move with answer length" in w.value for w in at.warning)
