@@ -163,6 +163,11 @@ def leaderboard_verdict(board: pl.DataFrame, diagnostics: pl.DataFrame | None = 
         metric, best = part.item(0, "metric"), part.row(0, named=True)
         chance = 0.5 if protocol in ("choice", "generate") else None  # a coin picks the aligned answer half the time
         line = f"Under **{_text(protocol)}** ({metric}), the highest of {part.height}: {_run_line(best, metric, chance)}."
+        if part.height > 1:
+            second = part.row(1, named=True)
+            if None in (best["ci_lo"], second["ci_hi"]) or second["ci_hi"] >= best["ci_lo"]:
+                line += (f" The next, {_text(second['name'])} at {100 * second['paa']:.1f}%, overlaps it: which is higher is not "
+                         "established here (Compare tests a pair).")
         if part["users"].n_unique() > 1:
             line += f" These runs cover different people ({', '.join(map(str, sorted(set(part['users'].to_list()))))}): not like for like."
         lines.append(line)
