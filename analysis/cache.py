@@ -29,6 +29,7 @@ from analysis.summary import benchmark_counts
 INSTANCES_FILE = "instances.parquet"
 BENCHMARK_FILE = "benchmark.json"
 RUNS_DIR = "runs"
+PART_GLOB = "part-*.parquet"  # a run's result parts (the one place the cache layout is spelled out)
 CACHE_ENV = "MVPBENCH_CACHE"
 
 
@@ -154,6 +155,16 @@ def run_parts(run_dir: Path) -> list[Path]:
 def run_dirs(benchmark: str, root: Path | None = None) -> list[Path]:
     base = benchmark_dir(benchmark, root) / RUNS_DIR
     return sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
+
+def runs_signature(benchmark: str, root: Path | None = None) -> str:
+    """A cheap fingerprint of a benchmark's results (each run's part count and newest part time):
+    it changes whenever a part is added, so caches keyed on it see new results."""
+    rows = []
+    for d in run_dirs(benchmark, root):
+        parts = run_parts(d)
+        rows.append(f"{d.name}:{len(parts)}:{max((p.stat().st_mtime_ns for p in parts), default=0)}")
+    return ";".join(rows)
 
 
 def read_run_manifest(run_dir: Path) -> dict[str, Any]:

@@ -74,7 +74,6 @@ INSTANCE_COLUMNS: tuple[str, ...] = tuple(INSTANCE_SCHEMA)
 
 OPTIONAL_FIELDS = frozenset({"self_description", "system_string", "conversation_id", "domain", "target_dimension"})
 SPLITS = ("train", "val", "test", "unsplit")
-SOURCES = ("prism", "dvb", "demo", "ufp4")
 
 ROW = "_row"  # the record's 1-based position in its source file, kept by loaders for error messages
 
@@ -186,10 +185,6 @@ def validate_instances(df: pl.DataFrame, file: str = "<frame>") -> list[Problem]
         pl.format("duplicate id '{}' (first seen at row {})", pl.col("instance_id"), first_row),
     )
     return sorted(problems, key=lambda p: (p.row or 0, p.field or ""))
-
-
-def empty_instances() -> pl.DataFrame:
-    return pl.DataFrame(schema=INSTANCE_SCHEMA)
 
 
 def conform(df: pl.DataFrame) -> pl.DataFrame:

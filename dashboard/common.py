@@ -8,7 +8,8 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from analysis.cache import default_cache_root, list_benchmarks, read_benchmark_meta, read_instances, read_run_manifest, run_dirs
+from analysis.cache import (default_cache_root, list_benchmarks, read_benchmark_meta, read_instances, read_run_manifest, run_dirs,
+                            runs_signature)
 from analysis.diagnostics import choice_diagnostics, position_warning
 from analysis.names import short_model
 from analysis.results import Unreadable, read_scored
@@ -115,7 +116,7 @@ def load_instances(name: str, root: str, content_hash: str) -> pl.DataFrame:  # 
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def load_scored(name: str, root: str, content_hash: str, runs_signature: str) -> tuple[pl.DataFrame, list[Unreadable]]:
+def load_scored(name: str, root: str, content_hash: str, signature: str) -> tuple[pl.DataFrame, list[Unreadable]]:
     """One shared, read-only copy per cache state: cache_resource hands out the object itself, where
     cache_data would pickle a copy of hundreds of thousands of rows for every page run. Runs whose
     files cannot be read are left out and returned as problems (analysis.results.read_scored)."""
@@ -126,11 +127,6 @@ def show_unreadable(problems: list[Unreadable]) -> None:
     """One notice for every cache file that was left out, naming it relative to the cache."""
     for problem in problems:
         st.warning(f"Left out, unreadable: `{problem.path}` ({problem.reason}). The other runs are shown.", icon="⚠️")
-
-
-def runs_signature(name: str, root: Path) -> str:
-    return ";".join(f"{d.name}:{len(list(d.glob('part-*.parquet')))}:{max((p.stat().st_mtime_ns for p in d.glob('part-*.parquet')), default=0)}"
-                    for d in run_dirs(name, root))
 
 
 @st.cache_data(show_spinner=False, ttl=5)

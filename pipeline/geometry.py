@@ -256,7 +256,7 @@ def build(source: Path | None = None, data_dir: Path = DATA_DIR, tolerance: floa
         raw = path.read_bytes()
     countries, regions = shapes(json.loads(raw), tolerance)
     outputs = {}
-    for filename, collection in (("countries.geojson", countries), ("regions.geojson", regions)):
+    for filename, collection in ((OUTPUT.name, countries), (REGIONS_OUTPUT.name, regions)):
         data = json.dumps(collection, separators=(",", ":")).encode("utf-8")
         atomic_write_bytes(Path(data_dir) / filename, data)
         outputs[filename] = {"features": len(collection["features"]), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}

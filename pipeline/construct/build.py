@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from analysis.cache import atomic_write_parquet, benchmark_dir, new_part_path, write_benchmark
+from analysis.cache import PART_GLOB, atomic_write_parquet, benchmark_dir, new_part_path, write_benchmark
 from analysis.contracts import INSTANCE_COLUMNS, INSTANCE_SCHEMA, PROFILE_SCHEMA
 from pipeline.backends.base import Backend, SamplingSettings
 from pipeline.construct.filters import FilterSettings, quality_filters
@@ -95,7 +95,7 @@ class AttemptStore:
         self.dir = benchmark_dir(name, root) / CONSTRUCTION_DIR
 
     def read(self) -> pl.DataFrame:
-        parts = sorted(self.dir.glob("part-*.parquet")) if self.dir.is_dir() else []
+        parts = sorted(self.dir.glob(PART_GLOB)) if self.dir.is_dir() else []
         return pl.read_parquet(parts) if parts else pl.DataFrame(schema=ATTEMPT_SCHEMA)
 
     def write(self, rows: list[dict[str, Any]]) -> None:

@@ -19,13 +19,12 @@ from typing import Any
 
 import polars as pl
 
-from analysis.cache import (RUNS_DIR, atomic_write_json, atomic_write_parquet, benchmark_dir, new_part_path, read_run_manifest,
-                            scan_results)
+from analysis.cache import (PART_GLOB, RUNS_DIR, atomic_write_json, atomic_write_parquet, benchmark_dir, new_part_path,
+                            read_run_manifest, scan_results)
 from analysis.contracts import RESULT_COLUMNS, conform_results, validate_results
 from analysis.problems import DataError
 
 MANIFEST = "manifest.json"
-PART_GLOB = "part-*.parquet"
 
 
 def runs_root(benchmark: str, root: Path | None = None) -> Path:
