@@ -1,0 +1,93 @@
+"""`mvpbench runs list|show|merge|import`: list, inspect and merge cached runs, or import results scored elsewhere."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pipeline.cli.errors import EXIT_FAILED
+from pipeline.cli.options import cache_arg, print_table
+
+
+def cmd_runs_list(args: argparse.Namespace) -> int:
+    from pipeline.runs.store import list_runs
+
+    rows = []
+    for store in list_runs(args.benchmark, args.cache):
+        m = store.read_manifest()
+        rows.append((store.run_id, m.get("protocol", "?"), m.get("condition", "?"), store.read().height, len(store.parts())))
+    if not rows:
+        print(f"(no runs for benchmark '{args.benchmark}')")
+        return 0
+    print_table(rows, ["run", "protocol", "condition", "results", "parts"])
+    return 0
+
+
+def cmd_runs_show(args: argparse.Namespace) -> int:
+    from pipeline.runs.store import RunStore
+
+    store = RunStore(args.benchmark, args.run_id, args.cache)
+    if not store.dir.exists():
+        print(f"error: no run '{args.run_id}' for benchmark '{args.benchmark}'", file=sys.stderr)
+        return EXIT_FAILED
+    df = store.read()
+    print(json.dumps(store.read_manifest(), indent=2, ensure_ascii=False))
+    if df.height:
+        import polars as pl
+
+        s = df.select(pl.len().alias("results"), pl.col("aligned").mean().alias("mean_aligned"),
+                      pl.col("error").is_not_null().sum().alias("errors")).row(0, named=True)
+        print(f"\n{s['results']} results, mean aligned {s['mean_aligned']:.4f}, {s['errors']} errors")
+    return 0
+
+
+def cmd_runs_merge(args: argparse.Namespace) -> int:
+    from pipeline.runs.store import RunStore
+
+    kept, dropped = RunStore(args.benchmark, args.run_id, args.cache).merge(args.sources)
+    print(f"{args.run_id}: {kept} results in one part ({dropped} duplicates dropped)")
+    return 0
+
+
+def cmd_runs_import(args: argparse.Namespace) -> int:
+    from pipeline.runs.importing import import_results
+
+    run_id, rows = import_results(args.file, args.benchmark, args.model, protocol=args.protocol, condition=args.condition,
+                                  root=args.cache)
+    print(f"{run_id}: {rows} results imported; open the dashboard (mvpbench dashboard) to analyse them")
+    return 0
+
+
+def add_parser(sub) -> None:
+    runs = sub.add_parser("runs", help="list, inspect and merge cached runs")
+    runs_sub = runs.add_subparsers(dest="action", metavar="ACTION", required=True)
+    lst = runs_sub.add_parser("list", help="the runs of a benchmark")
+    lst.add_argument("--benchmark", default="demo")
+    cache_arg(lst)
+    lst.set_defaults(func=cmd_runs_list)
+    show = runs_sub.add_parser("show", help="a run's manifest and summary")
+    show.add_argument("run_id")
+    show.add_argument("--benchmark", default="demo")
+    cache_arg(show)
+    show.set_defaults(func=cmd_runs_show)
+    merge = runs_sub.add_parser("merge", help="compact a run's parts, adding parts from other run folders (shards)")
+    merge.add_argument("run_id")
+    merge.add_argument("sources", nargs="*", type=Path, metavar="RUN_DIR", help="run folders copied from other machines")
+    merge.add_argument("--benchmark", default="demo")
+    cache_arg(merge)
+    merge.set_defaults(func=cmd_runs_merge)
+    imp = runs_sub.add_parser(
+        "import", help="load results scored elsewhere (CSV/Parquet/JSONL, or the authors' judged JSON) as a run",
+        description="A table with instance_id and aligned (a score in [0, 1]) or label (W/L/TIE), optionally output; "
+        "or the MVPBench authors' *_judge_pairwise_polyjudge.json. Every instance id must be in the benchmark. "
+        "Example: mvpbench runs import gpt-4o_judged.json --benchmark dvb --model gpt-4o")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--benchmark", default="demo")
+    imp.add_argument("--model", required=True, help="the name the run is shown under")
+    imp.add_argument("--protocol", choices=("generate", "choice", "logprob"), default="generate",
+                     help="what the scores measure (default generate: judged answers)")
+    imp.add_argument("--condition", choices=("profile", "blind", "profile+prefs"), default="profile")
+    cache_arg(imp)
+    imp.set_defaults(func=cmd_runs_import)
