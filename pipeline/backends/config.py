@@ -55,7 +55,12 @@ class OpenAIConfig:
                              "(--chat-template-from <tokenizer folder or hub id>)")
 
 
-CONFIGS: dict[str, type] = {"transformers": TransformersConfig, "vllm": VLLMConfig, "openai": OpenAIConfig}
+@dataclass(frozen=True)
+class FakeConfig:
+    delay: float = 0.0  # seconds slept per scoring call (tests stop a run between parts)
+
+
+CONFIGS: dict[str, type] = {"transformers": TransformersConfig, "vllm": VLLMConfig, "openai": OpenAIConfig, "fake": FakeConfig}
 _TYPES = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,)}
 
 

@@ -40,7 +40,7 @@ from pipeline.runs.jobs import ProgressWriter
 from pipeline.runs.rederive import rederive_benchmark
 from pipeline.runs.store import RunStore
 
-BACKENDS = ("transformers", "vllm", "openai")
+BACKENDS = ("transformers", "vllm", "openai", "fake")  # fake: deterministic, no weights (pipeline.backends.fake)
 # Characters per token and CPU throughput used for --dry-run estimates (measured on the embedded model).
 CHARS_PER_TOKEN = 4.0
 CPU_TOKENS_PER_SECOND = 750.0
@@ -181,6 +181,10 @@ def model_for(spec: RunSpec, root: Path | None = None, backend: Backend | None =
         return backend.spec
     if spec.backend == "openai":
         return ModelSpec(spec.model, spec.model, spec.revision or "api")
+    if spec.backend == "fake":  # any name: nothing is resolved, downloaded or loaded
+        from pipeline.backends.fake import fake_model_spec
+
+        return fake_model_spec(spec.model, spec.revision)
     return resolve_model(spec.model, spec.revision)
 
 
@@ -193,6 +197,10 @@ def make_backend(spec: RunSpec, model: ModelSpec) -> Backend:
         from pipeline.backends.vllm_backend import VLLMBackend
 
         return VLLMBackend(model, **spec.options)
+    if spec.backend == "fake":
+        from pipeline.backends.fake import FakeBackend
+
+        return FakeBackend(model, **spec.options)
     from pipeline.backends.openai_backend import OpenAIBackend
 
     return OpenAIBackend(model.name, **spec.options)

@@ -86,6 +86,7 @@ def test_scoring_is_off_without_the_opt_in(cache, monkeypatch):
     assert at.button(key="score").disabled and any("--allow-remote-jobs" in i.value for i in at.info)
 
 
+@pytest.mark.model  # the page has no backend choice, so its one end-to-end job runs the real model
 def test_scoring_from_the_page_with_the_real_model(cache, monkeypatch, smollm2_spec):
     """Rerun is off with nothing scored; 'Score in the background' starts a real `mvpbench run` with the
     real SmolLM2 and returns at once; the job's results land in the cache; then Rerun computes a report."""

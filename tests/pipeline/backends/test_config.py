@@ -12,11 +12,13 @@ NOT_SETTINGS = {"spec", "model", "batch_size", "llm", "sampling_params_cls", "lo
 
 
 def test_the_configs_mirror_the_backends_keyword_arguments():
+    from pipeline.backends.fake import FakeBackend
     from pipeline.backends.openai_backend import OpenAIBackend
     from pipeline.backends.transformers_backend import TransformersBackend
     from pipeline.backends.vllm_backend import VLLMBackend
 
-    for kind, cls in {"transformers": TransformersBackend, "vllm": VLLMBackend, "openai": OpenAIBackend}.items():
+    for kind, cls in {"transformers": TransformersBackend, "vllm": VLLMBackend, "openai": OpenAIBackend,
+                      "fake": FakeBackend}.items():
         params = {n: p.default for n, p in inspect.signature(cls.__init__).parameters.items() if n != "self" and n not in NOT_SETTINGS}
         defaults = {f: getattr(CONFIGS[kind](), f) for f in CONFIGS[kind].__dataclass_fields__}
         assert defaults == params, kind
@@ -29,6 +31,7 @@ def test_the_configs_mirror_the_backends_keyword_arguments():
     ("openai", {"mode": "stream"}, "mode must be chat or completions"),
     ("transformers", {"share_prefix": 1}, "share_prefix = 1 is not a bool"),
     ("vllm", {"gpu_memory_utilization": True}, "is not a float"),
+    ("fake", {"delay": "1"}, "delay = '1' is not a float"),
 ])
 def test_bad_settings_are_one_clear_error(kind, options, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):

@@ -1,5 +1,6 @@
-"""Runs end to end with the real SmolLM2 on a few demo instances: protocols, caching, resume after
-SIGKILL, concurrent writers, shards, and secrets never reaching the cache."""
+"""Runs on a few demo instances: the runner's logic (caching, resume after SIGKILL, concurrent writers,
+shards, secrets never reaching the cache) with the deterministic fake backend, and a few end-to-end
+runs with the real SmolLM2 (marked `model`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 
 from analysis.contracts import OPA_DELTAS, validate_results
 from pipeline.backends.base import SamplingSettings
+from pipeline.backends.fake import FakeBackend, fake_model_spec
 from pipeline.protocols import choice_decision
 from pipeline.runs.runner import RunSpec, execute, run_id_for
 from pipeline.runs.store import RunStore
@@ -26,15 +28,29 @@ SENTINEL_KEY = "sk-SENTINEL-run-0123456789"
 SENTINEL_HF = "hf_SENTINELrun0123456789abcdef"
 
 
+FAKE = "fake-model"
+
+
 def _spec(**kw) -> RunSpec:
     return RunSpec(**{"benchmark": "demo", "model": "smollm2-135m", "split": "test", "limit": 4, "batch_size": 4, **kw})
+
+
+def _fake_spec(**kw) -> RunSpec:
+    return _spec(**{"model": FAKE, "backend": "fake", **kw})
+
+
+@pytest.fixture
+def fake() -> FakeBackend:
+    return FakeBackend(fake_model_spec(FAKE))
 
 
 def _no_factory(spec, model):
     raise AssertionError("the model must not be loaded when everything is cached")
 
 
-def test_choice_run_with_the_real_model(demo_cache, smollm2):
+@pytest.mark.model
+def test_choice_run_with_the_real_model(demo_cache, smollm2, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", SENTINEL_HF)
     report = execute(_spec(protocol="choice"), root=demo_cache, backend=smollm2, progress=False)
     assert (report.selected, report.scored, report.cached) == (4, 4, 0)
     store = RunStore("demo", report.run_id, demo_cache)
@@ -50,22 +66,28 @@ def test_choice_run_with_the_real_model(demo_cache, smollm2):
     assert manifest["model"]["name"] == "smollm2-135m" and manifest["template_version"] == "v1" and manifest["scoring_version"] == 2
     assert manifest["backend"]["share_prefix"] is True and manifest["packages"]["torch"]
     assert manifest["sessions"][-1]["scored"] == 4 and manifest["synthetic_benchmark"] is True
+    stored = "".join(p.read_bytes().decode("utf-8", "replace") for p in demo_cache.rglob("*") if p.is_file())
+    assert SENTINEL_HF not in stored  # the hub token in the environment is never written
 
 
-def test_rerun_makes_zero_model_calls(demo_cache, smollm2):
-    first = execute(_spec(protocol="logprob"), root=demo_cache, backend=smollm2, progress=False)
+def test_rerun_makes_zero_model_calls(demo_cache, fake):
+    first = execute(_fake_spec(protocol="logprob"), root=demo_cache, backend=fake, progress=False)
     assert first.model_calls > 0
-    again = execute(_spec(protocol="logprob"), root=demo_cache, backend_factory=_no_factory, progress=False)
+    again = execute(_fake_spec(protocol="logprob"), root=demo_cache, backend_factory=_no_factory, progress=False)
     assert (again.scored, again.cached, again.model_calls) == (0, 4, 0)
     df = RunStore("demo", first.run_id, demo_cache).read()
     for row in df.iter_rows(named=True):
         assert row["margin"] == pytest.approx(row["logprob_w"] - row["logprob_l"])
         assert row["aligned"] == sum(row["margin"] > d for d in OPA_DELTAS) / 6 and row["tokens_w"] > 0
     # a different condition is a different run with its own keys
-    blind = execute(_spec(protocol="logprob", condition="blind", limit=1), root=demo_cache, backend=smollm2, progress=False)
+    blind = execute(_fake_spec(protocol="logprob", condition="blind", limit=1), root=demo_cache, backend=fake, progress=False)
     assert blind.run_id != first.run_id and blind.scored == 1
+    other = RunStore("demo", blind.run_id, demo_cache).read().row(0, named=True)
+    assert other["instance_id"] == df.sort("instance_id").row(0, named=True)["instance_id"]
+    assert other["margin"] != df.sort("instance_id").row(0, named=True)["margin"]  # and its own numbers
 
 
+@pytest.mark.model
 def test_generate_with_the_embedding_judge(demo_cache, smollm2):
     spec = _spec(protocol="generate", judge="embedding", limit=2, sampling=SamplingSettings(max_new_tokens=16))
     report = execute(spec, root=demo_cache, backend=smollm2, progress=False)
@@ -76,6 +98,7 @@ def test_generate_with_the_embedding_judge(demo_cache, smollm2):
     assert RunStore("demo", report.run_id, demo_cache).read_manifest()["sampling"]["max_new_tokens"] == 16
 
 
+@pytest.mark.model
 def test_generate_judged_by_the_model_itself(demo_cache, smollm2):
     """The arXiv version's self-judging, through the real LLM-judge path: a 135M model rarely writes
     the JSON asked for, so each row holds either a W/L/TIE label or an explicit error, never a guess."""
@@ -97,45 +120,60 @@ def _env(**extra) -> dict:
     return {**os.environ, "MVPBENCH_MODELS": str(REPO / "cache" / "models"), **extra}
 
 
-def test_a_killed_run_resumes_to_exactly_the_uninterrupted_rows(demo_cache, smollm2, tmp_path):
-    args = ["--benchmark", "demo", "--split", "test", "--limit", "40", "--batch-size", "4", "--protocol", "choice"]
-    proc = subprocess.Popen(_cli(demo_cache, *args), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def _run_file(path: Path, delay: float, **fields) -> Path:
+    """A run file for the fake backend, slowed to `delay` seconds a scoring call (the CLI sets backend
+    options only from run files, apart from the OpenAI endpoint's)."""
+    entries = "".join(f"{k} = {json.dumps(v)}\n" for k, v in fields.items())
+    path.write_text(f'[[run]]\nbenchmark = "demo"\nmodel = "{FAKE}"\nbackend = "fake"\nsplit = "test"\nbatch_size = 4\n'
+                    f"{entries}options = {{ delay = {delay} }}\n")
+    return path
+
+
+def test_a_killed_run_resumes_to_exactly_the_uninterrupted_rows(demo_cache, tmp_path):
+    # 0.5 s a part: the run is killed after its second part, well before its tenth
+    run_file = _run_file(tmp_path / "slow.toml", 0.5, protocol="choice", limit=40)
+    proc = subprocess.Popen(_cli(demo_cache, "--run-file", str(run_file)), env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
     run_dir = demo_cache / "demo" / "runs"
-    deadline = time.time() + 400
-    while time.time() < deadline and proc.poll() is None:
-        parts = list(run_dir.glob("*/part-*.parquet")) if run_dir.exists() else []
-        if len(parts) >= 2:
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read().decode()[-500:]}"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            parts = list(run_dir.glob("*/part-*.parquet")) if run_dir.exists() else []
+            if len(parts) >= 2:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read().decode()[-500:]}"
+    finally:
+        proc.send_signal(signal.SIGKILL)  # a no-op if it has already ended
+        proc.wait(timeout=30)
     killed_at = len(list(run_dir.glob("*/part-*.parquet")))
     assert 2 <= killed_at < 10 and not list(run_dir.glob("*/.part-*.tmp"))  # only whole parts survive
 
-    spec = _spec(protocol="choice", limit=40)
-    resumed = execute(spec, root=demo_cache, backend=smollm2, progress=False)
+    spec = _fake_spec(protocol="choice", limit=40)  # the same run, built in-process by make_backend
+    resumed = execute(spec, root=demo_cache, progress=False)
     assert resumed.cached == 4 * killed_at and resumed.scored == 40 - 4 * killed_at
 
     clean = tmp_path / "clean"
     (clean / "demo").mkdir(parents=True)
     for name in ("instances.parquet", "benchmark.json"):
         (clean / "demo" / name).write_bytes((demo_cache / "demo" / name).read_bytes())
-    execute(spec, root=clean, backend=smollm2, progress=False)
-    run_id = run_id_for(spec, smollm2.spec)
+    execute(spec, root=clean, progress=False)
+    run_id = run_id_for(spec, fake_model_spec(FAKE))
     cols = ["key", "instance_id", "aligned", "p_w_first", "p_w_second", "p_w", "position_bias", "label_mass"]
     a = RunStore("demo", run_id, demo_cache).read().select(cols).sort("key")
     b = RunStore("demo", run_id, clean).read().select(cols).sort("key")
     assert a.height == b.height == 40 and a.get_column("key").to_list() == b.get_column("key").to_list()
     for col in cols[2:]:
         assert (a.get_column(col) - b.get_column(col)).abs().max() < 1e-6, col
+    assert a.get_column("p_w_first").n_unique() == 40  # the rows differ, so a mix-up could not pass
 
 
-def test_two_runs_writing_one_cache_at_once(demo_cache, smollm2_spec):  # the fixture materialises the model first
-    args = ["--benchmark", "demo", "--split", "test", "--limit", "12", "--batch-size", "4", "--protocol", "logprob"]
-    procs = [subprocess.Popen(_cli(demo_cache, *args), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+def test_two_runs_writing_one_cache_at_once(demo_cache, tmp_path):
+    run_file = _run_file(tmp_path / "both.toml", 0.3, protocol="logprob", limit=12)  # ~1 s of scoring each: they overlap
+    procs = [subprocess.Popen(_cli(demo_cache, "--run-file", str(run_file)), env=_env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for _ in range(2)]
     for p in procs:
-        assert p.wait(timeout=600) == 0, p.stderr.read().decode()[-800:]
+        assert p.wait(timeout=120) == 0, p.stderr.read().decode()[-800:]
     (run,) = list((demo_cache / "demo" / "runs").iterdir())
     store = RunStore("demo", run.name, demo_cache)
     df = store.read()
@@ -147,11 +185,11 @@ def test_two_runs_writing_one_cache_at_once(demo_cache, smollm2_spec):  # the fi
     assert kept == 12 and len(store.parts()) == 1 and store.read().height == 12
 
 
-def test_shards_split_the_work_and_merge(demo_cache, smollm2, tmp_path):
+def test_shards_split_the_work_and_merge(demo_cache, fake, tmp_path):
     for i in range(2):
-        execute(_spec(protocol="logprob", limit=8, shard=(i, 2)), root=demo_cache, backend=smollm2, progress=False)
-    spec = _spec(protocol="logprob", limit=8)
-    run_id = run_id_for(spec, smollm2.spec)
+        execute(_fake_spec(protocol="logprob", limit=8, shard=(i, 2)), root=demo_cache, backend=fake, progress=False)
+    spec = _fake_spec(protocol="logprob", limit=8)
+    run_id = run_id_for(spec, fake.spec)
     store = RunStore("demo", run_id, demo_cache)
     assert store.read().height == 8  # the two shards together cover everything, once
     assert execute(spec, root=demo_cache, backend_factory=_no_factory, progress=False).cached == 8
@@ -160,16 +198,18 @@ def test_shards_split_the_work_and_merge(demo_cache, smollm2, tmp_path):
     (other / "demo").mkdir(parents=True)
     for name in ("instances.parquet", "benchmark.json"):
         (other / "demo" / name).write_bytes((demo_cache / "demo" / name).read_bytes())
-    execute(_spec(protocol="logprob", limit=12), root=other, backend=smollm2, progress=False)
+    execute(_fake_spec(protocol="logprob", limit=12), root=other, backend=fake, progress=False)
     kept, dropped = store.merge([other / "demo" / "runs" / run_id])
     assert (kept, dropped) == (12, 8)
 
 
-def test_secrets_never_reach_the_cache_or_logs(demo_cache, smollm2_spec):
+def test_secrets_never_reach_the_cache_or_logs(demo_cache):
     env = _env(HF_TOKEN=SENTINEL_HF, OPENAI_API_KEY=SENTINEL_KEY)
-    done = subprocess.run(_cli(demo_cache, "--limit", "2", "--batch-size", "2", "--split", "test"), env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(_cli(demo_cache, "--backend", "fake", "--model", "any-name", "--limit", "2", "--batch-size", "2",
+                               "--split", "test"), env=env,
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-500:]
+    assert "2 scored" in done.stdout  # `--backend fake --model <anything>`: nothing to resolve or load
     logs = done.stdout + done.stderr
     with FakeServer() as server:
         done = subprocess.run(

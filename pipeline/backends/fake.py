@@ -1,0 +1,115 @@
+"""A deterministic stand-in backend (`--backend fake --model <any name>`): no weights, no network.
+
+Every number is a pure function of the model name and the text, so a result can be checked by hand,
+differs between items, orders and conditions, and is the same in every process (sha256, not Python's
+salted `hash`). `unit(*parts)` maps text to [0, 1) through sha256 of the model name and the parts.
+
+    prompt text     the chat's messages as "role: content" lines (then the prefill, if any)
+    label_probs     logit(label) = 4·unit(text, "label", label) − 2;  mass = 0.6 + 0.4·unit(text, "mass");
+                    p(label) = mass · softmax(logits)(label), so the labels share `mass` < 1 of the next token
+    answer_logprobs tokens = max(1, ceil(len(answer) / 4));  overlap = share of the answer's distinct words
+                    (lower-case, alphanumeric) that occur in the prompt text;
+                    mean = −1 − 2·(1 − overlap) − unit(text, "answer", answer);  logprob_sum = tokens · mean
+                    (an answer that echoes the prompt, e.g. a profile, is likelier: conditions differ in kind)
+    generate        "fake reply <8 hex>: " + min(max_new_tokens, 12) words picked from the last message,
+                    the digest and the picks depending on the prompt and the sampling settings
+
+`calls` counts one per primitive call (a batch), as the transformers backend counts forward passes;
+`delay` seconds are slept per call, so a test can stop a run between parts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from pipeline.backends.base import AnswerScore, Backend, SamplingSettings
+from pipeline.models import ModelSpec
+from pipeline.prompts import Chat
+
+FAKE_VERSION = "fake-v1"  # bump when a formula changes: it is the model's revision, so part of every key
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def fake_model_spec(name: str, revision: str | None = None) -> ModelSpec:
+    """Any name is a fake model; its revision carries the formula version, so its keys never meet a real model's."""
+    return ModelSpec(name, "fake", FAKE_VERSION + (f"@{revision}" if revision else ""))
+
+
+def prompt_text(chat: Chat, prefill: str = "") -> str:
+    text = "\n".join(f"{m.get('role', '')}: {m.get('content', '')}" for m in chat)
+    return text + ("\n" + prefill if prefill else "")
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+class FakeBackend(Backend):
+    name = "fake"
+
+    def __init__(self, model: ModelSpec | str = "fake", *, delay: float = 0.0):
+        super().__init__()
+        self.spec = model if isinstance(model, ModelSpec) else fake_model_spec(model)
+        self.delay = delay
+
+    def unit(self, *parts: str) -> float:
+        """A number in [0, 1) fixed by the model name and the parts."""
+        digest = hashlib.sha256("\x1f".join((self.spec.name, *parts)).encode("utf-8")).hexdigest()
+        return int(digest[:13], 16) / 16**13
+
+    def _call(self) -> None:
+        self.calls += 1
+        if self.delay > 0:
+            time.sleep(self.delay)
+
+    def label_probs(
+        self, groups: Sequence[Sequence[Chat]], labels: Sequence[str], prefill: str = ""
+    ) -> list[list[dict[str, float]]]:
+        self._call()
+        out = []
+        for group in groups:
+            probs = []
+            for chat in group:
+                text = prompt_text(chat, prefill)
+                logits = [4 * self.unit(text, "label", label) - 2 for label in labels]
+                top = max(logits)
+                exps = [math.exp(z - top) for z in logits]
+                mass = 0.6 + 0.4 * self.unit(text, "mass")
+                probs.append({label: mass * e / sum(exps) for label, e in zip(labels, exps, strict=True)})
+            out.append(probs)
+        return out
+
+    def answer_score(self, chat: Chat, answer: str) -> AnswerScore:
+        text = prompt_text(chat)
+        seen = set(words(text))
+        mine = set(words(answer))
+        overlap = len(mine & seen) / len(mine) if mine else 0.0
+        mean = -1.0 - 2.0 * (1.0 - overlap) - self.unit(text, "answer", answer)
+        tokens = max(1, math.ceil(len(answer) / 4))
+        return AnswerScore(tokens * mean, tokens)
+
+    def answer_logprobs(self, items: Sequence[tuple[Chat, Sequence[str]]]) -> list[list[AnswerScore]]:
+        self._call()
+        return [[self.answer_score(chat, answer) for answer in answers] for chat, answers in items]
+
+    def reply(self, chat: Chat, sampling: SamplingSettings) -> str:
+        text = prompt_text(chat)
+        settings = json.dumps(sampling.as_dict(), sort_keys=True)
+        digest = hashlib.sha256("\x1f".join((self.spec.name, text, settings)).encode("utf-8")).hexdigest()
+        pool = words(chat[-1].get("content", "") if chat else "") or ["nothing"]
+        start = int(digest[8:16], 16)
+        picked = [pool[(start + 7 * k) % len(pool)] for k in range(max(1, min(sampling.max_new_tokens, 12)))]
+        return f"fake reply {digest[:8]}: " + " ".join(picked)
+
+    def generate(self, chats: Sequence[Chat], sampling: SamplingSettings) -> list[str]:
+        self._call()
+        return [self.reply(chat, sampling) for chat in chats]
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.name, "formulas": FAKE_VERSION, "delay": self.delay}
