@@ -246,18 +246,23 @@ def _echo_score(reply: dict[str, Any], n_full: int, n_answer: int, answer: str, 
     """The answer's log-probs, found by token alignment: the last `n_answer` echoed prompt tokens.
 
     Character offsets cannot be trusted (llama.cpp's `text_offset` leaves out the special tokens'
-    text, ~56 characters of a chat template, and an answer shorter than that scored nothing), so the
-    answer is located from the end of the echoed prompt, and the server's token count must equal the
-    local tokenizer's (a leading BOS the server adds is allowed) and the tokens must spell the answer,
-    or the item is refused."""
+    text, ~56 characters of a chat template, and an answer shorter than that scored nothing), nor the
+    echo's length (llama-cpp-python drops every token whose id is the BOS id from the echo, which
+    for SmolLM2 is each `<|im_start|>`, and generates no token when end-of-turn comes next). So the
+    prompt's size comes from `usage.prompt_tokens` (must equal the local tokenizer's count, a leading
+    BOS allowed), the generated tokens from `usage.completion_tokens`, and the tokens just before
+    them must spell the answer, or the item is refused."""
     try:
         lp = reply["choices"][0]["logprobs"]
         tokens, token_lps = lp["tokens"], lp["token_logprobs"]
     except (KeyError, IndexError, TypeError):
         raise BackendError("the server did not echo prompt log-probs (needs `echo` with `logprobs` on /completions)") from None
-    echoed = len(tokens) - 1  # the one generated token (max_tokens=1) comes last; it is not the answer
-    if echoed - n_full not in (0, 1) or n_answer <= 0:
-        raise BackendError(f"{where} tokenised a prompt into {echoed} tokens where the local tokenizer gives {n_full}: its "
+    usage = reply.get("usage") or {}
+    generated = usage.get("completion_tokens")
+    echoed = len(tokens) - (1 if generated is None else int(generated))  # max_tokens=1: at most one generated token
+    prompt_tokens = usage.get("prompt_tokens", echoed)
+    if prompt_tokens - n_full not in (0, 1) or not 0 < n_answer <= echoed:
+        raise BackendError(f"{where} tokenised a prompt into {prompt_tokens} tokens where the local tokenizer gives {n_full}: its "
                            "tokenizer or chat template differs from --chat-template-from, so the answer's tokens cannot be "
                            "located; refusing rather than scoring the wrong tokens")
     picked = token_lps[echoed - n_answer:echoed]
