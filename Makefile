@@ -49,7 +49,7 @@ demo: install
 
 # The README's Map screenshot, made by the same code as the browser test.
 screenshot: install-test
-	$(BIN)/python -m dashboard.browser
+	$(BIN)/python -m tests.browser
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from analysis.cache import write_benchmark
 from analysis.synthetic import synthetic_results
-from dashboard.browser import CHROMIUM_FLAGS, chromium_path, running_dashboard
+from tests.browser import CHROMIUM_FLAGS, chromium_path, running_dashboard
 from pipeline.runs.store import RunStore
 
 CHART = "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
@@ -59,7 +59,7 @@ def warm_filter_changes(cache: Path, repeats: int) -> list[float]:
 
     from streamlit.testing.v1 import AppTest
 
-    from dashboard.browser import APP
+    from tests.browser import APP
 
     os.environ["MVPBENCH_CACHE"] = str(cache)
     at = AppTest.from_file(str(APP), default_timeout=300)
@@ -101,7 +101,7 @@ def floor_figures(repeats: int, browser) -> dict:
     import subprocess
     import urllib.request
 
-    from dashboard.browser import free_port
+    from tests.browser import free_port
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(Path(__file__).with_name("streamlit_floor.py")), "--server.port", str(port),

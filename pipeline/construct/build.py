@@ -36,7 +36,7 @@ from pipeline.construct.filters import FilterSettings, quality_filters
 from pipeline.construct.parse import parse_items
 from pipeline.construct.prompts import TEMPLATE_VERSION, generation_chat, items_schema
 from pipeline.sources.prism import PrismData
-from pipeline.runs.runner import CHARS_PER_TOKEN
+from pipeline.estimates import CHARS_PER_TOKEN
 from pipeline.splits import SPLIT_FRACTIONS, stratified_user_splits
 
 CONSTRUCTION_DIR = "construction"

@@ -21,7 +21,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -35,15 +35,13 @@ from pipeline.backends.base import Backend, SamplingSettings
 from pipeline.backends.config import endpoint_identity
 from pipeline.models import ModelSpec, resolve_model
 from pipeline.prompts import TEMPLATE_VERSION
+from pipeline.estimates import CHARS_PER_TOKEN, CPU_TOKENS_PER_SECOND
 from pipeline.protocols import SCORING_VERSIONS
 from pipeline.runs.jobs import ProgressWriter
 from pipeline.runs.rederive import rederive_benchmark
 from pipeline.runs.store import RunStore
 
 BACKENDS = ("transformers", "vllm", "openai", "fake")  # fake: deterministic, no weights (pipeline.backends.fake)
-# Characters per token and CPU throughput used for --dry-run estimates (measured on the embedded model).
-CHARS_PER_TOKEN = 4.0
-CPU_TOKENS_PER_SECOND = 750.0
 # A job's page should see its count move every second or two (measured on 2 CPU cores: SmolLM2-135M
 # scores a choice item in ~0.5-0.7 s at batch 1-4, and batch 16 is no faster per item).
 PROGRESS_SECONDS = 1.5
@@ -380,9 +378,3 @@ def _record_session(store: RunStore, spec: RunSpec, model: ModelSpec, backend: B
         return manifest
 
     store.update_manifest(change)
-
-
-def spec_as_dict(spec: RunSpec) -> dict[str, Any]:
-    out = asdict(spec)
-    out["shard"] = list(spec.shard) if spec.shard else None
-    return out

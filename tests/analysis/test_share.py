@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from analysis.share import Provenance, chart_image, format_cell, inline_markdown, prepare_spec, report_filename, share_report
-from dashboard.browser import CHROMIUM_FLAGS, chromium_path
+from tests.browser import CHROMIUM_FLAGS, chromium_path
 
 CREATED = datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc)
 FILTERS = {"Only people": "living in United Kingdom", "Minimum effective people": "20", "Grouping": "gender"}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dashboard.browser import CHROMIUM_FLAGS, chromium_path, running_dashboard, screenshot_map
+from tests.browser import CHROMIUM_FLAGS, chromium_path, running_dashboard, screenshot_map
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="Debian's chromium is not installed (make test installs it)")
 

@@ -1,6 +1,7 @@
 """Drive the real dashboard in a real headless Chromium (Debian's /usr/bin/chromium, via Playwright's
 Python driver): start `streamlit run` on 127.0.0.1, open a page, wait for the chart, screenshot it.
-Used by the end-to-end test and by `python -m dashboard.browser` to refresh the README screenshot."""
+Used by the end-to-end tests, the benchmarks and `python -m tests.browser` (`make screenshot`) to refresh the
+README screenshot. It lives with the tests, not in the app package: the app never starts browsers."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-APP = Path(__file__).resolve().parent / "app.py"
+APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
 

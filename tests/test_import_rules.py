@@ -1,0 +1,42 @@
+"""DESIGN §2's import rules, read from every module's source (AST, nothing imported): `analysis`
+never imports `pipeline` or `dashboard`; `dashboard` never imports `pipeline`; neither imports
+anything heavy, even inside a function. Known debts are listed here by module, so a new one fails."""
+
+import ast
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+HEAVY = {"torch", "transformers", "vllm", "trl", "peft", "datasets", "accelerate", "ray"}
+FORBIDDEN = {"analysis": {"pipeline", "dashboard"} | HEAVY, "dashboard": {"pipeline"} | HEAVY}
+# The Runs page starts background scoring jobs through the pipeline's job runner (docs/ARCHITECTURE.md).
+KNOWN_DEBTS = {("dashboard/views/runs.py", "pipeline")}
+
+
+def imported_roots(path: Path) -> set[str]:
+    """The top-level package of every import in a file, wherever it sits (module or function level)."""
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def violations(package: str, root: Path = REPO) -> list[tuple[str, str]]:
+    found = []
+    for path in sorted((root / package).rglob("*.py")):
+        relative = path.relative_to(root).as_posix()
+        found += [(relative, r) for r in sorted(imported_roots(path) & FORBIDDEN[package]) if (relative, r) not in KNOWN_DEBTS]
+    return found
+
+
+def test_analysis_and_dashboard_keep_to_their_layer():
+    assert violations("analysis") == [] and violations("dashboard") == []
+
+
+def test_the_rule_catches_a_forbidden_import(tmp_path):
+    """The check itself can fail: an analysis module that imports the pipeline (even lazily) is found."""
+    (tmp_path / "analysis").mkdir()
+    (tmp_path / "analysis" / "bad.py").write_text("def f():\n    from pipeline.runs import runner\n    import torch\n")
+    assert violations("analysis", tmp_path) == [("analysis/bad.py", "pipeline"), ("analysis/bad.py", "torch")]
