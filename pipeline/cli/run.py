@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -43,7 +44,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     for spec in specs:
         report = execute(spec, root=args.cache, dry_run=args.dry_run, progress=not args.quiet, command=command,
                          progress_file=args.progress_file)
-        if args.dry_run:
+        if args.json:  # one JSON object per run, for scripts and the dashboard
+            print(json.dumps({"run_id": report.run_id, "selected": report.selected, "cached": report.cached,
+                              "scored": report.scored, "model_calls": report.model_calls, "seconds": round(report.seconds, 3),
+                              "estimate": report.estimate if args.dry_run else None}))
+        elif args.dry_run:
             est = report.estimate or {}
             line = ", ".join(f"{k} {v}" for k, v in est.items() if k != "instances")
             print(f"{report.run_id}: {report.selected} selected, {report.cached} cached, {est.get('instances', 0)} to score ({line})")
@@ -92,6 +97,7 @@ def add_parser(sub) -> None:
     add_endpoint_args(run)
     run.add_argument("--run-file", type=Path, default=None, help="a TOML or YAML file listing many runs")
     run.add_argument("--dry-run", action="store_true", help="print what would run and an estimate of its cost")
+    run.add_argument("--json", action="store_true", help="print one JSON object per run (with --dry-run: its estimate)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--progress-file", type=Path, default=None, metavar="FILE",
                      help="keep FILE (JSON: done, total, rate, eta_seconds) up to date every second or so, for a watcher")

@@ -18,10 +18,16 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     for store in list_runs(args.benchmark, args.cache):
         m = store.read_manifest()
         rows.append((store.run_id, m.get("protocol", "?"), m.get("condition", "?"), store.read().height, len(store.parts())))
+    columns = ["run", "protocol", "condition", "results", "parts"]
+    if args.json:
+        import json
+
+        print(json.dumps([dict(zip(columns, row, strict=True)) for row in rows]))
+        return 0
     if not rows:
         print(f"(no runs for benchmark '{args.benchmark}')")
         return 0
-    print_table(rows, ["run", "protocol", "condition", "results", "parts"])
+    print_table(rows, columns)
     return 0
 
 
@@ -65,6 +71,7 @@ def add_parser(sub) -> None:
     runs_sub = runs.add_subparsers(dest="action", metavar="ACTION", required=True)
     lst = runs_sub.add_parser("list", help="the runs of a benchmark")
     lst.add_argument("--benchmark", default="demo")
+    lst.add_argument("--json", action="store_true", help="a JSON list, one object per run")
     cache_arg(lst)
     lst.set_defaults(func=cmd_runs_list)
     show = runs_sub.add_parser("show", help="a run's manifest and summary")

@@ -171,3 +171,16 @@ def test_impossible_run_settings_exit_2_with_one_line(argv, message, capsys):
     code = main([*argv, "--limit", "1"])
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_machine_readable_output_for_runs_list_and_a_dry_run(capsys):
+    """--json where a script reads the output: the run list, and a dry run's estimate."""
+    import json
+
+    assert main(["runs", "list", "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert {r["run"] for r in runs} >= {"smollm2-135m.choice.profile.55351588"} and all(r["results"] > 0 for r in runs)
+    assert main(["run", "--backend", "fake", "--model", "m", "--split", "test", "--limit", "5", "--dry-run", "--json"]) == 0
+    (line,) = capsys.readouterr().out.strip().splitlines()
+    report = json.loads(line)
+    assert report["selected"] == 5 and report["scored"] == 0 and report["estimate"]["instances"] == 5
