@@ -213,16 +213,34 @@ def group_length_display(frame: pl.DataFrame, grouping: str, metric: str) -> pl.
         pl.col("note").fill_null("").alias("Note"))
 
 
-def group_choice_display(frame: pl.DataFrame, grouping: str) -> pl.DataFrame:
-    """Per group: how much of the choice run is position (analysis.diagnostics.choice_diagnostics_by_group).
+def choice_display(frame: pl.DataFrame, key: str = "run_id") -> pl.DataFrame:
+    """How much of a choice run is position, per run or per group, in words.
 
     Args:
-        frame: `choice_diagnostics_by_group(...)`. grouping: its group column.
+        frame: `analysis.diagnostics.choice_diagnostics(...)` (key "run_id") or
+            `choice_diagnostics_by_group(...)` (key = its grouping).
+        key: the column that names a row.
     Returns:
-        The group, People, Order-consistent, % with its interval, Position bias, points, Label mass, %.
+        The run or group, People, Order-consistent, % with its interval, Position bias, points,
+        Label mass, %, and "Mostly position" (per run) or the note (per group).
     """
+    name = pl.col(key).alias("Run id") if key == "run_id" else (
+        pl.col(key).cast(pl.String).fill_null("(not stated)").alias(group_label(key)))
+    last = pl.col("position_driven").alias("Mostly position") if key == "run_id" else pl.col("note").fill_null("").alias("Note")
     return frame.select(
-        pl.col(grouping).cast(pl.String).fill_null("(not stated)").alias(group_label(grouping)), pl.col("users").alias("People"),
+        name, pl.col("users").alias("People"),
         _pct("order_consistent").alias("Order-consistent, %"), _interval("order_consistent_lo", "order_consistent_hi").alias("95% interval"),
-        _pct("position_bias").alias("Position bias, points"), _pct("label_mass").alias("Label mass, %"),
-        pl.col("note").fill_null("").alias("Note"))
+        _pct("position_bias").alias("Position bias, points"), _pct("label_mass").alias("Label mass, %"), last)
+
+
+def judge_display(frame: pl.DataFrame) -> pl.DataFrame:
+    """Judged runs' diagnostics in words (analysis.diagnostics.judge_diagnostics).
+
+    Args:
+        frame: `judge_diagnostics(...)`.
+    Returns:
+        Run id, Judge, Items, Unscored, %, Unreadable replies, %, Judges agree, %, Note.
+    """
+    return frame.select(pl.col("run_id").alias("Run id"), pl.col("judge").alias("Judge"), pl.col("items").alias("Items"),
+                        _pct("unscored_share").alias("Unscored, %"), _pct("unreadable_reply_share").alias("Unreadable replies, %"),
+                        _pct("agreement").alias("Judges agree, %"), pl.col("note").fill_null("").alias("Note"))

@@ -14,7 +14,7 @@ from analysis.results import metric_name
 from analysis.verdict import grouping_verdict, length_verdict, literal
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
-from analysis.display import DEFINITIONS, group_choice_display, group_display, group_label, group_length_display
+from analysis.display import DEFINITIONS, choice_display, group_display, group_label, group_length_display
 from dashboard.common import (PLACES, choose, choose_int, export_buttons, length_caution, page_data, position_caution, provenance,
                               report_provenance, run_index, select_place, select_run, share_button, table_config)
 
@@ -125,7 +125,7 @@ def diagnostics_section(scored: pl.DataFrame, state: str, run, grouping: str, mi
     lengths, choice = group_diagnostics(scored, state, *run, grouping, min_users, *place)
     tables = [("Gaps at equal answer lengths", group_length_display(lengths, grouping, metric))]
     if choice is not None:
-        tables.append(("Position and order per group", group_choice_display(choice, grouping)))
+        tables.append(("Position and order per group", choice_display(choice, grouping)))
     with st.expander("Is it length or position? Diagnostics for these groups"):
         st.caption("Length-controlled gap: the group's gap to the overall predicted at equal answer lengths (a fractional logit "
                    "on the answers' length ratio, one slope shared by all groups, refitted in every bootstrap replicate). A gap "

@@ -5,7 +5,7 @@ import polars as pl
 import streamlit as st
 
 from analysis.diagnostics import POSITION_DRIVEN
-from analysis.display import DEFINITIONS, leaderboard_display, length_display
+from analysis.display import DEFINITIONS, choice_display, judge_display, leaderboard_display, length_display
 from analysis.report import leaderboard
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE
@@ -31,13 +31,7 @@ def headline(df: pl.DataFrame) -> None:
 
 def diagnostics_table(diagnostics: pl.DataFrame) -> None:
     st.subheader("Diagnostics before trust: choice runs")
-    pct = lambda c: (pl.col(c) * 100).round(1)  # noqa: E731
-    shown = diagnostics.select(
-        pl.col("run_id").alias("Run id"), pl.col("items").alias("Items"), pl.col("users").alias("People"),
-        pct("order_consistent").alias("Order-consistent, %"),
-        pl.format("{} – {}", pct("order_consistent_lo"), pct("order_consistent_hi")).alias("95% interval"),
-        pct("position_bias").alias("Position bias, points"), pct("label_mass").alias("Label mass, %"),
-        pl.col("position_driven").alias("Mostly position"))
+    shown = choice_display(diagnostics)
     st.dataframe(shown, hide_index=True, column_config=table_config(shown))
     st.caption("Order-consistent: items where the model chooses the same answer in both orders (the rest: the same letter "
                "whatever it labels). Position bias: mean P(label A) − ½. Label mass: probability on the two labels. A run under "
@@ -67,10 +61,7 @@ def judge_table(scored: pl.DataFrame, state: str) -> None:
     if judged.height == 0:
         return
     st.subheader("Diagnostics before trust: judged runs")
-    pct = lambda c: (pl.col(c) * 100).round(1)  # noqa: E731
-    shown = judged.select(pl.col("run_id").alias("Run id"), pl.col("judge").alias("Judge"), pl.col("items").alias("Items"),
-                          pct("unscored_share").alias("Unscored, %"), pct("unreadable_reply_share").alias("Unreadable replies, %"),
-                          pct("agreement").alias("Judges agree, %"), pl.col("note").fill_null("").alias("Note"))
+    shown = judge_display(judged)
     st.dataframe(shown, hide_index=True, column_config=table_config(shown))
     st.caption("Unscored: items whose verdict could not be read (left out of the score, never counted as aligned). Judges "
                "agree: for a panel of judges, the share of items where they give one verdict.")
