@@ -56,7 +56,7 @@ from pipeline.backends.openai_backend import OpenAIBackend
 from pipeline.backends.transformers_backend import TransformersBackend
 from pipeline.models import resolve_model
 from pipeline.prompts import CHOICE_LABELS, CHOICE_PREFILL, answer_prompt, choice_prompts
-from pipeline.protocols import choice_fields, opa_share, score_choice, score_logprob
+from pipeline.protocols import ScoringContext, choice_fields, opa_share, score_choice, score_logprob
 
 # --- recording the HTTP layer ----------------------------------------------------------------------
 
@@ -364,7 +364,7 @@ def endpoint_rows(fn, instances, backend, condition, recorder, record_n) -> tupl
             continue
         with recorder.active() as (log, start):
             try:
-                rows += fn(part, backend, condition)
+                rows += fn(part, ScoringContext(backend, condition))
             except BackendError as err:
                 error = str(err)
             exchanges.append(log[start:])
@@ -410,8 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     spec = resolve_model("smollm2-135m")
     t0 = time.perf_counter()
     local = TransformersBackend(spec, threads=args.threads)
-    local_choice = score_choice(instances, local, args.condition)
-    local_logprob = score_logprob(instances, local, args.condition)
+    local_choice = score_choice(instances, ScoringContext(local, args.condition))
+    local_logprob = score_logprob(instances, ScoringContext(local, args.condition))
     t_local = time.perf_counter() - t0
 
     models = _http(f"{base}/models")

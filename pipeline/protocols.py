@@ -1,5 +1,6 @@
-"""The three evaluation protocols. Each turns a batch of Instances into Result fields using only the
-backend's primitives, so every backend produces the same rows.
+"""The three evaluation protocols, registered by name with one signature: `scorer(instances, ctx)`
+turns a batch of Instances into Result fields using only the backend's primitives (so every backend
+produces the same rows) and what the `ScoringContext` carries.
 
     choice    both answers shown as A/B in both orders; in each order the model *decides* for
               answer_w when P(answer_w's label) > 0.5 among the two labels (½ at exactly 0.5), and
@@ -10,25 +11,85 @@ backend's primitives, so every backend produces the same rows.
               margins δ ∈ {0, 0.2, 2, 4, 6, 8} that the margin exceeds (its mean over instances is OPA)
     generate  a free-form answer, then a judge (see pipeline.judges)
 
-`SCORING_VERSIONS` says which rule derived `aligned` from the kept raw fields; a run's manifest
-records it. A change of that rule bumps the version and `pipeline.runs.rederive` recomputes cached
-rows from their raw fields (keys unchanged: the model's measurement is the same). A change that needs
-new model outputs belongs in the cache key instead (the prompt template version, `identity`).
+Each protocol's `version` says which rule derived `aligned` from the kept raw fields; a run's
+manifest records it. A change of that rule bumps the version and `pipeline.runs.rederive` recomputes
+cached rows from their raw fields (keys unchanged: the model's measurement is the same). A change
+that needs new model outputs belongs in the cache key instead (the prompt template version, `identity`).
+
+A new protocol: a function `(instances, ctx) -> rows` decorated with `@protocol(name, version=...)`,
+and its name in `analysis.contracts.PROTOCOLS` (the Result contract checks it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from analysis.contracts import OPA_DELTAS
+from analysis.contracts import OPA_DELTAS, PROTOCOLS
 from pipeline.backends.base import Backend, SamplingSettings
+from pipeline.judges import Judge
 from pipeline.prompts import CHOICE_LABELS, CHOICE_PREFILL, answer_prompt, choice_prompts, paper_prompt
 
 Row = dict[str, Any]
+Instances = Sequence[Mapping[str, Any]]
 
-# choice 1: aligned = mean label probability (manifests without `scoring_version`); 2: mean of decisions.
-SCORING_VERSIONS: dict[str, int] = {"choice": 2, "logprob": 1, "generate": 1}
+
+@dataclass(frozen=True)
+class ScoringContext:
+    """Everything a scorer may use besides the instances, in one object."""
+
+    backend: Backend
+    condition: str
+    prompt_format: str = "chat"
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    judge: Judge | None = None
+
+
+class Scorer(Protocol):
+    def __call__(self, instances: Instances, ctx: ScoringContext) -> list[Row]: ...
+
+
+@dataclass(frozen=True)
+class ScoringProtocol:
+    name: str
+    score: Scorer
+    version: int  # the rule that derives `aligned` from the kept fields (see the module docstring)
+    needs_judge: bool = False
+    prompt_formats: tuple[str, ...] = ("chat",)
+
+
+REGISTRY: dict[str, ScoringProtocol] = {}
+
+
+def protocol(name: str, *, version: int, needs_judge: bool = False,
+             prompt_formats: tuple[str, ...] = ("chat",)) -> Callable[[Scorer], Scorer]:
+    """Register a scorer under `name` (which the Result contract must know)."""
+    if name not in PROTOCOLS:
+        raise ValueError(f"protocol {name!r} is not in analysis.contracts.PROTOCOLS")
+
+    def register(fn: Scorer) -> Scorer:
+        REGISTRY[name] = ScoringProtocol(name, fn, version, needs_judge, prompt_formats)
+        return fn
+
+    return register
+
+
+def get_protocol(name: str) -> ScoringProtocol:
+    if name not in REGISTRY:
+        raise ValueError(f"unknown protocol {name!r}; expected one of {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def score(name: str, instances: Instances, ctx: ScoringContext) -> list[Row]:
+    """Score `instances` under the protocol `name`: one row of Result fields per instance, in order."""
+    rows = get_protocol(name).score(instances, ctx)
+    if len(rows) != len(instances):
+        raise RuntimeError(f"protocol {name} returned {len(rows)} rows for {len(instances)} instances")
+    return rows
+
+
+# --- choice ----------------------------------------------------------------------------------------
 
 
 def _decision(p_w: float) -> float:
@@ -45,9 +106,11 @@ def choice_fields(p_w_first: float, p_w_second: float) -> Row:
     return {"aligned": choice_decision(p_w_first, p_w_second), "p_w": (p_w_first + p_w_second) / 2}
 
 
-def score_choice(instances: Sequence[Mapping[str, Any]], backend: Backend, condition: str) -> list[Row]:
-    orders = [choice_prompts(inst, condition) for inst in instances]
-    probs = backend.label_probs([[o.chat for o in pair] for pair in orders], CHOICE_LABELS, CHOICE_PREFILL)
+# choice 1: aligned = mean label probability (manifests without `scoring_version`); 2: mean of decisions.
+@protocol("choice", version=2)
+def score_choice(instances: Instances, ctx: ScoringContext) -> list[Row]:
+    orders = [choice_prompts(inst, ctx.condition) for inst in instances]
+    probs = ctx.backend.label_probs([[o.chat for o in pair] for pair in orders], CHOICE_LABELS, CHOICE_PREFILL)
     rows = []
     for pair, pair_probs in zip(orders, probs, strict=True):
         p_w, p_a, mass = [], [], []
@@ -71,23 +134,35 @@ def score_choice(instances: Sequence[Mapping[str, Any]], backend: Backend, condi
     return rows
 
 
+# --- logprob ---------------------------------------------------------------------------------------
+
+
 def opa_share(margin: float) -> float:
     return sum(margin > d for d in OPA_DELTAS) / len(OPA_DELTAS)
 
 
-def score_logprob(instances: Sequence[Mapping[str, Any]], backend: Backend, condition: str, prompt_format: str = "chat") -> list[Row]:
-    prompt = paper_prompt if prompt_format == "paper" else answer_prompt
-    items = [(prompt(inst, condition), [inst["answer_w"], inst["answer_l"]]) for inst in instances]
+@protocol("logprob", version=1, prompt_formats=("chat", "paper"))
+def score_logprob(instances: Instances, ctx: ScoringContext) -> list[Row]:
+    prompt = paper_prompt if ctx.prompt_format == "paper" else answer_prompt
+    items = [(prompt(inst, ctx.condition), [inst["answer_w"], inst["answer_l"]]) for inst in instances]
     rows = []
-    for w, lo in backend.answer_logprobs(items):
+    for w, lo in ctx.backend.answer_logprobs(items):
         margin = w.mean - lo.mean
         rows.append({"aligned": opa_share(margin), "logprob_w": w.mean, "logprob_l": lo.mean, "margin": margin,
                      "tokens_w": w.tokens, "tokens_l": lo.tokens})
     return rows
 
 
-def score_generate(instances: Sequence[Mapping[str, Any]], backend: Backend, condition: str,
-                   sampling: SamplingSettings, judge: Any) -> list[Row]:
-    outputs = backend.generate([answer_prompt(inst, condition) for inst in instances], sampling)
-    judged = judge.score(instances, outputs)
+# --- generate --------------------------------------------------------------------------------------
+
+
+@protocol("generate", version=1, needs_judge=True)
+def score_generate(instances: Instances, ctx: ScoringContext) -> list[Row]:
+    if ctx.judge is None:
+        raise ValueError("the generate protocol needs a judge")
+    outputs = ctx.backend.generate([answer_prompt(inst, ctx.condition) for inst in instances], ctx.sampling)
+    judged = ctx.judge.score(instances, outputs)
     return [{"output": out, **j} for out, j in zip(outputs, judged, strict=True)]
+
+
+SCORING_VERSIONS: dict[str, int] = {name: p.version for name, p in REGISTRY.items()}

@@ -1,5 +1,5 @@
 """Runs: rerun the analysis with other settings at the press of a button, and score what is missing
-in the background: a `mvpbench run` job recorded in the cache (`pipeline.runs.jobs`), so its panel
+in the background: a `mvpbench run` process recorded in the cache as a job (`dashboard.jobs`), so its panel
 comes back after a reload, with live progress, its error text if it fails, and a cancel button."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from analysis.report import disparity_report
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from dashboard.common import export_buttons, page_data, provenance
-from pipeline.runs.jobs import Job, JobStatus, cancel_job, job_status, list_jobs, start_job
+from dashboard.jobs import Job, JobStatus, cancel_job, job_status, list_jobs, start_job
 
 POLL_SECONDS = 2
 SEEN = "runs_jobs_seen_running"  # job ids this session saw running: their end refreshes the whole page
@@ -118,13 +118,13 @@ def start_scoring(name: str, root: Path) -> None:
     if not jobs_allowed() or any(s.state == "running" for _, s in jobs_with_status(name, root)):
         return
     command, label = scoring_command(name, root)
-    dry = subprocess.run([*command, "--dry-run"], capture_output=True, text=True, timeout=300)
+    dry = subprocess.run([*command, "--dry-run", "--json"], capture_output=True, text=True, timeout=300)
     if dry.returncode != 0:
         lines = dry.stderr.strip().splitlines()
         st.session_state[START_ERROR] = lines[-1] if lines else "the dry run failed"
         return
-    run_id, rest = dry.stdout.strip().splitlines()[-1].split(":", 1)
-    start_job(root, name, command, run_id.strip(), int(rest.split()[0]), label)
+    planned = json.loads(dry.stdout.strip().splitlines()[-1])  # one object per run; the page starts one run
+    start_job(root, name, command, planned["run_id"], int(planned["selected"]), label)
 
 
 def score_section(name: str, root: Path, running: list[Job]) -> None:

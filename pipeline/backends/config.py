@@ -9,6 +9,7 @@ Test doubles (vLLM's stand-in `llm`, its parameter classes) are constructor argu
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 from dataclasses import dataclass, fields
@@ -60,7 +61,28 @@ class FakeConfig:
     delay: float = 0.0  # seconds slept per scoring call (tests stop a run between parts)
 
 
-CONFIGS: dict[str, type] = {"transformers": TransformersConfig, "vllm": VLLMConfig, "openai": OpenAIConfig, "fake": FakeConfig}
+@dataclass(frozen=True)
+class BackendKind:
+    """A registered backend: its typed config and its class, imported only when a run needs it."""
+
+    config: type
+    target: str  # "module:Class"
+    batched: bool = False  # its constructor takes the run's batch size
+    by_name: bool = False  # an API: the model is its name and a pinned revision, not local weights
+
+
+BACKEND_KINDS: dict[str, BackendKind] = {
+    "transformers": BackendKind(TransformersConfig, "pipeline.backends.transformers_backend:TransformersBackend", batched=True),
+    "vllm": BackendKind(VLLMConfig, "pipeline.backends.vllm_backend:VLLMBackend"),
+    "openai": BackendKind(OpenAIConfig, "pipeline.backends.openai_backend:OpenAIBackend", by_name=True),
+    "fake": BackendKind(FakeConfig, "pipeline.backends.fake:FakeBackend"),
+}
+CONFIGS: dict[str, type] = {name: kind.config for name, kind in BACKEND_KINDS.items()}
+
+
+def backend_class(name: str) -> type:
+    module, _, cls = BACKEND_KINDS[name].target.partition(":")
+    return getattr(importlib.import_module(module), cls)
 _TYPES = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,)}
 
 

@@ -54,7 +54,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
-    from pipeline.runs.runner import BACKENDS
+    from pipeline.runs.spec import BACKENDS
 
     build = sub.add_parser(
         "build", help="build a benchmark from PRISM with a generator model (resumable)",

@@ -24,7 +24,7 @@ def _parse_shard(text: str | None) -> tuple[int, int] | None:
 def _specs_from_args(args: argparse.Namespace) -> list:
     from pipeline.backends.base import SamplingSettings
     from pipeline.runs.runfile import load_run_file
-    from pipeline.runs.runner import RunSpec
+    from pipeline.runs.spec import RunSpec
 
     if args.run_file:
         return load_run_file(args.run_file, overrides={"limit": args.limit, "shard": _parse_shard(args.shard)})
@@ -60,7 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def add_parser(sub) -> None:
     from analysis.contracts import CONDITIONS, PROTOCOLS
-    from pipeline.runs.runner import BACKENDS
+    from pipeline.runs.spec import BACKENDS
 
     run = sub.add_parser(
         "run",

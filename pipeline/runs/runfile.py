@@ -26,7 +26,7 @@ from typing import Any
 
 from analysis.problems import DataError, Problem
 from pipeline.backends.base import SamplingSettings
-from pipeline.runs.runner import RunSpec
+from pipeline.runs.spec import RunSpec
 
 _FIELDS = {f.name for f in fields(RunSpec)}
 

@@ -131,109 +131,151 @@ def _weights_hash(folder: Path) -> str:
     return h.hexdigest()[:12]
 
 
-def tune(config: TuneConfig, *, root: Path | None = None, progress: bool = True, stop_after_steps: int | None = None,
-         margin_sample: int = 64, command: str | None = None) -> TuneResult | None:
-    """Train; returns the finished adapter, or None when stopped early on purpose (`stop_after_steps`)."""
-    config.check()
-    if "+" in config.base:
-        raise TuningError(f"the base model '{config.base}' already has an adapter; tune from a plain base model")
-    instances = read_instances(config.benchmark, root)
-    pairs = select_pairs(instances, config.split, config.limit, config.seed)
-    base: ModelSpec = resolve_model(config.base)
+@dataclass
+class _Prepared:
+    """The tuning data and where its checkpoints live, decided before any weights load."""
 
+    base: ModelSpec
+    tokenizer: Any
+    kept: list[dict[str, Any]]  # preference rows whose prompt fits --max-prompt-length
+    dropped: int
+    work: Path  # checkpoints of this exact run (settings + pairs)
+    last_checkpoint: str | None
+
+    @property
+    def log_path(self) -> Path:
+        return self.work / "training_log.jsonl"
+
+
+def _quiet_trl_notices() -> None:
     import warnings
 
     # TRL calls transformers' renamed gradient-checkpointing API on every step; the notices are noise to a user.
     warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
-    from datasets import Dataset
-    from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+def _prepare(config: TuneConfig, root: Path | None) -> _Prepared:
+    """Select the pairs, drop prompts that are too long, and find this run's checkpoint folder."""
+    from transformers import AutoTokenizer
     from transformers.trainer_utils import get_last_checkpoint
 
+    pairs = select_pairs(read_instances(config.benchmark, root), config.split, config.limit, config.seed)
+    base = resolve_model(config.base)
     tokenizer = AutoTokenizer.from_pretrained(base.source)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     rows = preference_rows(pairs, config.prompt_format)
     kept = [r for r in rows if _prompt_tokens(tokenizer, r["prompt"]) <= config.max_prompt_length]
-    dropped = len(rows) - len(kept)
     if not kept:
         raise TuningError(f"every prompt is longer than --max-prompt-length {config.max_prompt_length} tokens")
-    digest = config.digest(f"{data_hash(kept)}:{base.revision}")
-    work = models_root() / ".tuning" / f"{config.base}-{config.method}-{digest}"
+    work = models_root() / ".tuning" / f"{config.base}-{config.method}-{config.digest(f'{data_hash(kept)}:{base.revision}')}"
     work.mkdir(parents=True, exist_ok=True)
-    log_path = work / "training_log.jsonl"
     last = get_last_checkpoint(str(work)) if any(work.glob("checkpoint-*")) else None
+    return _Prepared(base, tokenizer, kept, len(rows) - len(kept), work, last)
 
-    model = AutoModelForCausalLM.from_pretrained(base.source, dtype="auto")
+
+def _training_arguments(config: TuneConfig, work: Path) -> dict[str, Any]:
+    return dict(output_dir=str(work), per_device_train_batch_size=config.batch_size,
+                gradient_accumulation_steps=config.grad_accum, learning_rate=config.learning_rate,
+                num_train_epochs=config.epochs, max_steps=config.max_steps or -1, seed=config.seed, data_seed=config.seed,
+                logging_steps=1, save_strategy="steps", save_steps=config.save_steps, save_total_limit=2,
+                report_to=[], disable_tqdm=True, dataloader_num_workers=0, max_length=config.max_length,
+                use_cpu=not _precision()["bf16"] and not _precision()["fp16"], **_precision())
+
+
+def _trainer(config: TuneConfig, prep: _Prepared, model: Any):
+    """A DPO trainer on the pairs, or SFT on answer_w (the LoRA-only baseline), with a LoRA adapter."""
+    from datasets import Dataset
+    from peft import LoraConfig
+
     lora = LoraConfig(r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
                       target_modules=list(config.lora.target_modules), task_type="CAUSAL_LM")
-    sample = kept[:margin_sample]
-    margins_before = pair_margins(model, tokenizer, sample) if margin_sample else []
-
-    common = dict(output_dir=str(work), per_device_train_batch_size=config.batch_size,
-                  gradient_accumulation_steps=config.grad_accum, learning_rate=config.learning_rate,
-                  num_train_epochs=config.epochs, max_steps=config.max_steps or -1, seed=config.seed, data_seed=config.seed,
-                  logging_steps=1, save_strategy="steps", save_steps=config.save_steps, save_total_limit=2,
-                  report_to=[], disable_tqdm=True, dataloader_num_workers=0, max_length=config.max_length,
-                  use_cpu=not _precision()["bf16"] and not _precision()["fp16"], **_precision())
-    dataset_rows = [{k: v for k, v in r.items() if k != "instance_id"} for r in kept]
+    common = _training_arguments(config, prep.work)
+    rows = [{k: v for k, v in r.items() if k != "instance_id"} for r in prep.kept]
     if config.method == "dpo":
         from trl import DPOConfig, DPOTrainer
 
-        args = DPOConfig(beta=config.beta, **common)
-        trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(dataset_rows), processing_class=tokenizer,
-                             peft_config=lora)
-    else:
-        from trl import SFTConfig, SFTTrainer
+        return DPOTrainer(model=model, args=DPOConfig(beta=config.beta, **common), train_dataset=Dataset.from_list(rows),
+                          processing_class=prep.tokenizer, peft_config=lora)
+    from trl import SFTConfig, SFTTrainer
 
-        args = SFTConfig(completion_only_loss=True, **common)
-        sft_rows = [{"prompt": r["prompt"], "completion": r["chosen"]} for r in dataset_rows]
-        trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(sft_rows), processing_class=tokenizer,
-                             peft_config=lora)
-    total = trainer.args.max_steps if trainer.args.max_steps > 0 else None
-    if total is None:
-        per_epoch = -(-len(kept) // (config.batch_size * config.grad_accum))
-        total = int(per_epoch * config.epochs + 0.999)
-    from transformers.trainer_callback import PrinterCallback
+    sft_rows = [{"prompt": r["prompt"], "completion": r["chosen"]} for r in rows]
+    return SFTTrainer(model=model, args=SFTConfig(completion_only_loss=True, **common), train_dataset=Dataset.from_list(sft_rows),
+                      processing_class=prep.tokenizer, peft_config=lora)
 
-    trainer.remove_callback(PrinterCallback)  # our bar shows the loss and margin; the full lines go to the JSONL log
-    trainer.add_callback(_progress_callback(total, log_path, progress, stop_after_steps))
-    started = time.time()
-    trainer.train(resume_from_checkpoint=last)
-    seconds = time.time() - started
-    if stop_after_steps is not None and trainer.state.global_step < total:
-        return None
 
-    tuned = trainer.model
-    margins_after = pair_margins(tuned, tokenizer, sample) if margin_sample else []
+def _total_steps(trainer: Any, config: TuneConfig, pairs: int) -> int:
+    if trainer.args.max_steps > 0:
+        return trainer.args.max_steps
+    per_epoch = -(-pairs // (config.batch_size * config.grad_accum))
+    return int(per_epoch * config.epochs + 0.999)
+
+
+def _margin_summary(before: list[float], after: list[float]) -> dict[str, float | None]:
+    def mean(xs: list[float]) -> float | None:
+        return sum(xs) / len(xs) if xs else None
+
+    return {"pairs": len(before), "before_mean": mean(before), "after_mean": mean(after),
+            "after_share_positive": mean([float(m > 0) for m in after]),
+            "before_share_positive": mean([float(m > 0) for m in before])}
+
+
+def _save_adapter(config: TuneConfig, prep: _Prepared, trainer: Any, margins: dict[str, Any], seconds: float,
+                  command: str | None, root: Path | None) -> TuneResult:
+    """Save the adapter under the hash of its weights, with tuning.json and the training log beside it."""
+    from pipeline.runs.session import package_versions
+
     tmp = models_root() / f".adapter.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    tuned.save_pretrained(str(tmp))
+    trainer.model.save_pretrained(str(tmp))
     name = f"{config.base}-{config.method}-{_weights_hash(tmp)}"
-    mean = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
-    margins = {"pairs": len(sample), "before_mean": mean(margins_before), "after_mean": mean(margins_after),
-               "after_share_positive": mean([float(m > 0) for m in margins_after]),
-               "before_share_positive": mean([float(m > 0) for m in margins_before])}
-    from pipeline.runs.runner import package_versions
-
+    precision = _precision()
     meta = read_benchmark_meta(config.benchmark, root)
     atomic_write_json(tmp / "tuning.json", {
-        "adapter": name, "base": base.describe(), "config": config.as_dict(), "command": command,
+        "adapter": name, "base": prep.base.describe(), "config": config.as_dict(), "command": command,
         "data": {"benchmark": config.benchmark, "benchmark_hash": meta.get("content_hash"), "split": config.split,
-                 "pairs": len(kept), "dropped_long_prompts": dropped, "pairs_hash": data_hash(kept),
-                 "instance_ids": [r["instance_id"] for r in kept]},
-        "training": {"steps": trainer.state.global_step, "seconds_this_session": round(seconds, 1), "resumed_from": last,
-                     "precision": "bf16" if common["bf16"] else "fp16" if common["fp16"] else "fp32",
+                 "pairs": len(prep.kept), "dropped_long_prompts": prep.dropped, "pairs_hash": data_hash(prep.kept),
+                 "instance_ids": [r["instance_id"] for r in prep.kept]},
+        "training": {"steps": trainer.state.global_step, "seconds_this_session": round(seconds, 1),
+                     "resumed_from": prep.last_checkpoint,
+                     "precision": "bf16" if precision["bf16"] else "fp16" if precision["fp16"] else "fp32",
                      "final_log": trainer.state.log_history[-1] if trainer.state.log_history else None},
         "margins_on_training_pairs": margins, "versions": package_versions(),
     })
-    if log_path.exists():
-        shutil.copyfile(log_path, tmp / "training_log.jsonl")
+    if prep.log_path.exists():
+        shutil.copyfile(prep.log_path, tmp / "training_log.jsonl")
     target = models_root() / name
     if target.exists():  # the same weights were saved before: keep that copy
         shutil.rmtree(tmp)
     else:
         tmp.rename(target)
-    shutil.rmtree(work, ignore_errors=True)
-    return TuneResult(name, target, f"{config.base}+{name}", trainer.state.global_step, seconds, len(kept), last, margins)
+    shutil.rmtree(prep.work, ignore_errors=True)
+    return TuneResult(name, target, f"{config.base}+{name}", trainer.state.global_step, seconds, len(prep.kept),
+                      prep.last_checkpoint, margins)
+
+
+def tune(config: TuneConfig, *, root: Path | None = None, progress: bool = True, stop_after_steps: int | None = None,
+         margin_sample: int = 64, command: str | None = None) -> TuneResult | None:
+    """Train; returns the finished adapter, or None when stopped early on purpose (`stop_after_steps`)."""
+    config.check()
+    if "+" in config.base:
+        raise TuningError(f"the base model '{config.base}' already has an adapter; tune from a plain base model")
+    _quiet_trl_notices()
+    prep = _prepare(config, root)
+    from transformers import AutoModelForCausalLM
+    from transformers.trainer_callback import PrinterCallback
+
+    model = AutoModelForCausalLM.from_pretrained(prep.base.source, dtype="auto")
+    sample = prep.kept[:margin_sample]
+    margins_before = pair_margins(model, prep.tokenizer, sample) if margin_sample else []
+    trainer = _trainer(config, prep, model)
+    total = _total_steps(trainer, config, len(prep.kept))
+    trainer.remove_callback(PrinterCallback)  # our bar shows the loss and margin; the full lines go to the JSONL log
+    trainer.add_callback(_progress_callback(total, prep.log_path, progress, stop_after_steps))
+    started = time.time()
+    trainer.train(resume_from_checkpoint=prep.last_checkpoint)
+    seconds = time.time() - started
+    if stop_after_steps is not None and trainer.state.global_step < total:
+        return None
+    margins_after = pair_margins(trainer.model, prep.tokenizer, sample) if margin_sample else []
+    return _save_adapter(config, prep, trainer, _margin_summary(margins_before, margins_after), seconds, command, root)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pipeline.runs.jobs import list_jobs, start_job, wait_for
+from dashboard.jobs import list_jobs, start_job, wait_for
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 # A stand-in for `mvpbench run`: reports 3 of 10 done, then works on until cancelled.

@@ -9,7 +9,7 @@ import pytest
 from analysis.cache import read_instances
 from analysis.contracts import conform_results, validate_results
 from pipeline.backends.base import Backend
-from pipeline.protocols import choice_decision, choice_fields, score_choice
+from pipeline.protocols import ScoringContext, choice_decision, choice_fields, score_choice
 
 
 class ScriptedBackend(Backend):
@@ -63,7 +63,7 @@ SCRIPT = [
 def test_score_choice_gives_decisions_and_keeps_the_probability():
     instances = read_instances("demo").sort("instance_id").head(len(SCRIPT)).to_dicts()
     backend = ScriptedBackend(SCRIPT)
-    rows = score_choice(instances, backend, "profile")
+    rows = score_choice(instances, ScoringContext(backend, "profile"))
     assert backend.calls == 1 and len(rows) == len(SCRIPT)
     assert [r["aligned"] for r in rows] == [1.0, 0.5, 0.0, None]
     for row, (first, second) in zip(rows[:3], [(0.75, 0.75), (0.75, 0.25), (0.25, 0.2)], strict=True):

@@ -17,7 +17,7 @@ import pytest
 from benchmarks.endpoint_agreement import Replayer, choice_stats, logprob_stats
 from pipeline.backends.base import BackendError
 from pipeline.backends.openai_backend import OpenAIBackend
-from pipeline.protocols import score_choice, score_logprob
+from pipeline.protocols import ScoringContext, score_choice, score_logprob
 
 FIXTURES = Path(__file__).parent / "fixtures" / "llamacpp"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
@@ -42,7 +42,7 @@ def _backend(smollm2_spec, mode: str) -> OpenAIBackend:
 def test_logprob_by_token_alignment_equals_the_local_model(items, smollm2_spec):
     """By text_offset the server's answers were scored on 5-63 tokens where the local tokenizer has
     20-78 (OPA 0.175 vs 0.092); by token alignment every count is equal and OPA agrees."""
-    rows = score_logprob(items, _backend(smollm2_spec, "completions"), MANIFEST["condition"])
+    rows = score_logprob(items, ScoringContext(_backend(smollm2_spec, "completions"), MANIFEST["condition"]))
     local = MANIFEST["local_logprob"]
     assert [(r["tokens_w"], r["tokens_l"]) for r in rows] == [(r["tokens_w"], r["tokens_l"]) for r in local]
     stats = logprob_stats(local, rows)
@@ -51,7 +51,7 @@ def test_logprob_by_token_alignment_equals_the_local_model(items, smollm2_spec):
 
 
 def test_choice_in_completions_mode_agrees_with_the_local_model(items, smollm2_spec):
-    rows = score_choice(items, _backend(smollm2_spec, "completions"), MANIFEST["condition"])
+    rows = score_choice(items, ScoringContext(_backend(smollm2_spec, "completions"), MANIFEST["condition"]))
     stats = choice_stats(MANIFEST["local_choice"], rows)
     same = [(a["p_w"] - 0.5) * (b["p_w"] - 0.5) > 0 for a, b in zip(rows, MANIFEST["local_choice"], strict=True)]
     assert sum(same) / len(same) >= 0.9, stats
@@ -62,7 +62,7 @@ def test_choice_in_chat_mode_is_refused_because_the_server_ignores_the_prefill(i
     """Read without the check, these replies gave position bias +0.27 (local -0.05) and the same side
     of 1/2 on 65% of items: numbers that looked fine and were not."""
     with pytest.raises(BackendError, match="ignores the assistant prefill.*--api-mode completions"):
-        score_choice(items, _backend(smollm2_spec, "chat"), MANIFEST["condition"])
+        score_choice(items, ScoringContext(_backend(smollm2_spec, "chat"), MANIFEST["condition"]))
 
 
 def test_the_served_model_is_what_counts(items):

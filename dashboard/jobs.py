@@ -4,11 +4,11 @@ dashboard finds them again: `<cache>/<benchmark>/jobs/<job_id>/` holds
     job.json        what was started: command, run_id, total, label, pid, started
     stdout.log      the command's output (its last line is the run's summary)
     stderr.log      its errors (the text a failed job shows)
-    progress.json   written by the command itself (`mvpbench run --progress-file`): done, total, rate, eta
+    progress.json   written by the command itself (`mvpbench run --progress-file`, pipeline.runs.progress)
     cancel.json     written when someone asks the job to stop
     status.json     written when the command has ended: returncode, state, error_text
 
-A job is a small wrapper, `python -m pipeline.runs.jobs exec <job_dir> -- <command...>`, in a new
+A job is a small wrapper, `python -m dashboard.jobs exec <job_dir> -- <command...>`, in a new
 session (its own process group, out of reach of the dashboard's Ctrl-C). The wrapper runs the
 command, waits for it (so the command is never a zombie) and records how it ended, whether or not
 anyone is watching. Whoever starts the wrapper reaps it with a daemon thread; if that process goes
@@ -176,7 +176,7 @@ def start_job(root: Path, benchmark: str, command: Sequence[str], run_id: str, t
     record: dict[str, Any] = {"benchmark": benchmark, "command": full, "run_id": run_id, "total": int(total),
                               "label": label, "started": time.time(), "started_at": _now(), "host": platform.node()}
     _write_json(folder / JOB_FILE, record)
-    wrapper = [sys.executable, "-m", "pipeline.runs.jobs", "exec", str(folder), "--", *full]
+    wrapper = [sys.executable, "-m", "dashboard.jobs", "exec", str(folder), "--", *full]
     proc = subprocess.Popen(wrapper, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True, env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"})
     # The starter is the wrapper's parent: reap it when it ends, so no zombie stays behind.
@@ -306,35 +306,7 @@ def _ending(returncode: int, cancelled: bool, stderr: str) -> tuple[State, str |
     return "failed", text or f"The command exited with status {returncode} and printed no error."
 
 
-# --- progress, as the command reports it ----------------------------------------------------------
-
-
-class ProgressWriter:
-    """`progress.json` for a job's page: written atomically at every step, so a reader never sees a
-    torn file. `done` = cached + scored now; `saved` = cached + written to the cache."""
-
-    def __init__(self, path: Path, run_id: str, total: int, cached: int):
-        self.path, self.run_id, self.total, self.cached = Path(path), run_id, total, cached
-        self.began: float | None = None
-        self.write(scored=0, saved=0, phase="loading")
-
-    def start_scoring(self) -> None:
-        self.began = time.time()
-        self.write(scored=0, saved=0, phase="scoring")
-
-    def write(self, scored: int, saved: int, phase: str = "scoring") -> None:
-        elapsed = time.time() - self.began if self.began else 0.0
-        rate = scored / elapsed if scored and elapsed > 0 else None
-        done = self.cached + scored
-        eta = (self.total - done) / rate if rate else None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        _write_json(self.path, {"run_id": self.run_id, "total": self.total, "cached": self.cached, "done": done,
-                                "saved": self.cached + saved, "rate": round(rate, 4) if rate else None,
-                                "eta_seconds": round(eta, 1) if eta is not None else None, "phase": phase,
-                                "updated": time.time(), "pid": os.getpid()})
-
-
-# --- the wrapper: python -m pipeline.runs.jobs exec <job_dir> -- <command...> -----------------------
+# --- the wrapper: python -m dashboard.jobs exec <job_dir> -- <command...> -----------------------
 
 
 def _last_line(path: Path) -> str | None:
@@ -379,7 +351,7 @@ def run_wrapped(folder: Path, command: Sequence[str]) -> int:
 
 def main(argv: Sequence[str]) -> int:
     if len(argv) < 4 or argv[0] != "exec" or argv[2] != "--":
-        print("usage: python -m pipeline.runs.jobs exec JOB_DIR -- COMMAND...", file=sys.stderr)
+        print("usage: python -m dashboard.jobs exec JOB_DIR -- COMMAND...", file=sys.stderr)
         return 2
     returncode = run_wrapped(Path(argv[1]), argv[3:])
     return returncode if returncode >= 0 else 128 - returncode  # the shell's convention for a signal

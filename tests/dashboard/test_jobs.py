@@ -1,4 +1,4 @@
-"""Background jobs recorded in the cache (pipeline.runs.jobs): how they end (finished, failed with
+"""Background jobs recorded in the cache (dashboard.jobs): how they end (finished, failed with
 their error text, cancelled), found again from a fresh listing, a dead process seen as lost, no
 zombies; and the real `mvpbench run` reporting progress per scoring call, inside one batch."""
 
@@ -14,9 +14,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipeline.runs.jobs import (JOB_FILE, PROGRESS_FILE, Job, ProgressWriter, _proc_stat, cancel_job, error_text, job_status,
-                                list_jobs, start_job, wait_for)
-from pipeline.runs.runner import ChunkSizer
+from dashboard.jobs import (JOB_FILE, PROGRESS_FILE, Job, _proc_stat, cancel_job, error_text, job_status,
+                        list_jobs, start_job, wait_for)
 from tests.pipeline.backends.openai_standin import FakeServer
 
 PY = sys.executable
@@ -158,11 +157,11 @@ def test_a_job_between_its_record_and_its_pid_is_starting(tmp_path):
 def test_a_job_cancelled_before_its_command_started_never_runs_it(tmp_path):
     import subprocess
 
-    from pipeline.runs.jobs import CANCEL_FILE
+    from dashboard.jobs import CANCEL_FILE
 
     (tmp_path / CANCEL_FILE).write_text("{}")
     marker = tmp_path / "ran"
-    wrapper = [PY, "-m", "pipeline.runs.jobs", "exec", str(tmp_path), "--", PY, "-c", f"open({str(marker)!r}, 'w')"]
+    wrapper = [PY, "-m", "dashboard.jobs", "exec", str(tmp_path), "--", PY, "-c", f"open({str(marker)!r}, 'w')"]
     assert subprocess.run(wrapper, timeout=30).returncode == 128 + signal.SIGTERM
     assert not marker.exists() and json.loads((tmp_path / "status.json").read_text())["state"] == "cancelled"
 
@@ -182,32 +181,6 @@ def test_error_text_prefers_the_error_line():
     assert error_text("one\n\ntwo\nthree\n", max_lines=2) == "two\nthree"
     assert error_text(bar) == "run: 30%|###| 3/10"  # only what a terminal would show
     assert error_text("Traceback (most recent call last):\r\n  File \"x\"\r\nOSError: disk full\r\n") == "OSError: disk full"
-
-
-def test_progress_writer_counts_cached_scored_and_saved(tmp_path):
-    path = tmp_path / "p.json"
-    writer = ProgressWriter(path, "r", total=10, cached=4)
-    assert json.loads(path.read_text())["phase"] == "loading" and json.loads(path.read_text())["done"] == 4
-    writer.start_scoring()
-    writer.began -= 2.0  # two seconds of scoring
-    writer.write(scored=3, saved=0)
-    p = json.loads(path.read_text())
-    assert (p["done"], p["saved"], p["total"]) == (7, 4, 10)
-    assert p["rate"] == pytest.approx(1.5, rel=0.05) and p["eta_seconds"] == pytest.approx(2.0, rel=0.05)
-
-
-def test_chunk_sizer_aims_at_a_second_or_two_per_call():
-    sizer = ChunkSizer(16, target=1.5)
-    assert sizer.next() == 1  # the first count comes after one item
-    sizer.observe(1, 0.6)  # a CPU model: ~0.6 s an item
-    assert sizer.next() == 2
-    fast = ChunkSizer(16, target=1.5)
-    fast.observe(1, 0.01)  # a GPU: a whole batch well under the target
-    assert fast.next() == 16
-    slow = ChunkSizer(16, least=8, target=1.5)  # an API backend with 8 requests in flight
-    assert slow.next() == 8
-    slow.observe(8, 60.0)
-    assert slow.next() == 8
 
 
 @pytest.fixture

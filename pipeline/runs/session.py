@@ -1,0 +1,92 @@
+"""A scoring session as its run's manifest records it: what was run (model, protocol, identity,
+backend, judge, package versions) and, per session, when, by which command, on which instances, and
+how it went. Several processes may write one run at once (shards, workers): each finds its own
+session by id."""
+
+from __future__ import annotations
+
+import platform
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+from pipeline.prompts import TEMPLATE_VERSION
+from pipeline.protocols import SCORING_VERSIONS
+
+if TYPE_CHECKING:
+    from pipeline.runs.runner import RunPlan, RunReport
+
+PACKAGES = ("mvpbench", "torch", "transformers", "vllm", "peft", "trl", "polars", "huggingface_hub")
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class Session:
+    """One process's scoring of a planned run; `begin()` before the first part, `end()` after the last."""
+
+    plan: RunPlan
+    backend: Any  # its describe() goes to the manifest
+    judge_name: str | None = None
+    command: str | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    def _run_fields(self) -> dict[str, Any]:
+        spec, meta = self.plan.spec, self.plan.meta
+        return {
+            "run_id": self.plan.run_id,
+            "benchmark": spec.benchmark,
+            "benchmark_hash": meta.get("content_hash"),
+            "synthetic_benchmark": bool(meta.get("synthetic")),
+            "model": self.plan.model.describe(),
+            "protocol": spec.protocol,
+            "condition": spec.condition,
+            "template_version": TEMPLATE_VERSION,
+            "scoring_version": SCORING_VERSIONS[spec.protocol],
+            "identity": self.plan.identity,
+            "sampling": spec.sampling.as_dict() if spec.protocol == "generate" else None,
+            "judge": self.judge_name,
+            "backend": self.backend.describe(),
+            "packages": package_versions(),
+        }
+
+    def begin(self) -> None:
+        spec, now = self.plan.spec, _now()
+        selection = {"split": spec.split, "plus_per_user": spec.plus_per_user, "limit": spec.limit,
+                     "shard": list(spec.shard) if spec.shard else None}
+
+        def change(manifest: dict[str, Any]) -> dict[str, Any]:
+            manifest.update(self._run_fields())
+            manifest.setdefault("created", now)
+            manifest.setdefault("sessions", []).append({"id": self.id, "started": now, "command": self.command,
+                                                        "selection": selection, "host": platform.node()})
+            return manifest
+
+        self.plan.store.update_manifest(change)
+
+    def end(self, report: RunReport) -> None:
+        now = _now()
+
+        def change(manifest: dict[str, Any]) -> dict[str, Any]:
+            manifest.update(self._run_fields())
+            mine = next(s for s in manifest.setdefault("sessions", []) if s.get("id") == self.id)
+            mine.update({"finished": now, "scored": report.scored, "cached": report.cached,
+                         "wall_seconds": round(report.seconds, 2), "model_calls": report.model_calls,
+                         "instances_per_second": round(report.scored / report.seconds, 3) if report.seconds else None})
+            return manifest
+
+        self.plan.store.update_manifest(change)
