@@ -162,19 +162,27 @@ def disparity_report(
         rows = extras.order[extras.bounds[k]:extras.bounds[k + 1]]
         W = replicate_weights(np.unique(ix.user[rows]).size, B, seed) if W is None else W  # no grouping: the same W
         diagnostics.append({**selection, "metric": metric_name(protocol), **_diagnostics_row(extras, ix, rows, protocol, W, alpha)})
-    lead = ["model", "protocol", "condition", "grouping", "group", "iso3"]
-    flat = {k: [x for part in v for x in part] if isinstance(v[0], list) else np.concatenate(v) for k, v in group_columns.items()}
-    groups = pl.DataFrame(flat, schema_overrides={"iso3": pl.String, "note": pl.String}, nan_to_null=True)
     return DisparityReport(
         leaderboard=_leaderboard_frame(board),
-        groups=groups.select(lead + [c for c in groups.columns if c not in lead]),
+        groups=_groups_frame(group_columns),
         omnibus=pl.DataFrame(omni, schema_overrides=OMNIBUS_SCHEMA, nan_to_null=True),
         disparities=disparity_frame(disp),
         diagnostics=pl.DataFrame(diagnostics, schema=DIAGNOSTICS_SCHEMA, nan_to_null=True),
         settings={"B": B, "seed": seed, "alpha": alpha, "min_users": minimum, "groupings": list(groupings),
-                  "bootstrap": "people resampled from everyone, one set of replicates per model/protocol/condition "
-                               "(analysis.resampling), expanded percentile intervals"},
+                  "bootstrap": BOOTSTRAP_NOTE},
     )
+
+
+BOOTSTRAP_NOTE = ("people resampled from everyone, one set of replicates per model/protocol/condition "
+                  "(analysis.resampling), expanded percentile intervals")
+GROUP_LEAD = ["model", "protocol", "condition", "grouping", "group", "iso3"]
+
+
+def _groups_frame(group_columns: dict[str, list]) -> pl.DataFrame:
+    """One row per (selection, grouping, group) from the per-grouping column pieces."""
+    flat = {k: [x for part in v for x in part] if isinstance(v[0], list) else np.concatenate(v) for k, v in group_columns.items()}
+    groups = pl.DataFrame(flat, schema_overrides={"iso3": pl.String, "note": pl.String}, nan_to_null=True)
+    return groups.select(GROUP_LEAD + [c for c in groups.columns if c not in GROUP_LEAD])
 
 
 DIAGNOSTICS_SCHEMA = {**{c: pl.String for c in (*SELECTION, "metric")}, **LENGTH_COLUMNS, **DIAGNOSTIC_SCHEMA,

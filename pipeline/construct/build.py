@@ -143,82 +143,74 @@ def _generate(backend: Backend, chats: list, sampling: SamplingSettings, schema:
     return backend.generate(chats, sampling)
 
 
-def build_from_prism(prism: PrismData, settings: BuildSettings, *, backend: Backend | None = None,
-                     backend_factory: Callable[[], Backend] | None = None, embedder: Any = None,
-                     generator_identity: dict[str, Any] | None = None, root: Path | None = None, dry_run: bool = False,
-                     price_in: float | None = None, price_out: float | None = None, progress: bool = True,
-                     source_note: dict[str, Any] | None = None) -> BuildReport:
-    settings.check()
-    recs = records(prism, settings.limit)
-    if recs.height == 0:
-        raise BuildError("no conversation has an author in the survey: nothing to build from")
-    identity = generator_identity or {"model": settings.generator, "backend": settings.backend}
-    recs = recs.with_columns(pl.Series("key", [generation_key(r, settings, identity) for r in recs.iter_rows(named=True)]))
-    store = AttemptStore(settings.name, root)
-    attempts = store.read()
-    done = settled(attempts, settings.retries)
-    todo = recs.filter(~pl.col("key").is_in(done.get_column("key").to_list()))
-    report = BuildReport(requests=0, cached=recs.height - todo.height)
-    if dry_run:
-        report.estimate = estimate(todo, settings, price_in, price_out)
-        return report
+def _attempt_rows(group: list[dict[str, Any]], replies: list[str], attempt: int, settings: BuildSettings,
+                  constrained: bool) -> list[dict[str, Any]]:
+    rows = []
+    for r, reply in zip(group, replies, strict=True):
+        items, reason = parse_items(reply, settings.per_record)
+        rows.append({"key": r["key"], "conversation_id": r["conversation_id"], "user_id": r["user_id"],
+                     "attempt": attempt, "status": "ok" if reason is None else "rejected", "reason": reason, "reply": reply,
+                     "items": json.dumps(items, ensure_ascii=False) if items else None, "generator": settings.generator,
+                     "constrained": constrained, "template_version": TEMPLATE_VERSION})
+    return rows
 
-    started = time.time()
-    if todo.height:
-        backend = backend or (backend_factory() if backend_factory else None)
-        if backend is None:
-            raise BuildError("no generator backend")
-        constrained = bool(getattr(backend, "supports_json_schema", False))
-        schema = items_schema(settings.per_record)
-        # Where each pending key stands: its next attempt number.
-        next_attempt = {k: (n + 1) for k, n in attempts.group_by("key").agg(pl.col("attempt").max()).iter_rows()} if attempts.height else {}
-        from tqdm import tqdm
 
-        bar = tqdm(total=todo.height, disable=not progress, desc=f"build {settings.name}", unit="conv", dynamic_ncols=True,
-                   file=sys.stderr)
-        rows_all = todo.to_dicts()
-        try:
-            for start in range(0, len(rows_all), settings.batch_size):
-                pending = rows_all[start : start + settings.batch_size]
-                while pending:
-                    attempt_of = {r["key"]: next_attempt.get(r["key"], 0) for r in pending}
-                    # Each attempt draws with its own seed, so a retry is a new sample, not the same reply again.
-                    groups: dict[int, list[dict[str, Any]]] = {}
-                    for r in pending:
-                        groups.setdefault(attempt_of[r["key"]], []).append(r)
-                    written, retry = [], []
-                    for attempt, group in sorted(groups.items()):
-                        sampling = replace(settings.sampling, seed=settings.sampling.seed + attempt)
-                        replies = _generate(backend, [generation_chat(r, settings.per_record) for r in group], sampling, schema)
-                        report.requests += len(group)
-                        for r, reply in zip(group, replies, strict=True):
-                            items, reason = parse_items(reply, settings.per_record)
-                            written.append({"key": r["key"], "conversation_id": r["conversation_id"], "user_id": r["user_id"],
-                                            "attempt": attempt, "status": "ok" if reason is None else "rejected",
-                                            "reason": reason, "reply": reply, "items": json.dumps(items, ensure_ascii=False) if items else None,
-                                            "generator": settings.generator, "constrained": constrained,
-                                            "template_version": TEMPLATE_VERSION})
-                            next_attempt[r["key"]] = attempt + 1
-                            if reason is not None and attempt < settings.retries:
-                                retry.append(r)
-                    store.write(written)
-                    bar.update(len(pending) - len(retry))
-                    pending = retry
-        finally:
-            bar.close()
+def _generate_batch(pending: list[dict[str, Any]], next_attempt: dict[str, int], settings: BuildSettings, backend: Backend,
+                    store: AttemptStore, report: BuildReport) -> list[dict[str, Any]]:
+    """One round of attempts for `pending`, written as they come; returns the conversations to retry."""
+    constrained = bool(getattr(backend, "supports_json_schema", False))
+    by_attempt: dict[int, list[dict[str, Any]]] = {}
+    for r in pending:
+        by_attempt.setdefault(next_attempt.get(r["key"], 0), []).append(r)
+    written, retry = [], []
+    for attempt, group in sorted(by_attempt.items()):
+        # Each attempt draws with its own seed, so a retry is a new sample, not the same reply again.
+        sampling = replace(settings.sampling, seed=settings.sampling.seed + attempt)
+        replies = _generate(backend, [generation_chat(r, settings.per_record) for r in group], sampling,
+                            items_schema(settings.per_record))
+        report.requests += len(group)
+        rows = _attempt_rows(group, replies, attempt, settings, constrained)
+        written += rows
+        for r, row in zip(group, rows, strict=True):
+            next_attempt[r["key"]] = attempt + 1
+            if row["status"] == "rejected" and attempt < settings.retries:
+                retry.append(r)
+    store.write(written)
+    return retry
 
-    final = settled(store.read(), settings.retries).join(recs.select("key"), on="key", how="semi")
+
+def _generate_all(todo: pl.DataFrame, attempts: pl.DataFrame, settings: BuildSettings, backend: Backend,
+                  store: AttemptStore, report: BuildReport, progress: bool) -> None:
+    from tqdm import tqdm
+
+    # Where each pending key stands: its next attempt number.
+    next_attempt = ({k: n + 1 for k, n in attempts.group_by("key").agg(pl.col("attempt").max()).iter_rows()}
+                    if attempts.height else {})
+    bar = tqdm(total=todo.height, disable=not progress, desc=f"build {settings.name}", unit="conv", dynamic_ncols=True,
+               file=sys.stderr)
+    rows_all = todo.to_dicts()
+    try:
+        for start in range(0, len(rows_all), settings.batch_size):
+            pending = rows_all[start : start + settings.batch_size]
+            while pending:
+                retry = _generate_batch(pending, next_attempt, settings, backend, store, report)
+                bar.update(len(pending) - len(retry))
+                pending = retry
+    finally:
+        bar.close()
+
+
+def _count_outcomes(final: pl.DataFrame, report: BuildReport) -> None:
     report.accepted_records = final.filter(pl.col("status") == "ok").height
     report.rejected_records = final.height - report.accepted_records
     for reason in final.filter(pl.col("status") == "rejected").get_column("reason").to_list():
         label = reason.split(":")[0]
         report.reject_reasons[label] = report.reject_reasons.get(label, 0) + 1
 
-    instances = assemble(final, recs)
-    if instances.height == 0:
-        report.seconds = time.time() - started
-        raise BuildError(f"no accepted reply among {final.height} conversations ({report.rejected_records} rejected: "
-                         f"{report.reject_reasons}); the replies and reasons are in {store.dir}; nothing else was written")
+
+def _quality_filter(instances: pl.DataFrame, embedder: Any, settings: BuildSettings,
+                    report: BuildReport) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The instances that pass the quality filters, and those that do not (with the reason)."""
     if embedder is None:
         from pipeline.judges import EmbeddingJudge
 
@@ -232,16 +224,58 @@ def build_from_prism(prism: PrismData, settings: BuildSettings, *, backend: Back
         report.filtered[label] = report.filtered.get(label, 0) + 1
     if kept.height == 0:
         raise BuildError(f"every generated instance was filtered out ({report.filtered}); nothing was written")
+    return kept, rejected
+
+
+def _write(settings: BuildSettings, kept: pl.DataFrame, rejected: pl.DataFrame, conversations: int,
+           identity: dict[str, Any], report: BuildReport, source_note: dict[str, Any] | None, root: Path | None) -> None:
     kept = with_splits(kept, settings.split_seed)
     meta = {"source": "prism", "synthetic": False, "description": f"built from PRISM by {settings.generator} ({settings.backend})",
             "construction": {"template_version": TEMPLATE_VERSION, "generator": identity, "settings": _jsonable(settings),
-                             "conversations": recs.height, "accepted_records": report.accepted_records,
+                             "conversations": conversations, "accepted_records": report.accepted_records,
                              "rejected_records": report.rejected_records, "reject_reasons": report.reject_reasons,
                              "filtered": report.filtered, "split_fractions": SPLIT_FRACTIONS, **(source_note or {})}}
     report.target = write_benchmark(settings.name, kept, meta, root=root)
     atomic_write_parquet(report.target / REJECTED_FILE, rejected.select("instance_id", "conversation_id", "user_id", "question",
                                                                          "answer_w", "answer_l", "filter_reason"))
     report.instances = kept.height
+
+
+def build_from_prism(prism: PrismData, settings: BuildSettings, *, backend: Backend | None = None,
+                     backend_factory: Callable[[], Backend] | None = None, embedder: Any = None,
+                     generator_identity: dict[str, Any] | None = None, root: Path | None = None, dry_run: bool = False,
+                     price_in: float | None = None, price_out: float | None = None, progress: bool = True,
+                     source_note: dict[str, Any] | None = None) -> BuildReport:
+    """Generate (resumably), parse, filter and write a benchmark from PRISM's conversations; with
+    `dry_run`, only count what is cached and estimate what generating the rest would cost."""
+    settings.check()
+    recs = records(prism, settings.limit)
+    if recs.height == 0:
+        raise BuildError("no conversation has an author in the survey: nothing to build from")
+    identity = generator_identity or {"model": settings.generator, "backend": settings.backend}
+    recs = recs.with_columns(pl.Series("key", [generation_key(r, settings, identity) for r in recs.iter_rows(named=True)]))
+    store = AttemptStore(settings.name, root)
+    attempts = store.read()
+    todo = recs.filter(~pl.col("key").is_in(settled(attempts, settings.retries).get_column("key").to_list()))
+    report = BuildReport(requests=0, cached=recs.height - todo.height)
+    if dry_run:
+        report.estimate = estimate(todo, settings, price_in, price_out)
+        return report
+    started = time.time()
+    if todo.height:
+        backend = backend or (backend_factory() if backend_factory else None)
+        if backend is None:
+            raise BuildError("no generator backend")
+        _generate_all(todo, attempts, settings, backend, store, report, progress)
+    final = settled(store.read(), settings.retries).join(recs.select("key"), on="key", how="semi")
+    _count_outcomes(final, report)
+    instances = assemble(final, recs)
+    if instances.height == 0:
+        report.seconds = time.time() - started
+        raise BuildError(f"no accepted reply among {final.height} conversations ({report.rejected_records} rejected: "
+                         f"{report.reject_reasons}); the replies and reasons are in {store.dir}; nothing else was written")
+    kept, rejected = _quality_filter(instances, embedder, settings, report)
+    _write(settings, kept, rejected, recs.height, identity, report, source_note, root)
     report.seconds = time.time() - started
     return report
 

@@ -113,9 +113,16 @@ def _demographics(rng: np.random.Generator, births: Sequence[Country]) -> dict[s
     a = ATTRIBUTE_COUNTS
     iso = [c.iso3 for c in births]
     region = [c.special_region for c in births]
-    out: dict[str, list[str]] = {}
-    out["age"] = _assign_exact(rng, n, a["age"], lambda i, v: 1.0)
-    age = out["age"]
+    age = _assign_exact(rng, n, a["age"], lambda i, v: 1.0)
+    # The order of draws is part of the demo's bytes: life stage, then culture, then gender.
+    out = {"age": age, **_life_stage(rng, age), **_culture(rng, iso, region)}
+    out["gender"] = _assign_exact(rng, n, a["gender"], lambda i, v: 1.0)
+    return out
+
+
+def _life_stage(rng: np.random.Generator, age: list[str]) -> dict[str, list[str]]:
+    """Employment, marital status and education, each following age."""
+    n, a, out = len(age), ATTRIBUTE_COUNTS, {}
 
     def employment_weight(i: int, v: str) -> float:
         if v == "Student":
@@ -139,7 +146,12 @@ def _demographics(rng: np.random.Generator, births: Sequence[Country]) -> dict[s
     out["education"] = _assign_exact(
         rng, n, a["education"], lambda i, v: 3.0 if v == "Some University but no degree" and age[i] in _YOUNG else 1.0
     )
+    return out
 
+
+def _culture(rng: np.random.Generator, iso: list[str], region: list[str]) -> dict[str, list[str]]:
+    """English proficiency, religion and ethnicity, each following the country of birth."""
+    n, a, out = len(iso), ATTRIBUTE_COUNTS, {}
     # About half of South Africans in PRISM-like samples have English as a first language.
     native = [code in _ANGLOPHONE or (code == "ZAF" and coin < 0.5) for code, coin in zip(iso, rng.random(n), strict=True)]
 
@@ -177,7 +189,6 @@ def _demographics(rng: np.random.Generator, births: Sequence[Country]) -> dict[s
         }.get(v, 1.0)
 
     out["ethnicity"] = _assign_exact(rng, n, a["ethnicity"], ethnicity_weight)
-    out["gender"] = _assign_exact(rng, n, a["gender"], lambda i, v: 1.0)
     return out
 
 
