@@ -86,7 +86,7 @@ def difference_display(groups: pl.DataFrame, grouping: str, metric: str) -> pl.D
     """Compare's and the difference map's per-group table in words.
 
     Args:
-        groups: `analysis.paired.compare_runs(...)["groups"]`.
+        groups: `analysis.paired.compare_runs(...).groups`.
         grouping: its group column.
         metric: the runs' shared metric.
     Returns:
@@ -151,7 +151,7 @@ def map_values(table: pl.DataFrame, grouping: str, key: str, metric: str, *, dif
     shrunk estimate).
 
     Args:
-        table: `grouping_tables(...).table`, or `compare_runs(...)["groups"]` when `difference`.
+        table: `grouping_tables(...).table`, or `compare_runs(...).groups` when `difference`.
         grouping: the place column; key: the column that matches a shape's id (ISO3 or the name).
         metric: the runs' metric; difference: B − A rather than the score.
         shrunk_for_small: colour small places by their shrunk estimate.

@@ -14,6 +14,7 @@ whom, and did the gap between groups narrow?
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import polars as pl
@@ -35,14 +36,50 @@ def paired_frame(df: pl.DataFrame | pl.LazyFrame, model_a: str, model_b: str, ke
     return a.rename({"aligned": "aligned_a"}).join(b, on="instance_id", how="inner").collect()
 
 
-def mcnemar_test(paired: pl.DataFrame) -> dict[str, float]:
+@dataclass(frozen=True)
+class McNemar:
+    """McNemar's test on hard labels (aligned > 0.5); instances as independent, so too optimistic."""
+
+    a_only: int  # instances only A gets right
+    b_only: int
+    statistic: float
+    p_value: float
+    exact: bool  # the exact binomial test (fewer than 25 discordant instances)
+
+
+@dataclass(frozen=True)
+class OverallDifference:
+    """B − A over every shared instance, with its paired cluster-bootstrap interval (None: too few people)."""
+
+    paa_a: float
+    paa_b: float
+    diff: float
+    ci_lo: float | None
+    ci_hi: float | None
+    instances: int
+    users: int
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """What `paired_comparison` finds; `groups` and `disparity_change` only with a grouping."""
+
+    overall: OverallDifference
+    mcnemar: McNemar
+    groups: pl.DataFrame | None = None  # per group: users, effective_users, paa_a, paa_b, diff, ci_lo, ci_hi, small
+    disparity_change: pl.DataFrame | None = None  # statistic (tau, I2, shrunk/observed range): a, b, change, interval
+
+
+def mcnemar_test(paired: pl.DataFrame) -> McNemar:
     a = paired.get_column("aligned_a").to_numpy() > 0.5
     b = paired.get_column("aligned_b").to_numpy() > 0.5
     table = np.array([[np.sum(a & b), np.sum(a & ~b)], [np.sum(~a & b), np.sum(~a & ~b)]])
     discordant = table[0, 1] + table[1, 0]
     result = mcnemar(table, exact=discordant < 25, correction=True)
-    return {"a_only": int(table[0, 1]), "b_only": int(table[1, 0]), "statistic": float(result.statistic),
-            "p_value": float(result.pvalue), "exact": bool(discordant < 25)}
+    return McNemar(int(table[0, 1]), int(table[1, 0]), float(result.statistic), float(result.pvalue), bool(discordant < 25))
 
 
 def _paired_cells(paired: pl.DataFrame, by: Sequence[str]) -> tuple[Cells, Cells]:
@@ -96,7 +133,7 @@ def _disparity_change(W: np.ndarray, a: Cells, b: Cells, by: Sequence[str], alph
 def paired_comparison(
     paired: pl.DataFrame, by: str | Sequence[str] | None = None, *, B: int = DEFAULT_REPLICATES, seed: int = 0,
     alpha: float = 0.05, min_users: int | None = None,
-) -> dict[str, pl.DataFrame | dict]:
+) -> PairedComparison:
     """B − A on the same instances.
 
     Args:
@@ -105,8 +142,8 @@ def paired_comparison(
         B, seed, alpha: the shared bootstrap's settings (analysis.resampling).
         min_users: minimum effective people for a group to be tested (None: the default).
     Returns:
-        {"overall": {...}, "mcnemar": {...}} and, with `by`, "groups" (per-group B − A with a paired
-        interval) and "disparity_change" (τ, I², shrunk and observed range for A, B and B − A).
+        A PairedComparison: overall B − A and McNemar's test; with `by` also the per-group B − A with a
+        paired interval and the disparity change (τ, I², shrunk and observed range for A, B and B − A).
     """
     minimum = checked_minimum(min_users)
     if paired.height == 0:
@@ -119,26 +156,22 @@ def paired_comparison(
     n = cells_a.N.sum()
     # B − A overall is one mean of per-person differences over the same instances
     lo, hi = mean_interval(W, cells_b.S.sum(axis=1) - cells_a.S.sum(axis=1), cells_a.N.sum(axis=1), alpha)
-    out: dict[str, pl.DataFrame | dict] = {
-        "overall": {"paa_a": cells_a.S.sum() / n, "paa_b": cells_b.S.sum() / n, "diff": (cells_b.S.sum() - cells_a.S.sum()) / n,
-                    "ci_lo": lo, "ci_hi": hi, "instances": int(n), "users": len(cells_a.users)},
-        "mcnemar": mcnemar_test(paired),
-    }
+    overall = OverallDifference(float(cells_a.S.sum() / n), float(cells_b.S.sum() / n),
+                                float((cells_b.S.sum() - cells_a.S.sum()) / n), lo, hi, int(n), len(cells_a.users))
     if not groups:
-        return out
+        return PairedComparison(overall, mcnemar_test(paired))
     paa_a, paa_b = cells_a.S.sum(0) / cells_a.N.sum(0), cells_b.S.sum(0) / cells_b.N.sum(0)
     d_lo, d_hi = _difference_interval(W, cells_a, cells_b, alpha)
     n_eff = kish_effective_people(cells_a.N)
-    out["groups"] = cells_a.groups.with_columns(
+    per_group = cells_a.groups.with_columns(
         pl.Series("users", (cells_a.N > 0).sum(axis=0)), pl.Series("effective_users", n_eff), pl.Series("paa_a", paa_a),
         pl.Series("paa_b", paa_b), pl.Series("diff", paa_b - paa_a), pl.Series("ci_lo", d_lo, nan_to_null=True),
         pl.Series("ci_hi", d_hi, nan_to_null=True), pl.Series("small", n_eff < minimum))
-    out["disparity_change"] = _disparity_change(W, cells_a, cells_b, keys, alpha, minimum)
-    return out
+    return PairedComparison(overall, mcnemar_test(paired), per_group, _disparity_change(W, cells_a, cells_b, keys, alpha, minimum))
 
 
 def compare_runs(scored: pl.DataFrame | pl.LazyFrame, run_a: str, run_b: str, by: str | Sequence[str] | None = None,
-                 **options) -> dict[str, pl.DataFrame | dict] | None:
+                 **options) -> PairedComparison | None:
     """`paired_comparison` of two runs (B − A) on the instances both scored; None when they share
     none. What the Compare page, the Map's difference mode and `mvpbench tune --evaluate` report."""
     paired = paired_frame(scored, run_a, run_b, key="run_id")

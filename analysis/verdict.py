@@ -104,15 +104,15 @@ def comparison_verdict(result: dict, metric: str, things: str = "groups") -> lis
     Returns:
         Sentences in Markdown.
     """
-    o = result["overall"]
-    diff = f"**B − A = {_points(o['diff'])} points of {metric}**"
-    if o["ci_lo"] is None:
-        lines = [f"{diff} on {o['instances']:,} shared instances; too few people for an interval."]
+    o = result.overall
+    diff = f"**B − A = {_points(o.diff)} points of {metric}**"
+    if o.ci_lo is None or o.ci_hi is None:
+        lines = [f"{diff} on {o.instances:,} shared instances; too few people for an interval."]
     else:
-        reading = ("B is higher" if o["ci_lo"] > 0 else "B is lower" if o["ci_hi"] < 0 else "no difference beyond noise")
-        lines = [f"{diff} (95% paired interval {_points(o['ci_lo'])} to {_points(o['ci_hi'])}) on {o['instances']:,} shared "
-                 f"instances of {o['users']:,} people: {reading}."]
-    change = result.get("disparity_change")
+        reading = ("B is higher" if o.ci_lo > 0 else "B is lower" if o.ci_hi < 0 else "no difference beyond noise")
+        lines = [f"{diff} (95% paired interval {_points(o.ci_lo)} to {_points(o.ci_hi)}) on {o.instances:,} shared "
+                 f"instances of {o.users:,} people: {reading}."]
+    change = result.disparity_change
     if change is not None and change.height:
         tau = change.filter(pl.col("statistic") == "tau").row(0, named=True)
         if tau["change"] is None:

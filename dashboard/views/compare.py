@@ -7,7 +7,7 @@ import polars as pl
 import streamlit as st
 
 from analysis.groupings import GROUPINGS
-from analysis.paired import comparable_pair, compare_runs
+from analysis.paired import PairedComparison, comparable_pair, compare_runs
 from analysis.results import metric_name
 from analysis.verdict import comparison_verdict
 from analysis.resampling import DEFAULT_REPLICATES
@@ -73,31 +73,31 @@ def cautions(scored: pl.DataFrame, state: str, runs: dict[str, str]) -> list[str
 def report_parts(result: dict, grouping: str, metric: str, caution: list[str] = ()):
     """What the shared report holds: the verdict, the per-group difference chart and the tables."""
     return ([*caution, *comparison_verdict(result, metric)],
-            [(f"B − A per group, points of {metric} (95% paired interval)", difference_chart(result["groups"], grouping, metric).to_dict())],
-            [("Per group", difference_display(result["groups"], grouping, metric)),
-             *([("Change in the spread between groups", result["disparity_change"])] if "disparity_change" in result else [])])
+            [(f"B − A per group, points of {metric} (95% paired interval)", difference_chart(result.groups, grouping, metric).to_dict())],
+            [("Per group", difference_display(result.groups, grouping, metric)),
+             *([("Change in the spread between groups", result.disparity_change)] if result.disparity_change is not None else [])])
 
 
-def findings(result: dict, grouping: str, metric: str, name: str) -> None:
-    o, m = result["overall"], result["mcnemar"]
+def findings(result: PairedComparison, grouping: str, metric: str, name: str) -> None:
+    o, m = result.overall, result.mcnemar
     for line in comparison_verdict(result, metric):
         st.markdown(line)
     k1, k2, k3 = st.columns(3)
-    k1.metric(f"{metric} of A", f"{100 * o['paa_a']:.1f}%")
-    k2.metric(f"{metric} of B", f"{100 * o['paa_b']:.1f}%", delta=f"{100 * o['diff']:+.1f} points")
-    k3.metric("Instances compared", f"{o['instances']:,}", help=f"{o['users']} people")
-    st.markdown(f"McNemar on hard labels (instances as independent, so too optimistic): {m['a_only']} items only A gets right, "
-                f"{m['b_only']} only B; p = {m['p_value']:.3g}.")
-    st.altair_chart(difference_chart(result["groups"], grouping, metric), width="stretch")
-    shown = difference_display(result["groups"], grouping, metric)
+    k1.metric(f"{metric} of A", f"{100 * o.paa_a:.1f}%")
+    k2.metric(f"{metric} of B", f"{100 * o.paa_b:.1f}%", delta=f"{100 * o.diff:+.1f} points")
+    k3.metric("Instances compared", f"{o.instances:,}", help=f"{o.users} people")
+    st.markdown(f"McNemar on hard labels (instances as independent, so too optimistic): {m.a_only} items only A gets right, "
+                f"{m.b_only} only B; p = {m.p_value:.3g}.")
+    st.altair_chart(difference_chart(result.groups, grouping, metric), width="stretch")
+    shown = difference_display(result.groups, grouping, metric)
     st.dataframe(shown, hide_index=True, column_config=table_config(shown))
     st.caption(DEFINITIONS.get(metric, "") + " Groups under the minimum of effective people are grey and not to be read.")
-    export_buttons(result["groups"], f"{name}-compare-by-{grouping.replace(':', '-')}", "compare")
-    if "disparity_change" in result:
+    export_buttons(result.groups, f"{name}-compare-by-{grouping.replace(':', '-')}", "compare")
+    if result.disparity_change is not None:
         st.subheader("Did the gap between groups change?")
         st.caption("τ is the spread of the groups' true alignment with noise removed, over the groups tested in both runs; "
                    "its change carries a paired cluster-bootstrap interval. The observed range includes noise.")
-        st.dataframe(result["disparity_change"], hide_index=True)
+        st.dataframe(result.disparity_change, hide_index=True)
 
 
 def render() -> None:

@@ -5,6 +5,10 @@ The shapes are static files the browser fetches once (`dashboard/static` links t
 `mvpbench dashboard` turns on Streamlit's static serving); each rerun sends only a small table of
 numbers, which the chart joins to the shapes by key."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import altair as alt
 import polars as pl
 import streamlit as st
@@ -17,6 +21,9 @@ from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from analysis.display import DEFINITIONS, difference_display, group_display, map_values
 from analysis.names import short_run
+
+if TYPE_CHECKING:  # the module itself is imported when a difference is asked for (statsmodels)
+    from analysis.paired import PairedComparison
 from analysis.verdict import literal
 from dashboard.common import (PLACES, choose, choose_int, export_buttons, length_caution, page_data, position_caution, provenance, remember,
                               report_provenance, run_index, select_run, share_button, table_config)
@@ -45,7 +52,7 @@ def place_tables(_scored: pl.DataFrame, state: str, model: str, protocol: str, c
 
 
 @st.cache_data(show_spinner=False)
-def difference_table(_scored: pl.DataFrame, state: str, run_a: str, run_b: str, grouping: str, min_users: int) -> dict | None:
+def difference_table(_scored: pl.DataFrame, state: str, run_a: str, run_b: str, grouping: str, min_users: int) -> PairedComparison | None:
     """Per-place paired differences, the overall one, and the change in the gap between places."""
     from analysis.paired import compare_runs
 
@@ -142,13 +149,13 @@ def compared_run(index: pl.DataFrame, run_a: str, protocol: str) -> str | None:
     return choose(st.sidebar, "Compared run", others, "vs", "vs", format_func=lambda r: names.get(r, r))
 
 
-def difference_lines(compared: dict, run_a: str, run_b: str) -> list[str]:
-    o, lines = compared["overall"], []
-    interval = (f" (95% paired cluster-bootstrap interval {100 * o['ci_lo']:+.1f} to {100 * o['ci_hi']:+.1f})"
-                if o["ci_lo"] is not None else "")
-    lines.append(f"Overall, B − A = **{100 * o['diff']:+.1f} points**{interval} on {o['instances']:,} shared instances.")
-    if "disparity_change" in compared:
-        g = compared["disparity_change"].filter(pl.col("statistic") == "tau").row(0, named=True)
+def difference_lines(compared: PairedComparison, run_a: str, run_b: str) -> list[str]:
+    o, lines = compared.overall, []
+    interval = (f" (95% paired cluster-bootstrap interval {100 * o.ci_lo:+.1f} to {100 * o.ci_hi:+.1f})"
+                if o.ci_lo is not None and o.ci_hi is not None else "")
+    lines.append(f"Overall, B − A = **{100 * o.diff:+.1f} points**{interval} on {o.instances:,} shared instances.")
+    if compared.disparity_change is not None:
+        g = compared.disparity_change.filter(pl.col("statistic") == "tau").row(0, named=True)
         if g["change"] is not None:
             ci = f" (95% paired interval {100 * g['ci_lo']:+.1f} to {100 * g['ci_hi']:+.1f})" if g["ci_lo"] is not None else ""
             lines.append(f"The spread of true alignment between the {g['groups']} places tested in both (τ, noise removed) goes "
@@ -223,7 +230,7 @@ def render() -> None:
         verdict = [*verdict, *difference_lines(compared, run_a, run_b)]
         for line in difference_lines(compared, run_a, run_b):
             st.markdown(line)
-        values = map_values(compared["groups"], grouping, key, metric, difference=True)
+        values = map_values(compared.groups, grouping, key, metric, difference=True)
         centre = 0.0
     else:
         values = map_values(table, grouping, key, metric, shrunk_for_small=colour[0], observed=colour[1])
@@ -237,9 +244,9 @@ def render() -> None:
            "overall by how uncertain each is), so places whose true alignment does not differ share one colour")
     st.caption(f"{coloured} places with at least {min_users} effective people are coloured {how}; {table.height - coloured} smaller "
                "ones are grey (dashed outline), untested, and shown shrunk only on request. " + DEFINITIONS.get(metric, ""))
-    shown = difference_display(compared["groups"], grouping, metric) if run_b else group_display(table, grouping, metric)
+    shown = difference_display(compared.groups, grouping, metric) if run_b else group_display(table, grouping, metric)
     st.dataframe(shown, hide_index=True, column_config=table_config(shown))  # tested places first, never ranked among the rest
-    export_buttons(compared["groups"] if run_b else table, f"{name}-{run_a}-by-{grouping}" + (f"-vs-{run_b}" if run_b else ""), "map")
+    export_buttons(compared.groups if run_b else table, f"{name}-{run_a}-by-{grouping}" + (f"-vs-{run_b}" if run_b else ""), "map")
     filters = {"Map by": grouping.replace("_", " "), "Run": " · ".join(run), "Compared run": run_b or "none",
                "Minimum effective people": str(min_users), "Small places": "shrunk" if colour[0] and not run_b else "grey, untested",
                "Colour": "observed score" if colour[1] else "noise removed (shrunk)"}

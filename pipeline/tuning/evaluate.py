@@ -32,10 +32,10 @@ def _compare(root: Path | None, benchmark: str, run_base: str, run_tuned: str, g
         paired = paired.with_columns(pl.col("instance_id").alias("user_id"))
         grouping = None
     result = paired_comparison(paired, grouping, B=B, min_users=min_users)
-    row = {**result["overall"], "mcnemar_p": result["mcnemar"]["p_value"]}
-    if grouping and "disparity_change" in result:
+    row = {**result.overall.as_dict(), "mcnemar_p": result.mcnemar.p_value}
+    if grouping and result.disparity_change is not None:
         # the noise-corrected spread between countries (τ), not the raw max − min of noisy estimates
-        change = result["disparity_change"].filter(pl.col("statistic") == "tau")
+        change = result.disparity_change.filter(pl.col("statistic") == "tau")
         if change.height:
             c = change.row(0, named=True)
             row.update({"tau_base": c.get("a"), "tau_tuned": c.get("b"), "tau_change": c.get("change"),

@@ -25,13 +25,13 @@ def test_mcnemar_against_a_crosstab_and_statsmodels():
     pdf = paired.to_pandas()
     table = pd.crosstab(pdf["aligned_a"] > 0.5, pdf["aligned_b"] > 0.5).reindex(index=[True, False], columns=[True, False], fill_value=0)
     ref = mcnemar(table.to_numpy(), exact=False, correction=True)
-    assert (ours["a_only"], ours["b_only"]) == (table.loc[True, False], table.loc[False, True])
-    assert ours["statistic"] == pytest.approx(ref.statistic, abs=1e-8) and ours["p_value"] == pytest.approx(ref.pvalue, abs=1e-8)
+    assert (ours.a_only, ours.b_only) == (table.loc[True, False], table.loc[False, True])
+    assert ours.statistic == pytest.approx(ref.statistic, abs=1e-8) and ours.p_value == pytest.approx(ref.pvalue, abs=1e-8)
 
 
 def test_paired_bootstrap_matches_a_resampling_loop():
     paired = paired_frame(two_models(), "A", "B")
-    out = paired_comparison(paired, B=2000, seed=3)["overall"]
+    out = paired_comparison(paired, B=2000, seed=3).overall
     pdf = paired.to_pandas()
     per_user = pdf.groupby(["gender", "user_id"]).agg(a=("aligned_a", "sum"), b=("aligned_b", "sum"), n=("aligned_a", "size")).reset_index()
     rng = np.random.default_rng(8)
@@ -41,15 +41,15 @@ def test_paired_bootstrap_matches_a_resampling_loop():
         diffs.append((pick["b"].sum() - pick["a"].sum()) / pick["n"].sum())
     n_eff = per_user["n"].sum() ** 2 / (per_user["n"] ** 2).sum()
     lo, hi = np.percentile(diffs, expanded_levels(np.array([n_eff]), np.array([len(per_user) - 1]), 0.05)[:, 0])
-    assert out["diff"] == pytest.approx((pdf["aligned_b"] - pdf["aligned_a"]).mean(), abs=1e-12)
-    assert out["ci_lo"] == pytest.approx(lo, abs=0.004) and out["ci_hi"] == pytest.approx(hi, abs=0.004)
+    assert out.diff == pytest.approx((pdf["aligned_b"] - pdf["aligned_a"]).mean(), abs=1e-12)
+    assert out.ci_lo == pytest.approx(lo, abs=0.004) and out.ci_hi == pytest.approx(hi, abs=0.004)
 
 
 def test_per_group_changes_and_the_narrowed_gap():
     out = paired_comparison(paired_frame(two_models(), "A", "B"), "gender", B=1000, seed=1)
-    groups = {r["gender"]: r for r in out["groups"].iter_rows(named=True)}
+    groups = {r["gender"]: r for r in out.groups.iter_rows(named=True)}
     assert groups["c"]["ci_lo"] > 0.05 and groups["a"]["diff"] == 0 and groups["b"]["diff"] == 0
-    change = {r["statistic"]: r for r in out["disparity_change"].iter_rows(named=True)}
+    change = {r["statistic"]: r for r in out.disparity_change.iter_rows(named=True)}
     assert change["tau"]["change"] == pytest.approx(change["tau"]["b"] - change["tau"]["a"])
     assert change["tau"]["ci_hi"] < 0  # lifting the worst group narrowed the real spread, and the interval says so
     assert change["shrunk_range"]["ci_hi"] < 0
@@ -68,5 +68,7 @@ def test_compare_runs_is_the_paired_comparison_of_two_runs():
     df = two_models().with_columns(pl.col("model").alias("run_id"))
     direct = paired_comparison(paired_frame(df, "A", "B"), "gender", B=200)
     via_runs = compare_runs(df, "A", "B", "gender", B=200)
-    assert via_runs["overall"] == direct["overall"] and via_runs["groups"].equals(direct["groups"])
+    assert via_runs.overall == direct.overall and via_runs.groups.equals(direct.groups)
     assert compare_runs(df, "A", "nobody") is None
+    without = compare_runs(df, "A", "B", B=200)
+    assert without.groups is None and without.disparity_change is None and without.overall == direct.overall
