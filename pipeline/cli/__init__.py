@@ -90,10 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "writes", False):
             print("nothing was written.", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except FileNotFoundError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_FAILED
-    except (BackendError, ModelNotFound) as err:  # results scored so far are kept; rerun to resume
+    except (FileNotFoundError, ModelNotFound) as err:  # a benchmark, file or model named that is not there
+        print(f"error: {str(err).splitlines()[0] if str(err) else err!r}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BackendError as err:  # results scored so far are kept; rerun to resume
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
     except ValueError as err:  # a setting the user gave that cannot work (RunSpec.check, backend configs, ...)

@@ -15,6 +15,11 @@ def test_weights_are_multiplicities_fixed_by_people_and_seed():
     assert np.array_equal(W, replicate_weights(37, 200, seed=5))
     assert not np.array_equal(W, replicate_weights(37, 200, seed=6))
     assert replicate_weights(37, 0).shape == (0, 37)
+    # Multinomial(n, 1/n) counts: mean 1 and variance 1 − 1/n per person, no person favoured.
+    many = replicate_weights(37, 20_000, seed=0)
+    assert np.abs(many.mean(axis=0) - 1).max() < 0.05
+    assert many.var(axis=0).mean() == pytest.approx(1 - 1 / 37, rel=0.03)
+    assert np.corrcoef(many[:, 0], many[:, 1])[0, 1] == pytest.approx(-1 / 36, abs=0.02)
 
 
 def test_replicate_ratios_equal_a_resampling_loop():
