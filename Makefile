@@ -41,8 +41,13 @@ install-test: $(VENV)/.installed-test browser
 run: install
 	$(BIN)/mvpbench dashboard --port $(PORT)
 
+# The logic tests in TEST_WORKERS processes (whole files per worker, so a file's server or browser
+# is started once); then the real-model tests alone, since two torch processes on two cores slow
+# each other several-fold.
+TEST_WORKERS ?= 2
 test: install-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not model" -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -m model
 
 demo: install
 	$(BIN)/mvpbench demo build

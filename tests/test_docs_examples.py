@@ -119,6 +119,9 @@ def test_the_documented_command_works(example, scratch, monkeypatch, capsys):
         return
     if argv and argv[0] in DRY_RUN and "--dry-run" not in argv:
         argv.append("--dry-run")
+    from pipeline.models import models_root
+
+    monkeypatch.setenv("MVPBENCH_MODELS", str(models_root()))  # the weights already prepared, not a second copy
     monkeypatch.setenv("MVPBENCH_CACHE", str(scratch / "cache"))
     monkeypatch.chdir(scratch / "bad" if example.output else scratch)
     try:

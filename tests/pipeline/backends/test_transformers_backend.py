@@ -8,6 +8,8 @@ from pipeline.backends.base import SamplingSettings
 from pipeline.backends.transformers_backend import TransformersBackend
 from pipeline.prompts import CHOICE_LABELS, CHOICE_PREFILL, answer_prompt, choice_prompts
 
+pytestmark = pytest.mark.model  # the real SmolLM2 is what this backend is tested on
+
 
 @pytest.fixture(scope="module")
 def naive(smollm2_spec):

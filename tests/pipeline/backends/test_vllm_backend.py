@@ -20,6 +20,8 @@ from pipeline.backends.vllm_backend import VLLMBackend
 from pipeline.models import ModelSpec
 from pipeline.prompts import CHOICE_LABELS, CHOICE_PREFILL, answer_prompt, choice_prompts
 
+pytestmark = pytest.mark.model  # the stand-in engine runs the real SmolLM2
+
 
 @dataclass
 class Logprob:  # vllm.sequence.Logprob

@@ -265,6 +265,7 @@ def test_vllm_uses_guided_decoding_to_the_schema(smollm2_spec):
     assert out == ['{"items": []}'] and llm.params[0].structured_outputs.json == items_schema(3)
 
 
+@pytest.mark.model
 def test_the_real_smollm2_as_generator(prism, demo_cache, smollm2_spec):
     """SmolLM2-135M under the transformers backend's template-guided JSON: every reply parses as
     JSON (the backend writes the structure), the filters then judge the content; whatever the
@@ -286,6 +287,7 @@ def test_the_real_smollm2_as_generator(prism, demo_cache, smollm2_spec):
     assert attempts["constrained"].all() and all(len(json.loads(r)["items"]) == 1 for r in attempts["reply"])
 
 
+@pytest.mark.model
 def test_template_guided_json_in_the_transformers_backend(smollm2_spec):
     """The schema's structure is written by the backend, the strings by the real SmolLM2."""
     from pipeline.backends.transformers_backend import TransformersBackend, string_fields_plan

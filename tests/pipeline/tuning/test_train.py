@@ -25,6 +25,7 @@ def models(tmp_path, monkeypatch, smollm2_spec) -> Path:
     return root
 
 
+@pytest.mark.model  # real LoRA training of SmolLM2 on CPU
 def test_dpo_moves_the_margin_toward_answer_w_and_an_interrupted_run_resumes(models, demo_cache):
     from pipeline.models import resolve_model
     from pipeline.tuning.train import tune
@@ -55,6 +56,7 @@ def test_dpo_moves_the_margin_toward_answer_w_and_an_interrupted_run_resumes(mod
     assert spec.adapter == str(result.adapter_dir.resolve()) and spec.adapter_hash
 
 
+@pytest.mark.model  # real LoRA training of SmolLM2 on CPU
 def test_sft_baseline_and_evaluation_against_the_base(models, demo_cache, tmp_path):
     """SFT on answer_w for one step, then `evaluate` scores base and tuned on the same instances in
     domain (paired test, country gap) and out of domain on a UF-P-4 file (prompts as clusters)."""
