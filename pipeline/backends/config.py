@@ -27,7 +27,9 @@ class TransformersConfig:
 
 @dataclass(frozen=True)
 class VLLMConfig:
-    tensor_parallel_size: int = 1
+    tensor_parallel_size: int = 1  # GPUs per model replica on one node
+    pipeline_parallel_size: int = 1  # nodes per replica (needs distributed_executor_backend = "ray")
+    distributed_executor_backend: str | None = None  # "ray" across nodes, "mp" or None on one node
     gpu_memory_utilization: float = 0.9
     max_model_len: int | None = None
     top_logprobs: int = 20

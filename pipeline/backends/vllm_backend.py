@@ -17,11 +17,35 @@ from pipeline.models import ModelSpec
 from pipeline.prompts import Chat
 
 
+def llm_arguments(spec: ModelSpec, *, tensor_parallel_size: int = 1, pipeline_parallel_size: int = 1,
+                  distributed_executor_backend: str | None = None, gpu_memory_utilization: float = 0.9,
+                  max_model_len: int | None = None) -> dict[str, Any]:
+    """vLLM's `LLM(**…)`: a model on `tensor_parallel_size` GPUs of a node, times `pipeline_parallel_size`
+    nodes; across nodes vLLM needs Ray as its distributed executor ("ray"), on one node "mp" or None."""
+    if pipeline_parallel_size > 1 and distributed_executor_backend not in (None, "ray"):
+        raise ValueError("vllm backend: a model across nodes (pipeline_parallel_size > 1) needs "
+                         "distributed_executor_backend = 'ray'")
+    kwargs: dict[str, Any] = {"model": spec.source, "tensor_parallel_size": tensor_parallel_size,
+                              "gpu_memory_utilization": gpu_memory_utilization, "enable_prefix_caching": True,
+                              "enable_lora": bool(spec.adapter)}
+    if pipeline_parallel_size > 1:
+        kwargs["pipeline_parallel_size"] = pipeline_parallel_size
+        distributed_executor_backend = distributed_executor_backend or "ray"
+    if distributed_executor_backend:
+        kwargs["distributed_executor_backend"] = distributed_executor_backend
+    if "/" in spec.name and spec.revision and not spec.source.startswith("/"):
+        kwargs["revision"] = spec.revision
+    if max_model_len:
+        kwargs["max_model_len"] = max_model_len
+    return kwargs
+
+
 class VLLMBackend(Backend):
     name = "vllm"
 
-    def __init__(self, spec: ModelSpec, *, tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.9,
-                 max_model_len: int | None = None, top_logprobs: int = 20, llm: Any = None,
+    def __init__(self, spec: ModelSpec, *, tensor_parallel_size: int = 1, pipeline_parallel_size: int = 1,
+                 distributed_executor_backend: str | None = None, gpu_memory_utilization: float = 0.9,
+                 max_model_len: int | None = None, top_logprobs: int = 20, llm: Any = None, llm_cls: Any = None,
                  sampling_params_cls: Any = None, lora_request_cls: Any = None, structured_outputs_cls: Any = None,
                  guided_decoding_cls: Any = None):
         super().__init__()
@@ -34,27 +58,29 @@ class VLLMBackend(Backend):
                 except ImportError:
                     pass
         self.structured_outputs_cls, self.guided_decoding_cls = structured_outputs_cls, guided_decoding_cls
-        if llm is None or sampling_params_cls is None:
-            from vllm import LLM, SamplingParams
+        if sampling_params_cls is None:
+            from vllm import SamplingParams
             from vllm.lora.request import LoRARequest
 
             sampling_params_cls, lora_request_cls = SamplingParams, LoRARequest
-            kwargs: dict[str, Any] = {"model": spec.source, "tensor_parallel_size": tensor_parallel_size,
-                                      "gpu_memory_utilization": gpu_memory_utilization, "enable_prefix_caching": True,
-                                      "enable_lora": bool(spec.adapter)}
-            if "/" in spec.name and spec.revision and not spec.source.startswith("/"):
-                kwargs["revision"] = spec.revision
-            if max_model_len:
-                kwargs["max_model_len"] = max_model_len
-            llm = LLM(**kwargs)
+        if llm is None:
+            if llm_cls is None:
+                from vllm import LLM as llm_cls
+            llm = llm_cls(**llm_arguments(spec, tensor_parallel_size=tensor_parallel_size,
+                                          pipeline_parallel_size=pipeline_parallel_size,
+                                          distributed_executor_backend=distributed_executor_backend,
+                                          gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len))
         self.spec, self.llm = spec, llm
         self.SamplingParams, self.LoRARequest = sampling_params_cls, lora_request_cls
         self.tokenizer = llm.get_tokenizer()
-        self.tensor_parallel_size, self.top_logprobs = tensor_parallel_size, top_logprobs
+        self.tensor_parallel_size, self.pipeline_parallel_size = tensor_parallel_size, pipeline_parallel_size
+        self.distributed_executor_backend, self.top_logprobs = distributed_executor_backend, top_logprobs
         self.lora = lora_request_cls("adapter", 1, spec.adapter) if spec.adapter and lora_request_cls else None
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.name, "tensor_parallel_size": self.tensor_parallel_size, "prefix_caching": True,
+        return {"backend": self.name, "tensor_parallel_size": self.tensor_parallel_size,
+                "pipeline_parallel_size": self.pipeline_parallel_size,
+                "distributed_executor_backend": self.distributed_executor_backend, "prefix_caching": True,
                 "lora": bool(self.lora)}
 
     def _generate(self, prompts: list[dict[str, Any]], params: Any) -> list[Any]:

@@ -10,6 +10,7 @@
     mvpbench runs show RUN_ID        a run's manifest and summary
     mvpbench runs merge RUN_ID ...   compact a run's parts, adding parts from other run folders (shards)
     mvpbench runs import FILE        load results scored elsewhere as a run
+    mvpbench sweep SWEEP.toml        many models x protocols x conditions, here or on a Ray cluster
     mvpbench tune                    fine-tune a LoRA adapter with DPO (or SFT) on a benchmark's preference pairs
     mvpbench build --from prism      build a benchmark from PRISM with a generator model (resumable)
     mvpbench report                  write a disparity report (md, html, csv, latex)
@@ -17,7 +18,7 @@
     mvpbench dashboard               open the dashboard on the cache
     mvpbench benchmarks              list the benchmarks in the cache
 
-One module per command group (demo, data, run, runs, tune, build, report, geometry, dashboard), each
+One module per command group (demo, data, run, runs, sweep, tune, build, report, geometry, dashboard), each
 with its `add_parser(sub)` and `cmd_*` functions; shared option groups live in `options`.
 
 Bad input prints every problem (file, row, field, what is wrong) and exits with status 2; nothing
@@ -35,7 +36,7 @@ from collections.abc import Sequence
 from analysis.cache import default_cache_root
 from analysis.problems import DataError
 from pipeline.backends.base import BackendError
-from pipeline.cli import build, dashboard, data, demo, geometry, report, run, runs, tune
+from pipeline.cli import build, dashboard, data, demo, geometry, report, run, runs, sweep, tune
 from pipeline.cli.build import cmd_build
 from pipeline.cli.dashboard import LOOPBACK, cmd_dashboard, dashboard_command
 from pipeline.cli.data import cmd_benchmarks, cmd_data_import, cmd_data_pull, cmd_data_show, cmd_data_validate
@@ -58,7 +59,7 @@ __all__ = [
 ]
 
 # The order of `mvpbench --help`'s command list.
-_GROUPS = (demo.add_parser, data.add_parser, run.add_parser, runs.add_parser, tune.add_parser, build.add_parser,
+_GROUPS = (demo.add_parser, data.add_parser, run.add_parser, runs.add_parser, sweep.add_parser, tune.add_parser, build.add_parser,
            report.add_parser, geometry.add_parser, dashboard.add_parser, data.add_benchmarks_parser)
 
 

@@ -6,7 +6,7 @@ makes no model call and a killed run resumes). `score(plan)` brings cached rows 
 scoring rule up to date (`pipeline.runs.rederive`, no model), loads the model only when something is
 left, scores the rest in batches through the protocol registry (`pipeline.protocols`), writes each
 batch as an atomic part, and records the session in the manifest. `execute(spec)` is both.
-Scoring rows without writing them (a remote worker's share) is `scoring_context` + `score_rows`.
+Scoring rows without writing them (a sweep worker's share) is `scoring_context` + `result_rows`.
 
 With `progress_file` (a background job's `progress.json`, see `dashboard.jobs`), the count is
 written after every scoring call, and the calls are sized to take about PROGRESS_SECONDS each
@@ -150,13 +150,18 @@ def scoring_context(spec: RunSpec, backend: Backend, backend_factory: BackendFac
     return ScoringContext(backend, spec.condition, spec.prompt_format, spec.sampling, judge)
 
 
-def score_rows(plan: RunPlan, rows: list[dict[str, Any]], ctx: ScoringContext) -> list[dict[str, Any]]:
-    """Score `rows` (instances with their key) into complete Result rows, in order; nothing is written."""
-    spec = plan.spec
+def result_rows(spec: RunSpec, run_id: str, model_name: str, rows: list[dict[str, Any]],
+                ctx: ScoringContext) -> list[dict[str, Any]]:
+    """Score `rows` (instances with their key) into complete Result rows, in order; nothing is written
+    (what a sweep's worker does on another machine: the driver writes)."""
     fields = score_with_protocol(spec.protocol, rows, ctx)
-    return [{"key": inst["key"], "run_id": plan.run_id, "model": plan.model.name, "protocol": spec.protocol,
+    return [{"key": inst["key"], "run_id": run_id, "model": model_name, "protocol": spec.protocol,
              "condition": spec.condition, "instance_id": inst["instance_id"], **f}
             for inst, f in zip(rows, fields, strict=True)]
+
+
+def score_rows(plan: RunPlan, rows: list[dict[str, Any]], ctx: ScoringContext) -> list[dict[str, Any]]:
+    return result_rows(plan.spec, plan.run_id, plan.model.name, rows, ctx)
 
 
 def score(run: RunPlan, *, backend: Backend | None = None, backend_factory: BackendFactory = make_backend,

@@ -7,7 +7,7 @@ import pytest
 from pipeline.backends.config import CONFIGS, backend_config
 from pipeline.runs.runner import RunSpec
 
-NOT_SETTINGS = {"spec", "model", "batch_size", "llm", "sampling_params_cls", "lora_request_cls", "structured_outputs_cls",
+NOT_SETTINGS = {"spec", "model", "batch_size", "llm", "llm_cls", "sampling_params_cls", "lora_request_cls", "structured_outputs_cls",
                 "guided_decoding_cls"}  # the model, the run's batch size, and test doubles
 
 

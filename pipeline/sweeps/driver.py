@@ -1,0 +1,159 @@
+"""The sweep driver: plan every run against the cache, send only what is missing, write what comes back.
+
+Planning is `pipeline.runs.runner.plan` for each run, so keys, selection and resume are exactly a
+single run's; each run's missing instances are cut into tasks of `part_size` (a part of the cache
+each), grouped by model so a worker loads its model once. Executors (`EXECUTORS`) only move tasks to
+workers and results back; the driver alone writes parts and manifests, so no filesystem is shared
+and a rerun of a finished sweep sends nothing. A task that fails is reported with its error and the
+sweep goes on; what it would have written is simply still missing, for the next run of the command.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pipeline.runs.runner import RunPlan, plan
+from pipeline.runs.session import Session
+from pipeline.sweeps.progress import SweepProgress
+from pipeline.sweeps.spec import Sweep, SweepModel
+from pipeline.sweeps.worker import ModelWorker, Task, TaskResult
+
+OnResult = Callable[[Task, "TaskResult | BaseException"], None]
+
+
+class Executor(Protocol):
+    name: str
+
+    def run(self, work: list[tuple[SweepModel, list[Task]]], on_result: OnResult) -> None:
+        """Score every task on a worker of its model; call `on_result` with each result or error."""
+
+
+class LocalExecutor:
+    """Today's behaviour: one worker per model in this process, one task after another."""
+
+    name = "local"
+
+    def run(self, work: list[tuple[SweepModel, list[Task]]], on_result: OnResult) -> None:
+        for model, tasks in work:
+            worker = ModelWorker(model.key)
+            for task in tasks:
+                try:
+                    result = worker.score(task)
+                except Exception as err:  # a failed task is reported; the sweep goes on
+                    on_result(task, err)
+                else:
+                    on_result(task, result)
+
+
+def _ray_executor(address: str | None = None, **options: Any) -> Executor:
+    from pipeline.sweeps.ray_executor import RayExecutor  # Ray is imported only here
+
+    return RayExecutor(address=address, **options)
+
+
+EXECUTORS: dict[str, Callable[..., Executor]] = {"local": lambda **_: LocalExecutor(), "ray": _ray_executor}
+
+
+@dataclass
+class SweepSummary:
+    runs: int
+    instances: int
+    cached: int
+    scored: int = 0
+    tasks_sent: int = 0
+    model_calls: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (run_id, error)
+    seconds: float = 0.0
+    per_run: dict[str, dict[str, Any]] = field(default_factory=dict)
+    worker_pids: set[int] = field(default_factory=set)  # the processes that scored (a restarted worker is a new one)
+
+
+class _Described:
+    """A worker's backend as the manifest records it (the backend itself lives with the worker)."""
+
+    def __init__(self, info: dict[str, Any]):
+        self.info = info
+
+    def describe(self) -> dict[str, Any]:
+        return self.info
+
+
+def plan_sweep(sweep: Sweep, root: Path | None = None) -> list[tuple[SweepModel, RunPlan]]:
+    return [(model, plan(spec, root)) for model, spec in sweep.runs]
+
+
+def tasks_of(run: RunPlan, part_size: int) -> list[Task]:
+    rows = run.todo.to_dicts()
+    return [Task(run.run_id, run.model.name, run.spec, tuple(rows[i : i + part_size]), k)
+            for k, i in enumerate(range(0, len(rows), part_size))]
+
+
+def _work(planned: list[tuple[SweepModel, RunPlan]], part_size: int | None) -> list[tuple[SweepModel, list[Task]]]:
+    by_model: dict[str, tuple[SweepModel, list[Task]]] = {}
+    for model, run in planned:
+        tasks = tasks_of(run, part_size or run.spec.batch_size)
+        if tasks:
+            by_model.setdefault(model.key, (model, []))[1].extend(tasks)
+    return list(by_model.values())
+
+
+class _Writer:
+    """Receives results: writes each as a part, keeps each run's session and the sweep's counts."""
+
+    def __init__(self, planned: list[tuple[SweepModel, RunPlan]], summary: SweepSummary, progress: SweepProgress,
+                 command: str | None):
+        self.plans = {run.run_id: run for _, run in planned}
+        self.summary, self.progress, self.command = summary, progress, command
+        self.sessions: dict[str, Session] = {}
+        self.reports: dict[str, Any] = {}
+
+    def __call__(self, task: Task, result: TaskResult | BaseException) -> None:
+        run = self.plans[task.run_id]
+        if isinstance(result, BaseException):
+            message = str(result).strip().splitlines()[-1] if str(result).strip() else type(result).__name__
+            self.summary.failures.append((task.run_id, f"chunk {task.index}: {message}"))
+            self.progress.failed(task.run_id, len(task.rows))
+            return
+        if task.run_id not in self.sessions:
+            self.sessions[task.run_id] = Session(run, _Described(result.backend), result.judge, self.command)
+            self.sessions[task.run_id].begin()
+            self.reports[task.run_id] = run.report()
+        run.store.write_part(result.rows)
+        self.summary.worker_pids.add(result.pid)
+        report = self.reports[task.run_id]
+        report.scored += len(result.rows)
+        report.model_calls += result.model_calls
+        report.seconds += result.seconds
+        self.summary.scored += len(result.rows)
+        self.summary.model_calls += result.model_calls
+        self.progress.scored(task.run_id, len(result.rows))
+
+    def close(self) -> None:
+        for run_id, session in self.sessions.items():
+            session.end(self.reports[run_id])
+
+
+def run_sweep(sweep: Sweep, executor: Executor, *, root: Path | None = None, progress: bool = True,
+              command: str | None = None, progress_file: Path | None = None) -> SweepSummary:
+    """Plan, send what is missing to `executor`'s workers, write what returns; a summary of it all."""
+    started = time.time()
+    planned = plan_sweep(sweep, root)
+    summary = SweepSummary(runs=len(planned), instances=sum(r.selected for _, r in planned),
+                           cached=sum(r.cached for _, r in planned))
+    work = _work(planned, sweep.part_size)
+    summary.tasks_sent = sum(len(tasks) for _, tasks in work)
+    bar = SweepProgress({r.run_id: (r.selected, r.cached) for _, r in planned}, enabled=progress, path=progress_file)
+    writer = _Writer(planned, summary, bar, command)
+    try:
+        if work:
+            executor.run(work, writer)
+    finally:
+        writer.close()
+        bar.close()
+        summary.seconds = time.time() - started
+        summary.per_run = bar.table()
+    return summary

@@ -1,0 +1,113 @@
+"""The Ray executor: each model's workers are Ray actors holding the model (GPUs = its tensor-parallel
+size), fed tasks by the driver, at most `in_flight` each at a time.
+
+Actors are restarted by Ray when their process or node is lost (`max_restarts`), and the task they
+held is retried on the new one (`max_task_retries`): tasks only score and return rows, so a retry
+is safe and the cache stays exact. A task that raises is reported by the driver and not retried.
+
+`pip install mvpbench[ray]`; `ray.init()` is called here unless the caller has connected already
+(a test's `ray.init(num_cpus=2)`, or `--address` for a running cluster).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import deque
+from typing import Any
+
+from pipeline.sweeps.spec import SweepModel
+from pipeline.sweeps.worker import ModelWorker, Task
+
+ACTOR_PREFIX = "mvpbench-worker"  # actors are named <prefix>-<sweep>-<k>-<model>-<i>, so an operator (or a test) finds them
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("the ray executor needs Ray: pip install 'mvpbench[ray]' (or use --executor local)") from None
+    return ray
+
+
+class RayExecutor:
+    name = "ray"
+
+    def __init__(self, address: str | None = None, *, in_flight: int = 2, max_restarts: int = 3, max_task_retries: int = 3,
+                 cpus_per_worker: float = 1.0, namespace: str = "mvpbench"):
+        self.address, self.in_flight, self.namespace = address, in_flight, namespace
+        self.token = secrets.token_hex(3)  # names stay unique while a killed actor's name is still being released
+        self.max_restarts, self.max_task_retries, self.cpus_per_worker = max_restarts, max_task_retries, cpus_per_worker
+
+    def _connect(self, ray: Any) -> None:
+        if not ray.is_initialized():
+            ray.init(address=self.address, namespace=self.namespace, log_to_driver=False)
+
+    def _actors(self, ray: Any, model: SweepModel, index: int) -> list[Any]:
+        remote = ray.remote(ModelWorker)
+        slug = "".join(c if c.isalnum() else "-" for c in model.name)[:40]
+        return [remote.options(name=f"{ACTOR_PREFIX}-{self.token}-{index}-{slug}-{i}", num_cpus=self.cpus_per_worker, num_gpus=model.gpus,
+                               max_restarts=self.max_restarts, max_task_retries=self.max_task_retries).remote(model.key)
+                for i in range(model.workers)]
+
+    def run(self, work: list[tuple[SweepModel, list[Task]]], on_result) -> None:
+        ray = import_ray()
+        self._connect(ray)
+        groups = [_Group(model, deque(tasks), self._actors(ray, model, k)) for k, (model, tasks) in enumerate(work)]
+        # An actor takes tasks only once it is alive: one that waits for free CPUs or GPUs holds none, so
+        # a cluster smaller than the sweep runs the models one after another instead of deadlocking.
+        waiting = {actor.pid.remote(): (g, actor) for g in groups for actor in g.actors}
+        pending: dict[Any, tuple[_Group, Any, Task]] = {}
+        try:
+            while pending or any(g.queue for g in groups if g.actors):
+                ready, _ = ray.wait([*pending, *waiting], num_returns=1)
+                ref = ready[0]
+                if ref in waiting:
+                    group, actor = waiting.pop(ref)
+                    try:
+                        ray.get(ref)
+                    except Exception as err:  # the actor could not start (its model, its node)
+                        group.lost(actor, err, on_result, ray)
+                    else:
+                        for _ in range(self.in_flight):
+                            self._submit(group, actor, pending)
+                    continue
+                group, actor, task = pending.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except Exception as err:  # RayTaskError (the task raised) or RayActorError (restarts exhausted)
+                    on_result(task, getattr(err, "cause", None) or err)
+                else:
+                    on_result(task, result)
+                self._submit(group, actor, pending)
+                if not group.queue and not any(g is group for g, _, _ in pending.values()):
+                    group.release(ray, waiting)  # done: its CPUs and GPUs go to the models still waiting
+        finally:
+            for g in groups:
+                g.release(ray, waiting)
+
+    @staticmethod
+    def _submit(group: _Group, actor: Any, pending: dict) -> None:
+        if group.queue:
+            task = group.queue.popleft()
+            pending[actor.score.remote(task)] = (group, actor, task)
+
+
+class _Group:
+    """One model's task queue and its actors."""
+
+    def __init__(self, model: SweepModel, queue: deque, actors: list[Any]):
+        self.model, self.queue, self.actors = model, queue, actors
+
+    def lost(self, actor: Any, err: BaseException, on_result, ray: Any) -> None:
+        self.actors.remove(actor)
+        if not self.actors:  # no worker of this model will ever start: its tasks fail with the reason
+            while self.queue:
+                on_result(self.queue.popleft(), getattr(err, "cause", None) or err)
+
+    def release(self, ray: Any, waiting: dict) -> None:
+        for ref, (group, _) in list(waiting.items()):
+            if group is self:
+                del waiting[ref]
+        for actor in self.actors:
+            ray.kill(actor, no_restart=True)
+        self.actors = []

@@ -1,0 +1,144 @@
+"""A sweep file: many models × protocols × conditions × splits in one TOML file, expanded into runs.
+
+    benchmark = "demo"
+    protocols = ["choice", "logprob"]
+    conditions = ["profile", "blind"]
+    splits = ["test"]                 # a missing or empty list: the whole benchmark
+    limit = 200                       # optional: at most this many instances per run
+    part_size = 64                    # instances per task (and per cache part); default: the batch size
+
+    [[model]]
+    name = "smollm2-135m"
+    backend = "transformers"
+    batch_size = 16
+    workers = 2                       # how many copies of this model score at once (one per GPU set)
+
+    [[model]]
+    name = "Qwen/Qwen2.5-72B-Instruct"
+    backend = "vllm"
+    revision = "main"
+    tensor_parallel_size = 4          # GPUs per worker: the Ray executor reserves this many
+    options = { distributed_executor_backend = "ray", max_model_len = 4096 }
+
+Every model gets every protocol × condition × split; a model's own `protocols`, `conditions` or
+`judge` (for `generate`) override the sweep's. Each (model, protocol, condition, split) is one
+`RunSpec`, checked here, so a mistake is one error naming the file, the model and the field before
+anything runs.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from analysis.problems import DataError, Problem
+from pipeline.backends.base import SamplingSettings
+from pipeline.runs.spec import RunSpec
+
+SWEEP_KEYS = {"benchmark", "protocols", "conditions", "splits", "limit", "part_size", "judge", "sampling", "plus_per_user", "model"}
+MODEL_KEYS = {"name", "backend", "revision", "batch_size", "workers", "tensor_parallel_size", "options", "protocols",
+              "conditions", "judge", "sampling", "prompt_format"}
+
+
+@dataclass(frozen=True)
+class SweepModel:
+    """One model of a sweep and what one worker of it needs."""
+
+    name: str
+    backend: str = "transformers"
+    revision: str | None = None
+    batch_size: int = 16
+    workers: int = 1
+    tensor_parallel_size: int = 1  # GPUs per worker (vLLM); 1 with no GPU is a CPU worker
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def gpus(self) -> int:
+        return self.tensor_parallel_size if self.backend == "vllm" else 0
+
+    @property
+    def key(self) -> str:
+        """What makes two runs share a worker: the same weights under the same backend settings."""
+        return json.dumps([self.name, self.backend, self.revision, self.batch_size, self.options], sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    runs: tuple[tuple[SweepModel, RunSpec], ...]  # each run with the model (and worker settings) it uses
+    part_size: int | None = None
+
+    @property
+    def models(self) -> tuple[SweepModel, ...]:
+        return tuple({m.key: m for m, _ in self.runs}.values())
+
+
+def _problem(path: Path, where: int | None, field_name: str | None, message: str) -> Problem:
+    return Problem(str(path), where, field_name, message)
+
+
+def _model(path: Path, k: int, entry: Any) -> SweepModel:
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
+        raise DataError([_problem(path, k, "name", "each [[model]] needs a name")])
+    unknown = sorted(set(entry) - MODEL_KEYS)
+    if unknown:
+        raise DataError([_problem(path, k, ", ".join(unknown), f"unknown model setting(s); known: {', '.join(sorted(MODEL_KEYS))}")])
+    settings = {f.name: entry[f.name] for f in fields(SweepModel) if f.name in entry}
+    model = SweepModel(**settings)
+    for name in ("batch_size", "workers", "tensor_parallel_size"):
+        value = getattr(model, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise DataError([_problem(path, k, name, f"must be a whole number of at least 1, not {value!r}")])
+    if model.backend == "vllm":
+        model = replace(model, options={**model.options, "tensor_parallel_size": model.tensor_parallel_size})
+    return model
+
+
+def _runs_of(path: Path, k: int, model: SweepModel, entry: dict[str, Any], data: dict[str, Any]) -> list[tuple[SweepModel, RunSpec]]:
+    protocols = entry.get("protocols", data.get("protocols", ["choice"]))
+    conditions = entry.get("conditions", data.get("conditions", ["profile"]))
+    splits = data.get("splits") or [None]
+    sampling = entry.get("sampling", data.get("sampling"))
+    out = []
+    for protocol in protocols:
+        for condition in conditions:
+            for split in splits:
+                spec = RunSpec(benchmark=data["benchmark"], model=model.name, backend=model.backend, protocol=protocol,
+                               condition=condition, split=split, limit=data.get("limit"),
+                               plus_per_user=data.get("plus_per_user", 0), revision=model.revision,
+                               judge=entry.get("judge", data.get("judge")) if protocol == "generate" else None,
+                               sampling=SamplingSettings(**sampling) if sampling else SamplingSettings(),
+                               batch_size=model.batch_size, options=dict(model.options),
+                               prompt_format=entry.get("prompt_format", "chat"))
+                try:
+                    spec.check()
+                except (TypeError, ValueError) as err:
+                    raise DataError([_problem(path, k, f"{protocol}/{condition}", str(err))]) from None
+                out.append((model, spec))
+    return out
+
+
+def load_sweep(path: Path) -> Sweep:
+    """Read and check a sweep file; every run it expands to is a checked RunSpec."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise DataError([_problem(path, None, None, f"cannot be read as TOML: {err}")]) from None
+    unknown = sorted(set(data) - SWEEP_KEYS)
+    if unknown:
+        raise DataError([_problem(path, None, ", ".join(unknown), f"unknown sweep setting(s); known: {', '.join(sorted(SWEEP_KEYS))}")])
+    if not isinstance(data.get("benchmark"), str):
+        raise DataError([_problem(path, None, "benchmark", "the sweep needs a benchmark name")])
+    entries = data.get("model")
+    if not isinstance(entries, list) or not entries:
+        raise DataError([_problem(path, None, "model", "needs at least one [[model]] table")])
+    runs: list[tuple[SweepModel, RunSpec]] = []
+    for k, entry in enumerate(entries, start=1):
+        runs += _runs_of(path, k, _model(path, k, entry), entry, data)
+    part_size = data.get("part_size")
+    if part_size is not None and (not isinstance(part_size, int) or part_size < 1):
+        raise DataError([_problem(path, None, "part_size", f"must be a whole number of at least 1, not {part_size!r}")])
+    return Sweep(tuple(runs), part_size)
