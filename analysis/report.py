@@ -2,9 +2,11 @@
 table (PAA, CIs, gap, tests, corrections, shrinkage), the omnibus test and the disparity summaries,
 plus a leaderboard. Pure: a scored frame in, frames out (`analysis.render` turns them into documents).
 
-Fast path: each grouping is aggregated once over all rows to per-(selection, person, group) sums,
-then every selection's statistics are `analysis.groups.analyse_groups` on those sums, with one set of
-replicate weights per selection (`analysis.resampling`) shared by all its groupings.
+Fast path: only the columns the report uses are read; instances and people become integer codes
+once; each selection's rows are summed to per-(person, group) cells with bincount, one grouping at a
+time (small arrays, so a hundred runs never hold runs × people × groups at once), and its statistics
+are `analysis.groups.analyse_groups` on those cells, with one set of replicate weights per selection
+(`analysis.resampling`) shared by all its groupings.
 """
 
 from __future__ import annotations
@@ -54,30 +56,50 @@ class _Index:
 def _index(scored: pl.DataFrame) -> _Index:
     sel_keys = scored.select(SELECTION).unique().sort(SELECTION)
     sel = scored.select(SELECTION).join(sel_keys.with_row_index("c"), on=list(SELECTION), how="left", maintain_order="left")
-    user = scored.get_column("user_id").rank("dense").cast(pl.Int64).to_numpy() - 1
-    inst_code = scored.get_column("instance_id").rank("dense").cast(pl.Int64).to_numpy() - 1
-    instances = scored.with_columns(pl.Series("_code", inst_code)).unique("_code").sort("_code")
+    # Codes by joining to the sorted distinct ids (a hash join), not by ranking millions of strings.
+    ids = scored.select(pl.col("instance_id").unique().sort()).with_row_index("c")
+    inst_code = scored.select("instance_id").join(ids, on="instance_id", how="left", maintain_order="left").get_column("c").to_numpy().astype(np.int64)
+    _, first = np.unique(inst_code, return_index=True)  # codes are dense and sorted: the row of code c is first[c]
+    instances = scored.drop(*SELECTION, "aligned", *DIAGNOSTIC_FIELDS, strict=False)[first]
+    user_of_instance = instances.get_column("user_id").rank("dense").cast(pl.Int64).to_numpy() - 1
+    user = user_of_instance[inst_code]
     return _Index([tuple(r) for r in sel_keys.iter_rows()], sel.get_column("c").to_numpy().astype(np.int64), user,
                   int(user.max()) + 1, instances, inst_code, scored.get_column("aligned").to_numpy().astype(float))
 
 
-def _dense_sums(ix: _Index, grouping: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """(S, S2, N) of shape (selections, people, groups) and the groups' (labels, iso3), via bincount."""
+@dataclass(frozen=True)
+class _GroupCodes:
+    """One grouping over the benchmark's instances: each instance's group code and the groups' labels."""
+
+    codes: np.ndarray  # instance code -> group code
+    names: np.ndarray
+    iso3: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.names)
+
+
+def _group_codes(ix: _Index, grouping: str) -> _GroupCodes:
     group = grouping_expr(grouping).cast(pl.String).fill_null("(missing)").alias("group")
     spec = get_grouping(grouping)
     iso = pl.col(spec.iso3) if spec.iso3 else pl.lit(None, dtype=pl.String)
     labels = ix.instances.select(group, iso.alias("iso3"))
     codes = labels.get_column("group").rank("dense").cast(pl.Int64).to_numpy() - 1
     table = labels.with_columns(pl.Series("g", codes)).unique("g").sort("g").drop("g")
-    n_groups = table.height
-    key = (ix.sel * ix.n_users + ix.user) * n_groups + codes[ix.inst]
-    size = len(ix.selections) * ix.n_users * n_groups
-    shape = (len(ix.selections), ix.n_users, n_groups)
-    S = np.bincount(key, weights=ix.aligned, minlength=size).reshape(shape)
-    S2 = np.bincount(key, weights=ix.aligned**2, minlength=size).reshape(shape)
-    N = np.bincount(key, minlength=size).astype(float).reshape(shape)
     as_array = lambda name: np.array(table.get_column(name).to_list(), dtype=object)  # noqa: E731
-    return S, S2, N, (as_array("group"), as_array("iso3"))
+    return _GroupCodes(codes, as_array("group"), as_array("iso3"))
+
+
+def _selection_sums(ix: _Index, rows: np.ndarray, groups: _GroupCodes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(S, S2, N) of one selection's rows, shape (people, groups), via bincount: small arrays per
+    selection, so a hundred runs never hold (runs × people × groups) at once."""
+    key = ix.user[rows] * groups.n + groups.codes[ix.inst[rows]]
+    size, shape, aligned = ix.n_users * groups.n, (ix.n_users, groups.n), ix.aligned[rows]
+    S = np.bincount(key, weights=aligned, minlength=size).reshape(shape)
+    S2 = np.bincount(key, weights=aligned**2, minlength=size).reshape(shape)
+    N = np.bincount(key, minlength=size).astype(float).reshape(shape)
+    return S, S2, N
 
 
 def _cells(S: np.ndarray, S2: np.ndarray, N: np.ndarray) -> tuple[Cells, np.ndarray]:
@@ -135,31 +157,32 @@ def disparity_report(
         A DisparityReport whose intervals equal `analysis.groups.paa_by_group` on each selection.
     """
     minimum = checked_minimum(min_users)
-    scored = scored.lazy().filter(pl.col("aligned").is_not_null()).collect()
+    lazy = scored.lazy()
+    scored = lazy.filter(pl.col("aligned").is_not_null()).select(_needed_columns(lazy.collect_schema().names(), groupings)).collect()
     if scored.height == 0:
         raise ValueError("no scored results to report on")
     ix = _index(scored)
-    sums = {g: _dense_sums(ix, g) for g in groupings}
+    codes = {g: _group_codes(ix, g) for g in groupings}
     extras = _row_extras(scored, ix)
     board, omni, disp, diagnostics = [], [], [], []
     group_columns: dict[str, list] = {}
     for k, (model, protocol, condition) in enumerate(ix.selections):
         selection = {"model": model, "protocol": protocol, "condition": condition}
+        rows = extras.order[extras.bounds[k]:extras.bounds[k + 1]]
         W = None
-        for grouping, (S, S2, N, table) in sums.items():
-            cells, present = _cells(S[k], S2[k], N[k])
+        for grouping, groups in codes.items():
+            cells, present = _cells(*_selection_sums(ix, rows, groups))
             if W is None:
                 W = replicate_weights(cells.S.shape[0], B, seed)
                 board.append({**selection, **overall_row(cells.S.sum(axis=1), cells.N.sum(axis=1), W, alpha)})
             key = {**selection, "grouping": grouping}
-            names, iso3 = table[0][present], table[1][present]
+            names, iso3 = groups.names[present], groups.iso3[present]
             result = analyse_groups(cells, W, alpha=alpha, min_users=minimum, per_person=get_grouping(grouping).per_person,
                                     labels=names.tolist())
             for name, values in _group_rows(result, names, iso3, key).items():
                 group_columns.setdefault(name, []).append(values)
             omni.append({**key, **result.omnibus})
             disp.extend({**key, **row} for row in result.disparity)
-        rows = extras.order[extras.bounds[k]:extras.bounds[k + 1]]
         W = replicate_weights(np.unique(ix.user[rows]).size, B, seed) if W is None else W  # no grouping: the same W
         diagnostics.append({**selection, "metric": metric_name(protocol), **_diagnostics_row(extras, ix, rows, protocol, W, alpha)})
     return DisparityReport(
@@ -171,6 +194,17 @@ def disparity_report(
         settings={"B": B, "seed": seed, "alpha": alpha, "min_users": minimum, "groupings": list(groupings),
                   "bootstrap": BOOTSTRAP_NOTE},
     )
+
+
+def _needed_columns(available: list[str], groupings: Sequence[str]) -> list[str]:
+    """What the report reads: ids, scores, diagnostics, answer texts (lengths) and the groupings'
+    source columns; not the question, the profile text or anything else a result carries."""
+    wanted = {*SELECTION, "instance_id", "user_id", "aligned", *DIAGNOSTIC_FIELDS, "answer_w", "answer_l", "log_ratio"}
+    for grouping in groupings:
+        wanted |= set(grouping_expr(grouping).meta.root_names())
+        if get_grouping(grouping).iso3:
+            wanted.add(get_grouping(grouping).iso3)
+    return [c for c in available if c in wanted]
 
 
 BOOTSTRAP_NOTE = ("people resampled from everyone, one set of replicates per model/protocol/condition "

@@ -33,8 +33,8 @@ from pipeline.runs.store import RunStore
 CHART = "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
 
 
-def build_cache(root: Path) -> int:
-    instances, results = synthetic_results()
+def build_cache(root: Path, models: int = 10) -> int:
+    instances, results = synthetic_results(models=models)
     write_benchmark("synthetic", instances, {"source": "demo", "synthetic": True, "description": "full-scale synthetic results"}, root=root)
     for (run_id,), part in results.partition_by(["run_id"], as_dict=True).items():
         RunStore("synthetic", run_id, root).write_part(part)
@@ -138,11 +138,12 @@ def floor_figures(repeats: int, browser) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--models", type=int, default=10, help="models x 2 protocols runs of 24,020 results (50: 2.4 million)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp:
-        rows = build_cache(Path(tmp))
+        rows = build_cache(Path(tmp), args.models)
         with running_dashboard(Path(tmp)) as url, sync_playwright() as p:
             port = int(url.rsplit(":", 1)[1])
             browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)

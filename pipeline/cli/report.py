@@ -26,16 +26,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ValueError as problem:
         raise UsageError(str(problem)) from None
     split = lambda v: [x for x in v.split(",") if x] if v else None  # noqa: E731
-    try:
+    try:  # lazy: the report reads only the columns it uses
         scored = select_results(scan_scored(args.benchmark, args.cache), models=split(args.model), protocols=split(args.protocol),
-                                conditions=split(args.condition), splits=split(args.split)).collect()
-    except ValueError as problem:  # e.g. a choice run scored under the old rule: the message says how to fix it
+                                conditions=split(args.condition), splits=split(args.split))
+        report = disparity_report(scored, groupings, B=args.bootstrap, seed=args.seed, alpha=args.alpha, min_users=min_users)
+    except ValueError as problem:  # a choice run scored under the old rule (the message says how to fix it), or no results
+        if "no scored results" in str(problem):
+            problem = f"no scored results for benchmark '{args.benchmark}' with these filters (see `mvpbench runs list`)"
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_FAILED
-    if scored.height == 0:
-        print(f"error: no scored results for benchmark '{args.benchmark}' with these filters (see `mvpbench runs list`)", file=sys.stderr)
-        return EXIT_FAILED
-    report = disparity_report(scored, groupings, B=args.bootstrap, seed=args.seed, alpha=args.alpha, min_users=min_users)
     rendered = render(report, args.format)
     out = args.out or Path(f"report-{args.benchmark}.{ {'md': 'md', 'html': 'html', 'latex': 'tex', 'csv': 'csv'}[args.format] }")
     if isinstance(rendered, dict):  # csv: one file per table in a folder
@@ -43,7 +42,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             atomic_write_bytes(out / f"{name}.csv", text.encode("utf-8"))
     else:
         atomic_write_bytes(out, rendered.encode("utf-8"))
-    print(f"wrote {out} ({scored.height} results, {len(groupings)} groupings, B = {args.bootstrap})")
+    results = int(report.leaderboard.get_column("instances").sum())
+    print(f"wrote {out} ({results} results, {len(groupings)} groupings, B = {args.bootstrap})")
     return 0
 
 
