@@ -172,9 +172,11 @@ def read_run_manifest(run_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
-def scan_results(benchmark: str, root: Path | None = None, run_ids: list[str] | None = None) -> pl.LazyFrame:
+def scan_results(benchmark: str, root: Path | None = None, run_ids: list[str] | None = None,
+                 dedupe: bool = True) -> pl.LazyFrame:
     """Every cached result of a benchmark (or of the named runs) as one lazy frame, one row per key:
-    parts written twice (concurrent writers, merged shards) count once."""
+    parts written twice (concurrent writers, merged shards) count once. `dedupe=False` skips that
+    (a check for whether any row has some property needs no dedupe, and it is the costly step)."""
     from analysis.contracts import RESULT_SCHEMA
 
     parts = [p for d in run_dirs(benchmark, root) if run_ids is None or d.name in run_ids for p in run_parts(d)]
@@ -182,5 +184,5 @@ def scan_results(benchmark: str, root: Path | None = None, run_ids: list[str] | 
         return pl.LazyFrame(schema=RESULT_SCHEMA)
     # parts written by an older contract may lack a column (p_w): read it as null rather than fail,
     # so the reader can tell such rows apart (analysis.results refuses stale choice rows)
-    return pl.scan_parquet(parts, glob=False, schema=RESULT_SCHEMA, missing_columns="insert", extra_columns="ignore").unique(
-        "key", keep="first", maintain_order=True)
+    scan = pl.scan_parquet(parts, glob=False, schema=RESULT_SCHEMA, missing_columns="insert", extra_columns="ignore")
+    return scan.unique("key", keep="first", maintain_order=True) if dedupe else scan

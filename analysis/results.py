@@ -29,9 +29,8 @@ def scan_scored(benchmark: str, root: Path | None = None, run_ids: list[str] | N
         ValueError: when a choice run still holds `aligned` derived by the old rule (mean label
             probability instead of the share of decisions), naming the runs and the fix.
     """
-    results = scan_results(benchmark, root, run_ids)
-    _refuse_stale_choice_rows(results, benchmark)
-    return results.select(*RESULT_FIELDS, *DIAGNOSTICS_KEPT).join(scan_instances(benchmark, root), on="instance_id", how="inner")
+    _refuse_stale_choice_rows(scan_results(benchmark, root, run_ids, dedupe=False), benchmark)
+    return scan_results(benchmark, root, run_ids).select(*RESULT_FIELDS, *DIAGNOSTICS_KEPT).join(scan_instances(benchmark, root), on="instance_id", how="inner")
 
 
 def _refuse_stale_choice_rows(results: pl.LazyFrame, benchmark: str) -> None:

@@ -38,7 +38,7 @@ UNAVAILABLE_MARKERS = {
     "<adapter>": "a trained adapter (the demo's adapters are not committed)",
     "mvpbench-qwen": "the benchmark that the build above would write",
 }
-DRY_RUN = ("run", "tune")  # scoring and training: planned and estimated, nothing loaded
+DRY_RUN = ("run", "tune", "sweep")  # scoring and training: planned and estimated, nothing loaded
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def _concrete(command: str, root: Path) -> list[str]:
     run_id = sorted(p.name for p in (root / "cache" / "demo" / "runs").iterdir())[0]
     words = (command.replace("[OTHER_RUN_DIR ...]", "").replace(" ... ", " --benchmark demo --model smollm2-135m --split test ")
              .replace("FILE...", "DVB-test.json").replace("FILES", "DVB-test.json").replace("NAME", "imported")
-             .replace("RUN_ID", run_id).replace("MODEL", "smollm2-135m").replace("report.html", str(root / "report.html")).replace("docs/demo_runs.toml", str(REPO / "docs" / "demo_runs.toml"))).split()
+             .replace("RUN_ID", run_id).replace("MODEL", "smollm2-135m").replace("report.html", str(root / "report.html")).replace("docs/", f"{REPO / 'docs'}/")).split()
     return words[1:]
 
 
