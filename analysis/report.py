@@ -60,7 +60,7 @@ def _index(scored: pl.DataFrame) -> _Index:
     ids = scored.select(pl.col("instance_id").unique().sort()).with_row_index("c")
     inst_code = scored.select("instance_id").join(ids, on="instance_id", how="left", maintain_order="left").get_column("c").to_numpy().astype(np.int64)
     _, first = np.unique(inst_code, return_index=True)  # codes are dense and sorted: the row of code c is first[c]
-    instances = scored.drop(*SELECTION, "aligned", *DIAGNOSTIC_FIELDS, strict=False)[first]
+    instances = scored.drop("aligned", *DIAGNOSTIC_FIELDS, strict=False)[first]
     user_of_instance = instances.get_column("user_id").rank("dense").cast(pl.Int64).to_numpy() - 1
     user = user_of_instance[inst_code]
     return _Index([tuple(r) for r in sel_keys.iter_rows()], sel.get_column("c").to_numpy().astype(np.int64), user,

@@ -10,12 +10,14 @@ sweep goes on; what it would have written is simply still missing, for the next 
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pipeline.runs.rederive import rederive_benchmark
 from pipeline.runs.runner import RunPlan, plan
 from pipeline.runs.session import Session
 from pipeline.sweeps.progress import SweepProgress
@@ -83,7 +85,26 @@ class _Described:
 
 
 def plan_sweep(sweep: Sweep, root: Path | None = None) -> list[tuple[SweepModel, RunPlan]]:
-    return [(model, plan(spec, root)) for model, spec in sweep.runs]
+    """Every run planned as `mvpbench run` plans it. Two entries that are one run (they differ only in
+    the split, or list one model twice) are refused: their sessions and counts would mix."""
+    planned = [(model, plan(spec, root)) for model, spec in sweep.runs]
+    seen: dict[str, RunPlan] = {}
+    for _, run in planned:
+        if run.run_id in seen:
+            other = seen[run.run_id].spec
+            raise ValueError(f"run {run.run_id} is planned twice (split {other.split!r} and {run.spec.split!r}): a run's "
+                             "results do not depend on the split, so one run cannot be two entries of a sweep; give one "
+                             "split per sweep, or none for the whole benchmark")
+        seen[run.run_id] = run
+    return planned
+
+
+def _rederive(sweep: Sweep, root: Path | None) -> None:
+    """As `mvpbench run` does before reusing a cached row: rows derived by an older scoring rule are
+    recomputed (no model), so a sweep never mixes meanings or marks an old run current."""
+    for benchmark in dict.fromkeys(spec.benchmark for _, spec in sweep.runs):
+        for s in rederive_benchmark(benchmark, root):
+            print(f"re-derived {s['run_id']} to scoring v{s['scoring_version'][1]} ({s['rows']} rows)", file=sys.stderr)
 
 
 def tasks_of(run: RunPlan, part_size: int) -> list[Task]:
@@ -141,6 +162,7 @@ def run_sweep(sweep: Sweep, executor: Executor, *, root: Path | None = None, pro
               command: str | None = None, progress_file: Path | None = None) -> SweepSummary:
     """Plan, send what is missing to `executor`'s workers, write what returns; a summary of it all."""
     started = time.time()
+    _rederive(sweep, root)
     planned = plan_sweep(sweep, root)
     summary = SweepSummary(runs=len(planned), instances=sum(r.selected for _, r in planned),
                            cached=sum(r.cached for _, r in planned))

@@ -39,8 +39,22 @@ class RayExecutor:
         self.max_restarts, self.max_task_retries, self.cpus_per_worker = max_restarts, max_task_retries, cpus_per_worker
 
     def _connect(self, ray: Any) -> None:
-        if not ray.is_initialized():
+        if ray.is_initialized():
+            return
+        try:
             ray.init(address=self.address, namespace=self.namespace, log_to_driver=False)
+        except (ConnectionError, RuntimeError) as err:  # a wrong --address, or "auto" with no cluster running
+            where = self.address or "this machine"
+            raise ValueError(f"cannot start or reach Ray at {where}: {str(err).splitlines()[0] if str(err) else err!r}") from None
+
+    def _unschedulable(self, ray: Any, model: SweepModel) -> str | None:
+        """Why no node could ever hold one of this model's workers (else it would wait forever)."""
+        nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+        if any(r.get("CPU", 0) >= self.cpus_per_worker and r.get("GPU", 0) >= model.gpus for r in nodes):
+            return None
+        most = max((r.get("GPU", 0) for r in nodes), default=0)
+        return (f"no node of the Ray cluster has {model.gpus} GPU(s) and {self.cpus_per_worker:g} CPU for one worker of "
+                f"{model.name} (the most GPUs on a node: {most:g}); lower tensor_parallel_size or add such a node")
 
     def _actors(self, ray: Any, model: SweepModel, index: int) -> list[Any]:
         remote = ray.remote(ModelWorker)
@@ -52,7 +66,14 @@ class RayExecutor:
     def run(self, work: list[tuple[SweepModel, list[Task]]], on_result) -> None:
         ray = import_ray()
         self._connect(ray)
-        groups = [_Group(model, deque(tasks), self._actors(ray, model, k)) for k, (model, tasks) in enumerate(work)]
+        groups = []
+        for k, (model, tasks) in enumerate(work):
+            reason = self._unschedulable(ray, model)
+            if reason:  # reported per task, the other models go on
+                for task in tasks:
+                    on_result(task, RuntimeError(reason))
+                continue
+            groups.append(_Group(model, deque(tasks), self._actors(ray, model, k)))
         # An actor takes tasks only once it is alive: one that waits for free CPUs or GPUs holds none, so
         # a cluster smaller than the sweep runs the models one after another instead of deadlocking.
         waiting = {actor.pid.remote(): (g, actor) for g in groups for actor in g.actors}
@@ -74,7 +95,12 @@ class RayExecutor:
                 group, actor, task = pending.pop(ref)
                 try:
                     result = ray.get(ref)
-                except Exception as err:  # RayTaskError (the task raised) or RayActorError (restarts exhausted)
+                except ray.exceptions.RayActorError as err:  # the worker is gone for good (restarts used up)
+                    on_result(task, err)
+                    if actor in group.actors:
+                        group.lost(actor, err, on_result, ray)
+                    continue  # nothing more goes to it; the model's other workers take the queue
+                except Exception as err:  # RayTaskError: the task raised; the worker is fine
                     on_result(task, getattr(err, "cause", None) or err)
                 else:
                     on_result(task, result)

@@ -57,7 +57,11 @@ class SweepModel:
 
     @property
     def gpus(self) -> int:
-        return self.tensor_parallel_size if self.backend == "vllm" else 0
+        """GPUs the worker's actor reserves. With vLLM's own Ray executor (multi-node models), vLLM
+        places its workers itself, so the actor that drives it reserves none (else they count twice)."""
+        if self.backend != "vllm" or self.options.get("distributed_executor_backend") == "ray":
+            return 0
+        return self.tensor_parallel_size
 
     @property
     def key(self) -> str:
@@ -86,6 +90,10 @@ def _model(path: Path, k: int, entry: Any) -> SweepModel:
     if unknown:
         raise DataError([_problem(path, k, ", ".join(unknown), f"unknown model setting(s); known: {', '.join(sorted(MODEL_KEYS))}")])
     settings = {f.name: entry[f.name] for f in fields(SweepModel) if f.name in entry}
+    if not isinstance(settings.get("options", {}), dict):
+        raise DataError([_problem(path, k, "options", "must be a table, e.g. options = { max_model_len = 4096 }")])
+    if "tensor_parallel_size" not in settings and "tensor_parallel_size" in settings.get("options", {}):
+        settings["tensor_parallel_size"] = settings["options"]["tensor_parallel_size"]  # given the `mvpbench run` way
     model = SweepModel(**settings)
     for name in ("batch_size", "workers", "tensor_parallel_size"):
         value = getattr(model, name)
@@ -96,23 +104,35 @@ def _model(path: Path, k: int, entry: Any) -> SweepModel:
     return model
 
 
+def _names(path: Path, k: int | None, data: dict[str, Any], key: str, default: list[Any]) -> list[Any]:
+    value = data.get(key, default)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        example = default[0] if default else "test"
+        raise DataError([_problem(path, k, key, f"must be a list of names, e.g. {key} = [\"{example}\"]")])
+    return value
+
+
 def _runs_of(path: Path, k: int, model: SweepModel, entry: dict[str, Any], data: dict[str, Any]) -> list[tuple[SweepModel, RunSpec]]:
-    protocols = entry.get("protocols", data.get("protocols", ["choice"]))
-    conditions = entry.get("conditions", data.get("conditions", ["profile"]))
-    splits = data.get("splits") or [None]
+    protocols = _names(path, k, entry, "protocols", data.get("protocols", ["choice"]))
+    conditions = _names(path, k, entry, "conditions", data.get("conditions", ["profile"]))
+    splits = _names(path, None, data, "splits", []) or [None]
     sampling = entry.get("sampling", data.get("sampling"))
+    for key in ("limit", "plus_per_user"):
+        value = data.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise DataError([_problem(path, None, key, f"must be a whole number, not {value!r}")])
     out = []
     for protocol in protocols:
         for condition in conditions:
             for split in splits:
-                spec = RunSpec(benchmark=data["benchmark"], model=model.name, backend=model.backend, protocol=protocol,
-                               condition=condition, split=split, limit=data.get("limit"),
-                               plus_per_user=data.get("plus_per_user", 0), revision=model.revision,
-                               judge=entry.get("judge", data.get("judge")) if protocol == "generate" else None,
-                               sampling=SamplingSettings(**sampling) if sampling else SamplingSettings(),
-                               batch_size=model.batch_size, options=dict(model.options),
-                               prompt_format=entry.get("prompt_format", "chat"))
                 try:
+                    spec = RunSpec(benchmark=data["benchmark"], model=model.name, backend=model.backend, protocol=protocol,
+                                   condition=condition, split=split, limit=data.get("limit"),
+                                   plus_per_user=data.get("plus_per_user", 0), revision=model.revision,
+                                   judge=entry.get("judge", data.get("judge")) if protocol == "generate" else None,
+                                   sampling=SamplingSettings(**sampling) if sampling else SamplingSettings(),
+                                   batch_size=model.batch_size, options=dict(model.options),
+                                   prompt_format=entry.get("prompt_format", "chat"))
                     spec.check()
                 except (TypeError, ValueError) as err:
                     raise DataError([_problem(path, k, f"{protocol}/{condition}", str(err))]) from None

@@ -87,3 +87,12 @@ def test_a_small_sweep_with_the_real_smollm2_on_ray(cluster, demo_cache, tmp_pat
     rows = scan_results("demo", demo_cache).collect()
     assert rows.height == 8 and rows["aligned"].is_not_null().all()
     assert set(rows["run_id"].str.split(".").list.get(1)) == {"choice", "logprob"}
+
+
+def test_a_model_no_node_can_hold_fails_with_the_reason_and_the_rest_is_scored(cluster, demo_cache, tmp_path):
+    """Eight GPUs per worker on a cluster without a GPU: its tasks fail at once with why (they would
+    wait forever), the FakeBackend model's runs are scored."""
+    text = SWEEP + '\n[[model]]\nname = "org/too-big"\nbackend = "vllm"\ntensor_parallel_size = 8\n'
+    summary = run_sweep(load_sweep(write_sweep(tmp_path, text)), RayExecutor(), root=demo_cache, progress=False)
+    assert summary.scored == 480 and len(summary.failures) == 6 * 5
+    assert all("no node of the Ray cluster has 8 GPU(s)" in error for _, error in summary.failures)

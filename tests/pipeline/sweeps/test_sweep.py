@@ -159,6 +159,45 @@ def test_ray_is_imported_only_by_its_executor():
 
 def test_a_vllm_models_tensor_parallel_size_is_its_gpus_per_worker(tmp_path):
     text = ('benchmark = "demo"\n[[model]]\nname = "Qwen/Qwen2.5-72B-Instruct"\nbackend = "vllm"\ntensor_parallel_size = 4\n'
-            'options = { distributed_executor_backend = "ray" }\n')
+            'options = { max_model_len = 4096 }\n')
     (model, spec), = load_sweep(write_sweep(tmp_path, text)).runs
-    assert model.gpus == 4 and spec.options == {"distributed_executor_backend": "ray", "tensor_parallel_size": 4}
+    assert model.gpus == 4 and spec.options == {"max_model_len": 4096, "tensor_parallel_size": 4}
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    (lambda t: t.replace('splits = ["test"]', 'splits = "test"'), "field 'splits': must be a list of names"),
+    (lambda t: t.replace("workers = 2", 'workers = 2\noptions = "fast"'), "field 'options': must be a table"),
+    (lambda t: t.replace("limit = 40", 'limit = "40"'), "field 'limit': must be a whole number"),
+    (lambda t: t.replace("workers = 2", "workers = 2\nsampling = { temprature = 0.7 }"), "temprature"),
+])
+def test_more_mistakes_are_one_clear_error(tmp_path, change, says):
+    with pytest.raises(DataError) as err:
+        load_sweep(write_sweep(tmp_path, change(SWEEP)))
+    assert says in err.value.render(), err.value.render()
+
+
+def test_tensor_parallel_size_given_in_options_is_kept(tmp_path):
+    text = ('benchmark = "demo"\n[[model]]\nname = "org/big"\nbackend = "vllm"\noptions = { tensor_parallel_size = 4 }\n')
+    (model, spec), = load_sweep(write_sweep(tmp_path, text)).runs
+    assert model.gpus == 4 and spec.options["tensor_parallel_size"] == 4
+    multi = text.replace("tensor_parallel_size = 4 }", 'tensor_parallel_size = 4, distributed_executor_backend = "ray" }')
+    (model, _), = load_sweep(write_sweep(tmp_path, multi)).runs
+    assert model.gpus == 0  # vLLM's own Ray executor places its GPU workers: the driving actor reserves none
+
+
+def test_two_splits_of_one_run_are_refused_before_anything_runs(demo_cache, tmp_path):
+    """The split is not part of a run's identity (a run's results do not depend on it): two entries
+    would be one run whose sessions and counts mix, so the sweep says so instead."""
+    sweep = load_sweep(write_sweep(tmp_path, SWEEP.replace('splits = ["test"]', 'splits = ["train", "test"]')))
+    with pytest.raises(ValueError, match="is planned twice .*split 'train' and 'test'"):
+        run_sweep(sweep, LocalExecutor(), root=demo_cache, progress=False)
+    assert not (demo_cache / "demo" / "runs").exists()
+
+
+def test_a_sweep_re_derives_rows_of_an_older_scoring_rule_first(demo_cache, tmp_path, monkeypatch):
+    import pipeline.sweeps.driver as driver
+
+    seen = []
+    monkeypatch.setattr(driver, "rederive_benchmark", lambda benchmark, root: seen.append(benchmark) or [])
+    run_sweep(load_sweep(write_sweep(tmp_path)), LocalExecutor(), root=demo_cache, progress=False)
+    assert seen == ["demo"]  # as `mvpbench run` does, before any cached row is reused
