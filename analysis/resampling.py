@@ -17,6 +17,8 @@ effective people and df its Bell–McCaffrey degrees of freedom (analysis.varian
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy import stats
 
@@ -34,8 +36,21 @@ def replicate_weights(n_people: int, B: int = DEFAULT_REPLICATES, seed: int = 0)
         B: number of replicates (0 gives an empty matrix).
         seed: the random seed.
     Returns:
-        A (B × n_people) float32 matrix whose rows sum to n_people.
+        A read-only (B × n_people) float32 matrix whose rows sum to n_people. It depends only on the
+        arguments, so it is drawn once and shared (a report of a hundred runs of the same people asks
+        for the same matrix a hundred times).
     """
+    return _replicate_weights(int(n_people), int(B), int(seed))
+
+
+@lru_cache(maxsize=8)
+def _replicate_weights(n_people: int, B: int, seed: int) -> np.ndarray:
+    W = _draw_weights(n_people, B, seed)
+    W.flags.writeable = False
+    return W
+
+
+def _draw_weights(n_people: int, B: int, seed: int) -> np.ndarray:
     if B <= 0 or n_people == 0:
         return np.zeros((0, n_people), dtype=np.float32)
     rng = np.random.default_rng(seed)
