@@ -14,6 +14,7 @@ running it again (it is idempotent) finishes.
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,13 @@ def rederive_run(store: RunStore) -> dict[str, Any] | None:
 def rederive_benchmark(benchmark: str, root: Path | None = None) -> list[dict[str, Any]]:
     """Every stale run of a benchmark brought up to date; one summary per run that changed."""
     return [s for store in list_runs(benchmark, root) if (s := rederive_run(store)) is not None]
+
+
+def bring_up_to_date(benchmark: str, root: Path | None = None) -> None:
+    """What every scorer does before reusing a cached row (`mvpbench run`, `mvpbench sweep`): re-derive
+    stale runs (no model), saying so on stderr, since keys do not carry the scoring rule."""
+    for s in rederive_benchmark(benchmark, root):
+        print(f"re-derived {s['run_id']} to scoring v{s['scoring_version'][1]} ({s['rows']} rows)", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,7 +33,7 @@ from pipeline.models import ModelSpec, resolve_model
 from pipeline.protocols import ScoringContext, get_protocol
 from pipeline.protocols import score as score_with_protocol
 from pipeline.runs.progress import ProgressWriter
-from pipeline.runs.rederive import rederive_benchmark
+from pipeline.runs.rederive import bring_up_to_date
 from pipeline.runs.session import Session
 from pipeline.runs.spec import BACKENDS, RunSpec, identity, result_keys, run_id_for, select_instances  # noqa: F401
 from pipeline.runs.store import RunStore
@@ -172,8 +172,7 @@ def score(run: RunPlan, *, backend: Backend | None = None, backend_factory: Back
     tracker = ProgressWriter(progress_file, run.run_id, run.selected, run.cached) if progress_file else None
     # Cached rows derived by an older scoring rule are re-derived (no model) before anything is reused
     # or added: keys do not carry the rule, so this is what keeps an old meaning out of the cache.
-    for s in rederive_benchmark(spec.benchmark, run.root):
-        print(f"re-derived {s['run_id']} to scoring v{s['scoring_version'][1]} ({s['rows']} rows)", file=sys.stderr)
+    bring_up_to_date(spec.benchmark, run.root)
     if run.todo.height == 0:
         if tracker:
             tracker.write(scored=0, saved=0, phase="done")

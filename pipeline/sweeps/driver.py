@@ -10,14 +10,13 @@ sweep goes on; what it would have written is simply still missing, for the next 
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pipeline.runs.rederive import rederive_benchmark
+from pipeline.runs.rederive import bring_up_to_date
 from pipeline.runs.runner import RunPlan, plan
 from pipeline.runs.session import Session
 from pipeline.sweeps.progress import SweepProgress
@@ -103,8 +102,7 @@ def _rederive(sweep: Sweep, root: Path | None) -> None:
     """As `mvpbench run` does before reusing a cached row: rows derived by an older scoring rule are
     recomputed (no model), so a sweep never mixes meanings or marks an old run current."""
     for benchmark in dict.fromkeys(spec.benchmark for _, spec in sweep.runs):
-        for s in rederive_benchmark(benchmark, root):
-            print(f"re-derived {s['run_id']} to scoring v{s['scoring_version'][1]} ({s['rows']} rows)", file=sys.stderr)
+        bring_up_to_date(benchmark, root)
 
 
 def tasks_of(run: RunPlan, part_size: int) -> list[Task]:

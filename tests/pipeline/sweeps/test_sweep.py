@@ -198,6 +198,6 @@ def test_a_sweep_re_derives_rows_of_an_older_scoring_rule_first(demo_cache, tmp_
     import pipeline.sweeps.driver as driver
 
     seen = []
-    monkeypatch.setattr(driver, "rederive_benchmark", lambda benchmark, root: seen.append(benchmark) or [])
+    monkeypatch.setattr(driver, "bring_up_to_date", lambda benchmark, root: seen.append(benchmark))
     run_sweep(load_sweep(write_sweep(tmp_path)), LocalExecutor(), root=demo_cache, progress=False)
     assert seen == ["demo"]  # as `mvpbench run` does, before any cached row is reused
