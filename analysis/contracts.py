@@ -262,4 +262,8 @@ def validate_results(df: pl.DataFrame, file: str = "<results>") -> list[Problem]
         "is not a mean of two choice decisions, with p_w beside it: derived by an older rule, "
         "re-derive the run (python -m pipeline.runs.rederive)",
     )
+    # readers de-duplicate only across parts (analysis.cache.scan_results): a part holds a key once
+    first_row = _row_numbers(df).first().over("key")
+    problems += _failures(df, pl.col("key").is_duplicated() & (_row_numbers(df) != first_row), file, "key",
+                          pl.format("duplicate result key '{}' (first seen at row {})", pl.col("key"), first_row))
     return problems

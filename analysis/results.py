@@ -74,7 +74,9 @@ def _read_run(run_dir: Path, root: Path) -> tuple[pl.DataFrame | None, Unreadabl
             return None, Unreadable(relative(part), f"unreadable parquet ({_reason(error)})")
     if not frames:
         return None, None
-    results = pl.concat(frames, how="diagonal_relaxed").unique("key", keep="first", maintain_order=True)
+    results = pl.concat(frames, how="diagonal_relaxed")
+    if len(frames) > 1:  # a part holds a key once (analysis.contracts): duplicates sit across parts only
+        results = results.unique("key", keep="first", maintain_order=True)
     if _stale_runs(results.lazy()):
         return None, Unreadable(relative(run_dir), "choice results scored when PAA meant the mean label probability: "
                                 "re-derive with python -m pipeline.runs.rederive")

@@ -52,3 +52,23 @@ def test_a_stale_choice_run_is_left_out_and_named_while_the_others_stay(tmp_path
     scored, problems = read_scored("demo", root)
     assert [p.path for p in problems] == [f"demo/runs/{run.name}"] and "re-derive" in problems[0].reason
     assert scored["run_id"].n_unique() == 7
+
+
+def test_a_key_written_in_two_parts_of_a_run_counts_once(tmp_path):
+    """Readers de-duplicate across a run's parts only (a run of one part is read as it is), so the
+    rule a part holds each key once is enforced where parts are written."""
+    from analysis.cache import scan_results
+    from analysis.problems import DataError
+    from pipeline.runs.store import RunStore
+
+    root = tmp_path / "cache"
+    shutil.copytree(default_cache_root() / "demo", root / "demo", ignore=shutil.ignore_patterns("tuning"))
+    run = RunStore("demo", "smollm2-135m.choice.profile.55351588", root)
+    before = scan_results("demo", root).collect()
+    rows = run.read().head(5)
+    run.write_part(rows)  # the same five results again, as two writers racing would leave them
+    after = scan_results("demo", root).collect()
+    assert after.height == before.height and after.get_column("key").n_unique() == after.height
+    assert scan_results("demo", root, dedupe=False).collect().height == before.height + 5
+    with pytest.raises(DataError, match="duplicate result key"):
+        run.write_part(pl.concat([rows, rows.head(1)]))
