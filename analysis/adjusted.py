@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import statsmodels.api as sm
-from scipy import stats
 
+from analysis.distributions import normal_ppf
 from analysis.groups import with_groups
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, checked_minimum, kish_effective_people
 
@@ -135,7 +135,7 @@ def _fitted_rows(fit: pl.DataFrame, focus: str, columns: Sequence[str], referenc
     pdf = fit.select("user_id", "aligned", *columns).to_pandas()
     X = _dummies(pdf, columns, references)
     adjusted, raw = _fit(pdf, X), _fit(pdf, _dummies(pdf, [focus], references))
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = normal_ppf(1 - alpha / 2)
     rows = []
     for name in X.columns.drop("const"):
         column, level = name.split("=", 1)

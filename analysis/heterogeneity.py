@@ -18,7 +18,8 @@ noise)", without an interval.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+
+from analysis.distributions import chi2_ppf
 
 
 MAX_SPREAD = 0.5  # the largest SD a set of values in [0, 1] can have
@@ -35,19 +36,40 @@ def generalised_q(y: np.ndarray, v: np.ndarray, tau2: np.ndarray) -> np.ndarray:
     return (((y - mu[..., None]) ** 2) / (v + tau2[..., None])).sum(axis=-1)
 
 
-def solve_tau2(y: np.ndarray, v: np.ndarray, target: np.ndarray | float, iterations: int = 45) -> np.ndarray:
-    """The τ² ≥ 0 at which the generalised Q equals `target` (0 when Q(0) is already below it);
-    vectorised bisection over leading axes (Q decreases in τ²)."""
+def _q_and_slope(y: np.ndarray, v: np.ndarray, tau2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Q(τ²) and dQ/dτ² = −Σ w² (y − μ̂)² (μ̂ minimises Q, so its own change drops out)."""
+    w = 1.0 / (v + tau2[..., None])
+    mu = (w * y).sum(axis=-1) / w.sum(axis=-1)
+    r2 = (y - mu[..., None]) ** 2
+    return (w * r2).sum(axis=-1), -(w * w * r2).sum(axis=-1)
+
+
+def solve_tau2(y: np.ndarray, v: np.ndarray, target: np.ndarray | float, iterations: int = 200) -> np.ndarray:
+    """The τ² ≥ 0 at which the generalised Q equals `target` (0 when Q(0) is already below it),
+    vectorised over leading axes. Q decreases in τ², so the root is bracketed; Newton steps inside
+    the bracket (bisection when a step leaves it) reach machine precision in a handful of rounds
+    where plain bisection took 45 (a hundred runs' report solves this thousands of times)."""
     y, v = np.atleast_2d(y), np.atleast_2d(v)
     target = np.broadcast_to(np.asarray(target, dtype=float), y.shape[:-1])
     spread = ((y - y.mean(axis=-1, keepdims=True)) ** 2).sum(axis=-1)
     lo, hi = np.zeros(y.shape[:-1]), spread / np.maximum(target, 1e-12) + 1e-12
-    needs = generalised_q(y, v, np.zeros(y.shape[:-1])) > target
+    x = lo.copy()
+    q, slope = _q_and_slope(y, v, x)
+    needs = q > target
+    active = needs.copy()
     for _ in range(iterations):
-        mid = (lo + hi) / 2
-        above = generalised_q(y, v, mid) > target
-        lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
-    return np.where(needs, (lo + hi) / 2, 0.0)
+        if not active.any():
+            break
+        above = q > target
+        lo, hi = np.where(active & above, x, lo), np.where(active & ~above, x, hi)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            step = x - (q - target) / slope
+        inside = np.isfinite(step) & (step > lo) & (step < hi)
+        new = np.where(inside, step, (lo + hi) / 2)
+        active &= np.abs(new - x) > 4 * np.finfo(float).eps * np.maximum(new, np.finfo(float).tiny)
+        x = np.where(active, new, x)
+        q, slope = _q_and_slope(y, v, x)
+    return np.where(needs, x, 0.0)
 
 
 def random_effects(y: np.ndarray, v: np.ndarray, alpha: float = 0.05) -> dict[str, float]:
@@ -64,7 +86,7 @@ def random_effects(y: np.ndarray, v: np.ndarray, alpha: float = 0.05) -> dict[st
     k = len(y)
     q0 = float(generalised_q(y[None], v[None], np.zeros(1))[0])
     # the estimate and both Q-profile bounds in one vectorised solve: Q(τ²) = k − 1, χ²(α/2), χ²(1 − α/2)
-    targets = np.array([k - 1, *stats.chi2.ppf([alpha / 2, 1 - alpha / 2], k - 1)])
+    targets = np.array([k - 1, *chi2_ppf(np.array([alpha / 2, 1 - alpha / 2]), k - 1)])
     tau2, tau2_hi, tau2_lo = (float(t) for t in solve_tau2(np.broadcast_to(y, (3, k)), np.broadcast_to(v, (3, k)), targets))
     # PAAs lie in [0, 1], so their spread cannot exceed 0.5: with few groups the Q-profile bound can
     # run past it (2 groups: 1 df), and a bound beyond what is possible says nothing

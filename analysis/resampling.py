@@ -20,8 +20,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy import stats
 
+from analysis.distributions import normal_sf, t_ppf
 from analysis.sizes import MIN_PEOPLE_FOR_INTERVAL, kish_effective_people
 from analysis.variance import cr2_parts
 
@@ -101,8 +101,8 @@ def expanded_levels(n_eff: np.ndarray, df: np.ndarray, alpha: float) -> np.ndarr
     """Percentile levels (2 × k) of the expanded percentile interval for each column."""
     n = np.maximum(np.asarray(n_eff, dtype=float), 1.0 + 1e-9)
     d = np.maximum(np.nan_to_num(np.asarray(df, dtype=float), nan=1.0), 1.0)
-    z = np.sqrt(n / (n - 1)) * stats.t.ppf(1 - alpha / 2, d)
-    tail = 100 * stats.norm.sf(z)
+    z = np.sqrt(n / (n - 1)) * t_ppf(1 - alpha / 2, d)
+    tail = 100 * normal_sf(z)
     return np.vstack([tail, 100 - tail])
 
 

@@ -17,8 +17,8 @@ Only groups that `analysis.groups` marks as tested enter either test; Holm and B
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
+from analysis.distributions import chi2_sf, f_sf, t_sf
 from analysis.variance import cr2_adjusted_residuals, cr2_parts, satterthwaite_df
 
 
@@ -78,7 +78,7 @@ def group_vs_rest(S: np.ndarray, N: np.ndarray, tested: np.ndarray, per_person: 
     diff = p_g - p_r
     with np.errstate(invalid="ignore", divide="ignore"):
         se = np.sqrt(var)
-        p = 2 * stats.t.sf(np.abs(diff / se), df)
+        p = 2 * t_sf(np.abs(diff / se), df)
     ok = tested & np.isfinite(p) & (var > 0)
     diff, se, df, p = (np.where(ok, x, np.nan) for x in (diff, se, df, p))
     return {"diff_rest": diff, "se": se, "df": df, "p_value": p, "p_holm": holm(p), "p_bh": benjamini_hochberg(p)}
@@ -115,7 +115,7 @@ def naive_chi2_p(successes: np.ndarray, totals: np.ndarray) -> float:
     expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
     with np.errstate(invalid="ignore", divide="ignore"):
         chi2 = float(np.nansum((table - expected) ** 2 / expected))
-    return float(stats.chi2.sf(chi2, table.shape[1] - 1))
+    return float(chi2_sf(chi2, table.shape[1] - 1))
 
 
 def omnibus(S: np.ndarray, N: np.ndarray, tested: np.ndarray, per_person: bool = True, rho: float = 0.0,
@@ -147,6 +147,6 @@ def omnibus(S: np.ndarray, N: np.ndarray, tested: np.ndarray, per_person: bool =
     else:
         statistic, df1, df2 = _cluster_f(S_t, N_t)
         method = "cluster-robust Wald F (CR2), people − 1 df"
-    out.update(statistic=statistic, df1=df1, df2=df2, p_value=float(stats.f.sf(statistic, df1, df2)), method=method,
+    out.update(statistic=statistic, df1=df1, df2=df2, p_value=float(f_sf(statistic, df1, df2)), method=method,
                naive_p_value=naive_chi2_p(S_t.sum(axis=0), N_t.sum(axis=0)))
     return out
