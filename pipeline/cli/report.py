@@ -13,7 +13,7 @@ from pipeline.cli.options import cache_arg
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from analysis.cache import atomic_write_bytes
+    from analysis.cache import atomic_write_bytes, scan_instances
     from analysis.groupings import parse_groupings
     from analysis.render import render
     from analysis.report import disparity_report
@@ -29,7 +29,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:  # lazy: the report reads only the columns it uses
         scored = select_results(scan_scored(args.benchmark, args.cache), models=split(args.model), protocols=split(args.protocol),
                                 conditions=split(args.condition), splits=split(args.split))
-        report = disparity_report(scored, groupings, B=args.bootstrap, seed=args.seed, alpha=args.alpha, min_users=min_users)
+        report = disparity_report(scored, groupings, B=args.bootstrap, seed=args.seed, alpha=args.alpha, min_users=min_users,
+                                  instances=scan_instances(args.benchmark, args.cache))
     except ValueError as problem:  # a choice run scored under the old rule (the message says how to fix it), or no results
         if "no scored results" in str(problem):
             problem = f"no scored results for benchmark '{args.benchmark}' with these filters (see `mvpbench runs list`)"
