@@ -169,3 +169,19 @@ def test_the_reports_diagnostics_are_the_apis_on_the_same_replicates_in_every_fo
         if fmt != "csv":
             assert "Diagnostics: answer length and position" in out and interval in out, fmt
     assert "lc_paa" in render(report, "csv")["diagnostics"]
+
+
+def test_instances_given_apart_give_the_same_report(scored):
+    """The CLI passes the results' own columns and the instances apart (their texts and groups read
+    once per instance): every table equals the report on the joined frame, and a person whose
+    instances span groups (domain) is still counted row by row."""
+    inst, res = synthetic_results(instances=3000, models=2, planted={"gender": {"Female": -0.1}}, seed=5)
+    by = ["gender", "birth_country", "domain"]
+    joined = disparity_report(res.join(inst, on="instance_id"), by, B=100, seed=1)
+    apart = disparity_report(res.select("model", "protocol", "condition", "instance_id", "aligned"), by, B=100, seed=1,
+                             instances=inst.filter(pl.col("instance_id") != inst.get_column("instance_id")[0]))
+    dropped = res.filter(pl.col("instance_id") == inst.get_column("instance_id")[0]).height
+    assert joined.leaderboard.get_column("instances").sum() - apart.leaderboard.get_column("instances").sum() == dropped
+    full = disparity_report(res.select("model", "protocol", "condition", "instance_id", "aligned"), by, B=100, seed=1, instances=inst)
+    for table in ("leaderboard", "groups", "omnibus", "disparities", "diagnostics"):
+        assert getattr(full, table).equals(getattr(joined, table)), table
