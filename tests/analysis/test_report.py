@@ -176,6 +176,8 @@ def test_instances_given_apart_give_the_same_report(scored):
     once per instance): every table equals the report on the joined frame, and a person whose
     instances span groups (domain) is still counted row by row."""
     inst, res = synthetic_results(instances=3000, models=2, planted={"gender": {"Female": -0.1}}, seed=5)
+    inst = inst.with_columns(pl.Series("domain", np.random.default_rng(0).choice(["a", "b", "c"], inst.height)))
+    assert inst.group_by("user_id").agg(pl.col("domain").n_unique()).get_column("domain").max() > 1
     by = ["gender", "birth_country", "domain"]
     joined = disparity_report(res.join(inst, on="instance_id"), by, B=100, seed=1)
     apart = disparity_report(res.select("model", "protocol", "condition", "instance_id", "aligned"), by, B=100, seed=1,
