@@ -67,7 +67,9 @@ def choice_diagnostics(scored: pl.DataFrame | pl.LazyFrame, *, B: int = DEFAULT_
         (+ _lo/_hi), position_driven (order consistency under POSITION_DRIVEN).
     """
     rows = []
-    for (run_id,), part in sorted(_choice_rows(scored).partition_by(["run_id"], as_dict=True).items()):
+    # only the columns it reads: over a lazy join of many runs nothing else is materialised
+    needed = scored.lazy().select("run_id", "protocol", "user_id", *DIAGNOSTIC_FIELDS)
+    for (run_id,), part in sorted(_choice_rows(needed).partition_by(["run_id"], as_dict=True).items()):
         per = _per_person(part, []).sort("user_id")
         W = replicate_weights(per.height, B, seed)
         n = per.get_column("n").to_numpy().astype(float)

@@ -335,10 +335,12 @@ def leaderboard(scored: pl.DataFrame | pl.LazyFrame, *, B: int = DEFAULT_REPLICA
     Returns:
         model, protocol, condition, metric, users, effective_users, instances, paa, ci_lo, ci_hi.
     """
-    frame = scored.lazy().filter(pl.col("aligned").is_not_null()).collect()
+    # per (selection, person) sums first: the rows themselves are never partitioned or copied
+    per_person = (scored.lazy().filter(pl.col("aligned").is_not_null()).group_by(*SELECTION, "user_id")
+                  .agg(pl.col("aligned").sum().alias("s"), pl.len().alias("n")).collect())
     rows = []
-    for (model, protocol, condition), part in sorted(frame.partition_by(list(SELECTION), as_dict=True).items()):
-        per = part.group_by("user_id").agg(pl.col("aligned").sum().alias("s"), pl.len().alias("n")).sort("user_id")
+    for (model, protocol, condition), per in sorted(per_person.partition_by(list(SELECTION), as_dict=True).items()):
+        per = per.sort("user_id")
         s, n = per.get_column("s").to_numpy(), per.get_column("n").to_numpy().astype(float)
         rows.append({"model": model, "protocol": protocol, "condition": condition,
                      **overall_row(s, n, replicate_weights(len(s), B, seed), alpha)})

@@ -12,7 +12,7 @@ from analysis.cache import (default_cache_root, list_benchmarks, read_benchmark_
                             runs_signature)
 from analysis.diagnostics import choice_diagnostics, position_warning
 from analysis.names import short_model
-from analysis.results import Unreadable, read_scored
+from analysis.results import Unreadable, read_scored_runs
 
 
 # The URL is the view's state. A page run collects what it wants there (`remember`) and app.py writes
@@ -116,11 +116,14 @@ def load_instances(name: str, root: str, content_hash: str) -> pl.DataFrame:  # 
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def load_scored(name: str, root: str, content_hash: str, signature: str) -> tuple[pl.DataFrame, list[Unreadable]]:
+def load_scored(name: str, root: str, content_hash: str, signature: str) -> tuple[pl.LazyFrame, list[Unreadable]]:
     """One shared, read-only copy per cache state: cache_resource hands out the object itself, where
-    cache_data would pickle a copy of hundreds of thousands of rows for every page run. Runs whose
-    files cannot be read are left out and returned as problems (analysis.results.read_scored)."""
-    return read_scored(name, Path(root))
+    cache_data would pickle a copy of millions of rows for every page run. The scored frame is a lazy
+    join of the results (their own columns) and the instances (analysis.results.ScoredRuns): pages
+    filter it to a run first, so only that run's rows are joined and materialised. Runs whose files
+    cannot be read are left out and returned as problems."""
+    runs = read_scored_runs(name, Path(root))
+    return runs.joined(), runs.problems
 
 
 def show_unreadable(problems: list[Unreadable]) -> None:
@@ -161,15 +164,27 @@ def select_benchmark() -> tuple[str, Path, dict] | None:
 def provenance(name: str, root: Path, meta: dict) -> None:
     with st.expander("Provenance: data, models and runs"):
         st.json({k: v for k, v in meta.items() if k != "splits"}, expanded=False)
-        for d in run_dirs(name, root):
-            try:
-                m = read_run_manifest(d)
-            except (OSError, ValueError):
-                st.caption(f"{d.name}: manifest unreadable")
-                continue
-            st.caption(f"{d.name}: {m.get('model', {}).get('name')} rev {m.get('model', {}).get('revision')} · "
-                       f"{m.get('protocol')} · {m.get('condition')} · template {m.get('template_version')} · "
-                       f"{m.get('backend', {}).get('backend')}")
+        # one table, read once per cache state: a caption per run was a hundred manifests read and a
+        # hundred elements drawn on every page run of a hundred-run cache
+        st.dataframe(run_provenance(name, str(root), runs_signature(name, root)), hide_index=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def run_provenance(name: str, root: str, signature: str) -> pl.DataFrame:
+    """One row per run folder: model, revision, protocol, condition, template and backend from its
+    manifest ("manifest unreadable" when it cannot be read)."""
+    rows = []
+    for d in run_dirs(name, Path(root)):
+        try:
+            m = read_run_manifest(d)
+        except (OSError, ValueError):
+            rows.append({"run": d.name, "model": "manifest unreadable"})
+            continue
+        values = {"model": m.get("model", {}).get("name"), "revision": m.get("model", {}).get("revision"), "protocol": m.get("protocol"),
+                  "condition": m.get("condition"), "template": m.get("template_version"), "backend": m.get("backend", {}).get("backend")}
+        rows.append({"run": d.name, **{k: None if v is None else str(v) for k, v in values.items()}})
+    schema = dict.fromkeys(("run", "model", "revision", "protocol", "condition", "template", "backend"), pl.String)
+    return pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
 
 
 def export_buttons(df: pl.DataFrame, stem: str, key: str) -> None:
@@ -183,9 +198,10 @@ def export_buttons(df: pl.DataFrame, stem: str, key: str) -> None:
     right.download_button("Download Parquet", buffer.getvalue(), f"{stem}.parquet", "application/octet-stream", key=f"{key}_parquet")
 
 
-def page_data() -> tuple[str, Path, dict, str, pl.DataFrame] | None:
-    """The page preamble: pick the benchmark, then (name, root, meta, state key, scored results).
-    `state` identifies the scored frame cheaply, for cached functions that take it unhashed."""
+def page_data() -> tuple[str, Path, dict, str, pl.LazyFrame] | None:
+    """The page preamble: pick the benchmark, then (name, root, meta, state key, scored results as
+    a lazy frame: filter it to what the page shows before collecting). `state` identifies the scored
+    frame cheaply, for cached functions that take it unhashed."""
     picked = select_benchmark()
     if not picked:
         return None
@@ -201,17 +217,18 @@ def page_data() -> tuple[str, Path, dict, str, pl.DataFrame] | None:
     return name, root, meta, f"{root}:{name}:{meta.get('content_hash', '')}:{signature}", scored
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def run_length(_scored: pl.DataFrame, state: str) -> pl.DataFrame:
-    """Per run: length sensitivity and the length-controlled score (analysis.length)."""
+@st.cache_resource(show_spinner=False, max_entries=16)
+def run_length(_scored: pl.LazyFrame, state: str, run_id: str | None = None) -> pl.DataFrame:
+    """Per run (every run, or the one named): length sensitivity and the length-controlled score
+    (analysis.length). A page about one run asks for that run only (a hundred runs take seconds)."""
     from analysis.length import length_sensitivity
 
-    return length_sensitivity(_scored)
+    return length_sensitivity(_scored if run_id is None else _scored.filter(pl.col("run_id") == run_id))
 
 
-def length_caution(scored: pl.DataFrame, state: str, run_id: str) -> list[str]:
+def length_caution(scored: pl.LazyFrame, state: str, run_id: str) -> list[str]:
     """A verdict line when the run's choices follow answer length (its length effect's interval excludes 0)."""
-    row = run_length(scored, state).filter(pl.col("run_id") == run_id)
+    row = run_length(scored, state, run_id)
     if row.height == 0 or row.item(0, "length_effect_lo") is None:
         return []
     lo, hi, effect = row.item(0, "length_effect_lo"), row.item(0, "length_effect_hi"), row.item(0, "length_effect")
@@ -227,12 +244,12 @@ def length_caution(scored: pl.DataFrame, state: str, run_id: str) -> list[str]:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def run_diagnostics(_scored: pl.DataFrame, state: str) -> pl.DataFrame:
+def run_diagnostics(_scored: pl.LazyFrame, state: str) -> pl.DataFrame:
     """Per choice run: order consistency, position bias and label mass with intervals (analysis.diagnostics)."""
     return choice_diagnostics(_scored)
 
 
-def position_caution(scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str) -> list[str]:
+def position_caution(scored: pl.LazyFrame, state: str, model: str, protocol: str, condition: str) -> list[str]:
     """The verdict's first line when the selected run's choices are mostly position: shown here, and
     returned so a shared report carries it too."""
     index = run_index(scored, state).filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
@@ -245,10 +262,10 @@ def position_caution(scored: pl.DataFrame, state: str, model: str, protocol: str
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def run_index(_scored: pl.DataFrame, state: str) -> pl.DataFrame:
+def run_index(_scored: pl.LazyFrame, state: str) -> pl.DataFrame:
     """One row per run (run_id, model, protocol, condition): the pickers read this, not the
-    hundreds of thousands of result rows, on every page run."""
-    return _scored.select("run_id", "model", "protocol", "condition").unique().sort("run_id")
+    millions of result rows, on every page run; empty when nothing is scored yet."""
+    return _scored.select("run_id", "model", "protocol", "condition").unique().sort("run_id").collect()
 
 
 def select_run(index: pl.DataFrame, columns, prefix: str = "") -> tuple[str, str, str]:
@@ -269,7 +286,7 @@ PLACES = {"birth_country": "born in", "reside_country": "living in", "un_subregi
           "special_region": "from (PRISM region)"}
 
 
-def select_place(scored: pl.DataFrame, state: str, container, prefix: str) -> tuple[str | None, str | None]:
+def select_place(scored: pl.LazyFrame, state: str, container, prefix: str) -> tuple[str | None, str | None]:
     """An optional "only people from …" filter: (column, value), or (None, None) for everyone."""
     place_by = choose(container, "Only people", list(PLACES), "place_by", f"{prefix}place_by", "birth_country", format_func=PLACES.get)
     values = ["(all)", *place_values(scored, state, place_by)]
@@ -283,8 +300,8 @@ def select_place(scored: pl.DataFrame, state: str, container, prefix: str) -> tu
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def place_values(_scored: pl.DataFrame, state: str, column: str) -> list[str]:
-    return sorted(_scored.get_column(column).drop_nulls().unique().to_list())
+def place_values(_scored: pl.LazyFrame, state: str, column: str) -> list[str]:
+    return sorted(_scored.select(column).drop_nulls().unique().collect().get_column(column).to_list())
 
 
 def table_config(frame: pl.DataFrame) -> dict:

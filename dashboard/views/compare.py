@@ -21,7 +21,7 @@ from dashboard.common import (choose, choose_int, export_buttons, page_data, pro
 
 
 @st.cache_data(show_spinner=False)
-def compare(_scored: pl.DataFrame, state: str, run_a: str, run_b: str, grouping: str, min_users: int):
+def compare(_scored: pl.LazyFrame, state: str, run_a: str, run_b: str, grouping: str, min_users: int):
     return compare_runs(_scored, run_a, run_b, grouping, B=DEFAULT_REPLICATES, min_users=min_users)
 
 
@@ -61,7 +61,7 @@ def difference_chart(groups: pl.DataFrame, grouping: str, metric: str) -> alt.La
     return (zero + whiskers + points).properties(height=max(160, 30 * plot.height))
 
 
-def cautions(scored: pl.DataFrame, state: str, runs: dict[str, str]) -> list[str]:
+def cautions(scored: pl.LazyFrame, state: str, runs: dict[str, str]) -> list[str]:
     """A line for each of A and B whose choices are mostly position (their difference is then mostly noise)."""
     diagnostics = run_diagnostics(scored, state)
     lines = [f"**{side}:** {w}" for side, run in runs.items() if (w := position_warning(diagnostics, run))]

@@ -20,22 +20,22 @@ from dashboard.common import (PLACES, choose, choose_int, export_buttons, length
 
 
 @st.cache_data(show_spinner=False)
-def selection(_scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str, place_by: str | None,
+def selection(_scored: pl.LazyFrame, state: str, model: str, protocol: str, condition: str, place_by: str | None,
               place: str | None) -> pl.DataFrame:
     """`state` keys the cache: `_scored` is not hashed, and without it new results would reuse an old selection."""
     sel = _scored.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
-    return sel.filter(pl.col(place_by) == place) if place_by else sel
+    return (sel.filter(pl.col(place_by) == place) if place_by else sel).collect()
 
 
 @st.cache_data(show_spinner=False)
-def tables(_scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str, grouping: str, min_users: int,
+def tables(_scored: pl.LazyFrame, state: str, model: str, protocol: str, condition: str, grouping: str, min_users: int,
            place_by: str | None, place: str | None):
     sel = selection(_scored, state, model, protocol, condition, place_by, place)
     return grouping_tables(sel, grouping, B=DEFAULT_REPLICATES, min_users=min_users)
 
 
 @st.cache_data(show_spinner=False)
-def heat_table(_scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str, rows: str, grouping: str,
+def heat_table(_scored: pl.LazyFrame, state: str, model: str, protocol: str, condition: str, rows: str, grouping: str,
                min_users: int, min_cell: int, place_by: str | None, place: str | None) -> pl.DataFrame:
     return cross_table(selection(_scored, state, model, protocol, condition, place_by, place), rows, grouping,
                        min_row_users=min_users, min_cell_users=min_cell)
@@ -88,7 +88,7 @@ def heat_chart(heat: pl.DataFrame, rows: str, grouping: str, metric: str) -> alt
     return cells.properties(height=max(220, 28 * plot.get_column("row").n_unique()))
 
 
-def heat_map(scored: pl.DataFrame, state: str, run: tuple[str, str, str], grouping: str, min_users: int, metric: str,
+def heat_map(scored: pl.LazyFrame, state: str, run: tuple[str, str, str], grouping: str, min_users: int, metric: str,
              place: tuple[str | None, str | None]) -> None:
     st.subheader("Place × group heat map")
     c1, c2 = st.columns(2)
@@ -108,7 +108,7 @@ def heat_map(scored: pl.DataFrame, state: str, run: tuple[str, str, str], groupi
 
 
 @st.cache_data(show_spinner=False)
-def group_diagnostics(_scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str, grouping: str, min_users: int,
+def group_diagnostics(_scored: pl.LazyFrame, state: str, model: str, protocol: str, condition: str, grouping: str, min_users: int,
                       place_by: str | None, place: str | None) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """(length-controlled gaps per group, choice diagnostics per group or None for other protocols)."""
     from analysis.diagnostics import choice_diagnostics_by_group
@@ -119,7 +119,7 @@ def group_diagnostics(_scored: pl.DataFrame, state: str, model: str, protocol: s
     return length_controlled_by_group(sel, grouping, min_users=min_users), choice
 
 
-def diagnostics_section(scored: pl.DataFrame, state: str, run, grouping: str, min_users: int, place) -> list[tuple[str, pl.DataFrame]]:
+def diagnostics_section(scored: pl.LazyFrame, state: str, run, grouping: str, min_users: int, place) -> list[tuple[str, pl.DataFrame]]:
     """Is a group's gap about values, or about answer length or position? Per group, with intervals."""
     metric = metric_name(run[1])
     lengths, choice = group_diagnostics(scored, state, *run, grouping, min_users, *place)
@@ -148,7 +148,7 @@ def omnibus_line(omni: dict, min_users: int) -> str:
             f"(naive χ² ignoring clustering: p = {omni['naive_p_value']:.3g}).")
 
 
-def controls(scored: pl.DataFrame, state: str) -> tuple[tuple[str, str, str], str, int, tuple[str | None, str | None]]:
+def controls(scored: pl.LazyFrame, state: str) -> tuple[tuple[str, str, str], str, int, tuple[str | None, str | None]]:
     c1, c2, c3, c4 = st.columns(4)
     run = select_run(run_index(scored, state), (c1, c2, c3), "g_")
     # people's groups, then the design's (the value a question targets, its domain, the split); countries are the Map's
@@ -176,7 +176,7 @@ def report_parts(result, grouping: str, metric: str, min_users: int, verdict: li
              ("Spread between groups", disparity_display(result.disparity.to_dicts()))])
 
 
-def findings(scored: pl.DataFrame, state: str, run, grouping: str, min_users: int, place) -> tuple[list[str], object]:
+def findings(scored: pl.LazyFrame, state: str, run, grouping: str, min_users: int, place) -> tuple[list[str], object]:
     metric = metric_name(run[1])
     result = tables(scored, state, *run, grouping, min_users, *place)
     run_id = run_index(scored, state).filter((pl.col("model") == run[0]) & (pl.col("protocol") == run[1])
@@ -214,7 +214,7 @@ def render() -> None:
         return
     name, root, meta, state, scored = data
     st.title("Alignment by group")
-    if scored.height == 0:
+    if run_index(scored, state).height == 0:
         st.info("No model results for this benchmark yet: score one with `mvpbench run`.")
     else:
         run, grouping, min_users, place = controls(scored, state)

@@ -40,11 +40,12 @@ def pick_run(index: pl.DataFrame, column) -> str:
     return run
 
 
-def run_items(scored: pl.DataFrame, name: str, root, run: str) -> pl.DataFrame:
+def run_items(scored: pl.LazyFrame, name: str, root, run: str) -> pl.DataFrame:
     # the results frame holds only the core result fields; the raw ones come from the run's parts
     raw = scan_results(name, root, [run]).collect()
-    keep = [c for c in raw.columns if c not in scored.columns or c == "instance_id"]
-    return scored.filter(pl.col("run_id") == run).join(raw.select(keep), on="instance_id")
+    shared = scored.collect_schema().names()
+    keep = [c for c in raw.columns if c not in shared or c == "instance_id"]
+    return scored.filter(pl.col("run_id") == run).collect().join(raw.select(keep), on="instance_id")
 
 
 def evidence(row: dict) -> None:
@@ -81,7 +82,7 @@ def render() -> None:
         return
     name, root, meta, state, scored = data
     st.title("Items")
-    if scored.height == 0:
+    if run_index(scored, state).height == 0:
         st.info("No model results for this benchmark yet: score one with `mvpbench run`.")
         provenance(name, root, meta)
         return

@@ -16,7 +16,7 @@ from dashboard.common import choose, load_instances, page_data, provenance, run_
 
 
 @st.cache_data(show_spinner=False)
-def cached_leaderboard(_scored: pl.DataFrame, state: str) -> pl.DataFrame:
+def cached_leaderboard(_scored: pl.LazyFrame, state: str) -> pl.DataFrame:
     return leaderboard(_scored, B=DEFAULT_REPLICATES)
 
 
@@ -38,7 +38,7 @@ def diagnostics_table(diagnostics: pl.DataFrame) -> None:
                f"{int(100 * POSITION_DRIVEN)}% order consistency is mostly position-driven: read its PAA and its gaps with that in mind.")
 
 
-def length_table(scored: pl.DataFrame, state: str) -> None:
+def length_table(scored: pl.LazyFrame, state: str) -> None:
     st.subheader("Diagnostics before trust: answer length")
     shown = length_display(run_length(scored, state))
     st.dataframe(shown, hide_index=True, column_config=table_config(shown))
@@ -50,13 +50,13 @@ def length_table(scored: pl.DataFrame, state: str) -> None:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def judge_table_data(_scored: pl.DataFrame, state: str) -> pl.DataFrame:
+def judge_table_data(_scored: pl.LazyFrame, state: str) -> pl.DataFrame:
     from analysis.diagnostics import judge_diagnostics
 
     return judge_diagnostics(_scored)
 
 
-def judge_table(scored: pl.DataFrame, state: str) -> None:
+def judge_table(scored: pl.LazyFrame, state: str) -> None:
     judged = judge_table_data(scored, state)
     if judged.height == 0:
         return
@@ -67,7 +67,7 @@ def judge_table(scored: pl.DataFrame, state: str) -> None:
                "agree: for a panel of judges, the share of items where they give one verdict.")
 
 
-def leaderboard_section(scored: pl.DataFrame, state: str) -> None:
+def leaderboard_section(scored: pl.LazyFrame, state: str) -> None:
     board = cached_leaderboard(scored, state)
     shown = leaderboard_display(board, run_index(scored, state))
     diagnostics = run_diagnostics(scored, state)
@@ -108,7 +108,7 @@ def render() -> None:
     name, root, meta, state, scored = data
     df = load_instances(name, str(root), meta.get("content_hash", ""))
     headline(df)
-    if scored.height:
+    if run_index(scored, state).height:
         leaderboard_section(scored, state)
     else:
         st.info("No model results yet: score one with `mvpbench run --benchmark " + name + "`.")

@@ -20,7 +20,7 @@ from analysis.render import render as render_report
 from analysis.report import disparity_report
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
-from dashboard.common import export_buttons, page_data, provenance
+from dashboard.common import export_buttons, load_instances, page_data, provenance, run_index
 from dashboard.jobs import Job, JobStatus, cancel_job, job_status, list_jobs, start_job
 
 POLL_SECONDS = 2
@@ -29,13 +29,15 @@ START_ERROR = "runs_start_error"
 
 
 @st.cache_data(show_spinner=False)
-def cached_report(_scored: pl.DataFrame, state: str, params_json: str):
+def cached_report(_scored: pl.LazyFrame, _instances: pl.DataFrame, state: str, params_json: str):
+    """The report on the chosen runs; instance columns read once per instance (`_instances`)."""
     p = json.loads(params_json)
     sel = _scored.filter(pl.col("protocol").is_in(p["protocols"]) & pl.col("condition").is_in(p["conditions"]))
     if p["split"] != "(all)":
         sel = sel.filter(pl.col("split") == p["split"])
     started = time.perf_counter()
-    report = disparity_report(sel, p["groupings"], B=p["B"], seed=p["seed"], alpha=p["alpha"], min_users=p["min_users"])
+    report = disparity_report(sel, p["groupings"], B=p["B"], seed=p["seed"], alpha=p["alpha"], min_users=p["min_users"],
+                               instances=_instances)
     return report, time.perf_counter() - started
 
 
@@ -52,11 +54,11 @@ def jobs_with_status(name: str, root: Path) -> list[tuple[Job, JobStatus]]:
 # --- rerun the analysis ----------------------------------------------------------------------------
 
 
-def rerun_params(scored: pl.DataFrame) -> dict:
-    """The rerun settings widgets; returns the chosen parameters."""
+def rerun_params(index: pl.DataFrame) -> dict:
+    """The rerun settings widgets (their choices from the runs' index); returns the chosen parameters."""
     c1, c2, c3 = st.columns(3)
-    protocols = sorted(scored.get_column("protocol").unique().to_list()) if scored.height else []
-    conditions = sorted(scored.get_column("condition").unique().to_list()) if scored.height else []
+    protocols = sorted(index.get_column("protocol").unique().to_list())
+    conditions = sorted(index.get_column("condition").unique().to_list())
     # keyed by their options: when new results bring new protocols, the picker starts from a sensible default
     chosen_protocols = c1.multiselect("Protocols", protocols, default=protocols[:1], key=f"r_protocols_{'-'.join(protocols)}")
     chosen_conditions = c2.multiselect("Conditions", conditions, default=conditions[:1], key=f"r_conditions_{'-'.join(conditions)}")
@@ -73,16 +75,17 @@ def rerun_params(scored: pl.DataFrame) -> dict:
             "min_users": int(min_users), "B": int(B), "alpha": float(alpha), "seed": int(seed)}
 
 
-def rerun_section(name: str, state: str, scored: pl.DataFrame) -> None:
+def rerun_section(name: str, state: str, scored: pl.LazyFrame, instances: pl.DataFrame) -> None:
     st.subheader("Rerun the analysis")
-    params = rerun_params(scored)
+    index = run_index(scored, state)
+    params = rerun_params(index)
     params_json = json.dumps(params, sort_keys=True)
-    ready = scored.height and params["groupings"] and params["protocols"] and params["conditions"]
+    ready = index.height and params["groupings"] and params["protocols"] and params["conditions"]
     if st.button("Rerun", type="primary", key="rerun", disabled=not ready):
         st.session_state["params"] = params_json
     if not st.session_state.get("params"):
         return
-    report, seconds = cached_report(scored, state, st.session_state["params"])
+    report, seconds = cached_report(scored, instances, state, st.session_state["params"])
     digest = hashlib.sha256(st.session_state["params"].encode()).hexdigest()[:10]
     st.caption(f"Computed in {seconds:.2f} s (cached under parameter hash {digest}; the same settings again cost nothing).")
     st.dataframe(report.leaderboard, hide_index=True)
@@ -238,7 +241,7 @@ def render() -> None:
         return
     name, root, meta, state, scored = data
     st.title("Runs and reruns")
-    rerun_section(name, state, scored)
+    rerun_section(name, state, scored, load_instances(name, str(root), meta.get("content_hash", "")))
     running = [job for job, status in jobs_with_status(name, root) if status.state == "running"]
     score_section(name, root, running)
     live_panel(name, root, polling=bool(running))

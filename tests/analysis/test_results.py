@@ -72,3 +72,19 @@ def test_a_key_written_in_two_parts_of_a_run_counts_once(tmp_path):
     assert scan_results("demo", root, dedupe=False).collect().height == before.height + 5
     with pytest.raises(DataError, match="duplicate result key"):
         run.write_part(pl.concat([rows, rows.head(1)]))
+
+
+def test_runs_are_held_apart_from_their_instances():
+    """What the dashboard holds: each result row with its own columns only (no copy of its
+    instance's forty columns), and the scored frame as a lazy join that equals read_scored's."""
+    from analysis.results import DIAGNOSTICS_KEPT, JUDGE_KEPT, RESULT_FIELDS, read_scored_runs
+
+    root = default_cache_root()
+    runs = read_scored_runs("demo", root)
+    assert runs.results.columns == [*RESULT_FIELDS, *DIAGNOSTICS_KEPT, *JUDGE_KEPT] and not runs.problems
+    joined, _ = read_scored("demo", root)
+    lazy = runs.joined()
+    assert isinstance(lazy, pl.LazyFrame)
+    assert lazy.collect().sort("run_id", "instance_id").equals(joined.sort("run_id", "instance_id"))
+    one = joined.get_column("run_id")[0]
+    assert lazy.filter(pl.col("run_id") == one).collect().height == joined.filter(pl.col("run_id") == one).height
