@@ -44,7 +44,7 @@ def _shapes(grouping: str) -> dict:
 
 
 @st.cache_data(show_spinner=False)
-def place_tables(_scored: pl.DataFrame, state: str, model: str, protocol: str, condition: str, grouping: str, min_users: int,
+def place_tables(_scored: pl.LazyFrame, state: str, model: str, protocol: str, condition: str, grouping: str, min_users: int,
                  B: int) -> GroupingTables:
     """`_scored` is not hashed (a leading underscore tells Streamlit so); `state` identifies it cheaply."""
     sel = _scored.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
@@ -52,7 +52,7 @@ def place_tables(_scored: pl.DataFrame, state: str, model: str, protocol: str, c
 
 
 @st.cache_data(show_spinner=False)
-def difference_table(_scored: pl.DataFrame, state: str, run_a: str, run_b: str, grouping: str, min_users: int) -> PairedComparison | None:
+def difference_table(_scored: pl.LazyFrame, state: str, run_a: str, run_b: str, grouping: str, min_users: int) -> PairedComparison | None:
     """Per-place paired differences, the overall one, and the change in the gap between places."""
     from analysis.paired import compare_runs
 
@@ -80,7 +80,6 @@ def chart_template(difference: bool, half: float, kind: str, grouping: str, shap
     # Points from the overall (or B − A), never narrower than ±5, so a 0.3-point spread does not look
     # like a gulf: colour contrast should follow real differences, not stretch noise.
     scale = alt.Scale(scheme="redblue" if difference else "viridis", domain=[-half, half])
-    outline = alt.condition(pick, alt.value("black"), alt.value("white"))
     fmt = alt.DataFormat(type="json", property="features")
     source = alt.UrlData(url=shapes_url, format=fmt) if shapes_url else alt.Data(name="shapes", format=fmt)
     base = alt.Chart(source).project("equalEarth")
@@ -91,15 +90,18 @@ def chart_template(difference: bool, half: float, kind: str, grouping: str, shap
             .transform_calculate(status="datum.status || 'no data'", shown_place="datum.place || datum.properties.name",
                                  summary="datum.summary || 'no people from here in this benchmark'",
                                  people="datum.people || '0'", test="datum.test || '–'"))
-    under = base.mark_geoshape(strokeWidth=0.6).encode(
-        fill=alt.condition("datum.status == 'small'", alt.value("#cfcfcf"), alt.value("#e4e4e4")),
-        stroke=alt.condition(pick, alt.value("black"), alt.value("#999")),
+    # One layer of shapes, not a grey one under a coloured one: the browser redraws every shape on
+    # each change of run, and two layers drew the world twice. Places without a value are grey
+    # (lighter with a dashed outline when small and untested); coloured ones have a white outline.
+    grey = [{"test": "!isValid(datum.value) && datum.status == 'small'", "value": "#cfcfcf"},
+            {"test": "!isValid(datum.value)", "value": "#e4e4e4"}]
+    shapes = base.mark_geoshape(strokeWidth=0.5, invalid="show").encode(
+        color=alt.Color("value:Q", title=legend, scale=scale, condition=grey),
+        stroke=alt.StrokeValue("white", condition=[{"param": "pick", "value": "black", "empty": False},
+                                                   {"test": "!isValid(datum.value)", "value": "#999"}]),
         strokeDash=alt.condition("datum.status == 'small'", alt.value([2, 2]), alt.value([1, 0])),
         tooltip=tooltip).add_params(pick)
-    coloured = base.mark_geoshape(strokeWidth=0.4).encode(
-        color=alt.Color("value:Q", title=legend, scale=scale),
-        stroke=outline, tooltip=tooltip).transform_filter("isValid(datum.value)")
-    layers = [under, coloured]
+    layers = [shapes]
     if kind == "country":  # states too small to see or hover get a dot at a point inside them
         layers.append(base.mark_circle(size=45, stroke="black", strokeWidth=0.5).encode(
             longitude="properties.lon:Q", latitude="properties.lat:Q",
@@ -122,7 +124,7 @@ def shapes_url(kind: str) -> str | None:
     return f"app/static/{SHAPE_FILES[kind]}" if st.get_option("server.enableStaticServing") else None
 
 
-def controls(scored: pl.DataFrame, state: str):
+def controls(scored: pl.LazyFrame, state: str):
     index = run_index(scored, state)
     c1, c2, c3, c4 = st.columns(4)
     run = select_run(index, (c1, c2, c3), "")
@@ -207,7 +209,7 @@ def render() -> None:
         return
     name, root, meta, state, scored = data
     st.title("Alignment by place")
-    if scored.height == 0:
+    if run_index(scored, state).height == 0:
         st.info("No model results for this benchmark yet: score one with `mvpbench run`.")
         provenance(name, root, meta)
         return
