@@ -5,7 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.common import carried_params, flush_url
+from dashboard.common import carried_params, flush_url, settle_long_lived_objects
 
 HERE = Path(__file__).parent
 st.set_page_config(page_title="MVPBench Explorer", layout="wide")
@@ -36,3 +36,4 @@ try:
 finally:  # a page that stops early still gets its menu
     flush_url()
     navigation_links(navigation)
+    settle_long_lived_objects(page.title)

@@ -33,6 +33,7 @@ def _download(at: AppTest, label: str) -> bytes:
 
     button = next(b for b in at.get("download_button") if b.label == label)
     file_id = button.proto.url.rsplit("/", 1)[-1].split(".")[0]
+    gc.unfreeze()  # the app freezes what lives after a page's first run (dashboard.common): make it findable
     # every AppTest of the session has its own store: take the one holding this file
     store = next(o for o in gc.get_objects() if isinstance(o, MemoryMediaFileStorage) and file_id in o._files_by_id)
     return store.get_file(file_id).content
@@ -498,3 +499,23 @@ def test_groups_show_whether_a_gap_is_length_and_runs_that_follow_length_are_fla
     at = at.switch_page("views/map.py").run()
     at.selectbox(key="protocol").set_value("logprob").run()
     assert not at.exception and any("move with answer length" in w.value for w in at.warning)
+
+
+def test_a_pages_first_run_settles_what_lives_long(monkeypatch):
+    """After a page's first run the app collects once and freezes what survives, so Streamlit's
+    full collection after every later run walks only what runs create; later runs freeze nothing."""
+    import gc
+
+    from dashboard import common
+
+    monkeypatch.delenv("MVPBENCH_CACHE", raising=False)
+    monkeypatch.setattr(common, "_SETTLED", set())
+    gc.unfreeze()
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception and common._SETTLED == {"Overview"} and gc.get_freeze_count() > 0
+    frozen = gc.get_freeze_count()
+    at.run()
+    assert gc.get_freeze_count() <= frozen  # nothing more frozen (frozen objects may still be freed by refcount)
+    at.switch_page("views/map.py").run()
+    assert common._SETTLED == {"Overview", "Map"}
+    gc.unfreeze()
