@@ -12,7 +12,10 @@ Measures, with the server already running and warmed by one visit:
 - a filter change in the browser: the protocol picked in the page's selectbox (keyboard, Enter) until
   the URL shows it and no element is stale any more, median;
 - a warm revisit in the browser (same URL with another protocol → chart drawn), median;
-- the server's peak RSS (VmHWM) over the whole run.
+- every other page once (Overview, Groups, Compare, Items, Runs): the first visit, which fills the
+  server's caches for that page, until the page's last element is drawn (network idle, an upper
+  bound), then a new session's visit;
+- the server's peak RSS (VmHWM) over the whole run, every page included.
 """
 
 from __future__ import annotations
@@ -93,6 +96,29 @@ def browser_filter_changes(page, repeats: int) -> list[float]:
         times.append(time.perf_counter() - start)
         page.wait_for_timeout(800)
     return times
+
+
+PAGES = {"overview": ("", "MVPBench Explorer"), "groups": ("groups", "Alignment by group"), "compare": ("compare", "Compare two runs"),
+         "items": ("items", "Items"), "runs": ("runs", "Runs and reruns")}
+
+
+def page_visits(browser, url: str) -> dict[str, dict[str, float]]:
+    """Each page's first visit (the server computes and caches what it shows) and a new session's
+    visit after it, until the title is shown and the network is idle (500 ms without traffic)."""
+    figures = {}
+    for name, (path, title) in PAGES.items():
+        times = []
+        for _ in range(2):
+            context = browser.new_context(viewport={"width": 1300, "height": 1000})
+            page = context.new_page()
+            start = time.perf_counter()
+            page.goto(f"{url}/{path}?benchmark=synthetic&model=model-00&protocol=choice")
+            page.wait_for_selector(f"h1:has-text('{title}')", timeout=300_000)
+            page.wait_for_load_state("networkidle", timeout=300_000)
+            times.append(round(time.perf_counter() - start, 3))
+            context.close()
+        figures[name] = {"first_visit_seconds": times[0], "new_session_seconds": times[1]}
+    return figures
 
 
 def floor_figures(repeats: int, browser) -> dict:
@@ -176,6 +202,8 @@ def main() -> None:
                 page.goto(f"{url}/map?benchmark=synthetic&model=model-00&protocol={protocol}")
                 page.wait_for_selector(CHART, timeout=120_000)
                 filter_change.append(time.perf_counter() - start)
+            map_rss = server_peak_rss_mb(port)
+            pages = page_visits(browser, url)
             rss = server_peak_rss_mb(port)
             floor = floor_figures(args.repeats, browser)
             browser.close()
@@ -188,6 +216,8 @@ def main() -> None:
         "browser_filter_change_seconds_median": round(statistics.median(browser_change), 3),
         "warm_revisit_seconds_median": round(statistics.median(filter_change), 3),
         "server_peak_rss_mb": None if rss is None else round(rss, 1),
+        "server_peak_rss_mb_map_only": None if map_rss is None else round(map_rss, 1),
+        "pages": pages,
         "floor_first_render_seconds_median": round(floor["first"], 3),
         "floor_browser_change_seconds_median": round(floor["change"], 3),
         "first_render_drawn_over_floor": round(statistics.median(first_drawn) / floor["first"], 2),
