@@ -12,6 +12,7 @@ is safe and the cache stays exact. A task that raises is reported by the driver 
 from __future__ import annotations
 
 import secrets
+import socket
 from collections import deque
 from typing import Any
 
@@ -29,6 +30,25 @@ def import_ray():
     return ray
 
 
+REACH_SECONDS = 5.0
+
+
+def address_unreachable(address: str | None, timeout: float = REACH_SECONDS) -> str | None:
+    """Why a cluster address cannot be reached (a TCP connect to its host and port), or None when it
+    answers or names no port ("auto", "local", none: Ray finds or starts the cluster itself)."""
+    target = (address or "").removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return None
+    except OSError as err:
+        reason = "timed out" if isinstance(err, TimeoutError) else (err.strerror or type(err).__name__).lower()
+        return (f"cannot reach the Ray cluster at {address} ({reason} after {timeout:g} s at most): is `ray start --head` "
+                "running there and its port open to this machine?")
+
+
 class RayExecutor:
     name = "ray"
 
@@ -41,6 +61,9 @@ class RayExecutor:
     def _connect(self, ray: Any) -> None:
         if ray.is_initialized():
             return
+        unreachable = address_unreachable(self.address)
+        if unreachable:  # else Ray waits for its own GCS timeout (over two minutes) before saying so
+            raise ValueError(unreachable)
         try:
             ray.init(address=self.address, namespace=self.namespace, log_to_driver=False)
         except (ConnectionError, RuntimeError) as err:  # a wrong --address, or "auto" with no cluster running

@@ -4,6 +4,7 @@ executor); the same sweeps on a real local Ray cluster are in test_ray.py."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import polars as pl
@@ -201,3 +202,26 @@ def test_a_sweep_re_derives_rows_of_an_older_scoring_rule_first(demo_cache, tmp_
     monkeypatch.setattr(driver, "bring_up_to_date", lambda benchmark, root: seen.append(benchmark))
     run_sweep(load_sweep(write_sweep(tmp_path)), LocalExecutor(), root=demo_cache, progress=False)
     assert seen == ["demo"]  # as `mvpbench run` does, before any cached row is reused
+
+
+def test_an_unreachable_cluster_is_one_error_in_seconds(demo_cache, tmp_path, capsys):
+    """A wrong --address fails after one TCP connect (refused here at once; a silent host after 5 s)
+    instead of Ray's own GCS timeout of over two minutes; names it leaves to Ray are not checked."""
+    import socket
+
+    from pipeline.sweeps.ray_executor import address_unreachable
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert "cannot reach the Ray cluster at 127.0.0.1:" in address_unreachable(f"127.0.0.1:{port}")
+    assert "ray://127.0.0.1" in address_unreachable(f"ray://127.0.0.1:{port}")
+    assert address_unreachable("auto") is None and address_unreachable(None) is None
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        assert address_unreachable(f"127.0.0.1:{server.getsockname()[1]}") is None
+    pytest.importorskip("ray")
+    started = time.perf_counter()
+    code = main(["sweep", str(write_sweep(tmp_path)), "--cache", str(demo_cache), "--executor", "ray", "--address",
+                 f"127.0.0.1:{port}", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: cannot reach the Ray cluster") and time.perf_counter() - started < 60
