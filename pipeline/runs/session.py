@@ -78,7 +78,8 @@ class Session:
 
         self.plan.store.update_manifest(change)
 
-    def end(self, report: RunReport) -> None:
+    def end(self, report: RunReport, extra: dict[str, Any] | None = None) -> None:
+        """Record how the session went; `extra` adds fields to its entry (a sweep's worker seconds and failures)."""
         now = _now()
 
         def change(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -86,7 +87,8 @@ class Session:
             mine = next(s for s in manifest.setdefault("sessions", []) if s.get("id") == self.id)
             mine.update({"finished": now, "scored": report.scored, "cached": report.cached,
                          "wall_seconds": round(report.seconds, 2), "model_calls": report.model_calls,
-                         "instances_per_second": round(report.scored / report.seconds, 3) if report.seconds else None})
+                         "instances_per_second": round(report.scored / report.seconds, 3) if report.seconds else None,
+                         **(extra or {})})
             return manifest
 
         self.plan.store.update_manifest(change)

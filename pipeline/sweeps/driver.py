@@ -120,40 +120,64 @@ def _work(planned: list[tuple[SweepModel, RunPlan]], part_size: int | None) -> l
     return list(by_model.values())
 
 
+@dataclass
+class _RunLog:
+    """One run's session in a sweep: its manifest entry, counts, the wall time from its first result
+    to its last (tasks of one run are scored side by side), the workers' own seconds, its failures."""
+
+    session: Session
+    report: Any
+    started: float = field(default_factory=time.time)
+    worker_seconds: float = 0.0
+    failures: list[str] = field(default_factory=list)
+    described: bool = False  # whether a worker has described the backend yet
+
+
 class _Writer:
-    """Receives results: writes each as a part, keeps each run's session and the sweep's counts."""
+    """Receives results: writes each as a part, keeps each run's session and the sweep's counts. A
+    run whose every task fails still gets a session saying so."""
 
     def __init__(self, planned: list[tuple[SweepModel, RunPlan]], summary: SweepSummary, progress: SweepProgress,
                  command: str | None):
         self.plans = {run.run_id: run for _, run in planned}
+        self.models = {run.run_id: model for model, run in planned}
         self.summary, self.progress, self.command = summary, progress, command
-        self.sessions: dict[str, Session] = {}
-        self.reports: dict[str, Any] = {}
+        self.logs: dict[str, _RunLog] = {}
+
+    def _log(self, run_id: str, result: TaskResult | None) -> _RunLog:
+        log = self.logs.get(run_id)
+        if log is None:
+            run = self.plans[run_id]
+            stub = {"backend": self.models[run_id].backend, "note": "no task of this session returned a description"}
+            log = self.logs[run_id] = _RunLog(Session(run, _Described(stub), None, self.command), run.report())
+            log.started -= result.seconds if result is not None else 0.0  # when its first task began, near enough
+            log.session.begin()
+        if result is not None and not log.described:
+            log.session.backend, log.session.judge_name, log.described = _Described(result.backend), result.judge, True
+        return log
 
     def __call__(self, task: Task, result: TaskResult | BaseException) -> None:
-        run = self.plans[task.run_id]
         if isinstance(result, BaseException):
             message = str(result).strip().splitlines()[-1] if str(result).strip() else type(result).__name__
             self.summary.failures.append((task.run_id, f"chunk {task.index}: {message}"))
+            self._log(task.run_id, None).failures.append(f"chunk {task.index}: {message}")
             self.progress.failed(task.run_id, len(task.rows))
             return
-        if task.run_id not in self.sessions:
-            self.sessions[task.run_id] = Session(run, _Described(result.backend), result.judge, self.command)
-            self.sessions[task.run_id].begin()
-            self.reports[task.run_id] = run.report()
-        run.store.write_part(result.rows)
+        log = self._log(task.run_id, result)
+        self.plans[task.run_id].store.write_part(result.rows)
         self.summary.worker_pids.add(result.pid)
-        report = self.reports[task.run_id]
-        report.scored += len(result.rows)
-        report.model_calls += result.model_calls
-        report.seconds += result.seconds
+        log.report.scored += len(result.rows)
+        log.report.model_calls += result.model_calls
+        log.worker_seconds += result.seconds
         self.summary.scored += len(result.rows)
         self.summary.model_calls += result.model_calls
         self.progress.scored(task.run_id, len(result.rows))
 
     def close(self) -> None:
-        for run_id, session in self.sessions.items():
-            session.end(self.reports[run_id])
+        for log in self.logs.values():
+            log.report.seconds = time.time() - log.started
+            log.session.end(log.report, {"worker_seconds": round(log.worker_seconds, 2), "failed_tasks": len(log.failures),
+                                         "failures": log.failures[:5]})
 
 
 def run_sweep(sweep: Sweep, executor: Executor, *, root: Path | None = None, progress: bool = True,

@@ -225,3 +225,26 @@ def test_an_unreachable_cluster_is_one_error_in_seconds(demo_cache, tmp_path, ca
                  f"127.0.0.1:{port}", "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("error: cannot reach the Ray cluster") and time.perf_counter() - started < 60
+
+
+def test_every_run_gets_a_session_saying_how_it_went(demo_cache, tmp_path, monkeypatch):
+    """A run whose every task failed still has a session in its manifest, with the failures; the
+    others record their wall time beside the seconds their workers spent."""
+    from analysis.cache import read_run_manifest
+
+    score = ModelWorker.score
+
+    def broken(self, task):
+        if task.run_id.startswith("fake-a.logprob.blind"):
+            raise RuntimeError("the server went away")
+        return score(self, task)
+
+    monkeypatch.setattr(ModelWorker, "score", broken)
+    summary = run_sweep(load_sweep(write_sweep(tmp_path)), LocalExecutor(), root=demo_cache, progress=False)
+    runs = {d.name: read_run_manifest(d) for d in (demo_cache / "demo" / "runs").iterdir()}
+    failed = next(m for r, m in runs.items() if r.startswith("fake-a.logprob.blind"))
+    session = failed["sessions"][-1]
+    assert session["scored"] == 0 and session["failed_tasks"] == 5 == len([f for f in summary.failures if f[0] == failed["run_id"]])
+    assert session["failures"][0] == "chunk 0: the server went away" and failed["backend"]["backend"] == "fake"
+    scored = next(m for r, m in runs.items() if r.startswith("fake-a.choice.profile"))["sessions"][-1]
+    assert scored["scored"] == 40 and scored["failed_tasks"] == 0 and scored["wall_seconds"] >= 0 and "worker_seconds" in scored
