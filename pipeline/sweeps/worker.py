@@ -42,13 +42,21 @@ class ModelWorker:
         self.model_key = model_key
         self.backend = None
         self.contexts: dict[tuple, ScoringContext] = {}
+        self.judge_backends: dict[tuple, Any] = {}
+
+    def _judge_backend(self, spec: RunSpec, model: Any) -> Any:
+        """A judge's model, loaded once per worker: every condition of a judged protocol shares it."""
+        key = (spec.backend, spec.model, spec.revision)
+        if key not in self.judge_backends:
+            self.judge_backends[key] = make_backend(spec, model)
+        return self.judge_backends[key]
 
     def _context(self, spec: RunSpec) -> ScoringContext:
         if self.backend is None:  # the first task loads the model; every later one reuses it
             self.backend = make_backend(spec, model_for(spec))
         key = (spec.protocol, spec.condition, spec.prompt_format, spec.judge, spec.sampling)
         if key not in self.contexts:
-            self.contexts[key] = scoring_context(spec, self.backend)
+            self.contexts[key] = scoring_context(spec, self.backend, backend_factory=self._judge_backend)
         return self.contexts[key]
 
     def score(self, task: Task) -> TaskResult:

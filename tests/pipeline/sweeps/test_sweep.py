@@ -248,3 +248,31 @@ def test_every_run_gets_a_session_saying_how_it_went(demo_cache, tmp_path, monke
     assert session["failures"][0] == "chunk 0: the server went away" and failed["backend"]["backend"] == "fake"
     scored = next(m for r, m in runs.items() if r.startswith("fake-a.choice.profile"))["sessions"][-1]
     assert scored["scored"] == 40 and scored["failed_tasks"] == 0 and scored["wall_seconds"] >= 0 and "worker_seconds" in scored
+
+
+def test_a_judge_is_loaded_once_per_worker_for_every_condition(demo_cache, tmp_path, monkeypatch):
+    from pipeline.backends.fake import FakeBackend
+
+    loaded = []
+    real = FakeBackend.__init__
+
+    def counting(self, model="fake", **kwargs):
+        loaded.append(getattr(model, "name", model))
+        real(self, model, **kwargs)
+
+    monkeypatch.setattr(FakeBackend, "__init__", counting)
+    text = """
+benchmark = "demo"
+protocols = ["generate"]
+conditions = ["profile", "blind", "profile+prefs"]
+judge = "llm:fake-judge"
+limit = 6
+part_size = 3
+
+[[model]]
+name = "fake-a"
+backend = "fake"
+"""
+    summary = run_sweep(load_sweep(write_sweep(tmp_path, text)), LocalExecutor(), root=demo_cache, progress=False)
+    assert summary.failures == [] and summary.scored == 18
+    assert loaded.count("fake-a") == 1 and loaded.count("fake-judge") == 1
