@@ -30,7 +30,7 @@ from analysis.variance import cr2_parts, intra_person_correlation, model_varianc
 class Cells:
     """Per-person sufficient statistics: S[u, g] = Σ aligned, N[u, g] = instances, S2 = Σ aligned²."""
 
-    groups: pl.DataFrame  # one row per group, in column order of S and N
+    groups: pl.DataFrame | None  # one row per group, in column order of S and N (None: labels given apart)
     users: np.ndarray  # user ids, in row (sorted) order
     S: np.ndarray
     N: np.ndarray

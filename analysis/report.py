@@ -17,17 +17,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from analysis.cells import (SELECTION, GroupCodes, Index, RowExtras, group_codes, index_codes, person_sums, present_cells,
+                            row_extras, selection_sums)
 from analysis.contracts import RESULT_SCHEMA
 from analysis.diagnostics import DIAGNOSTIC_FIELDS, DIAGNOSTIC_SCHEMA, POSITION_DRIVEN, diagnostic_values
 from analysis.groupings import GROUPINGS, get_grouping, grouping_expr
-from analysis.groups import Cells, GroupAnalysis, analyse_groups, disparity_frame, paa_by_group
+from analysis.groups import GroupAnalysis, analyse_groups, disparity_frame, paa_by_group
 from analysis.length import LENGTH_COLUMNS, summary_from_rows
-from analysis.length_fit import length_frame, rows_from_arrays
+from analysis.length_fit import rows_from_arrays
 from analysis.resampling import DEFAULT_REPLICATES, mean_interval, replicate_weights
 from analysis.results import metric_name
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, checked_minimum, kish_effective_people
 
-SELECTION = ("model", "protocol", "condition")
+__all__ = ["SELECTION", "DisparityReport", "cross_table", "disparity_report", "leaderboard", "overall_row"]
 
 
 @dataclass(frozen=True)
@@ -39,105 +41,6 @@ class DisparityReport:
     settings: dict
     # selection, metric, then analysis.length's LENGTH_COLUMNS and (choice) analysis.diagnostics' fields
     diagnostics: pl.DataFrame = field(default_factory=pl.DataFrame)
-
-
-@dataclass(frozen=True)
-class _Index:
-    """Integer codes computed once: each result row's selection, person and instance."""
-
-    selections: list[tuple[str, str, str]]
-    sel: np.ndarray
-    user: np.ndarray
-    n_users: int
-    instances: pl.DataFrame  # one row per instance, in code order
-    inst: np.ndarray
-    aligned: np.ndarray
-
-
-def _index(rows: pl.DataFrame, instances: pl.DataFrame) -> _Index:
-    """Codes for result `rows` (selection, instance_id, aligned, ...) and the `instances` they score."""
-    sel_keys = rows.select(SELECTION).unique().sort(SELECTION)
-    sel = rows.select(SELECTION).join(sel_keys.with_row_index("c"), on=list(SELECTION), how="left", maintain_order="left")
-    # Codes by joining to the sorted distinct ids (a hash join), not by ranking millions of strings.
-    ids = rows.select(pl.col("instance_id").unique().sort()).with_row_index("c")
-    inst_code = rows.select("instance_id").join(ids, on="instance_id", how="left", maintain_order="left").get_column("c").to_numpy().astype(np.int64)
-    instances = ids.join(instances, on="instance_id", how="left", maintain_order="left").drop("c")
-    user_of_instance = instances.get_column("user_id").rank("dense").cast(pl.Int64).to_numpy() - 1
-    user = user_of_instance[inst_code]
-    return _Index([tuple(r) for r in sel_keys.iter_rows()], sel.get_column("c").to_numpy().astype(np.int64), user,
-                  int(user.max()) + 1, instances, inst_code, rows.get_column("aligned").to_numpy().astype(float))
-
-
-@dataclass(frozen=True)
-class _GroupCodes:
-    """One grouping over the benchmark's instances: each instance's group code and the groups'
-    labels, and each person's group when every person's instances share one (`of_person`)."""
-
-    codes: np.ndarray  # instance code -> group code
-    names: np.ndarray
-    iso3: np.ndarray
-    of_person: np.ndarray | None  # person code -> group code, or None when a person spans groups
-
-    @property
-    def n(self) -> int:
-        return len(self.names)
-
-
-def _group_codes(ix: _Index, grouping: str) -> _GroupCodes:
-    group = grouping_expr(grouping).cast(pl.String).fill_null("(missing)").alias("group")
-    spec = get_grouping(grouping)
-    iso = pl.col(spec.iso3) if spec.iso3 else pl.lit(None, dtype=pl.String)
-    labels = ix.instances.select(group, iso.alias("iso3"))
-    codes = labels.get_column("group").rank("dense").cast(pl.Int64).to_numpy() - 1
-    table = labels.with_columns(pl.Series("g", codes)).unique("g").sort("g").drop("g")
-    as_array = lambda name: np.array(table.get_column(name).to_list(), dtype=object)  # noqa: E731
-    user_of_instance = ix.instances.get_column("user_id").rank("dense").cast(pl.Int64).to_numpy() - 1
-    of_person = np.full(ix.n_users, -1, dtype=np.int64)
-    of_person[user_of_instance] = codes
-    one_each = bool((of_person[user_of_instance] == codes).all())  # checked on the data, whatever the grouping declares
-    return _GroupCodes(codes, as_array("group"), as_array("iso3"), of_person if one_each else None)
-
-
-@dataclass(frozen=True)
-class _PersonSums:
-    """One selection's per-person Σ aligned, Σ aligned² and count (people in code order)."""
-
-    s: np.ndarray
-    s2: np.ndarray
-    n: np.ndarray
-
-
-def _person_sums(ix: _Index, rows: np.ndarray) -> _PersonSums:
-    user, aligned = ix.user[rows], ix.aligned[rows]
-    return _PersonSums(np.bincount(user, weights=aligned, minlength=ix.n_users),
-                       np.bincount(user, weights=aligned**2, minlength=ix.n_users),
-                       np.bincount(user, minlength=ix.n_users).astype(float))
-
-
-def _selection_sums(ix: _Index, rows: np.ndarray, groups: _GroupCodes,
-                    people: _PersonSums) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(S, S2, N) of one selection's rows, shape (people, groups): small arrays per selection, so a
-    hundred runs never hold (runs × people × groups) at once. A grouping of people places each
-    person's sums in their group's column (the same sums as counting row by row); a grouping that
-    splits people's instances counts row by row."""
-    shape = (ix.n_users, groups.n)
-    if groups.of_person is not None:
-        S, S2, N = np.zeros(shape), np.zeros(shape), np.zeros(shape)
-        person = np.arange(ix.n_users)
-        S[person, groups.of_person], S2[person, groups.of_person], N[person, groups.of_person] = people.s, people.s2, people.n
-        return S, S2, N
-    key = ix.user[rows] * groups.n + groups.codes[ix.inst[rows]]
-    size, aligned = ix.n_users * groups.n, ix.aligned[rows]
-    S = np.bincount(key, weights=aligned, minlength=size).reshape(shape)
-    S2 = np.bincount(key, weights=aligned**2, minlength=size).reshape(shape)
-    N = np.bincount(key, minlength=size).astype(float).reshape(shape)
-    return S, S2, N
-
-
-def _cells(S: np.ndarray, S2: np.ndarray, N: np.ndarray) -> tuple[Cells, np.ndarray]:
-    """Cells for the people and groups present in one selection, and which groups those are."""
-    rows, cols = N.sum(axis=1) > 0, N.sum(axis=0) > 0
-    return Cells(pl.DataFrame(), np.flatnonzero(rows), S[rows][:, cols], N[rows][:, cols], S2[rows][:, cols]), cols
 
 
 def overall_row(s: np.ndarray, n: np.ndarray, W: np.ndarray, alpha: float) -> dict:
@@ -176,6 +79,7 @@ def disparity_report(
     alpha: float = 0.05,
     min_users: int | None = None,
     instances: pl.DataFrame | pl.LazyFrame | None = None,
+    workers: int = 1,
 ) -> DisparityReport:
     """Everything for every selection (model × protocol × condition) and grouping.
 
@@ -190,6 +94,8 @@ def disparity_report(
             them: their columns are then read once per instance rather than once per result row
             (at a hundred runs, 24 thousand rows instead of 2.4 million); `scored` then needs only
             the results' own columns, and results of instances not in it are left out.
+        workers: processes to analyse selections in (1: this one). More use forked processes
+            (Linux and macOS), for a command-line report of many runs; the tables are identical.
     Returns:
         A DisparityReport whose intervals equal `analysis.groups.paa_by_group` on each selection.
     """
@@ -197,39 +103,109 @@ def disparity_report(
     results, instance_table = _read(scored.lazy(), instances, groupings)
     if results.height == 0:
         raise ValueError("no scored results to report on")
-    ix = _index(results, instance_table)
-    codes = {g: _group_codes(ix, g) for g in groupings}
-    extras = _row_extras(results, ix)
-    board, omni, disp, diagnostics = [], [], [], []
+    ix = index_codes(results, instance_table)
+    inputs = _Inputs(ix, {g: group_codes(ix, g) for g in groupings}, row_extras(results, ix), B, seed, alpha, minimum)
+    parts = _each_selection(inputs, workers)
     group_columns: dict[str, list] = {}
-    for k, (model, protocol, condition) in enumerate(ix.selections):
-        selection = {"model": model, "protocol": protocol, "condition": condition}
-        rows = extras.order[extras.bounds[k]:extras.bounds[k + 1]]
-        W, people = None, _person_sums(ix, rows)
-        for grouping, groups in codes.items():
-            cells, present = _cells(*_selection_sums(ix, rows, groups, people))
-            if W is None:
-                W = replicate_weights(cells.S.shape[0], B, seed)
-                board.append({**selection, **overall_row(cells.S.sum(axis=1), cells.N.sum(axis=1), W, alpha)})
-            key = {**selection, "grouping": grouping}
-            names, iso3 = groups.names[present], groups.iso3[present]
-            result = analyse_groups(cells, W, alpha=alpha, min_users=minimum, per_person=get_grouping(grouping).per_person,
-                                    labels=names.tolist())
-            for name, values in _group_rows(result, names, iso3, key).items():
-                group_columns.setdefault(name, []).append(values)
-            omni.append({**key, **result.omnibus})
-            disp.extend({**key, **row} for row in result.disparity)
-        W = replicate_weights(np.unique(ix.user[rows]).size, B, seed) if W is None else W  # no grouping: the same W
-        diagnostics.append({**selection, "metric": metric_name(protocol), **_diagnostics_row(extras, ix, rows, protocol, W, alpha)})
+    for part in parts:
+        for name, values in part.groups.items():
+            group_columns.setdefault(name, []).extend(values)
     return DisparityReport(
-        leaderboard=_leaderboard_frame(board),
+        leaderboard=_leaderboard_frame([p.board for p in parts]),
         groups=_groups_frame(group_columns),
-        omnibus=pl.DataFrame(omni, schema_overrides=OMNIBUS_SCHEMA, nan_to_null=True),
-        disparities=disparity_frame(disp),
-        diagnostics=pl.DataFrame(diagnostics, schema=DIAGNOSTICS_SCHEMA, nan_to_null=True),
+        omnibus=pl.DataFrame([r for p in parts for r in p.omnibus], schema_overrides=OMNIBUS_SCHEMA, nan_to_null=True),
+        disparities=disparity_frame([r for p in parts for r in p.disparities]),
+        diagnostics=pl.DataFrame([p.diagnostics for p in parts], schema=DIAGNOSTICS_SCHEMA, nan_to_null=True),
         settings={"B": B, "seed": seed, "alpha": alpha, "min_users": minimum, "groupings": list(groupings),
                   "bootstrap": BOOTSTRAP_NOTE},
     )
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What every selection's analysis reads (shared read-only; a forked worker inherits it)."""
+
+    ix: Index
+    codes: dict[str, GroupCodes]
+    extras: RowExtras
+    B: int
+    seed: int
+    alpha: float
+    minimum: int
+
+
+@dataclass
+class _SelectionTables:
+    """One selection's pieces of the report's tables."""
+
+    board: dict
+    groups: dict[str, list] = field(default_factory=dict)  # column -> pieces, one per grouping
+    omnibus: list[dict] = field(default_factory=list)
+    disparities: list[dict] = field(default_factory=list)
+    diagnostics: dict = field(default_factory=dict)
+
+
+def _selection_tables(inputs: _Inputs, k: int) -> _SelectionTables:
+    """Every grouping of selection k on its own replicates, and its diagnostics."""
+    ix, extras = inputs.ix, inputs.extras
+    model, protocol, condition = ix.selections[k]
+    selection = {"model": model, "protocol": protocol, "condition": condition}
+    rows = extras.order[extras.bounds[k]:extras.bounds[k + 1]]
+    people = person_sums(ix, rows)
+    W = replicate_weights(int((people.n > 0).sum()), inputs.B, inputs.seed)
+    out = _SelectionTables({**selection, **overall_row(people.s[people.n > 0], people.n[people.n > 0], W, inputs.alpha)})
+    for grouping, groups in inputs.codes.items():
+        cells, present = present_cells(*selection_sums(ix, rows, groups, people))
+        key = {**selection, "grouping": grouping}
+        names, iso3 = groups.names[present], groups.iso3[present]
+        result = analyse_groups(cells, W, alpha=inputs.alpha, min_users=inputs.minimum, per_person=get_grouping(grouping).per_person,
+                                labels=names.tolist())
+        for name, values in _group_rows(result, names, iso3, key).items():
+            out.groups.setdefault(name, []).append(values)
+        out.omnibus.append({**key, **result.omnibus})
+        out.disparities.extend({**key, **row} for row in result.disparity)
+    out.diagnostics = {**selection, "metric": metric_name(protocol), **_diagnostics_row(extras, ix, rows, protocol, W, inputs.alpha)}
+    return out
+
+
+_SHARED: _Inputs | None = None  # what forked workers read: set before the pool starts, inherited, never pickled
+
+
+def _one_blas_thread() -> None:
+    """Each worker is a core: BLAS threads of their own (numpy's default, one per core) made two
+    workers on two cores slower than one process with the bootstrap's matrix products (16 s vs 10 s)."""
+    from threadpoolctl import threadpool_limits
+
+    global _LIMITS
+    _LIMITS = threadpool_limits(limits=1, user_api="blas")
+
+
+_LIMITS = None  # kept for the worker's life
+
+
+def _in_worker(k: int) -> _SelectionTables:
+    assert _SHARED is not None
+    return _selection_tables(_SHARED, k)
+
+
+def _each_selection(inputs: _Inputs, workers: int) -> list[_SelectionTables]:
+    """Selections in order, in this process or in `workers` forked processes (each selection's
+    analysis is independent and its replicates depend only on its people, B and the seed, so the
+    tables are the same either way)."""
+    n = len(inputs.ix.selections)
+    if workers <= 1 or n < 2:
+        return [_selection_tables(inputs, k) for k in range(n)]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    global _SHARED
+    _SHARED = inputs
+    try:
+        replicate_weights(int(np.unique(inputs.ix.user).size), inputs.B, inputs.seed)  # drawn once, inherited by every worker
+        with ProcessPoolExecutor(min(workers, n), mp_context=multiprocessing.get_context("fork"), initializer=_one_blas_thread) as pool:
+            return list(pool.map(_in_worker, range(n), chunksize=max(1, n // (4 * workers))))
+    finally:
+        _SHARED = None
 
 
 def _read(lazy: pl.LazyFrame, instances: pl.DataFrame | pl.LazyFrame | None,
@@ -276,30 +252,7 @@ DIAGNOSTICS_SCHEMA = {**{c: pl.String for c in (*SELECTION, "metric")}, **LENGTH
                       "position_driven": pl.Boolean}
 
 
-@dataclass(frozen=True)
-class _RowExtras:
-    """Per result row, computed once: the answers' log length ratio (None without answer texts), the
-    choice diagnostics (NaN where null; None when the frame has none), and the rows of selection k
-    as order[bounds[k]:bounds[k + 1]]."""
-
-    log_ratio: np.ndarray | None
-    fields: dict[str, np.ndarray] | None
-    order: np.ndarray
-    bounds: np.ndarray
-
-
-def _row_extras(results: pl.DataFrame, ix: _Index) -> _RowExtras:
-    log_ratio = None
-    if {"answer_w", "answer_l"} <= set(ix.instances.columns):  # lengths measured once per instance, not per result
-        log_ratio = length_frame(ix.instances).get_column("log_ratio").to_numpy()[ix.inst]
-    fields = None
-    if set(DIAGNOSTIC_FIELDS) <= set(results.columns):
-        fields = {c: results.get_column(c).cast(pl.Float64).to_numpy() for c in DIAGNOSTIC_FIELDS}
-    order = np.argsort(ix.sel, kind="stable")
-    return _RowExtras(log_ratio, fields, order, np.searchsorted(ix.sel[order], np.arange(len(ix.selections) + 1)))
-
-
-def _diagnostics_row(extras: _RowExtras, ix: _Index, rows: np.ndarray, protocol: str, W: np.ndarray, alpha: float) -> dict:
+def _diagnostics_row(extras: RowExtras, ix: Index, rows: np.ndarray, protocol: str, W: np.ndarray, alpha: float) -> dict:
     """One selection's diagnostics on its own replicates: length sensitivity and the length-controlled
     PAA (analysis.length) for every protocol, position diagnostics (analysis.diagnostics) for choice:
     the numbers `length_sensitivity` and `choice_diagnostics` give for the run (the latter also counts

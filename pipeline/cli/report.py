@@ -12,6 +12,13 @@ from pipeline.cli.errors import EXIT_FAILED, UsageError
 from pipeline.cli.options import cache_arg
 
 
+def _cores() -> int:
+    """The cores this process may use (its CPU affinity, not the machine's count)."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from analysis.cache import atomic_write_bytes, scan_instances
     from analysis.groupings import parse_groupings
@@ -23,6 +30,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         groupings = parse_groupings(args.by)
         min_users = checked_minimum(args.min_users)
+        if args.workers is not None and args.workers < 1:
+            raise ValueError(f"--workers must be at least 1, not {args.workers}")
     except ValueError as problem:
         raise UsageError(str(problem)) from None
     split = lambda v: [x for x in v.split(",") if x] if v else None  # noqa: E731
@@ -30,7 +39,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         scored = select_results(scan_scored(args.benchmark, args.cache), models=split(args.model), protocols=split(args.protocol),
                                 conditions=split(args.condition), splits=split(args.split))
         report = disparity_report(scored, groupings, B=args.bootstrap, seed=args.seed, alpha=args.alpha, min_users=min_users,
-                                  instances=scan_instances(args.benchmark, args.cache))
+                                  instances=scan_instances(args.benchmark, args.cache), workers=args.workers or _cores())
     except ValueError as problem:  # a choice run scored under the old rule (the message says how to fix it), or no results
         if "no scored results" in str(problem):
             problem = f"no scored results for benchmark '{args.benchmark}' with these filters (see `mvpbench runs list`)"
@@ -71,5 +80,7 @@ def add_parser(sub) -> None:
     rep.add_argument("--min-users", type=int, default=None, help=f"minimum effective people for a group to be tested and ranked "
                      f"(default {MIN_EFFECTIVE_PEOPLE}; at least {MIN_PEOPLE_FLOOR}); smaller groups are shown with a note")
     rep.add_argument("--out", type=Path, default=None, help="output file (a folder for csv)")
+    rep.add_argument("--workers", type=int, default=None, metavar="N", help="processes analysing runs side by side "
+                     "(default: one per core; 1: this process only); the report is the same either way")
     cache_arg(rep)
     rep.set_defaults(func=cmd_report)
