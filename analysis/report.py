@@ -192,10 +192,11 @@ def _each_selection(inputs: _Inputs, workers: int) -> list[_SelectionTables]:
     """Selections in order, in this process or in `workers` forked processes (each selection's
     analysis is independent and its replicates depend only on its people, B and the seed, so the
     tables are the same either way)."""
-    n = len(inputs.ix.selections)
-    if workers <= 1 or n < 2:
-        return [_selection_tables(inputs, k) for k in range(n)]
     import multiprocessing
+
+    n = len(inputs.ix.selections)
+    if workers <= 1 or n < 2 or "fork" not in multiprocessing.get_all_start_methods():  # no fork (Windows): one process
+        return [_selection_tables(inputs, k) for k in range(n)]
     from concurrent.futures import ProcessPoolExecutor
 
     global _SHARED
