@@ -48,11 +48,13 @@ class GroupAnalysis:
 
 
 def with_groups(frame: pl.DataFrame | pl.LazyFrame, by: Sequence[str]) -> pl.DataFrame:
-    """user_id, aligned and one column per grouping (plus `<grouping>_iso3` for country groupings)."""
+    """user_id, aligned and one column per grouping (plus `<grouping>_iso3` for country groupings),
+    scored rows only: an item that could not be scored (aligned null, e.g. a judge's unreadable
+    verdict) is neither aligned nor not, and counting it as an instance would pull the PAA toward 0."""
     specs = [get_grouping(g) for g in by]
     extra = [pl.col(s.iso3).alias(f"{s.name}_iso3") for s in specs if s.iso3]
     group_cols = [s.expression().cast(pl.String).fill_null("(missing)") for s in specs]
-    return frame.lazy().select("user_id", "aligned", *group_cols, *extra).collect()
+    return frame.lazy().filter(pl.col("aligned").is_not_null()).select("user_id", "aligned", *group_cols, *extra).collect()
 
 
 def user_cells(df: pl.DataFrame, by: Sequence[str]) -> Cells:

@@ -180,3 +180,18 @@ def test_degenerate_groups_leave_no_nan_or_inf_in_any_report_format():
         out = render(report, fmt)
         for text in (out.values() if isinstance(out, dict) else [out]):
             assert not re.search(r"\b(nan|NaN|inf)\b", text), fmt
+
+
+def test_unscored_items_are_left_out_of_a_groups_score():
+    """A row with aligned null (an item that could not be scored) is not an instance: the group's
+    PAA is that of its scored items, as the leaderboard and the report compute it."""
+    import polars as pl
+
+    from analysis.groups import paa_by_group
+
+    df = pl.DataFrame({"user_id": ["u1", "u1", "u2", "u2", "u3", "u3"] * 5, "aligned": [1.0, None, 1.0, 1.0, 0.0, 1.0] * 5,
+                       "gender": ["a", "a", "b", "b", "a", "a"] * 5})
+    table = paa_by_group(df, "gender", B=0, min_users=5).sort("gender")
+    scored = df.drop_nulls("aligned")
+    assert table.get_column("instances").to_list() == [20 - 5, 10]
+    assert table.get_column("paa").to_list() == pytest.approx([scored.filter(pl.col("gender") == "a").get_column("aligned").mean(), 1.0])
