@@ -128,6 +128,7 @@ class _RunLog:
     session: Session
     report: Any
     started: float = field(default_factory=time.time)
+    last: float = field(default_factory=time.time)  # when its latest result or failure came back
     worker_seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
     described: bool = False  # whether a worker has described the backend yet
@@ -149,9 +150,10 @@ class _Writer:
         if log is None:
             run = self.plans[run_id]
             stub = {"backend": self.models[run_id].backend, "note": "no task of this session returned a description"}
-            log = self.logs[run_id] = _RunLog(Session(run, _Described(stub), None, self.command), run.report())
+            log = self.logs[run_id] = _RunLog(Session(run, _Described(stub), run.spec.judge, self.command), run.report())
             log.started -= result.seconds if result is not None else 0.0  # when its first task began, near enough
             log.session.begin()
+        log.last = time.time()
         if result is not None and not log.described:
             log.session.backend, log.session.judge_name, log.described = _Described(result.backend), result.judge, True
         return log
@@ -175,7 +177,7 @@ class _Writer:
 
     def close(self) -> None:
         for log in self.logs.values():
-            log.report.seconds = time.time() - log.started
+            log.report.seconds = log.last - log.started
             log.session.end(log.report, {"worker_seconds": round(log.worker_seconds, 2), "failed_tasks": len(log.failures),
                                          "failures": log.failures[:5]})
 

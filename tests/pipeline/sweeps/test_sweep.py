@@ -247,7 +247,10 @@ def test_every_run_gets_a_session_saying_how_it_went(demo_cache, tmp_path, monke
     assert session["scored"] == 0 and session["failed_tasks"] == 5 == len([f for f in summary.failures if f[0] == failed["run_id"]])
     assert session["failures"][0] == "chunk 0: the server went away" and failed["backend"]["backend"] == "fake"
     scored = next(m for r, m in runs.items() if r.startswith("fake-a.choice.profile"))["sessions"][-1]
-    assert scored["scored"] == 40 and scored["failed_tasks"] == 0 and scored["wall_seconds"] >= 0 and "worker_seconds" in scored
+    assert scored["scored"] == 40 and scored["failed_tasks"] == 0 and "worker_seconds" in scored
+    # on one machine the runs are scored one after another: their spans do not add up past the sweep's
+    walls = [m["sessions"][-1]["wall_seconds"] for m in runs.values()]
+    assert sum(walls) <= summary.seconds + 0.01 * len(walls)
 
 
 def test_a_judge_is_loaded_once_per_worker_for_every_condition(demo_cache, tmp_path, monkeypatch):
