@@ -25,6 +25,7 @@ from analysis.groupings import GROUPINGS, get_grouping, grouping_expr
 from analysis.groups import GroupAnalysis, analyse_groups, disparity_frame, paa_by_group
 from analysis.length import LENGTH_COLUMNS, summary_from_rows
 from analysis.length_fit import rows_from_arrays
+from analysis.parallel import map_indices
 from analysis.resampling import DEFAULT_REPLICATES, mean_interval, replicate_weights
 from analysis.results import metric_name
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, checked_minimum, kish_effective_people
@@ -94,8 +95,8 @@ def disparity_report(
             them: their columns are then read once per instance rather than once per result row
             (at a hundred runs, 24 thousand rows instead of 2.4 million); `scored` then needs only
             the results' own columns, and results of instances not in it are left out.
-        workers: processes to analyse selections in (1: this one). More use forked processes
-            (Linux and macOS), for a command-line report of many runs; the tables are identical.
+        workers: processes to analyse selections in (1: this one). More use forked processes on
+            Linux (analysis.parallel), for a command-line report of many runs; the tables are identical.
     Returns:
         A DisparityReport whose intervals equal `analysis.groups.paa_by_group` on each selection.
     """
@@ -168,45 +169,12 @@ def _selection_tables(inputs: _Inputs, k: int) -> _SelectionTables:
     return out
 
 
-_SHARED: _Inputs | None = None  # what forked workers read: set before the pool starts, inherited, never pickled
-
-
-def _one_blas_thread() -> None:
-    """Each worker is a core: BLAS threads of their own (numpy's default, one per core) made two
-    workers on two cores slower than one process with the bootstrap's matrix products (16 s vs 10 s)."""
-    from threadpoolctl import threadpool_limits
-
-    global _LIMITS
-    _LIMITS = threadpool_limits(limits=1, user_api="blas")
-
-
-_LIMITS = None  # kept for the worker's life
-
-
-def _in_worker(k: int) -> _SelectionTables:
-    assert _SHARED is not None
-    return _selection_tables(_SHARED, k)
-
-
 def _each_selection(inputs: _Inputs, workers: int) -> list[_SelectionTables]:
-    """Selections in order, in this process or in `workers` forked processes (each selection's
-    analysis is independent and its replicates depend only on its people, B and the seed, so the
-    tables are the same either way)."""
-    import multiprocessing
-
-    n = len(inputs.ix.selections)
-    if workers <= 1 or n < 2 or "fork" not in multiprocessing.get_all_start_methods():  # no fork (Windows): one process
-        return [_selection_tables(inputs, k) for k in range(n)]
-    from concurrent.futures import ProcessPoolExecutor
-
-    global _SHARED
-    _SHARED = inputs
-    try:
-        replicate_weights(int(np.unique(inputs.ix.user).size), inputs.B, inputs.seed)  # drawn once, inherited by every worker
-        with ProcessPoolExecutor(min(workers, n), mp_context=multiprocessing.get_context("fork"), initializer=_one_blas_thread) as pool:
-            return list(pool.map(_in_worker, range(n), chunksize=max(1, n // (4 * workers))))
-    finally:
-        _SHARED = None
+    """Selections in order, here or in forked workers (analysis.parallel): each selection's analysis
+    is independent and its replicates depend only on its people, B and the seed."""
+    if workers > 1:  # drawn once here, inherited by every worker
+        replicate_weights(int(np.unique(inputs.ix.user).size), inputs.B, inputs.seed)
+    return map_indices(_selection_tables, inputs, len(inputs.ix.selections), workers)
 
 
 def _read(lazy: pl.LazyFrame, instances: pl.DataFrame | pl.LazyFrame | None,

@@ -12,11 +12,16 @@ from pipeline.cli.errors import EXIT_FAILED, UsageError
 from pipeline.cli.options import cache_arg
 
 
+MAX_DEFAULT_WORKERS = 8  # a container's CPU quota is not in its affinity: the default stays modest
+
+
 def _cores() -> int:
-    """The cores this process may use (its CPU affinity, not the machine's count)."""
+    """The cores this process may use (its CPU affinity, not the machine's count), at most MAX_DEFAULT_WORKERS."""
     import os
 
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    usable = getattr(os, "process_cpu_count", None)
+    count = usable() if usable else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+    return max(1, min(count or 1, MAX_DEFAULT_WORKERS))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -81,6 +86,7 @@ def add_parser(sub) -> None:
                      f"(default {MIN_EFFECTIVE_PEOPLE}; at least {MIN_PEOPLE_FLOOR}); smaller groups are shown with a note")
     rep.add_argument("--out", type=Path, default=None, help="output file (a folder for csv)")
     rep.add_argument("--workers", type=int, default=None, metavar="N", help="processes analysing runs side by side "
-                     "(default: one per core; 1: this process only); the report is the same either way")
+                     f"(default: one per core, at most {MAX_DEFAULT_WORKERS}; 1: this process only; Linux only); the same "
+                     "report, to BLAS's last digits")
     cache_arg(rep)
     rep.set_defaults(func=cmd_report)

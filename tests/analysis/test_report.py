@@ -191,11 +191,14 @@ def test_instances_given_apart_give_the_same_report(scored):
 
 def test_selections_analysed_in_worker_processes_give_the_same_report():
     """`workers=2` forks processes that analyse selections side by side: every table is the one a
-    single process computes (each selection's replicates depend only on its people, B and the seed)."""
+    single process computes (each selection's replicates depend only on its people, B and the seed),
+    to the last digits BLAS may sum in another order with another thread count."""
+    from polars.testing import assert_frame_equal
+
     inst, res = synthetic_results(instances=2000, models=3, seed=11)
     scored = res.select("model", "protocol", "condition", "instance_id", "aligned")
     one = disparity_report(scored, ["gender", "birth_country", "domain"], B=50, seed=4, instances=inst)
     two = disparity_report(scored, ["gender", "birth_country", "domain"], B=50, seed=4, instances=inst, workers=2)
     assert one.leaderboard.height == 6
     for table in ("leaderboard", "groups", "omnibus", "disparities", "diagnostics"):
-        assert getattr(two, table).equals(getattr(one, table)), table
+        assert_frame_equal(getattr(two, table), getattr(one, table), check_exact=False, rel_tol=1e-6, abs_tol=1e-9)
