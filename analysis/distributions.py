@@ -31,8 +31,9 @@ def normal_ppf(q: np.ndarray | float) -> np.ndarray:
 
 
 def chi2_sf(x: np.ndarray | float, df: np.ndarray | float) -> np.ndarray:
-    """P(X > x) for χ² with `df` degrees of freedom."""
-    return special.chdtrc(df, x)
+    """P(X > x) for χ² with `df` degrees of freedom (1 below the support: a statistic that rounds
+    to a tiny negative number is 0)."""
+    return special.chdtrc(df, np.maximum(np.asarray(x, dtype=float), 0.0))
 
 
 def chi2_ppf(q: np.ndarray | float, df: np.ndarray | float) -> np.ndarray:
@@ -41,5 +42,8 @@ def chi2_ppf(q: np.ndarray | float, df: np.ndarray | float) -> np.ndarray:
 
 
 def f_sf(x: np.ndarray | float, df1: np.ndarray | float, df2: np.ndarray | float) -> np.ndarray:
-    """P(F > x) for the F distribution with (df1, df2) degrees of freedom."""
-    return special.fdtrc(df1, df2, x)
+    """P(F > x) for the F distribution with (df1, df2) degrees of freedom (1 below the support;
+    df2 = inf: the limit χ²(df1)/df1, as scipy.stats gives it)."""
+    x, df1, df2 = np.maximum(np.asarray(x, dtype=float), 0.0), np.asarray(df1, dtype=float), np.asarray(df2, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isposinf(df2), special.chdtrc(df1, df1 * x), special.fdtrc(df1, np.where(np.isposinf(df2), 1.0, df2), x))

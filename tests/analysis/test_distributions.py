@@ -40,3 +40,15 @@ def test_chi2(df):
 def test_f(df1, df2):
     positive = np.abs(np.nan_to_num(X, nan=1.0, posinf=1e300))
     same(d.f_sf(positive, df1, df2), stats.f.sf(positive, df1, df2))
+
+
+def test_edges_a_test_statistic_can_reach():
+    """A statistic that rounds to a tiny negative number (all groups equal) gives scipy.stats'
+    1, not NaN; F with infinite denominator df gives its limit χ²(df1)/df1 (scipy.stats gives NaN
+    there beyond 0)."""
+    for x in (-1e-12, 0.0, 1e-300):
+        assert d.f_sf(x, 2, 10) == stats.f.sf(x, 2, 10) == 1.0
+        assert d.chi2_sf(x, 3) == stats.chi2.sf(x, 3) == 1.0
+    x = np.array([0.0, 0.5, 3.0])
+    same(d.f_sf(x, 4, np.inf), stats.chi2.sf(4 * x, 4))
+    np.testing.assert_allclose(d.f_sf(x, 4, 1e9), d.f_sf(x, 4, np.inf), rtol=1e-6)  # the limit, approached
