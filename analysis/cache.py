@@ -157,13 +157,34 @@ def run_dirs(benchmark: str, root: Path | None = None) -> list[Path]:
     return sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
 
 
+def _run_id_of(folder: Path) -> str:
+    try:
+        return str(read_run_manifest(folder).get("run_id") or folder.name)
+    except (OSError, ValueError):
+        return folder.name
+
+
+def run_groups(benchmark: str, root: Path | None = None, run_ids: list[str] | None = None) -> list[list[Path]]:
+    """Run folders (those named in `run_ids`, else all) grouped by the run they hold: the run id in
+    the manifest, else the folder's name. A folder copied from another machine under another name
+    (`runs/<id>-from-gpu-box`) holds the same run, and its results count once, not twice."""
+    groups: dict[str, list[Path]] = {}
+    for d in run_dirs(benchmark, root):
+        if run_ids is None or d.name in run_ids:
+            groups.setdefault(_run_id_of(d), []).append(d)
+    return list(groups.values())
+
+
 def runs_signature(benchmark: str, root: Path | None = None) -> str:
-    """A cheap fingerprint of a benchmark's results (each run's part count and newest part time):
-    it changes whenever a part is added, so caches keyed on it see new results."""
+    """A cheap fingerprint of a benchmark's results (each run's part count, newest part time and
+    manifest time): it changes whenever a part is added or a manifest written, so caches keyed on it
+    see new results and what the manifests say about them."""
     rows = []
     for d in run_dirs(benchmark, root):
         parts = run_parts(d)
-        rows.append(f"{d.name}:{len(parts)}:{max((p.stat().st_mtime_ns for p in parts), default=0)}")
+        manifest = d / "manifest.json"
+        written = manifest.stat().st_mtime_ns if manifest.exists() else 0
+        rows.append(f"{d.name}:{len(parts)}:{max((p.stat().st_mtime_ns for p in parts), default=0)}:{written}")
     return ";".join(rows)
 
 
@@ -179,11 +200,12 @@ def scan_results(benchmark: str, root: Path | None = None, run_ids: list[str] | 
     (a check for whether any row has some property needs no dedupe).
 
     A key names its run (model, protocol, condition, settings), so duplicates can only sit in two
-    parts of one run: runs of a single part are read as they are, and only runs of several parts
-    pay for de-duplication (over all 2.4 million rows of a hundred runs it took 0.4-1.3 s)."""
+    parts of one run (a run's folders: `run_groups`): runs of a single part are read as they are,
+    and only runs of several parts pay for de-duplication (over all 2.4 million rows of a hundred
+    runs it took 0.4-1.3 s)."""
     from analysis.contracts import RESULT_SCHEMA
 
-    runs = [parts for d in run_dirs(benchmark, root) if run_ids is None or d.name in run_ids if (parts := run_parts(d))]
+    runs = [parts for group in run_groups(benchmark, root, run_ids) if (parts := [p for d in group for p in run_parts(d)])]
     if not runs:
         return pl.LazyFrame(schema=RESULT_SCHEMA)
     # parts written by an older contract may lack a column (p_w): read it as null rather than fail,

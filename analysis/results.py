@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from analysis.cache import read_run_manifest, run_dirs, run_parts, scan_instances, scan_results
+from analysis.cache import read_run_manifest, run_groups, run_parts, scan_instances, scan_results
 from analysis.contracts import RESULT_SCHEMA
 
 RESULT_FIELDS = ("run_id", "model", "protocol", "condition", "instance_id", "aligned")
@@ -59,15 +59,18 @@ def _reason(error: Exception) -> str:
     return text[:200]
 
 
-def _read_run(run_dir: Path, root: Path) -> tuple[pl.DataFrame | None, Unreadable | None]:
-    """One run's results, read file by file: the first file that fails names the run's problem."""
+def _read_run(folders: list[Path], root: Path) -> tuple[pl.DataFrame | None, Unreadable | None]:
+    """One run's results from its folders (analysis.cache.run_groups), read file by file: the first
+    file that fails names the run's problem."""
     relative = lambda p: str(p.relative_to(root))  # noqa: E731
-    try:
-        read_run_manifest(run_dir)
-    except (OSError, ValueError) as error:
-        return None, Unreadable(relative(run_dir / "manifest.json"), f"not valid JSON ({_reason(error)})")
+    run_dir = folders[0]
+    for folder in folders:
+        try:
+            read_run_manifest(folder)
+        except (OSError, ValueError) as error:
+            return None, Unreadable(relative(folder / "manifest.json"), f"not valid JSON ({_reason(error)})")
     frames = []
-    for part in run_parts(run_dir):
+    for part in (p for folder in folders for p in run_parts(folder)):
         try:
             frames.append(pl.read_parquet(part, glob=False))
         except Exception as error:  # noqa: BLE001 - polars raises several types for a damaged file
@@ -114,8 +117,8 @@ def read_scored_runs(benchmark: str, root: Path) -> ScoredRuns:
     """
     instances = scan_instances(benchmark, root).collect()
     frames, problems = [], []
-    for run_dir in run_dirs(benchmark, root):
-        frame, problem = _read_run(run_dir, root)
+    for folders in run_groups(benchmark, root):
+        frame, problem = _read_run(folders, root)
         if problem:
             problems.append(problem)
         elif frame is not None:

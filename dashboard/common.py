@@ -116,7 +116,9 @@ def settle_long_lived_objects(page: str) -> None:
     streamlit, altair, polars and the analysis loaded that walks ~150 thousand objects (~80 ms on
     2 cores) while holding the interpreter lock, so every filter change's reply waited for it. What
     is alive after a page's first run is modules and server-long caches: frozen (gc.freeze), later
-    collections walk only what page runs create, and memory hygiene stays as Streamlit meant it."""
+    collections walk only what page runs create, and memory hygiene stays as Streamlit meant it.
+    The cost, bounded: reference cycles still alive at those six moments (once per page) are never
+    collected, and `gc.get_objects()` no longer lists frozen objects (`gc.unfreeze()` brings them back)."""
     if page not in _SETTLED:
         _SETTLED.add(page)
         gc.collect()
@@ -128,8 +130,10 @@ def carried_params() -> dict[str, str]:
     return {k: st.query_params.get(k) for k in SHARED if st.query_params.get(k) is not None}
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=4)
 def load_instances(name: str, root: str, content_hash: str) -> pl.DataFrame:  # the hash keys the cache
+    """One shared, read-only frame per benchmark state (cache_data would unpickle a copy, answer
+    texts and all, on every page run that asks)."""
     return read_instances(name, root=Path(root))
 
 

@@ -88,3 +88,20 @@ def test_runs_are_held_apart_from_their_instances():
     assert lazy.collect().sort("run_id", "instance_id").equals(joined.sort("run_id", "instance_id"))
     one = joined.get_column("run_id")[0]
     assert lazy.filter(pl.col("run_id") == one).collect().height == joined.filter(pl.col("run_id") == one).height
+
+
+def test_a_run_folder_copied_under_another_name_counts_once(tmp_path):
+    """A run copied from another machine into runs/ under another folder name holds the same run
+    (its manifest says so): the report's reader and the dashboard's count its results once."""
+    from analysis.cache import scan_results
+    from analysis.results import read_scored_runs
+
+    root = tmp_path / "cache"
+    shutil.copytree(default_cache_root() / "demo", root / "demo", ignore=shutil.ignore_patterns("tuning"))
+    runs = root / "demo" / "runs"
+    before = scan_results("demo", root).collect().height
+    dashboard_before = read_scored_runs("demo", root).results.height
+    shutil.copytree(runs / "smollm2-135m.choice.profile.55351588", runs / "smollm2-135m.choice.profile.55351588-from-gpu-box")
+    assert scan_results("demo", root).collect().height == before
+    again = read_scored_runs("demo", root)
+    assert again.results.height == dashboard_before and not again.problems
