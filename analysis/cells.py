@@ -29,6 +29,7 @@ class Index:
     instances: pl.DataFrame  # one row per instance, in code order
     inst: np.ndarray
     aligned: np.ndarray
+    user_of_instance: np.ndarray  # instance code -> person code
 
 
 def index_codes(rows: pl.DataFrame, instances: pl.DataFrame) -> Index:
@@ -42,7 +43,7 @@ def index_codes(rows: pl.DataFrame, instances: pl.DataFrame) -> Index:
     user_of_instance = instances.get_column("user_id").rank("dense").cast(pl.Int64).to_numpy() - 1
     user = user_of_instance[inst_code]
     return Index([tuple(r) for r in sel_keys.iter_rows()], sel.get_column("c").to_numpy().astype(np.int64), user,
-                  int(user.max()) + 1, instances, inst_code, rows.get_column("aligned").to_numpy().astype(float))
+                  int(user.max()) + 1, instances, inst_code, rows.get_column("aligned").to_numpy().astype(float), user_of_instance)
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,9 @@ def group_codes(ix: Index, grouping: str) -> GroupCodes:
     codes = labels.get_column("group").rank("dense").cast(pl.Int64).to_numpy() - 1
     table = labels.with_columns(pl.Series("g", codes)).unique("g").sort("g").drop("g")
     as_array = lambda name: np.array(table.get_column(name).to_list(), dtype=object)  # noqa: E731
-    user_of_instance = ix.instances.get_column("user_id").rank("dense").cast(pl.Int64).to_numpy() - 1
     of_person = np.full(ix.n_users, -1, dtype=np.int64)
-    of_person[user_of_instance] = codes
-    one_each = bool((of_person[user_of_instance] == codes).all())  # checked on the data, whatever the grouping declares
+    of_person[ix.user_of_instance] = codes
+    one_each = bool((of_person[ix.user_of_instance] == codes).all())  # checked on the data, whatever the grouping declares
     return GroupCodes(codes, as_array("group"), as_array("iso3"), of_person if one_each else None)
 
 
