@@ -340,18 +340,12 @@ def table_config(frame: pl.DataFrame) -> dict:
     return config
 
 
-@st.cache_data(show_spinner=False, ttl=30)
 def run_details(name: str, root: str, signature: str) -> dict[str, dict]:
-    """run_id → what a shared report says about the run (model, revision, protocol, condition, backend)."""
-    details = {}
-    for d in run_dirs(name, Path(root)):
-        try:
-            m = read_run_manifest(d)
-        except (OSError, ValueError):
-            continue
-        details[d.name] = {"run_id": d.name, "model": m.get("model", {}).get("name"), "revision": m.get("model", {}).get("revision"),
-                           "protocol": m.get("protocol"), "condition": m.get("condition"), "backend": m.get("backend", {}).get("backend")}
-    return details
+    """run_id → what a shared report says about the run (model, revision, protocol, condition,
+    backend): the provenance table's rows, runs with an unreadable manifest left out."""
+    fields = ("model", "revision", "protocol", "condition", "backend")
+    return {r["run"]: {"run_id": r["run"], **{k: r[k] for k in fields}}
+            for r in run_provenance(name, root, signature).iter_rows(named=True) if r["model"] != "manifest unreadable"}
 
 
 def report_provenance(view: str, name: str, root: Path, meta: dict, run_ids: list[str], filters: dict[str, str]):
