@@ -4,6 +4,7 @@ loading, the DEMO banner and the provenance expander. Pages call `analysis` and 
 from __future__ import annotations
 
 import gc
+import io
 from pathlib import Path
 
 import polars as pl
@@ -184,17 +185,22 @@ def select_benchmark() -> tuple[str, Path, dict] | None:
 
 
 def provenance(name: str, root: Path, meta: dict) -> None:
-    with st.expander("Provenance: data, models and runs"):
+    """The benchmark's metadata and one row per run, drawn only while the expander is open: closed,
+    it is one element on every page run instead of a JSON tree and a table the browser redraws on
+    each filter change."""
+    box = st.expander("Provenance: data, models and runs", key="provenance_open", on_change="rerun")
+    if not box.open:
+        return
+    with box:
         st.json({k: v for k, v in meta.items() if k != "splits"}, expanded=False)
-        # one table, read once per cache state: a caption per run was a hundred manifests read and a
-        # hundred elements drawn on every page run of a hundred-run cache
-        st.dataframe(run_provenance(name, str(root), runs_signature(name, root)), hide_index=True)
+        st.dataframe(run_provenance(name, str(root), current_signature(name, root)), hide_index=True)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_resource(show_spinner=False, max_entries=8)
 def run_provenance(name: str, root: str, signature: str) -> pl.DataFrame:
     """One row per run folder: model, revision, protocol, condition, template and backend from its
-    manifest ("manifest unreadable" when it cannot be read)."""
+    manifest ("manifest unreadable" when it cannot be read). One shared, read-only frame per cache
+    state (cache_data would unpickle a copy on every page run that asks)."""
     rows = []
     for d in run_dirs(name, Path(root)):
         try:
@@ -209,15 +215,36 @@ def run_provenance(name: str, root: str, signature: str) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
 
 
-def export_buttons(df: pl.DataFrame, stem: str, key: str) -> None:
-    """CSV and Parquet downloads of a table exactly as shown."""
-    import io
-
-    left, right = st.columns(2)
-    left.download_button("Download CSV", df.write_csv().encode("utf-8"), f"{stem}.csv", "text/csv", key=f"{key}_csv")
+def table_bytes(df: pl.DataFrame, kind: str) -> bytes:
+    """A table exactly as shown, as CSV (UTF-8) or Parquet bytes."""
+    if kind == "csv":
+        return df.write_csv().encode("utf-8")
     buffer = io.BytesIO()
     df.write_parquet(buffer)
-    right.download_button("Download Parquet", buffer.getvalue(), f"{stem}.parquet", "application/octet-stream", key=f"{key}_parquet")
+    return buffer.getvalue()
+
+
+def export_buttons(df: pl.DataFrame, stem: str, key: str) -> None:
+    """CSV and Parquet downloads of a table exactly as shown, written only when a button is pressed
+    (a deferred download): encoding both on every page run cost each filter change ~10 ms."""
+    left, right = st.columns(2)
+    left.download_button("Download CSV", lambda: table_bytes(df, "csv"), f"{stem}.csv", "text/csv", key=f"{key}_csv",
+                         on_click="ignore")
+    right.download_button("Download Parquet", lambda: table_bytes(df, "parquet"), f"{stem}.parquet", "application/octet-stream",
+                          key=f"{key}_parquet", on_click="ignore")
+
+
+SIGNATURE = "_runs_signature"
+
+
+def current_signature(name: str, root: Path | str) -> str:
+    """The runs' fingerprint (analysis.cache.runs_signature) that this page run's `page_data` read:
+    listing a hundred run folders and their parts is ~10 ms, and a page asked for it three times per
+    run (data, provenance, shareable report). Read afresh when the page has not read it for this cache."""
+    saved = st.session_state.get(SIGNATURE)
+    if saved and saved[0] == name and saved[1] == str(root):
+        return saved[2]
+    return runs_signature(name, Path(root))
 
 
 def page_data() -> tuple[str, Path, dict, str, pl.LazyFrame] | None:
@@ -229,6 +256,7 @@ def page_data() -> tuple[str, Path, dict, str, pl.LazyFrame] | None:
         return None
     name, root, meta = picked
     signature = runs_signature(name, root)
+    st.session_state[SIGNATURE] = (name, str(root), signature)
     try:
         scored, problems = load_scored(name, str(root), meta.get("content_hash", ""), signature)
     except Exception as error:  # noqa: BLE001 - the benchmark's own instances are unreadable: nothing to show
@@ -354,7 +382,7 @@ def report_provenance(view: str, name: str, root: Path, meta: dict, run_ids: lis
 
     from analysis.share import Provenance
 
-    details = run_details(name, str(root), runs_signature(name, root))
+    details = run_details(name, str(root), current_signature(name, root))
     return Provenance(view=view, benchmark=name, content_hash=meta.get("content_hash", ""), synthetic=bool(meta.get("synthetic")),
                       runs=[details.get(r, {"run_id": r}) for r in run_ids], filters=filters,
                       created=datetime.now(timezone.utc).replace(microsecond=0))

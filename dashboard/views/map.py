@@ -13,7 +13,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from analysis.geography import country_shapes, region_shapes
+from analysis.geography import country_shapes, map_frame, region_shapes
 from analysis.groups import GroupingTables, grouping_tables
 from analysis.results import metric_name
 from analysis.verdict import grouping_verdict
@@ -82,7 +82,9 @@ def chart_template(difference: bool, half: float, kind: str, grouping: str, shap
     scale = alt.Scale(scheme="redblue" if difference else "viridis", domain=[-half, half])
     fmt = alt.DataFormat(type="json", property="features")
     source = alt.UrlData(url=shapes_url, format=fmt) if shapes_url else alt.Data(name="shapes", format=fmt)
-    base = alt.Chart(source).project("equalEarth")
+    # fitted to the shapes' outermost vertices, not to the data: fitted to its data, Vega re-measured
+    # every vertex of the world (~30 thousand) on each change of run
+    base = alt.Chart(source).project("equalEarth", fit=map_frame(grouping))
     if kind == "region":
         base = base.transform_filter(f"datum.properties.grouping == '{grouping}'")
     base = (base.transform_calculate(key="datum.id" if kind == "country" else "datum.properties.name")

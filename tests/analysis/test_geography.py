@@ -59,3 +59,37 @@ def test_regions_for_countries_outside_prism():
     assert (un_subregion("EGY"), special_region("EGY")) == ("Northern Africa", "Africa")
     assert (un_subregion("FJI"), special_region("FJI")) == ("Melanesia", "Oceania")
     assert special_region("SAU") == "Middle East" and special_region("BRA") == "Latin America and the Caribbean"
+
+
+def _projected_bounds(points):
+    from analysis.geography import _equal_earth
+
+    xy = [_equal_earth(lon, lat) for lon, lat in points]
+    return min(x for x, _ in xy), max(x for x, _ in xy), min(y for _, y in xy), max(y for _, y in xy)
+
+
+@pytest.mark.parametrize("grouping", ["birth_country", "un_subregion", "special_region"])
+def test_a_map_framed_by_four_points_is_framed_as_by_every_shape(grouping):
+    """The Map fits its projection to `map_frame` instead of its data (so a change of run does not
+    re-measure the world): those points' projected bounds must be exactly every vertex's."""
+    from analysis.geography import country_shapes, map_frame, region_shapes
+
+    shapes = country_shapes() if grouping.endswith("_country") else region_shapes(grouping)
+    vertices = []
+    for feature in shapes["features"]:
+        geometry = feature["geometry"]
+        polygons = geometry["coordinates"] if geometry["type"] == "MultiPolygon" else [geometry["coordinates"]]
+        vertices += [point for polygon in polygons for ring in polygon for point in ring]
+    frame = map_frame(grouping)["geometry"]
+    assert frame["type"] == "MultiPoint" and len(frame["coordinates"]) <= 4
+    assert _projected_bounds(frame["coordinates"]) == _projected_bounds(vertices)
+
+
+def test_equal_earth_matches_its_published_values():
+    """Šavrič et al. (2018), as d3-geo computes it (unit scale): the equator's end and the pole."""
+    from analysis.geography import _equal_earth
+
+    x, y = _equal_earth(180, 0)
+    assert x == pytest.approx(2.7066, abs=1e-4) and y == 0
+    x, y = _equal_earth(0, 90)
+    assert x == 0 and y == pytest.approx(1.3173, abs=1e-4)

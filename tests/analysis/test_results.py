@@ -105,3 +105,29 @@ def test_a_run_folder_copied_under_another_name_counts_once(tmp_path):
     assert scan_results("demo", root).collect().height == before
     again = read_scored_runs("demo", root)
     assert again.results.height == dashboard_before and not again.problems
+
+
+def test_the_runs_signature_changes_with_every_write_and_only_then(tmp_path):
+    """The dashboard's caches are keyed on `runs_signature`: a new part, a rewritten manifest or a new
+    run folder must change it (or new results would not show), and reading must not."""
+    import os
+
+    from analysis.cache import runs_signature
+
+    root = tmp_path / "cache"
+    shutil.copytree(default_cache_root() / "demo", root / "demo", ignore=shutil.ignore_patterns("tuning"))
+    before = runs_signature("demo", root)
+    read_scored("demo", root)
+    assert runs_signature("demo", root) == before and before.count(";") == len(run_dirs("demo", root)) - 1
+    run = run_dirs("demo", root)[0]
+    part = next(run.glob("part-*.parquet"))
+    shutil.copy(part, run / "part-zz-copy.parquet")
+    after_part = runs_signature("demo", root)
+    (run / "notes.txt").write_text("not a part")  # other files are not results
+    assert after_part != before and runs_signature("demo", root) == after_part
+    manifest = run / "manifest.json"
+    stat = manifest.stat()
+    os.utime(manifest, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    after_manifest = runs_signature("demo", root)
+    shutil.copytree(run, run.with_name("copied [v2]?"))  # a literal name, not a pattern
+    assert after_manifest != after_part and runs_signature("demo", root) not in (after_manifest, before)

@@ -2,9 +2,11 @@
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from analysis.geography import map_frame
 from pipeline.demo.build import build_demo
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
@@ -134,6 +136,33 @@ def test_map_page_widgets_and_numbers(app):
     lookup = next(t["lookup"] for t in spec["transform"] if "lookup" in t) if "transform" in spec else \
         next(t["lookup"] for layer in spec["layer"] for t in layer.get("transform", []) if "lookup" in t)
     assert lookup == "key"
+    fits = [layer["projection"]["fit"] for layer in [spec, *spec.get("layer", [])] if "projection" in layer]
+    assert fits and all(fit == map_frame("reside_country") for fit in fits)  # a fixed frame: a change of run re-measures nothing
+
+
+def test_provenance_is_drawn_only_when_opened(app):
+    """Closed, the provenance expander is one element (no JSON tree or run table redrawn on every
+    filter change); opened, it lists every run folder with its manifest's details."""
+    from analysis.cache import default_cache_root, run_dirs
+
+    at = app.switch_page("views/map.py").run()
+    assert not at.exception and not at.json and not any("backend" in d.value.columns for d in at.dataframe)
+    at.session_state["provenance_open"] = True
+    at.run()
+    runs = next(d.value for d in at.dataframe if "backend" in d.value.columns)
+    assert not at.exception and at.json and len(runs) == len(run_dirs("demo", default_cache_root()))
+    assert set(runs["protocol"]) == {"choice", "logprob", "generate"}
+
+
+def test_a_downloaded_table_is_the_table_shown():
+    """The CSV and Parquet downloads, written when the button is pressed, hold the table as shown."""
+    import io
+
+    from dashboard.common import table_bytes
+
+    table = pl.DataFrame({"Country of birth": ["Chile", "Côte d'Ivoire"], "PAA, %": [61.5, None], "Tested": [True, False]})
+    assert pl.read_csv(io.BytesIO(table_bytes(table, "csv"))).equals(table)
+    assert pl.read_parquet(io.BytesIO(table_bytes(table, "parquet"))).equals(table)
 
 
 def test_region_maps_use_dissolved_region_shapes(app):
@@ -235,7 +264,6 @@ def test_a_map_link_opens_items_for_the_people_of_a_region(monkeypatch):
 def test_a_groups_interval_is_the_same_on_the_page_in_its_html_report_and_in_the_api(app):
     """One resampling design: the Groups page's table, its shared report and analysis.groups.paa_by_group
     on the same selection give one group the same interval (to the shown decimal)."""
-    import polars as pl
 
     from analysis.groups import grouping_tables, paa_by_group
     from analysis.results import scan_scored, select_results
@@ -341,8 +369,6 @@ def test_hand_edited_links_show_a_notice_instead_of_failing(app, page, params):
 
 def _planted_cache(root: Path, planted: dict | None, models: int = 1, base_logit: float = 0.3) -> Path:
     """A synthetic benchmark with choice runs whose truth is known (analysis.synthetic)."""
-    import polars as pl
-
     from analysis.cache import atomic_write_json, atomic_write_parquet, write_benchmark
     from analysis.synthetic import synthetic_results
 

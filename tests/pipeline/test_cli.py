@@ -104,6 +104,17 @@ def test_the_dashboard_binds_loopback_and_page_jobs_need_an_opt_in_beyond_it():
     assert env["MVPBENCH_ALLOW_JOBS"] == "1"
 
 
+def test_the_served_dashboard_does_not_watch_its_source_unless_asked():
+    """Streamlit's source watcher re-scans every loaded module after each page run; a served
+    dashboard turns it off, and --watch (for developing pages) turns it back on."""
+    from pipeline.cli import dashboard_command
+
+    command, _ = dashboard_command(build_parser().parse_args(["dashboard"]))
+    assert command[command.index("--server.fileWatcherType") + 1] == "none"
+    command, _ = dashboard_command(build_parser().parse_args(["dashboard", "--watch"]))
+    assert command[command.index("--server.fileWatcherType") + 1] == "auto"
+
+
 def test_report_on_a_stale_choice_run_is_one_line_with_the_fix(tmp_path, capsys):
     import shutil
 
