@@ -218,6 +218,9 @@ def _shipped_json(filename: str) -> dict:
         return json.load(fh)
 
 
+ANTIMERIDIAN = 180 - 1e-6
+
+
 def _equal_earth(lon: float, lat: float) -> tuple[float, float]:
     """The Equal Earth projection (Šavrič, Patterson and Jenny 2018; d3-geo's constants), unscaled."""
     import math
@@ -235,8 +238,8 @@ def frame_points(shapes: dict) -> list[list[float]]:
     the westernmost, easternmost, northernmost and southernmost once projected.
 
     Returns:
-        [[lon, lat], ...]: fitting a map to these points frames it exactly as fitting it to every
-        shape does. A chart fitted to its data re-measures every vertex (~30 thousand) whenever any
+        [[lon, lat], ...]: fitting a map to these points frames it as fitting it to every shape does
+        (to within 1e-6° at the antimeridian). A chart fitted to its data re-measures every vertex (~30 thousand) whenever any
         of its numbers changes; fitted to these points it measures four."""
     extremes: dict[str, tuple[float, list[float]]] = {}
     for feature in shapes["features"]:
@@ -248,7 +251,9 @@ def frame_points(shapes: dict) -> list[list[float]]:
                 for side, value in (("west", -x), ("east", x), ("south", -y), ("north", y)):
                     if side not in extremes or value > extremes[side][0]:
                         extremes[side] = (value, [lon, lat])
-    return [point for _, point in extremes.values()]
+    # A point on the antimeridian may be clipped to its other side (d3-geo's antimeridian cut moves
+    # -180° to +180°), which would lose the map's west edge: such points move inward by 1e-6°.
+    return [[max(-ANTIMERIDIAN, min(ANTIMERIDIAN, lon)), lat] for _, (lon, lat) in extremes.values()]
 
 
 @cache
