@@ -28,10 +28,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from analysis.cache import write_benchmark
-from analysis.synthetic import synthetic_results
-from tests.browser import CHROMIUM_FLAGS, chromium_path, running_dashboard
-from pipeline.runs.store import RunStore
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: `tests.browser` starts the server
+
+from analysis.cache import write_benchmark  # noqa: E402
+from analysis.synthetic import synthetic_results  # noqa: E402
+from pipeline.runs.store import RunStore  # noqa: E402
+from tests.browser import CHROMIUM_FLAGS, chromium_path, running_dashboard  # noqa: E402
 
 CHART = "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
 
