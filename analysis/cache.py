@@ -183,12 +183,15 @@ def runs_signature(benchmark: str, root: Path | None = None) -> str:
     rows = []
     for d in run_dirs(benchmark, root):
         parts, newest, written = 0, 0, 0
-        with os.scandir(d) as entries:
-            for entry in entries:
-                if entry.name.startswith("part-") and entry.name.endswith(".parquet"):
-                    parts, newest = parts + 1, max(newest, entry.stat().st_mtime_ns)
-                elif entry.name == "manifest.json":
-                    written = entry.stat().st_mtime_ns
+        try:
+            with os.scandir(d) as entries:
+                for entry in entries:
+                    if entry.name.startswith("part-") and entry.name.endswith(".parquet"):
+                        parts, newest = parts + 1, max(newest, entry.stat().st_mtime_ns)
+                    elif entry.name == "manifest.json":
+                        written = entry.stat().st_mtime_ns
+        except (FileNotFoundError, NotADirectoryError):  # removed since it was listed: an empty run, as before
+            pass
         rows.append(f"{d.name}:{parts}:{newest}:{written}")
     return ";".join(rows)
 

@@ -239,8 +239,8 @@ def frame_points(shapes: dict) -> list[list[float]]:
 
     Returns:
         [[lon, lat], ...]: fitting a map to these points frames it as fitting it to every shape does
-        (to within 1e-6° at the antimeridian). A chart fitted to its data re-measures every vertex (~30 thousand) whenever any
-        of its numbers changes; fitted to these points it measures four."""
+        (to within 1e-6° at the antimeridian). A chart fitted to its data re-measures every vertex
+        (~30 thousand) whenever any of its numbers changes; fitted to these points it measures four."""
     extremes: dict[str, tuple[float, list[float]]] = {}
     for feature in shapes["features"]:
         geometry = feature.get("geometry") or {}
