@@ -15,9 +15,8 @@ from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from analysis.diagnostics import position_warning
 from analysis.display import DEFINITIONS, difference_display, group_label
 from analysis.names import short_run
-from dashboard.common import (choose, choose_int, export_buttons, page_data, provenance, report_provenance, run_diagnostics, run_index,
-                              share_button,
-                              table_config)
+from dashboard.common import choose, choose_int, page_data, provenance, run_diagnostics, run_index, table_config
+from dashboard.downloads import export_buttons, report_provenance, share_button
 
 
 @st.cache_data(show_spinner=False)

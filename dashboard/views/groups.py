@@ -15,8 +15,9 @@ from analysis.verdict import grouping_verdict, length_verdict, literal
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from analysis.display import DEFINITIONS, choice_display, group_display, group_label, group_length_display
-from dashboard.common import (PLACES, choose, choose_int, export_buttons, length_caution, page_data, position_caution, provenance,
-                              report_provenance, run_index, select_place, select_run, share_button, table_config)
+from dashboard.common import (PLACES, choose, choose_int, length_caution, page_data, position_caution, provenance, run_index, select_place,
+                              select_run, table_config)
+from dashboard.downloads import export_buttons, report_provenance, share_button
 
 
 @st.cache_data(show_spinner=False)

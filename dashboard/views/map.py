@@ -25,8 +25,9 @@ from analysis.names import short_run
 if TYPE_CHECKING:  # the module itself is imported when a difference is asked for (statsmodels)
     from analysis.paired import PairedComparison
 from analysis.verdict import literal
-from dashboard.common import (PLACES, choose, choose_int, export_buttons, length_caution, page_data, position_caution, provenance, remember,
-                              report_provenance, run_index, select_run, share_button, table_config)
+from dashboard.common import (PLACES, choose, choose_int, length_caution, page_data, position_caution, provenance, remember, run_index,
+                              select_run, table_config)
+from dashboard.downloads import export_buttons, report_provenance, share_button
 
 # What the map can be drawn by: the grouping column, and whether its shapes are countries or regions.
 GEOGRAPHIES = {"birth": "birth_country", "reside": "reside_country", "subregion": "un_subregion", "region": "special_region"}

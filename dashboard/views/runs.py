@@ -20,7 +20,8 @@ from analysis.render import render as render_report
 from analysis.report import disparity_report
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
-from dashboard.common import export_buttons, load_instances, page_data, provenance, run_index
+from dashboard.common import load_instances, page_data, provenance, run_index
+from dashboard.downloads import export_buttons
 from dashboard.jobs import Job, JobStatus, cancel_job, job_status, list_jobs, start_job
 
 POLL_SECONDS = 2

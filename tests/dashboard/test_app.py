@@ -158,7 +158,7 @@ def test_a_downloaded_table_is_the_table_shown():
     """The CSV and Parquet downloads, written when the button is pressed, hold the table as shown."""
     import io
 
-    from dashboard.common import table_bytes
+    from dashboard.downloads import table_bytes
 
     table = pl.DataFrame({"Country of birth": ["Chile", "Côte d'Ivoire"], "PAA, %": [61.5, None], "Tested": [True, False]})
     assert pl.read_csv(io.BytesIO(table_bytes(table, "csv"))).equals(table)
@@ -267,7 +267,7 @@ def test_a_groups_interval_is_the_same_on_the_page_in_its_html_report_and_in_the
 
     from analysis.groups import grouping_tables, paa_by_group
     from analysis.results import scan_scored, select_results
-    from dashboard.common import report_bytes
+    from dashboard.downloads import report_bytes
     from datetime import datetime, timezone
     from analysis.share import Provenance
 

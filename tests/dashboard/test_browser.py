@@ -188,7 +188,7 @@ def _view_reports(tmp_path) -> dict[str, Path]:
     from analysis.results import read_scored
     from analysis.share import Provenance, report_filename
     from analysis.verdict import comparison_verdict, grouping_verdict
-    from dashboard.common import report_bytes
+    from dashboard.downloads import report_bytes
 
     view = {name: importlib.import_module(f"dashboard.views.{name}") for name in ("map", "groups", "compare")}
     meta = json.loads((default_cache_root() / "demo" / "benchmark.json").read_text())
