@@ -6,6 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.common import carried_params, flush_url, settle_long_lived_objects
+from dashboard.fragments import draw_navigation, set_navigation
 
 HERE = Path(__file__).parent
 st.set_page_config(page_title="MVPBench Explorer", layout="wide")
@@ -31,9 +32,10 @@ def navigation_links(container) -> None:
 # Streamlit's own menu is hidden: its links drop the URL's selections.
 page = st.navigation(PAGES, position="hidden")
 navigation = st.sidebar.container()  # at the top of the sidebar, filled when the page has chosen
+set_navigation(lambda: navigation_links(navigation))  # a page's fragment may draw it first (dashboard.fragments)
 try:
     page.run()
 finally:  # a page that stops early still gets its menu
     flush_url()
-    navigation_links(navigation)
+    draw_navigation()
     settle_long_lived_objects(page.title)

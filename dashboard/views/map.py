@@ -28,6 +28,7 @@ from analysis.verdict import literal
 from dashboard.common import (PLACES, choose, choose_int, length_caution, page_data, position_caution, provenance, remember, run_index,
                               select_run, table_config)
 from dashboard.downloads import export_buttons, report_provenance, share_button
+from dashboard.fragments import run_view
 
 # What the map can be drawn by: the grouping column, and whether its shapes are countries or regions.
 GEOGRAPHIES = {"birth": "birth_country", "reside": "reside_country", "subregion": "un_subregion", "region": "special_region"}
@@ -127,11 +128,18 @@ def shapes_url(kind: str) -> str | None:
     return f"app/static/{SHAPE_FILES[kind]}" if st.get_option("server.enableStaticServing") else None
 
 
-def controls(scored: pl.LazyFrame, state: str):
+def run_controls(scored: pl.LazyFrame, state: str):
+    """The run and the geography: inside the view's fragment, so changing them redraws the view only."""
     index = run_index(scored, state)
     c1, c2, c3, c4 = st.columns(4)
     run = select_run(index, (c1, c2, c3), "")
     where = choose(c4, "Map by", list(GEOGRAPHIES), "where", "map_where", "birth", format_func=LABELS.get)
+    return index, run, GEOGRAPHIES[where]
+
+
+def sidebar_controls() -> tuple[int, tuple[bool, bool]]:
+    """The threshold and the colouring: outside the fragment (a change reruns the page), so the
+    fragment's reruns do not redraw them."""
     min_users = choose_int(st.sidebar, "Minimum effective people per place", MIN_PEOPLE_FLOOR, 500, "min_users", "min_users",
                            MIN_EFFECTIVE_PEOPLE)
     observed = st.sidebar.toggle("Colour by the observed score (includes noise)", value=st.query_params.get("observed") == "1",
@@ -139,19 +147,19 @@ def controls(scored: pl.LazyFrame, state: str):
     shrunk = st.sidebar.toggle("Show shrunk estimates for small places", value=st.query_params.get("shrunk") == "1", key="shrunk")
     remember("observed", "1" if observed else None)
     remember("shrunk", "1" if shrunk else None)
-    return index, run, GEOGRAPHIES[where], min_users, (shrunk, observed)
+    return min_users, (shrunk, observed)
 
 
-def compared_run(index: pl.DataFrame, run_a: str, protocol: str) -> str | None:
+def compared_run(index: pl.DataFrame, run_a: str, protocol: str, side) -> str | None:
     """The run of the difference map, when asked for: another run of the same protocol (same scale)."""
     others = sorted(r for r in index.filter(pl.col("protocol") == protocol).get_column("run_id").to_list() if r != run_a)
     names = {r["run_id"]: short_run(r["model"], r["protocol"], r["condition"]) for r in index.iter_rows(named=True)}
-    difference = st.sidebar.toggle("Difference map (another run − this one)", value=bool(st.query_params.get("vs")) and bool(others),
-                                   key="difference", disabled=not others)
+    difference = side.toggle("Difference map (another run − this one)", value=bool(st.query_params.get("vs")) and bool(others),
+                             key="difference", disabled=not others)
     if not (difference and others):
         remember("vs", None)
         return None
-    return choose(st.sidebar, "Compared run", others, "vs", "vs", format_func=lambda r: names.get(r, r))
+    return choose(side, "Compared run", others, "vs", "vs", format_func=lambda r: names.get(r, r))
 
 
 def difference_lines(compared: PairedComparison, run_a: str, run_b: str) -> list[str]:
@@ -216,7 +224,18 @@ def render() -> None:
         st.info("No model results for this benchmark yet: score one with `mvpbench run`.")
         provenance(name, root, meta)
         return
-    index, run, grouping, min_users, colour = controls(scored, state)
+    min_users, colour = sidebar_controls()
+    side = st.sidebar.container()  # the compared run's picker, drawn by the view (it depends on the protocol)
+    place_view(name, root, meta, state, scored, min_users, colour, side)
+    provenance(name, root, meta)
+
+
+@run_view
+def place_view(name: str, root, meta: dict, state: str, scored: pl.LazyFrame, min_users: int, colour: tuple[bool, bool],
+               side) -> None:
+    """Everything about the picked run: a fragment (dashboard.fragments), so a change of run,
+    grouping or clicked shape redraws this view only."""
+    index, run, grouping = run_controls(scored, state)
     metric = metric_name(run[1])
     tables = place_tables(scored, state, *run, grouping, min_users, DEFAULT_REPLICATES)
     table, key = tables.table, _key_column(grouping)
@@ -226,7 +245,7 @@ def render() -> None:
     for line in verdict:
         st.markdown(line)
     verdict = [*caution, *verdict]
-    run_b = compared_run(index, run_a, run[1])
+    run_b = compared_run(index, run_a, run[1], side)
     compared = difference_table(scored, state, run_a, run_b, grouping, min_users) if run_b else None
     if run_b and compared is None:
         st.warning("The two runs share no instance: no difference map.")
@@ -257,7 +276,6 @@ def render() -> None:
                "Colour": "observed score" if colour[1] else "noise removed (shrunk)"}
     share_button(report_provenance("map", name, root, meta, [run_a, *([run_b] if run_b else [])], filters),
                  lambda: report_parts(verdict, spec, shown, bool(run_b), metric), "map_share")
-    provenance(name, root, meta)
 
 
 if __name__ == "__main__":
