@@ -236,3 +236,67 @@ def test_the_shared_reports_open_offline_with_label_hash_runs_filters_and_a_char
         assert size and min(size) > 0, view
         assert all(r.startswith("file:") for r in requests), requests  # nothing fetched from anywhere
         page.close()
+
+
+def _pick(page, label: str, option: str) -> None:
+    """Choose `option` in the page's selectbox labelled `label`, as a user does (type, Enter)."""
+    page.locator("[data-testid='stSelectbox']").filter(has_text=label).locator("input").click()
+    page.keyboard.type(option)
+    page.keyboard.press("Enter")
+
+
+def test_a_map_run_change_redraws_the_view_and_the_links_carry_it(url, browser):
+    """The Map's run pickers rerun only the view (a fragment): the URL, the sidebar's page links and
+    Back must still follow the change as they do after a full page run."""
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    page.goto(f"{url}/map?protocol=choice")
+    _settle(page, "Alignment by place")
+    _pick(page, "Protocol", "logprob")
+    page.wait_for_function("window.location.search.includes('protocol=logprob')", timeout=60_000)
+    _settle(page, "Alignment by place")
+    groups = page.locator("[data-testid='stSidebar'] a:has-text('Groups')")
+    assert "protocol=logprob" in groups.get_attribute("href")
+    groups.click()
+    body = _settle(page, "OPA: the share")  # the logprob run's metric, carried by the link
+    assert "/groups" in page.url and "protocol=logprob" in page.url and "Alignment by group" in body
+    page.go_back()
+    _settle(page, "Alignment by place")
+    assert "/map" in page.url and "protocol=logprob" in page.url
+    page.close()
+
+
+@pytest.fixture()
+def growing_cache(tmp_path):
+    """The demo without its DPO runs (copied in by the test while the page is open), and its server."""
+    import shutil
+
+    from analysis.cache import default_cache_root
+
+    root = tmp_path / "cache"
+    shutil.copytree(default_cache_root() / "demo", root / "demo", ignore=shutil.ignore_patterns("tuning", "*-dpo-*"))
+    with running_dashboard(root) as served:
+        yield served, root / "demo" / "runs"
+
+
+def test_a_run_that_lands_while_the_map_is_open_shows_at_the_next_change(growing_cache, browser):
+    """The view's fragment holds the runs its page read; a run added since must not be missed: the
+    next change hands over to a full page run, which lists the new model."""
+    import shutil
+
+    from analysis.cache import default_cache_root
+
+    served, runs = growing_cache
+    dpo = "smollm2-135m--smollm2-135m-dpo-e616de2cf10c"  # shown as "smollm2-135m + DPO"
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    page.goto(f"{served}/map?protocol=choice")
+    _settle(page, "Alignment by place")
+    for run in (default_cache_root() / "demo" / "runs").glob(f"{dpo}.*"):
+        shutil.copytree(run, runs / run.name)
+    _pick(page, "Protocol", "logprob")
+    page.wait_for_function("window.location.search.includes('protocol=logprob')", timeout=60_000)
+    _settle(page, "Alignment by place")
+    page.locator("[data-testid='stSelectbox']").filter(has_text="Model").locator("input").click()
+    options = page.locator("[role='option']").all_inner_texts()
+    page.keyboard.press("Escape")
+    assert "smollm2-135m + DPO" in options, options
+    page.close()
