@@ -18,6 +18,7 @@ from analysis.display import DEFINITIONS, choice_display, group_display, group_l
 from dashboard.common import (PLACES, choose, choose_int, length_caution, page_data, position_caution, provenance, run_index, select_place,
                               select_run, table_config)
 from dashboard.downloads import export_buttons, report_provenance, share_button
+from dashboard.fragments import run_view
 
 
 @st.cache_data(show_spinner=False)
@@ -149,17 +150,22 @@ def omnibus_line(omni: dict, min_users: int) -> str:
             f"(naive χ² ignoring clustering: p = {omni['naive_p_value']:.3g}).")
 
 
-def controls(scored: pl.LazyFrame, state: str) -> tuple[tuple[str, str, str], str, int, tuple[str | None, str | None]]:
+def run_controls(scored: pl.LazyFrame, state: str) -> tuple[tuple[str, str, str], str]:
+    """The run and the grouping: inside the view's fragment, so changing them redraws the view only."""
     c1, c2, c3, c4 = st.columns(4)
     run = select_run(run_index(scored, state), (c1, c2, c3), "g_")
     # people's groups, then the design's (the value a question targets, its domain, the split); countries are the Map's
     groupings = [g for g in (*GROUPINGS, *REGISTRY) if g not in ("birth_country", "reside_country")]
     groupings = list(dict.fromkeys(groupings))
     grouping = choose(c4, "Grouping", groupings, "grouping", "grouping", "english_proficiency", format_func=group_label)
+    return run, grouping
+
+
+def sidebar_controls(scored: pl.LazyFrame, state: str) -> tuple[int, tuple[str | None, str | None]]:
+    """The threshold and the people: outside the fragment (a change reruns the page)."""
     min_users = choose_int(st.sidebar, "Minimum effective people per group", MIN_PEOPLE_FLOOR, 500, "min_users", "g_min_users",
                            MIN_EFFECTIVE_PEOPLE)
-    place = select_place(scored, state, st.sidebar, "g_")
-    return run, grouping, min_users, place
+    return min_users, select_place(scored, state, st.sidebar, "g_")
 
 
 def view_filters(run, grouping: str, min_users: int, place) -> dict[str, str]:
@@ -218,16 +224,25 @@ def render() -> None:
     if run_index(scored, state).height == 0:
         st.info("No model results for this benchmark yet: score one with `mvpbench run`.")
     else:
-        run, grouping, min_users, place = controls(scored, state)
-        if place[0]:
-            st.markdown(f"Only people {PLACES[place[0]]} **{literal(place[1])}**.")
-        verdict, result = findings(scored, state, run, grouping, min_users, place)
-        run_id = run_index(scored, state).filter((pl.col("model") == run[0]) & (pl.col("protocol") == run[1])
-                                                 & (pl.col("condition") == run[2])).item(0, "run_id")
-        share_button(report_provenance("groups", name, root, meta, [run_id], view_filters(run, grouping, min_users, place)),
-                     lambda: report_parts(result, grouping, metric_name(run[1]), min_users, verdict), "groups_share")
-        heat_map(scored, state, run, grouping, min_users, metric_name(run[1]), place)
+        min_users, place = sidebar_controls(scored, state)
+        group_view(name, root, meta, state, scored, min_users, place)
     provenance(name, root, meta)
+
+
+@run_view
+def group_view(name: str, root, meta: dict, state: str, scored: pl.LazyFrame, min_users: int,
+               place: tuple[str | None, str | None]) -> None:
+    """Everything about the picked run and grouping: a fragment (dashboard.fragments), so a change of
+    run or grouping redraws this view only."""
+    run, grouping = run_controls(scored, state)
+    if place[0]:
+        st.markdown(f"Only people {PLACES[place[0]]} **{literal(place[1])}**.")
+    verdict, result = findings(scored, state, run, grouping, min_users, place)
+    run_id = run_index(scored, state).filter((pl.col("model") == run[0]) & (pl.col("protocol") == run[1])
+                                             & (pl.col("condition") == run[2])).item(0, "run_id")
+    share_button(report_provenance("groups", name, root, meta, [run_id], view_filters(run, grouping, min_users, place)),
+                 lambda: report_parts(result, grouping, metric_name(run[1]), min_users, verdict), "groups_share")
+    heat_map(scored, state, run, grouping, min_users, metric_name(run[1]), place)
 
 
 if __name__ == "__main__":

@@ -245,23 +245,25 @@ def _pick(page, label: str, option: str) -> None:
     page.keyboard.press("Enter")
 
 
-def test_a_map_run_change_redraws_the_view_and_the_links_carry_it(url, browser):
-    """The Map's run pickers rerun only the view (a fragment): the URL, the sidebar's page links and
-    Back must still follow the change as they do after a full page run."""
+@pytest.mark.parametrize("path, title, link, linked_title", [("map", "Alignment by place", "Groups", "OPA: the share"),
+                                                             ("groups", "Alignment by group", "Map", "Alignment by place")])
+def test_a_run_change_redraws_the_view_and_the_links_carry_it(url, browser, path, title, link, linked_title):
+    """The run pickers of the Map and Groups rerun only the view (a fragment): the URL, the sidebar's
+    page links and Back must still follow the change as they do after a full page run."""
     page = browser.new_page(viewport={"width": 1300, "height": 1000})
-    page.goto(f"{url}/map?protocol=choice")
-    _settle(page, "Alignment by place")
+    page.goto(f"{url}/{path}?protocol=choice")
+    _settle(page, title)
     _pick(page, "Protocol", "logprob")
     page.wait_for_function("window.location.search.includes('protocol=logprob')", timeout=60_000)
-    _settle(page, "Alignment by place")
-    groups = page.locator("[data-testid='stSidebar'] a:has-text('Groups')")
-    assert "protocol=logprob" in groups.get_attribute("href")
-    groups.click()
-    body = _settle(page, "OPA: the share")  # the logprob run's metric, carried by the link
-    assert "/groups" in page.url and "protocol=logprob" in page.url and "Alignment by group" in body
+    _settle(page, title)
+    other = page.locator(f"[data-testid='stSidebar'] a:has-text('{link}')")
+    assert "protocol=logprob" in other.get_attribute("href")
+    other.click()
+    _settle(page, linked_title)  # on Groups, the logprob run's metric: the link carried the run
+    assert f"/{link.lower()}" in page.url and "protocol=logprob" in page.url
     page.go_back()
-    _settle(page, "Alignment by place")
-    assert "/map" in page.url and "protocol=logprob" in page.url
+    _settle(page, title)
+    assert f"/{path}" in page.url and "protocol=logprob" in page.url
     page.close()
 
 
