@@ -1,7 +1,8 @@
 """Dashboard responsiveness on the full-scale synthetic cache (24,020 instances × 10 models × 2
-protocols = 480,400 results), in a real headless Chromium against a running server.
+protocols = 480,400 results; `--models 50`: a hundred runs, 2,402,000 results), in a real headless
+Chromium against a running server.
 
-    python benchmarks/dashboard_render.py [--repeats 5]
+    python benchmarks/dashboard_render.py [--repeats 5] [--models 50]
 
 Measures, with the server already running and warmed by one visit:
 - a new session's first full render of the Map page (new browser context → shapes fetched, chart
@@ -11,6 +12,7 @@ Measures, with the server already running and warmed by one visit:
   (Streamlit AppTest against the same cache; browser drawing not included), median;
 - a filter change in the browser: the protocol picked in the page's selectbox (keyboard, Enter) until
   the URL shows it and no element is stale any more, median;
+- the same filter change on the Groups page, median;
 - a warm revisit in the browser (same URL with another protocol → chart drawn), median;
 - every other page once (Overview, Groups, Compare, Items, Runs): the first visit, which fills the
   server's caches for that page, until the page's last element is drawn (network idle, an upper
@@ -123,6 +125,17 @@ def page_visits(browser, url: str) -> dict[str, dict[str, float]]:
     return figures
 
 
+def groups_filter_changes(browser, url: str, repeats: int) -> list[float]:
+    """The same protocol change on the Groups page (after its first visit filled the caches)."""
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    page.goto(f"{url}/groups?benchmark=synthetic&model=model-00&protocol=choice")
+    page.wait_for_selector("h1:has-text('Alignment by group')", timeout=300_000)
+    page.wait_for_load_state("networkidle", timeout=300_000)
+    times = browser_filter_changes(page, repeats + 1)[1:]
+    page.close()
+    return times
+
+
 def floor_figures(repeats: int, browser) -> dict:
     """Streamlit's own round trip and first render on this machine (benchmarks/streamlit_floor.py),
     the baseline the dashboard's figures are divided by: the machine's speed cancels out."""
@@ -206,6 +219,7 @@ def main() -> None:
                 filter_change.append(time.perf_counter() - start)
             map_rss = server_peak_rss_mb(port)
             pages = page_visits(browser, url)
+            groups_change = groups_filter_changes(browser, url, args.repeats)
             rss = server_peak_rss_mb(port)
             floor = floor_figures(args.repeats, browser)
             browser.close()
@@ -216,6 +230,7 @@ def main() -> None:
         "first_render_seconds_median": round(statistics.median(first_render), 3),
         "filter_change_rerun_seconds_median": round(statistics.median(widget_change), 3),
         "browser_filter_change_seconds_median": round(statistics.median(browser_change), 3),
+        "groups_browser_filter_change_seconds_median": round(statistics.median(groups_change), 3),
         "warm_revisit_seconds_median": round(statistics.median(filter_change), 3),
         "server_peak_rss_mb": None if rss is None else round(rss, 1),
         "server_peak_rss_mb_map_only": None if map_rss is None else round(map_rss, 1),
