@@ -159,7 +159,9 @@ def compared_run(index: pl.DataFrame, run_a: str, protocol: str, side) -> str | 
     if not (difference and others):
         remember("vs", None)
         return None
-    return choose(side, "Compared run", others, "vs", "vs", format_func=lambda r: names.get(r, r))
+    run_b = choose(side, "Compared run", others, "vs", "vs", format_func=lambda r: names.get(r, r))
+    remember("vs", run_b)  # kept even when it is the first run: without `vs` a shared link opens without the difference map
+    return run_b
 
 
 def difference_lines(compared: PairedComparison, run_a: str, run_b: str) -> list[str]:

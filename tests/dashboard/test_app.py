@@ -483,6 +483,7 @@ def test_difference_map_between_two_runs(app):
     at.selectbox(key="condition").set_value("blind").run()
     at.toggle(key="difference").set_value(True).run()
     assert not at.exception
+    assert at.query_params["vs"] == at.selectbox(key="vs").value  # the first compared run too: a shared link reopens the difference map
     at.selectbox(key="vs").set_value("smollm2-135m.choice.profile.55351588").run()
     table = _table(at, "B − A, points")
     assert not at.exception and {"PAA of A, %", "PAA of B, %"} <= set(table.columns)
