@@ -30,14 +30,15 @@ def _ignored(name: str, value: str, using: object) -> None:
     st.info(f"The link's {name}={value!r} is not available here: using {using!r} instead.")
 
 
-def query_value(name: str, options: list[str], default: str | None = None) -> str | None:
+def query_value(name: str, options: list[str], default: str | None = None, known=frozenset()) -> str | None:
     """A value from the URL query if it is one of `options`, else the default (first option); a value
-    in the link that cannot be used says so on the page instead of being dropped silently."""
+    in the link that cannot be used says so on the page instead of being dropped silently, unless it
+    is in `known` (a value of another selection on the page, not a broken link)."""
     value = st.query_params.get(name)
     if value in options:
         return value
     fallback = default if default in options else (options[0] if options else None)
-    if value is not None:
+    if value is not None and value not in known:
         _ignored(name, value, fallback)
     return fallback
 
@@ -65,10 +66,11 @@ def follow_url(key: str, name: str, value: object) -> None:
         st.session_state[key] = value
 
 
-def choose(container, label: str, options: list, name: str, key: str, default=None, **kwargs):
+def choose(container, label: str, options: list, name: str, key: str, default=None, known=frozenset(), **kwargs):
     """A selectbox whose value lives in the URL under `name`: validated (a notice when the link's value
-    is not available), followed after Back, and remembered (left out of the URL while it is the default)."""
-    wanted = query_value(name, options, default)
+    is not available, unless it is one of `known`: valid on the page, just not among these options),
+    followed after Back, and remembered (left out of the URL while it is the default)."""
+    wanted = query_value(name, options, default, known)
     follow_url(key, name, wanted)
     value = container.selectbox(label, options, index=options.index(wanted), key=key, **kwargs)
     remember(name, value, default if default in options else options[0])

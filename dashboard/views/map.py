@@ -25,8 +25,8 @@ from analysis.names import short_run
 if TYPE_CHECKING:  # the module itself is imported when a difference is asked for (statsmodels)
     from analysis.paired import PairedComparison
 from analysis.verdict import literal
-from dashboard.common import (PLACES, choose, choose_int, length_caution, page_data, position_caution, provenance, remember, run_index,
-                              select_run, table_config)
+from dashboard.common import (PLACES, choose, choose_int, follow_url, length_caution, page_data, position_caution, provenance, remember,
+                              run_index, select_run, table_config)
 from dashboard.downloads import export_buttons, report_provenance, share_button
 from dashboard.fragments import run_view
 
@@ -142,24 +142,32 @@ def sidebar_controls() -> tuple[int, tuple[bool, bool]]:
     fragment's reruns do not redraw them."""
     min_users = choose_int(st.sidebar, "Minimum effective people per place", MIN_PEOPLE_FLOOR, 500, "min_users", "min_users",
                            MIN_EFFECTIVE_PEOPLE)
-    observed = st.sidebar.toggle("Colour by the observed score (includes noise)", value=st.query_params.get("observed") == "1",
-                                 key="observed")
-    shrunk = st.sidebar.toggle("Show shrunk estimates for small places", value=st.query_params.get("shrunk") == "1", key="shrunk")
-    remember("observed", "1" if observed else None)
-    remember("shrunk", "1" if shrunk else None)
+    observed = url_toggle(st.sidebar, "Colour by the observed score (includes noise)", "observed")
+    shrunk = url_toggle(st.sidebar, "Show shrunk estimates for small places", "shrunk")
     return min_users, (shrunk, observed)
+
+
+def url_toggle(container, label: str, name: str) -> bool:
+    """A toggle kept in the URL as `name=1`, followed after Back like `choose`."""
+    wanted = st.query_params.get(name) == "1"
+    follow_url(name, name, wanted)
+    value = container.toggle(label, value=wanted, key=name)
+    remember(name, "1" if value else None)
+    return value
 
 
 def compared_run(index: pl.DataFrame, run_a: str, protocol: str, side) -> str | None:
     """The run of the difference map, when asked for: another run of the same protocol (same scale)."""
     others = sorted(r for r in index.filter(pl.col("protocol") == protocol).get_column("run_id").to_list() if r != run_a)
     names = {r["run_id"]: short_run(r["model"], r["protocol"], r["condition"]) for r in index.iter_rows(named=True)}
-    difference = side.toggle("Difference map (another run − this one)", value=bool(st.query_params.get("vs")) and bool(others),
-                             key="difference", disabled=not others)
+    wanted = bool(st.query_params.get("vs")) and bool(others)
+    follow_url("difference", "vs", wanted)  # Back across the toggle: the URL wins over the widget's remembered value
+    difference = side.toggle("Difference map (another run − this one)", value=wanted, key="difference", disabled=not others)
     if not (difference and others):
         remember("vs", None)
         return None
-    run_b = choose(side, "Compared run", others, "vs", "vs", format_func=lambda r: names.get(r, r))
+    # a run of the protocol just left is no broken link: the picker moves to this protocol's runs without a notice
+    run_b = choose(side, "Compared run", others, "vs", "vs", format_func=lambda r: names.get(r, r), known=set(names))
     remember("vs", run_b)  # kept even when it is the first run: without `vs` a shared link opens without the difference map
     return run_b
 

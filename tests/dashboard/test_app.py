@@ -495,6 +495,18 @@ def test_difference_map_between_two_runs(app):
     assert _map_values(at)["summary"].str.startswith("B − A").all()  # the tooltip says what the colour is
 
 
+def test_the_compared_run_follows_a_protocol_change_without_a_broken_link_notice(app):
+    at = app.switch_page("views/map.py").run()
+    at.toggle(key="difference").set_value(True).run()
+    at.selectbox(key="vs").set_value("smollm2-135m--smollm2-135m-sft-326cd17840fc.choice.profile.bf8292fa").run()
+    at.selectbox(key="protocol").set_value("logprob").run()
+    assert not at.exception and at.selectbox(key="vs").value.split(".")[1] == "logprob"
+    assert not [i.value for i in at.info if "not available" in i.value]
+    at.query_params["vs"] = "no-such-run"  # a hand-edited link still says so
+    at.run()
+    assert any("vs='no-such-run' is not available" in i.value for i in at.info)
+
+
 def test_the_map_does_not_paint_noise(app):
     """On the demo no spread between countries survives (τ = 0): coloured by the noise-removed
     estimate, every tested country has one colour; the observed scores, on request, differ."""

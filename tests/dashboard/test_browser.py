@@ -267,6 +267,25 @@ def test_a_run_change_redraws_the_view_and_the_links_carry_it(url, browser, path
     page.close()
 
 
+def test_back_undoes_a_map_toggle(url, browser):
+    """The difference map and the observed colouring are in the URL; one Back turns each off again
+    (the URL wins over the toggle's remembered value, as for the pickers)."""
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    page.goto(f"{url}/map?protocol=choice")
+    _settle(page, "Alignment by place")
+    sidebar = page.locator("[data-testid='stSidebar']")
+    for label, param in (("Difference map", "vs="), ("Colour by the observed score", "observed=1")):
+        sidebar.locator(f"label:has-text('{label}')").click()
+        page.wait_for_function(f"window.location.search.includes('{param}')", timeout=60_000)
+        _settle(page, "Alignment by place")
+        page.go_back()
+        _settle(page, "Alignment by place")
+        page.wait_for_timeout(1500)  # a stale toggle would write its value back into the URL by now
+        assert param not in page.url, (label, page.url)
+        assert not sidebar.get_by_role("switch", name=label).is_checked(), label
+    page.close()
+
+
 @pytest.fixture()
 def growing_cache(tmp_path):
     """The demo without its DPO runs (copied in by the test while the page is open), and its server."""
