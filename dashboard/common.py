@@ -86,6 +86,15 @@ def choose_int(container, label: str, low: int, high: int, name: str, key: str, 
     return value
 
 
+def url_toggle(container, label: str, name: str) -> bool:
+    """A toggle kept in the URL as `name=1`, followed after Back like `choose`."""
+    wanted = st.query_params.get(name) == "1"
+    follow_url(name, name, wanted)
+    value = container.toggle(label, value=wanted, key=name)
+    remember(name, "1" if value else None)
+    return value
+
+
 def remember(name: str, value: object, default: object = None) -> None:
     """Keep the view in the URL so a shared link restores it: collected here, written once per run by
     `flush_url`. None removes the key; a value equal to `default` is only kept if the URL already has it."""

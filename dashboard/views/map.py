@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # the module itself is imported when a difference is asked fo
     from analysis.paired import PairedComparison
 from analysis.verdict import literal
 from dashboard.common import (PLACES, choose, choose_int, follow_url, length_caution, page_data, position_caution, provenance, remember,
-                              run_index, select_run, table_config)
+                              run_index, select_run, table_config, url_toggle)
 from dashboard.downloads import export_buttons, report_provenance, share_button
 from dashboard.fragments import run_view
 
@@ -145,15 +145,6 @@ def sidebar_controls() -> tuple[int, tuple[bool, bool]]:
     observed = url_toggle(st.sidebar, "Colour by the observed score (includes noise)", "observed")
     shrunk = url_toggle(st.sidebar, "Show shrunk estimates for small places", "shrunk")
     return min_users, (shrunk, observed)
-
-
-def url_toggle(container, label: str, name: str) -> bool:
-    """A toggle kept in the URL as `name=1`, followed after Back like `choose`."""
-    wanted = st.query_params.get(name) == "1"
-    follow_url(name, name, wanted)
-    value = container.toggle(label, value=wanted, key=name)
-    remember(name, "1" if value else None)
-    return value
 
 
 def compared_run(index: pl.DataFrame, run_a: str, protocol: str, side) -> str | None:
