@@ -32,8 +32,17 @@ def _row(stat: str, estimate, lo=None, hi=None, **extra) -> dict:
     return {"statistic": stat, "estimate": estimate, "ci_lo": lo, "ci_hi": hi, **extra}
 
 
+def _named(names: Sequence[str], candidates: np.ndarray | None) -> tuple[str | None, str | None]:
+    """(the group named, the candidate set in words): a group is named only when the 1 − α set that
+    holds the lowest (or highest) has it alone (analysis.ranks); otherwise the set is given."""
+    if candidates is None or not candidates.any():
+        return None, None
+    members = [str(names[i]) for i in np.flatnonzero(candidates)]
+    return (members[0] if len(members) == 1 else None), "; ".join(members)
+
+
 def grouping_disparity(paa: np.ndarray, v: np.ndarray, tested: np.ndarray, names: Sequence[str],
-                       alpha: float = 0.05) -> tuple[list[dict], np.ndarray]:
+                       alpha: float = 0.05, ranks: dict[str, np.ndarray] | None = None) -> tuple[list[dict], np.ndarray]:
     """The disparity rows and every group's shrunk PAA.
 
     Args:
@@ -42,20 +51,22 @@ def grouping_disparity(paa: np.ndarray, v: np.ndarray, tested: np.ndarray, names
         tested: (groups,) which groups were tested.
         names: group labels.
         alpha: 1 − confidence level.
+        ranks: `analysis.ranks.group_ranks` columns; without them no group is named lowest or highest.
     Returns:
-        (rows, shrunk): rows with statistic, estimate, ci_lo, ci_hi, groups, worst_group, best_group,
-        note; shrunk is NaN for every group when fewer than two groups were tested.
+        (rows, shrunk): rows with statistic, estimate, ci_lo, ci_hi, groups, worst_group, best_group
+        (named only when the rank confidence sets single one out), lowest_set, highest_set (the
+        candidates, "; "-joined), note; shrunk is NaN for every group when fewer than two groups were tested.
     """
     k = int(tested.sum())
-    common = {"groups": k, "worst_group": None, "best_group": None, "note": None}
+    ranks = ranks or {}
+    worst, lowest = _named(names, ranks.get("lowest_candidate"))
+    best, highest = _named(names, ranks.get("highest_candidate"))
+    common = {"groups": k, "worst_group": worst, "best_group": best, "lowest_set": lowest, "highest_set": highest, "note": None}
     if k < 2:
         note = f"{k} tested group{'s' if k != 1 else ''}: no spread to estimate"
         return [_row(s, None, **{**common, "note": note}) for s in STATISTICS], np.full(len(paa), np.nan)
     fit = random_effects(paa[tested], v[tested], alpha)
     shrunk = shrink(paa, v, fit["mu"], fit["tau"] ** 2)
-    order = np.flatnonzero(tested)[np.argsort(shrunk[tested], kind="stable")]
-    if shrunk[order[-1]] - shrunk[order[0]] > 1e-12:  # with no real spread there is no worst group to name
-        common.update(worst_group=str(names[order[0]]), best_group=str(names[order[-1]]))
     observed = float(paa[tested].max() - paa[tested].min())
     rows = [_row("tau", fit["tau"], fit["tau_lo"], fit["tau_hi"], **common),
             _row("i2", fit["i2"], **common),

@@ -19,11 +19,13 @@ import numpy as np
 import polars as pl
 
 from analysis.disparity import grouping_disparity
+from analysis.distributions import t_ppf
 from analysis.groupings import get_grouping
+from analysis.ranks import group_ranks
 from analysis.resampling import DEFAULT_REPLICATES, bootstrap_interval, replicate_ratios, replicate_weights
 from analysis.significance import group_vs_rest, omnibus
 from analysis.sizes import MIN_PEOPLE_FOR_INTERVAL, checked_minimum, kish_effective_people
-from analysis.variance import cr2_parts, intra_person_correlation, model_variance, moderated_variance, variance_components
+from analysis.variance import cr2_adjusted_residuals, cr2_parts, intra_person_correlation, model_variance, moderated_variance, variance_components
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,10 @@ def _notes(n_eff: np.ndarray, v: np.ndarray, paa: np.ndarray, minimum: int) -> t
         elif n < minimum:
             notes.append(f"fewer than {minimum} effective people ({n:.1f}): not tested")
         elif not var > 0:
-            notes.append(f"no variation between its people (every score {p:g}): not tested")
+            # the loudest gap must never read as none: a large group whose people all score the same is
+            # tested, with the variance a group of its size has under the pooled person model
+            tested[k] = True
+            notes.append(f"every person scores {p:g}: its variance is borrowed from the pooled person model")
         else:
             tested[k] = True
             notes.append(None)
@@ -110,19 +115,22 @@ def analyse_groups(cells: Cells, W: np.ndarray, *, alpha: float = 0.05, min_user
     overall = S.sum() / N.sum()
     between, within = variance_components(S, N, cells.S2)
     rho = intra_person_correlation(between, within)
-    own = cr2_parts(S, N, rho)
-    _, v, df = own
-    tested, notes = _notes(n_eff, v, paa, minimum)
-    tests = group_vs_rest(S, N, tested, per_person, rho, own)
+    _, v_own, df = cr2_parts(S, N, rho)
+    tested, notes = _notes(n_eff, v_own, paa, minimum)
     pooled = model_variance(N, between, within)
+    borrowed = tested & ~(v_own > 0)
+    v = np.where(borrowed, pooled, v_own)
+    own = (paa, v, df)
+    tests = group_vs_rest(S, N, tested, per_person, rho, own)
     # the random-effects fit reads moderated variances for tested groups (stable weights), the pooled
     # model's for the rest (a one-person group has no variance of its own)
     v_fit = np.where(tested, moderated_variance(v, df, pooled), pooled)
     names = list(labels) if labels is not None else [str(x) for x in cells.groups.to_series(0).to_list()]
-    disparity, shrunk = grouping_disparity(paa, v_fit, tested, names, alpha)
+    ranks = group_ranks(paa, _score_covariance(S, N, v, per_person), df, tested, alpha)
+    disparity, shrunk = grouping_disparity(paa, v_fit, tested, names, alpha, ranks)
     columns = {"users": (N > 0).sum(axis=0).astype(np.int64), "effective_users": n_eff, "instances": instances.astype(np.int64),
                "paa": paa, "gap": paa - overall, **tests, "tested": tested, "small": n_eff < minimum, "note": np.array(notes, dtype=object),
-               "paa_shrunk": shrunk}
+               "paa_shrunk": shrunk, **ranks}
     nan = np.full(len(paa), np.nan)
     columns.update(ci_lo=nan, ci_hi=nan, gap_lo=nan, gap_hi=nan)
     if W.shape[0]:
@@ -130,7 +138,33 @@ def analyse_groups(cells: Cells, W: np.ndarray, *, alpha: float = 0.05, min_user
         overall_reps = replicate_ratios(W, S.sum(axis=1, keepdims=True), N.sum(axis=1, keepdims=True))
         columns["ci_lo"], columns["ci_hi"] = bootstrap_interval(reps, n_eff, df, alpha)
         columns["gap_lo"], columns["gap_hi"] = bootstrap_interval(reps - overall_reps, n_eff, df, alpha)
+        _borrowed_intervals(columns, borrowed, v, N, df, alpha)
     return GroupAnalysis(columns, omnibus(S, N, tested, per_person, rho, own), disparity, v_fit, df, pooled)
+
+
+def _score_covariance(S: np.ndarray, N: np.ndarray, v: np.ndarray, per_person: bool) -> np.ndarray:
+    """Covariance of the group scores: diagonal when each person is in one group, else the CR2
+    influence cross-products (people answer in several groups); the diagonal is the tests' variance."""
+    if per_person:
+        return np.diag(np.nan_to_num(v))
+    psi = cr2_adjusted_residuals(S, N)
+    cov = psi.T @ psi
+    cov[np.diag_indices_from(cov)] = np.nan_to_num(v)
+    return cov
+
+
+def _borrowed_intervals(columns: dict[str, np.ndarray], borrowed: np.ndarray, v: np.ndarray, N: np.ndarray, df: np.ndarray,
+                        alpha: float) -> None:
+    """t intervals from the borrowed variance for groups whose people all score the same: their
+    bootstrap replicates cannot vary, and a zero-width interval (or none) would claim certainty."""
+    if not borrowed.any():
+        return
+    t = t_ppf(1 - alpha / 2, np.maximum(np.nan_to_num(df, nan=1.0), 1.0))
+    share = N.sum(axis=0) / N.sum()  # the gap to the overall is (1 − share) × the difference to the rest
+    paa_half, gap_half = t * np.sqrt(v), t * (1 - share) * np.nan_to_num(columns["se"])
+    for name, centre, half, lo, hi in (("ci", columns["paa"], paa_half, 0.0, 1.0), ("gap", columns["gap"], gap_half, -1.0, 1.0)):
+        columns[f"{name}_lo"] = np.where(borrowed, np.clip(centre - half, lo, hi), columns[f"{name}_lo"])
+        columns[f"{name}_hi"] = np.where(borrowed, np.clip(centre + half, lo, hi), columns[f"{name}_hi"])
 
 
 @dataclass(frozen=True)
@@ -157,9 +191,25 @@ def grouping_tables(df: pl.DataFrame | pl.LazyFrame, by: str | Sequence[str], *,
     """
     by = [by] if isinstance(by, str) else list(by)
     cells = user_cells(with_groups(df, by), by)
+    return tables_from_cells(cells, by, replicate_weights(len(cells.users), B, seed), alpha=alpha, min_users=min_users,
+                             per_person=all(get_grouping(g).per_person for g in by))
+
+
+def tables_from_cells(cells: Cells, by: Sequence[str], W: np.ndarray, *, alpha: float = 0.05, min_users: int | None = None,
+                      per_person: bool = True) -> GroupingTables:
+    """`grouping_tables` from per-person cells (simulations build cells directly).
+
+    Args:
+        cells: per-person sums; `cells.groups` has the columns `by`.
+        by: the group-label columns.
+        W: replicate weights for the cells' people.
+        alpha, min_users: as for `grouping_tables`.
+        per_person: whether each person falls in one group only.
+    Returns:
+        GroupingTables.
+    """
     labels = [" × ".join(str(v) for v in row) for row in cells.groups.select(by).iter_rows()]
-    result = analyse_groups(cells, replicate_weights(len(cells.users), B, seed), alpha=alpha, min_users=min_users,
-                            per_person=all(get_grouping(g).per_person for g in by), labels=labels)
+    result = analyse_groups(cells, W, alpha=alpha, min_users=min_users, per_person=per_person, labels=labels)
     columns = {k: (v.tolist() if v.dtype == object else v) for k, v in result.columns.items()}
     table = cells.groups.with_columns(*(pl.Series(k, v, dtype=pl.String if k == "note" else None, nan_to_null=True)
                                         for k, v in columns.items()))
@@ -189,13 +239,15 @@ def disparity_summary(df: pl.DataFrame | pl.LazyFrame, by: str | Sequence[str], 
     Args:
         df, by, seed, alpha, min_users: as for `grouping_tables` (these rows need no bootstrap).
     Returns:
-        One row per statistic: statistic, estimate, ci_lo, ci_hi, groups, worst_group, best_group, note.
+        One row per statistic: statistic, estimate, ci_lo, ci_hi, groups, worst_group, best_group,
+        lowest_set, highest_set, note.
     """
     return grouping_tables(df, by, B=0, seed=seed, alpha=alpha, min_users=min_users).disparity
 
 
 DISPARITY_SCHEMA = {"statistic": pl.String, "estimate": pl.Float64, "ci_lo": pl.Float64, "ci_hi": pl.Float64, "groups": pl.Int64,
-                    "worst_group": pl.String, "best_group": pl.String, "note": pl.String}
+                    "worst_group": pl.String, "best_group": pl.String, "lowest_set": pl.String, "highest_set": pl.String,
+                    "note": pl.String}
 
 
 def disparity_frame(rows: list[dict]) -> pl.DataFrame:

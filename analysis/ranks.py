@@ -149,3 +149,35 @@ def lowest_set(x: np.ndarray, cov: np.ndarray, *, df: np.ndarray | None = None, 
 def highest_set(x: np.ndarray, cov: np.ndarray, **options) -> np.ndarray:
     """The set that contains the highest group(s) with probability 1 − α: `lowest_set` of −x."""
     return lowest_set(-np.asarray(x, dtype=float), cov, **options)
+
+
+def group_ranks(paa: np.ndarray, cov: np.ndarray, df: np.ndarray, tested: np.ndarray, alpha: float = 0.05,
+                seed: int = 0) -> dict[str, np.ndarray]:
+    """Rank columns of a grouping's table, over its tested groups only (an untested group is never ranked).
+
+    Args:
+        paa: (groups,) scores.
+        cov: (groups × groups) their covariance (only the tested block is read).
+        df: (groups,) each score's degrees of freedom (NaN: Gaussian).
+        tested: (groups,) which groups are ranked.
+        alpha: 1 − confidence level.
+        seed: the error draws' seed.
+    Returns:
+        {"rank", "rank_lo", "rank_hi"} (floats, NaN for untested groups; ranks from the lowest among the
+        tested, marginal 1 − α sets) and {"lowest_candidate", "highest_candidate"} (booleans: in the
+        1 − α set that holds the lowest / highest tested group).
+    """
+    k = len(paa)
+    out = {name: np.full(k, np.nan) for name in ("rank", "rank_lo", "rank_hi")}
+    out.update(lowest_candidate=np.zeros(k, dtype=bool), highest_candidate=np.zeros(k, dtype=bool))
+    idx = np.flatnonzero(tested)
+    if len(idx) < 2:
+        return out
+    x, sub = paa[idx], cov[np.ix_(idx, idx)]
+    t_df = np.where(np.isfinite(df[idx]) & (df[idx] > 0), df[idx], np.inf)
+    errors = dict(df=t_df, alpha=alpha, seed=seed)
+    sets = rank_sets(x, sub, **errors)
+    out["rank"][idx], out["rank_lo"][idx], out["rank_hi"][idx] = sets.rank, sets.lo, sets.hi
+    out["lowest_candidate"][idx] = lowest_set(x, sub, **errors)
+    out["highest_candidate"][idx] = highest_set(x, sub, **errors)
+    return out

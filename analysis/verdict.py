@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import polars as pl
 
+from analysis.claims import ALPHA, Claim, claim, licensed
 from analysis.groups import GroupingTables
 from analysis.names import short_run
 
-ALPHA = 0.05
 _MARKDOWN = str.maketrans({c: f"\\{c}" for c in "\\`*_{}[]()#+-.!|<>~"})
 
 
@@ -25,58 +25,137 @@ def _points(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:+.1f}"
 
 
-def _tested_sentence(table: pl.DataFrame, things: str, minimum: int) -> str:
-    tested, total = int(table["tested"].sum()), table.height
-    return f"**{tested} of {total} {things}** have at least {minimum} effective people and were tested."
+def _names(items) -> str:
+    return ", ".join(map(_text, items))
 
 
-def _findings(table: pl.DataFrame, label: str, omnibus: dict, metric: str) -> str:
+def _p(value: float | None) -> str:
+    """A p-value as the tables print it (analysis.display.p_text), so a sentence's number is the table's."""
+    return "not tested" if value is None or value != value else "< 0.001" if value < 0.001 else f"{value:.3g}"
+
+
+def _tested_claim(table: pl.DataFrame, things: str, minimum: int) -> Claim:
+    return claim("tested", numbers={"tested": int(table["tested"].sum()), "total": table.height, "things": things, "minimum": minimum})
+
+
+def _finding_claims(table: pl.DataFrame, label: str, omnibus: dict, metric: str, alpha: float) -> list[Claim]:
     if omnibus.get("p_value") is None:
-        return "Fewer than two groups could be tested, so no comparison between groups is possible here."
-    flagged = table.filter(pl.col("p_holm") < ALPHA).sort("diff_rest")
+        return [claim("tested", numbers={"fewer_than_two": True})]
+    flagged = table.filter(pl.col("p_holm") < alpha).sort(label)
     if flagged.height == 0:
-        smallest = table["p_holm"].min()
-        return (f"**No difference survives correction**: the omnibus test gives p = {omnibus['p_value']:.2g} and no group "
-                f"differs from the rest after Holm's correction (smallest adjusted p = {smallest:.2g}).")
-    parts = [f"{_text(r[label])} ({_points(r['diff_rest'])} points of {metric} vs the rest, adjusted p = {r['p_holm']:.2g})"
-             for r in flagged.iter_rows(named=True)]
-    return (f"**{flagged.height} group{'s differ' if flagged.height > 1 else ' differs'} from the rest after Holm's "
-            f"correction**: {'; '.join(parts)}. Omnibus p = {omnibus['p_value']:.2g}.")
+        return [claim("no_difference", numbers={"omnibus_p": omnibus["p_value"], "smallest": table["p_holm"].min()},
+                      evidence={"flagged": 0})]
+    evidence = {"p_value": omnibus["p_value"], "alpha": alpha}
+    kind = "groups_differ" if licensed("groups_differ", evidence) else "omnibus_unclear"
+    out = [claim(kind, numbers={"p": omnibus["p_value"]}, evidence=evidence)]
+    for r in flagged.iter_rows(named=True):
+        out.append(claim("differs", (str(r[label]),), {"gap": r["gap"], "gap_lo": r.get("gap_lo"), "gap_hi": r.get("gap_hi"),
+                                                      "p_holm": r["p_holm"], "metric": metric},
+                         {"p_holm": r["p_holm"], "alpha": alpha}))
+    return out
 
 
-def _spread(disparity: pl.DataFrame) -> str | None:
+def _rank_claims(table: pl.DataFrame, label: str, alpha: float) -> list[Claim]:
+    """Who is lowest (and highest), only as far as the rank confidence sets license it."""
+    tested = table.filter(pl.col("tested"))
+    if tested.height < 2 or "lowest_candidate" not in table.columns:
+        return []
+    names = [str(x) for x in tested[label].to_list()]
+    out = []
+    for side in ("lowest", "highest"):
+        members = tuple(n for n, c in zip(names, tested[f"{side}_candidate"].to_list(), strict=True) if c)
+        evidence = {f"{side}_set": members, "tested": len(names), "alpha": alpha}
+        if len(members) == 1 and licensed(side, {**evidence, "subject": members[0]}):
+            out.append(claim(side, members, {}, {**evidence, "subject": members[0]}))
+        elif licensed(f"{side}_among", evidence):
+            out.append(claim(f"{side}_among", members, {"tested": len(names)}, evidence))
+        elif side == "lowest":
+            out.append(claim("unranked", (), {"tested": len(names)}, {"lowest_set": members, "tested": len(names)}))
+    return out
+
+
+def _spread_claims(disparity: pl.DataFrame) -> list[Claim]:
     rows = {r["statistic"]: r for r in disparity.iter_rows(named=True)}
     tau, i2 = rows.get("tau"), rows.get("i2")
     if not tau or tau["estimate"] is None:
-        return None
-    text = (f"Spread of true alignment between tested groups (τ, noise removed): **{100 * tau['estimate']:.1f} points** "
-            f"(95% interval {100 * tau['ci_lo']:.1f} to {100 * tau['ci_hi']:.1f}); {100 * i2['estimate']:.0f}% of the observed "
-            "spread is real.")
-    if tau["worst_group"]:
-        text += f" Lowest after shrinkage: {_text(tau['worst_group'])}; highest: {_text(tau['best_group'])}."
-    else:
-        text += " No group can be named lowest: their estimates are indistinguishable."
-    return text
+        return []
+    numbers = {"tau": tau["estimate"], "tau_lo": tau["ci_lo"], "tau_hi": tau["ci_hi"], "i2": i2["estimate"]}
+    kind = "spread_real" if licensed("spread_real", {"tau_lo": tau["ci_lo"]}) else "spread"
+    return [claim(kind, (), numbers, {"tau": tau["estimate"], "tau_lo": tau["ci_lo"]})]
 
 
-def _untested(table: pl.DataFrame, label: str, minimum: int) -> str | None:
+def _untested_claim(table: pl.DataFrame, label: str, minimum: int) -> Claim | None:
     untested = table.filter(~pl.col("tested"))
     if untested.height == 0:
         return None
-    small = untested.filter(pl.col("effective_users") < minimum).sort("effective_users", descending=True)
-    flat = untested.filter(pl.col("effective_users") >= minimum)
-    parts = []
-    if small.height:
-        examples = ", ".join(f"{_text(r[label])} ({r['effective_users']:.1f})" for r in small.head(3).iter_rows(named=True))
-        parts.append(f"{small.height} with fewer than {minimum} effective people (largest: {examples})")
-    if flat.height:
-        parts.append(f"{flat.height} whose people's scores do not vary ({', '.join(map(_text, flat[label].to_list()[:3]))})")
-    return "Not tested, never ranked: " + "; ".join(parts) + "."
+    small = untested.sort("effective_users", descending=True)
+    return claim("untested", tuple(str(x) for x in small[label].to_list()),
+                 {"count": small.height, "minimum": minimum, "largest": [(str(r[label]), r["effective_users"]) for r in small.head(3).iter_rows(named=True)]})
+
+
+def grouping_claims(tables: GroupingTables, label: str, *, metric: str = "PAA", things: str = "groups", minimum: int = 20,
+                    alpha: float = ALPHA) -> list[Claim]:
+    """Every claim one selection's grouping supports, each licensed where it is made.
+
+    Args:
+        tables: `analysis.groups.grouping_tables` output.
+        label: the table's group-label column.
+        metric: "PAA" or "OPA". things: what the groups are called. minimum: the minimum used.
+        alpha: the level the tables were computed at.
+    Returns:
+        Claims in reading order: tested, findings, ranks, spread, untested.
+    """
+    table = tables.table
+    claims = [_tested_claim(table, things, minimum), *_finding_claims(table, label, tables.omnibus, metric, alpha)]
+    claims += _rank_claims(table, label, alpha) + _spread_claims(tables.disparity)
+    untested = _untested_claim(table, label, minimum)
+    return claims + ([untested] if untested else [])
+
+
+def say(c: Claim) -> str:
+    """A claim in words (Markdown; data labels escaped). The one place sentences are written."""
+    n, s = c.numbers, c.subject
+    if c.kind == "tested":
+        if n.get("fewer_than_two"):
+            return "Fewer than two groups could be tested, so no comparison between groups is possible here."
+        return f"**{n['tested']} of {n['total']} {n['things']}** have at least {n['minimum']} effective people and were tested."
+    if c.kind == "no_difference":
+        return (f"**No difference survives correction**: the omnibus test gives p = {_p(n['omnibus_p'])} and no group differs "
+                f"from the rest after Holm's correction (smallest adjusted p = {_p(n['smallest'])}).")
+    if c.kind == "groups_differ":
+        return f"The groups differ: omnibus p = {_p(n['p'])}."
+    if c.kind == "omnibus_unclear":
+        return f"The omnibus test alone does not show the groups differ (p = {_p(n['p'])})."
+    if c.kind == "differs":
+        interval = f", 95% interval {_points(n['gap_lo'])} to {_points(n['gap_hi'])}" if n.get("gap_lo") is not None else ""
+        side = "below" if n["gap"] < 0 else "above"
+        return (f"**{_text(s[0])} is {side} the rest**: {_points(n['gap'])} points of {n['metric']} to the overall{interval}; "
+                f"adjusted p = {_p(n['p_holm'])}.")
+    if c.kind in ("lowest", "highest"):
+        return f"**{_text(s[0])} is the {c.kind}** of the tested groups (95% confidence set for the {c.kind}: it alone)."
+    if c.kind in ("lowest_among", "highest_among"):
+        side = c.kind.split("_")[0]
+        return (f"The data cannot tell which group is {side}; with 95% confidence the {side} is among {_names(s)} "
+                f"({len(s)} of {n['tested']} tested).")
+    if c.kind == "unranked":
+        return f"No group can be named lowest or highest: any of the {n['tested']} tested could be lowest (95% rank sets)."
+    if c.kind in ("spread", "spread_real"):
+        text = (f"Spread of true alignment between tested groups (τ, noise removed): **{100 * n['tau']:.1f} points** "
+                f"(95% interval {100 * n['tau_lo']:.1f} to {100 * n['tau_hi']:.1f}); {100 * n['i2']:.0f}% of the observed spread is real.")
+        return text if c.kind == "spread_real" else text + " The interval includes 0: no real spread is shown."
+    if c.kind == "untested":
+        examples = ", ".join(f"{_text(name)} ({eff:.1f})" for name, eff in n["largest"])
+        return (f"Not tested, never ranked: {n['count']} with fewer than {n['minimum']} effective people (largest: {examples}).")
+    if c.kind in ("b_higher", "b_lower", "b_unclear"):
+        return n["text"]
+    if c.kind in ("narrowed", "widened", "change_unclear"):
+        return n["text"]
+    raise ValueError(f"no words for claim kind {c.kind}")
 
 
 def grouping_verdict(tables: GroupingTables, label: str, *, metric: str = "PAA", things: str = "groups",
                      minimum: int = 20) -> list[str]:
-    """The verdict for one selection's grouping, one sentence per line.
+    """The verdict for one selection's grouping, one sentence per line, from `grouping_claims`.
 
     Args:
         tables: `analysis.groups.grouping_tables` output.
@@ -87,15 +166,22 @@ def grouping_verdict(tables: GroupingTables, label: str, *, metric: str = "PAA",
     Returns:
         Sentences in Markdown (bold for the finding); group labels are data and must be shown as text.
     """
-    table = tables.table
-    lines = [_tested_sentence(table, things, minimum), _findings(table, label, tables.omnibus, metric)]
-    lines += [line for line in (_spread(tables.disparity), _untested(table, label, minimum)) if line]
+    claims = grouping_claims(tables, label, metric=metric, things=things, minimum=minimum)
+    # the omnibus line is folded into the findings sentence when groups differ (one line per idea)
+    lines, differs = [], [say(c) for c in claims if c.kind == "differs"]
+    for c in claims:
+        if c.kind in ("groups_differ", "omnibus_unclear"):
+            count = f"{len(differs)} group{'s differ' if len(differs) > 1 else ' differs'}"
+            omnibus = f"omnibus p = {_p(c.numbers['p'])}" + ("" if c.kind == "groups_differ" else ", not below 0.05 on its own")
+            lines.append(f"**{count} from the rest after Holm's correction** ({omnibus}): " + " ".join(differs))
+        elif c.kind != "differs":
+            lines.append(say(c))
     return lines
 
 
-def comparison_verdict(result: dict, metric: str, things: str = "groups") -> list[str]:
+def comparison_verdict(result, metric: str, things: str = "groups") -> list[str]:
     """The Compare page's verdict: the paired difference B − A in words, and whether the
-    noise-corrected spread between groups changed.
+    noise-corrected spread between groups changed, each sentence a licensed claim.
 
     Args:
         result: `analysis.paired.compare_runs` output (with a grouping).
@@ -104,28 +190,39 @@ def comparison_verdict(result: dict, metric: str, things: str = "groups") -> lis
     Returns:
         Sentences in Markdown.
     """
+    return [say(c) for c in comparison_claims(result, metric, things)]
+
+
+def comparison_claims(result, metric: str, things: str = "groups") -> list[Claim]:
+    """The paired comparison's claims: B higher/lower (paired interval), spread narrowed/widened."""
     o = result.overall
     diff = f"**B − A = {_points(o.diff)} points of {metric}**"
     if o.ci_lo is None or o.ci_hi is None:
-        lines = [f"{diff} on {o.instances:,} shared instances; too few people for an interval."]
+        claims = [claim("b_unclear", numbers={"text": f"{diff} on {o.instances:,} shared instances; too few people for an interval."})]
     else:
-        reading = ("B is higher" if o.ci_lo > 0 else "B is lower" if o.ci_hi < 0 else "no difference beyond noise")
-        lines = [f"{diff} (95% paired interval {_points(o.ci_lo)} to {_points(o.ci_hi)}) on {o.instances:,} shared "
-                 f"instances of {o.users:,} people: {reading}."]
+        evidence = {"ci_lo": o.ci_lo, "ci_hi": o.ci_hi}
+        kind = "b_higher" if licensed("b_higher", evidence) else "b_lower" if licensed("b_lower", evidence) else "b_unclear"
+        reading = {"b_higher": "B is higher", "b_lower": "B is lower", "b_unclear": "no difference beyond noise"}[kind]
+        claims = [claim(kind, numbers={"text": f"{diff} (95% paired interval {_points(o.ci_lo)} to {_points(o.ci_hi)}) on "
+                                               f"{o.instances:,} shared instances of {o.users:,} people: {reading}."}, evidence=evidence)]
     change = result.disparity_change
     if change is not None and change.height:
-        tau = change.filter(pl.col("statistic") == "tau").row(0, named=True)
-        if tau["change"] is None:
-            lines.append(f"The spread between {things} cannot be compared: {tau['note']}.")
-        else:
-            text = (f"Spread of true alignment between the {tau['groups']} {things} tested in both (τ): "
-                    f"{100 * tau['a']:.1f} → {100 * tau['b']:.1f} points ({_points(tau['change'])}")
-            if tau["ci_lo"] is None:
-                lines.append(text + "); no reliable interval for the change.")
-            else:
-                moved = "narrowed" if tau["ci_hi"] < 0 else "widened" if tau["ci_lo"] > 0 else "no evidence that it changed"
-                lines.append(text + f", 95% paired interval {_points(tau['ci_lo'])} to {_points(tau['ci_hi'])}): {moved}.")
-    return lines
+        claims.append(_change_claim(change.filter(pl.col("statistic") == "tau").row(0, named=True), things))
+    return claims
+
+
+def _change_claim(tau: dict, things: str) -> Claim:
+    if tau["change"] is None:
+        return claim("change_unclear", numbers={"text": f"The spread between {things} cannot be compared: {tau['note']}."})
+    text = (f"Spread of true alignment between the {tau['groups']} {things} tested in both (τ): "
+            f"{100 * tau['a']:.1f} → {100 * tau['b']:.1f} points ({_points(tau['change'])}")
+    if tau["ci_lo"] is None:
+        return claim("change_unclear", numbers={"text": text + "); no reliable interval for the change."})
+    evidence = {"ci_lo": tau["ci_lo"], "ci_hi": tau["ci_hi"]}
+    kind = "narrowed" if licensed("narrowed", evidence) else "widened" if licensed("widened", evidence) else "change_unclear"
+    moved = {"narrowed": "narrowed", "widened": "widened", "change_unclear": "no evidence that it changed"}[kind]
+    return claim(kind, numbers={"text": text + f", 95% paired interval {_points(tau['ci_lo'])} to {_points(tau['ci_hi'])}): {moved}."},
+                 evidence=evidence)
 
 
 def _run_line(row: dict, metric: str, chance: float | None) -> str:

@@ -1,0 +1,123 @@
+"""Claims, not strings: every sentence a verdict says is a typed claim with the evidence that licenses
+it, checked where the claim is made, and rendered in words by one function (`say`).
+
+A claim kind that asserts a difference ("differs from the rest", "lowest", "spread is real", "B is
+higher", ...) carries a licence: a predicate over its evidence (an adjusted p-value under α, a rank
+confidence set with one member, an interval that excludes zero). `claim` refuses to build a claim
+whose licence fails, so no page, report or share can state more than its numbers allow; builders ask
+`licensed` first and say what the evidence does support instead. Each kind's false-claim rate on data
+with no true difference is measured in tests/analysis/test_claims_null.py and docs/ANALYSIS.md.
+
+Kinds that assert no difference (what was tested, what was not, "nothing survives correction") are
+claims too, with licences that check they are true of the evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+ALPHA = 0.05
+
+
+def _p_under(key: str) -> Callable[[Mapping], bool]:
+    return lambda e: e.get(key) is not None and e[key] < e.get("alpha", ALPHA)
+
+
+def _interval_beyond_zero(sign: int) -> Callable[[Mapping], bool]:
+    def check(e: Mapping) -> bool:
+        lo, hi = e.get("ci_lo"), e.get("ci_hi")
+        return lo is not None and hi is not None and (lo > 0 if sign > 0 else hi < 0)
+    return check
+
+
+def _alone_in(key: str) -> Callable[[Mapping], bool]:
+    return lambda e: len(e.get(key) or ()) == 1 and e[key][0] == e.get("subject")
+
+
+def _narrowed_to(key: str) -> Callable[[Mapping], bool]:
+    return lambda e: 2 <= len(e.get(key) or ()) < e.get("tested", 0)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A claim kind: whether it asserts a difference (and so must keep its false-claim rate under α
+    on null data) and the licence its evidence must pass."""
+
+    name: str
+    asserts_difference: bool
+    licence: Callable[[Mapping], bool]
+    rule: str  # the licence in words, for docs/ANALYSIS.md
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in (
+    Kind("differs", True, _p_under("p_holm"), "the group-vs-rest test's Holm-adjusted p < α over the grouping's tested groups"),
+    Kind("groups_differ", True, _p_under("p_value"), "the omnibus test's p < α"),
+    Kind("lowest", True, _alone_in("lowest_set"), "the 1 − α confidence set for the lowest group (ranks) holds it alone"),
+    Kind("highest", True, _alone_in("highest_set"), "the 1 − α confidence set for the highest group holds it alone"),
+    Kind("lowest_among", True, _narrowed_to("lowest_set"), "the 1 − α set for the lowest leaves out at least one tested group"),
+    Kind("highest_among", True, _narrowed_to("highest_set"), "the 1 − α set for the highest leaves out at least one tested group"),
+    Kind("spread_real", True, lambda e: (e.get("tau_lo") or 0) > 0, "the Q-profile interval of τ excludes 0"),
+    Kind("b_higher", True, _interval_beyond_zero(+1), "the paired interval of B − A lies above 0"),
+    Kind("b_lower", True, _interval_beyond_zero(-1), "the paired interval of B − A lies below 0"),
+    Kind("narrowed", True, _interval_beyond_zero(-1), "the paired interval of the change in τ lies below 0"),
+    Kind("widened", True, _interval_beyond_zero(+1), "the paired interval of the change in τ lies above 0"),
+    Kind("omnibus_unclear", False, lambda e: not (e.get("p_value") is not None and e["p_value"] < e.get("alpha", ALPHA)),
+         "the omnibus test's p ≥ α"),
+    Kind("b_unclear", False, lambda e: True, "no interval, or one that includes 0"),
+    Kind("change_unclear", False, lambda e: True, "no interval for the change, or one that includes 0"),
+    Kind("no_difference", False, lambda e: not e.get("flagged"), "no tested group's Holm-adjusted p < α"),
+    Kind("unranked", False, lambda e: len(e.get("lowest_set") or ()) == e.get("tested", 0) >= 2,
+         "the set for the lowest holds every tested group"),
+    Kind("tested", False, lambda e: True, "a count"),
+    Kind("untested", False, lambda e: True, "a count, with reasons"),
+    Kind("spread", False, lambda e: e.get("tau") is not None, "τ was estimated (two or more tested groups)"),
+)}
+
+
+class UnlicensedClaim(ValueError):
+    """A claim was made whose evidence does not license it."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One statement: its kind, whom it is about, the numbers it quotes and the evidence behind it."""
+
+    kind: str
+    subject: tuple[str, ...] = ()
+    numbers: Mapping[str, object] = field(default_factory=dict)
+    evidence: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def asserts_difference(self) -> bool:
+        return KINDS[self.kind].asserts_difference
+
+
+def licensed(kind: str, evidence: Mapping[str, object]) -> bool:
+    """Whether `evidence` licenses a claim of `kind` (an unknown kind is a programming error)."""
+    return bool(KINDS[kind].licence(evidence))
+
+
+def claim(kind: str, subject: Sequence[str] = (), numbers: Mapping[str, object] | None = None,
+          evidence: Mapping[str, object] | None = None) -> Claim:
+    """Make a claim, checking its licence here, where it is made.
+
+    Args:
+        kind: a name in KINDS.
+        subject: the group(s) or run(s) it is about.
+        numbers: what the sentence quotes.
+        evidence: what licenses it (p-values, α, rank sets, intervals).
+    Returns:
+        The Claim.
+    Raises:
+        UnlicensedClaim: when the evidence does not license the kind.
+    """
+    evidence = dict(evidence or {})
+    if not licensed(kind, evidence):
+        raise UnlicensedClaim(f"{kind} about {', '.join(subject) or 'the selection'} is not licensed: needs {KINDS[kind].rule}")
+    return Claim(kind, tuple(subject), dict(numbers or {}), evidence)
+
+
+def difference_claims(claims: Sequence[Claim]) -> list[Claim]:
+    """The claims that assert a difference (what the null test counts)."""
+    return [c for c in claims if c.asserts_difference]
