@@ -8,13 +8,12 @@ from __future__ import annotations
 import polars as pl
 
 from analysis.groupings import REGISTRY
+# each metric's words are defined once, with the rule that scores it (analysis.metrics); pages import them from here too
+from analysis.metrics import DEFINITIONS, PLAIN_SHARE, PLAIN_SHARE_DEFINITION  # noqa: F401
 from analysis.names import short_run
 
-DEFINITIONS = {
-    "PAA": "PAA: the share of the model's decisions that go to the answer aligned with the person's stated values.",
-    "OPA": "OPA: the share of items where the model gives the value-aligned answer a higher log-probability (the paper's measure).",
-}
 TOO_FEW = "too few people"
+PLAIN_COLUMN = f"{PLAIN_SHARE}, %"
 
 # What each shown column means, for tooltips (st.column_config help=...).
 HELP = {
@@ -29,6 +28,7 @@ HELP = {
     "Tested": "Whether the group has enough effective people and variation to be tested.",
     "Shrunk, %": "The group's score pulled toward the overall by its noise (empirical Bayes): what small groups most likely are.",
     "Why not tested": "The reason a group was left out of the tests and rankings.",
+    PLAIN_COLUMN: PLAIN_SHARE_DEFINITION,
 }
 
 
@@ -108,7 +108,8 @@ def leaderboard_display(board: pl.DataFrame, runs: pl.DataFrame) -> pl.DataFrame
         board: `analysis.report.leaderboard(...)`.
         runs: run_id, model, protocol, condition (one row per run).
     Returns:
-        Metric, Protocol, Run (short name), Condition, People, Items, Score, %, 95% interval, Run id.
+        Metric, Protocol, Run (short name), Condition, People, Items, Score, %, 95% interval, the plain
+        share preferring answer_w (logprob runs only: a second figure, not ranked), Run id.
     """
     joined = (board.join(runs, on=["model", "protocol", "condition"], how="left")
               .sort(["metric", "protocol", "paa"], descending=[False, False, True], nulls_last=True))
@@ -116,7 +117,9 @@ def leaderboard_display(board: pl.DataFrame, runs: pl.DataFrame) -> pl.DataFrame
     return joined.with_columns(pl.Series("name", names, dtype=pl.String)).select(
         pl.col("metric").alias("Metric"), pl.col("protocol").alias("Protocol"), pl.col("name").alias("Run"),
         pl.col("condition").alias("Condition"), pl.col("users").alias("People"), pl.col("instances").alias("Items"),
-        _pct("paa").alias("Score, %"), _interval("ci_lo", "ci_hi").alias("95% interval"), pl.col("run_id").alias("Run id"),
+        _pct("paa").alias("Score, %"), _interval("ci_lo", "ci_hi").alias("95% interval"),
+        (_pct("plain_share") if "plain_share" in joined.columns else pl.lit(None, dtype=pl.Float64)).alias(PLAIN_COLUMN),
+        pl.col("run_id").alias("Run id"),
     )
 
 

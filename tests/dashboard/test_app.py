@@ -75,6 +75,10 @@ def test_overview_shows_the_demo_its_label_and_the_leaderboard(app):
     assert set(board["Protocol"]) == {"choice", "logprob", "generate"}
     assert all(lo <= score <= hi for (lo, hi), score in zip(map(_interval, board["95% interval"]), board["Score, %"]))
     assert list(board["Metric"]) == sorted(board["Metric"])  # grouped by metric, never ranked across
+    # OPA ranks the logprob runs; the plain share preferring answer_w sits beside it in its own column
+    plain, opa = "Plain share preferring answer_w (margin > 0), %", board[board["Metric"] == "OPA"]
+    assert list(opa["Score, %"]) == [15.2, 13.3, 9.9] and list(opa[plain]) == [49.8, 46.4, 33.0]
+    assert board[board["Metric"] != "OPA"][plain].isna().all()
     verdict = " ".join(m.value for m in app.markdown)
     assert "runs** under 3 protocols" in verdict and "highest of 4" in verdict and "mostly position-driven" in verdict
     lengths = _table(app, "Length-controlled, %")
