@@ -15,6 +15,7 @@ from __future__ import annotations
 import polars as pl
 
 from analysis.geography import NON_COUNTRY_CODES, is_country_code
+from analysis.metrics import OPA_DELTAS  # noqa: F401 - the paper's margins, defined with the words that quote them
 from analysis.problems import Problem
 from analysis.values import VALUE_DIMENSIONS, VALUE_LABELS
 
@@ -198,7 +199,6 @@ def conform(df: pl.DataFrame) -> pl.DataFrame:
 # all the analysis reads; the protocol's raw fields sit beside it (null where a protocol has none).
 PROTOCOLS = ("choice", "logprob", "generate")
 CONDITIONS = ("profile", "blind", "profile+prefs")
-OPA_DELTAS = (0.0, 0.2, 2.0, 4.0, 6.0, 8.0)  # the paper's margins for OPA
 
 RESULT_SCHEMA: dict[str, pl.DataType] = {
     "key": pl.String(),  # content hash: model, protocol, condition, template, sampling, judge, instance content

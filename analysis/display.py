@@ -8,13 +8,12 @@ from __future__ import annotations
 import polars as pl
 
 from analysis.groupings import REGISTRY
+# each metric's words are defined once, with the rule that scores it (analysis.metrics); pages import them from here too
+from analysis.metrics import DEFINITIONS, MCNEMAR_OUTCOMES, PLAIN_SHARE, PLAIN_SHARE_DEFINITION  # noqa: F401
 from analysis.names import short_run
 
-DEFINITIONS = {
-    "PAA": "PAA: the share of the model's decisions that go to the answer aligned with the person's stated values.",
-    "OPA": "OPA: the share of items where the model gives the value-aligned answer a higher log-probability (the paper's measure).",
-}
 TOO_FEW = "too few people"
+PLAIN_COLUMN = f"{PLAIN_SHARE}, %"
 
 # What each shown column means, for tooltips (st.column_config help=...).
 HELP = {
@@ -29,6 +28,7 @@ HELP = {
     "Tested": "Whether the group has enough effective people and variation to be tested.",
     "Shrunk, %": "The group's score pulled toward the overall by its noise (empirical Bayes): what small groups most likely are.",
     "Why not tested": "The reason a group was left out of the tests and rankings.",
+    PLAIN_COLUMN: PLAIN_SHARE_DEFINITION,
 }
 
 
@@ -108,7 +108,8 @@ def leaderboard_display(board: pl.DataFrame, runs: pl.DataFrame) -> pl.DataFrame
         board: `analysis.report.leaderboard(...)`.
         runs: run_id, model, protocol, condition (one row per run).
     Returns:
-        Metric, Protocol, Run (short name), Condition, People, Items, Score, %, 95% interval, Run id.
+        Metric, Protocol, Run (short name), Condition, People, Items, Score, %, 95% interval, the plain
+        share preferring answer_w (logprob runs only: a second figure, not ranked), Run id.
     """
     joined = (board.join(runs, on=["model", "protocol", "condition"], how="left")
               .sort(["metric", "protocol", "paa"], descending=[False, False, True], nulls_last=True))
@@ -116,8 +117,48 @@ def leaderboard_display(board: pl.DataFrame, runs: pl.DataFrame) -> pl.DataFrame
     return joined.with_columns(pl.Series("name", names, dtype=pl.String)).select(
         pl.col("metric").alias("Metric"), pl.col("protocol").alias("Protocol"), pl.col("name").alias("Run"),
         pl.col("condition").alias("Condition"), pl.col("users").alias("People"), pl.col("instances").alias("Items"),
-        _pct("paa").alias("Score, %"), _interval("ci_lo", "ci_hi").alias("95% interval"), pl.col("run_id").alias("Run id"),
+        _pct("paa").alias("Score, %"), _interval("ci_lo", "ci_hi").alias("95% interval"),
+        (_pct("plain_share") if "plain_share" in joined.columns else pl.lit(None, dtype=pl.Float64)).alias(PLAIN_COLUMN),
+        pl.col("run_id").alias("Run id"),
     )
+
+
+def _p_words(value: float | None) -> str:
+    """"= 0.03" or "< 0.001", to follow a "p"."""
+    text = p_text(value)
+    return text if text.startswith("<") else f"= {text}"
+
+
+def _signed(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:+.1f}"
+
+
+def paired_test_lines(result) -> list[str]:
+    """What Compare says beside its OPA/PAA verdict about the second figure and McNemar's test, each
+    naming the metric it is on, so a test of another outcome is never read as a test of the verdict's.
+
+    Args:
+        result: `analysis.paired.compare_runs(...)` (its `plain` and `mcnemar`).
+    Returns:
+        Markdown sentences: the plain share's B − A (logprob with margins), and McNemar on its named
+        outcome, or why there is none.
+    """
+    lines = []
+    p, m = result.plain, result.mcnemar
+    if p is not None:
+        interval = ("" if p.ci_lo is None or p.ci_hi is None
+                    else f", 95% paired interval {_signed(p.ci_lo)} to {_signed(p.ci_hi)}")
+        lines.append(f"{PLAIN_SHARE}, a different metric from OPA: A {100 * p.paa_a:.1f}% → B {100 * p.paa_b:.1f}% "
+                     f"(B − A {_signed(p.diff)} points{interval}).")
+    if m is None:
+        lines.append("No McNemar test: OPA has no yes/no outcome per item (each item is a share of margins passed) and these "
+                     "runs keep no margins; the paired interval above is OPA's test.")
+        return lines
+    what = ("McNemar on the plain share's outcome, not a test of OPA" if m.outcome == "plain"
+            else "McNemar on a yes/no per item, not on the mean score above")
+    lines.append(f"{what}: it counts {MCNEMAR_OUTCOMES[m.outcome]}, and treats instances as independent (too optimistic): "
+                 f"{m.a_only:,} items yes for A only, {m.b_only:,} for B only; p {_p_words(m.p_value)}.")
+    return lines
 
 
 def _num(value: float | None, fmt: str) -> str:

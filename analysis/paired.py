@@ -1,8 +1,12 @@
 """Two models on the same instances (model A vs model B, or tuned vs base): did alignment change, for
 whom, and did the gap between groups narrow?
 
-- McNemar's test on hard labels (aligned > 0.5), which treats instances as independent; shown for
-  comparison, as the paper-style statistic.
+- McNemar's test on a yes/no outcome per instance, which treats instances as independent; shown for
+  comparison, as the paper-style statistic, and always on a named outcome (analysis.metrics.
+  MCNEMAR_OUTCOMES): for choice and generate, items scored above ½; for logprob, items whose margin
+  is above 0, i.e. the plain share's outcome, never OPA's (an OPA item is a share of six margins, so
+  "above ½" would count margins above 2 and call two very different models equal). A logprob
+  comparison without margins gets no McNemar: the paired cluster bootstrap is OPA's test.
 - A paired cluster bootstrap on the scores (the shared design of analysis.resampling): people are
   resampled with all their instances and both models' scores together, so the interval for the
   difference respects clustering and pairing.
@@ -29,22 +33,27 @@ from analysis.variance import cr2_parts
 
 
 def paired_frame(df: pl.DataFrame | pl.LazyFrame, model_a: str, model_b: str, key: str = "model") -> pl.DataFrame:
-    """One row per instance scored by both: the instance's columns, aligned_a and aligned_b."""
+    """One row per instance scored by both: the instance's columns, aligned_a and aligned_b, A's
+    protocol (Compare pairs runs of one protocol) and, where the rows carry it, margin_a and margin_b."""
     lf = df.lazy()
-    a = lf.filter(pl.col(key) == model_a).drop("run_id", "model", "protocol", "condition", strict=False)
-    b = lf.filter(pl.col(key) == model_b).select("instance_id", pl.col("aligned").alias("aligned_b"))
-    return a.rename({"aligned": "aligned_a"}).join(b, on="instance_id", how="inner").collect()
+    margin = "margin" in lf.collect_schema().names()
+    a = lf.filter(pl.col(key) == model_a).drop("run_id", "model", "condition", strict=False)
+    b = lf.filter(pl.col(key) == model_b).select("instance_id", pl.col("aligned").alias("aligned_b"),
+                                                  *([pl.col("margin").alias("margin_b")] if margin else []))
+    renamed = {"aligned": "aligned_a", **({"margin": "margin_a"} if margin else {})}
+    return a.rename(renamed).join(b, on="instance_id", how="inner").collect()
 
 
 @dataclass(frozen=True)
 class McNemar:
-    """McNemar's test on hard labels (aligned > 0.5); instances as independent, so too optimistic."""
+    """McNemar's test on a yes/no outcome per instance; instances as independent, so too optimistic."""
 
-    a_only: int  # instances only A gets right
+    a_only: int  # instances whose outcome is yes for A only
     b_only: int
     statistic: float
     p_value: float
     exact: bool  # the exact binomial test (fewer than 25 discordant instances)
+    outcome: str = "decision"  # what counts as yes: a key of analysis.metrics.MCNEMAR_OUTCOMES
 
 
 @dataclass(frozen=True)
@@ -68,18 +77,74 @@ class PairedComparison:
     """What `paired_comparison` finds; `groups` and `disparity_change` only with a grouping."""
 
     overall: OverallDifference
-    mcnemar: McNemar
+    mcnemar: McNemar | None  # None: a logprob pair without margins (no yes/no outcome to count)
     groups: pl.DataFrame | None = None  # per group: users, effective_users, paa_a, paa_b, diff, ci_lo, ci_hi, small
     disparity_change: pl.DataFrame | None = None  # statistic (tau, I2, shrunk/observed range): a, b, change, interval
+    # logprob: B − A of the plain share preferring answer_w (margin > 0), a second metric beside OPA
+    plain: OverallDifference | None = None
 
 
-def mcnemar_test(paired: pl.DataFrame) -> McNemar:
-    a = paired.get_column("aligned_a").to_numpy() > 0.5
-    b = paired.get_column("aligned_b").to_numpy() > 0.5
+def _outcomes(paired: pl.DataFrame, outcome: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each instance's yes/no for A and B: "decision" is aligned > ½, "plain" is margin > 0."""
+    if outcome == "decision":
+        return paired.get_column("aligned_a").to_numpy() > 0.5, paired.get_column("aligned_b").to_numpy() > 0.5
+    if outcome == "plain":
+        return (paired.get_column("margin_a").to_numpy() > 0), (paired.get_column("margin_b").to_numpy() > 0)
+    raise ValueError(f"unknown McNemar outcome '{outcome}': one of decision, plain")
+
+
+def mcnemar_test(paired: pl.DataFrame, outcome: str = "decision") -> McNemar:
+    """McNemar's test of A against B on one yes/no outcome per instance.
+
+    Args:
+        paired: `paired_frame` output (margin_a and margin_b for the "plain" outcome).
+        outcome: "decision" (aligned > ½: choice and generate) or "plain" (margin > 0: logprob's
+            plain share preferring answer_w; never OPA, which has no yes/no per item).
+    Returns:
+        A McNemar naming its outcome; exact binomial under 25 discordant instances.
+    """
+    a, b = _outcomes(paired, outcome)
     table = np.array([[np.sum(a & b), np.sum(a & ~b)], [np.sum(~a & b), np.sum(~a & ~b)]])
     discordant = table[0, 1] + table[1, 0]
     result = mcnemar(table, exact=discordant < 25, correction=True)
-    return McNemar(int(table[0, 1]), int(table[1, 0]), float(result.statistic), float(result.pvalue), bool(discordant < 25))
+    return McNemar(int(table[0, 1]), int(table[1, 0]), float(result.statistic), float(result.pvalue), bool(discordant < 25),
+                   outcome)
+
+
+def _has_margins(paired: pl.DataFrame) -> bool:
+    return all(c in paired.columns and paired.get_column(c).null_count() == 0 for c in ("margin_a", "margin_b"))
+
+
+def _is_logprob(paired: pl.DataFrame) -> bool:
+    """A logprob pair: named so by its protocol, or (a frame without one) by margins on every row."""
+    if "protocol" in paired.columns:
+        return bool((paired.get_column("protocol") == "logprob").any())
+    return _has_margins(paired)
+
+
+def _paired_test(paired: pl.DataFrame) -> McNemar | None:
+    """McNemar on the outcome the pair's metric has: decisions, or for logprob the plain share's
+    margin > 0 (named as such); None for logprob rows without margins."""
+    if not _is_logprob(paired):
+        return mcnemar_test(paired, "decision")
+    return mcnemar_test(paired, "plain") if _has_margins(paired) else None
+
+
+def _overall(W: np.ndarray, a: Cells, b: Cells, alpha: float) -> OverallDifference:
+    """B − A over every shared instance: one mean of per-person differences, with its paired interval."""
+    n = a.N.sum()
+    lo, hi = mean_interval(W, b.S.sum(axis=1) - a.S.sum(axis=1), a.N.sum(axis=1), alpha)
+    return OverallDifference(float(a.S.sum() / n), float(b.S.sum() / n), float((b.S.sum() - a.S.sum()) / n), lo, hi, int(n),
+                             len(a.users))
+
+
+def _plain_overall(frame: pl.DataFrame, keys: Sequence[str], W: np.ndarray, alpha: float) -> OverallDifference | None:
+    """The plain share's B − A (margin > 0 as each item's 0/1) on the same people and replicates."""
+    if not (_is_logprob(frame) and _has_margins(frame)):
+        return None
+    plain = frame.with_columns((pl.col("margin_a") > 0).cast(pl.Float64).alias("aligned_a"),
+                               (pl.col("margin_b") > 0).cast(pl.Float64).alias("aligned_b"))
+    return _overall(W, *_paired_cells(plain, keys), alpha)
 
 
 def _paired_cells(paired: pl.DataFrame, by: Sequence[str]) -> tuple[Cells, Cells]:
@@ -142,8 +207,10 @@ def paired_comparison(
         B, seed, alpha: the shared bootstrap's settings (analysis.resampling).
         min_users: minimum effective people for a group to be tested (None: the default).
     Returns:
-        A PairedComparison: overall B − A and McNemar's test; with `by` also the per-group B − A with a
-        paired interval and the disparity change (τ, I², shrunk and observed range for A, B and B − A).
+        A PairedComparison: overall B − A and McNemar's test on the outcome it names (none for a
+        logprob pair without margins); for logprob with margins also the plain share's B − A; with
+        `by` also the per-group B − A with a paired interval and the disparity change (τ, I², shrunk
+        and observed range for A, B and B − A).
     """
     minimum = checked_minimum(min_users)
     if paired.height == 0:
@@ -153,13 +220,10 @@ def paired_comparison(
     frame = paired if groups else paired.with_columns(pl.lit("all").alias("_all"))
     cells_a, cells_b = _paired_cells(frame, keys)
     W = replicate_weights(len(cells_a.users), B, seed)
-    n = cells_a.N.sum()
-    # B − A overall is one mean of per-person differences over the same instances
-    lo, hi = mean_interval(W, cells_b.S.sum(axis=1) - cells_a.S.sum(axis=1), cells_a.N.sum(axis=1), alpha)
-    overall = OverallDifference(float(cells_a.S.sum() / n), float(cells_b.S.sum() / n),
-                                float((cells_b.S.sum() - cells_a.S.sum()) / n), lo, hi, int(n), len(cells_a.users))
+    overall = _overall(W, cells_a, cells_b, alpha)
+    test, plain = _paired_test(paired), _plain_overall(frame, keys, W, alpha)
     if not groups:
-        return PairedComparison(overall, mcnemar_test(paired))
+        return PairedComparison(overall, test, plain=plain)
     paa_a, paa_b = cells_a.S.sum(0) / cells_a.N.sum(0), cells_b.S.sum(0) / cells_b.N.sum(0)
     d_lo, d_hi = _difference_interval(W, cells_a, cells_b, alpha)
     n_eff = kish_effective_people(cells_a.N)
@@ -167,7 +231,7 @@ def paired_comparison(
         pl.Series("users", (cells_a.N > 0).sum(axis=0)), pl.Series("effective_users", n_eff), pl.Series("paa_a", paa_a),
         pl.Series("paa_b", paa_b), pl.Series("diff", paa_b - paa_a), pl.Series("ci_lo", d_lo, nan_to_null=True),
         pl.Series("ci_hi", d_hi, nan_to_null=True), pl.Series("small", n_eff < minimum))
-    return PairedComparison(overall, mcnemar_test(paired), per_group, _disparity_change(W, cells_a, cells_b, keys, alpha, minimum))
+    return PairedComparison(overall, test, per_group, _disparity_change(W, cells_a, cells_b, keys, alpha, minimum), plain)
 
 
 def compare_runs(scored: pl.DataFrame | pl.LazyFrame, run_a: str, run_b: str, by: str | Sequence[str] | None = None,

@@ -27,7 +27,7 @@ from analysis.length import LENGTH_COLUMNS, summary_from_rows
 from analysis.length_fit import rows_from_arrays
 from analysis.parallel import map_indices
 from analysis.resampling import DEFAULT_REPLICATES, mean_interval, replicate_weights
-from analysis.results import metric_name
+from analysis.metrics import metric_name, plain_shares
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, checked_minimum, kish_effective_people
 
 __all__ = ["SELECTION", "DisparityReport", "cross_table", "disparity_report", "leaderboard", "overall_row"]
@@ -35,7 +35,7 @@ __all__ = ["SELECTION", "DisparityReport", "cross_table", "disparity_report", "l
 
 @dataclass(frozen=True)
 class DisparityReport:
-    leaderboard: pl.DataFrame  # selection, metric, users, effective_users, instances, paa, ci_lo, ci_hi
+    leaderboard: pl.DataFrame  # selection, metric, users, effective_users, instances, paa, ci_lo, ci_hi, plain_share
     groups: pl.DataFrame  # selection, grouping, group, iso3, then analysis.groups.analyse_groups' columns
     omnibus: pl.DataFrame  # selection, grouping, statistic, df1, df2, p_value, groups_tested, method, naive_p_value
     disparities: pl.DataFrame  # selection, grouping, then analysis.disparity's rows
@@ -52,14 +52,17 @@ def overall_row(s: np.ndarray, n: np.ndarray, W: np.ndarray, alpha: float) -> di
             "paa": float(s.sum() / n.sum()), "ci_lo": lo, "ci_hi": hi}
 
 
-def _leaderboard_frame(rows: list[dict]) -> pl.DataFrame:
-    """Best first within each protocol's metric: PAA and OPA are never ranked in one column."""
+def _leaderboard_frame(rows: list[dict], plain: pl.DataFrame) -> pl.DataFrame:
+    """Best first within each protocol's metric: PAA and OPA are never ranked in one column. A
+    logprob run's plain share preferring answer_w (analysis.metrics.plain_shares) rides beside its
+    OPA in its own column, null for other protocols; the ranking reads `paa` only."""
     if not rows:
         return pl.DataFrame(schema={**{c: pl.String for c in SELECTION}, "metric": pl.String, "users": pl.Int64,
                                     "effective_users": pl.Float64, "instances": pl.Int64, "paa": pl.Float64,
-                                    "ci_lo": pl.Float64, "ci_hi": pl.Float64})
+                                    "ci_lo": pl.Float64, "ci_hi": pl.Float64, "plain_share": pl.Float64})
     frame = pl.DataFrame(rows, schema_overrides={"ci_lo": pl.Float64, "ci_hi": pl.Float64})
     frame = frame.with_columns(pl.col("protocol").map_elements(metric_name, return_dtype=pl.String).alias("metric"))
+    frame = frame.join(plain, on=list(SELECTION), how="left")
     return frame.select(*SELECTION, "metric", *[c for c in frame.columns if c not in (*SELECTION, "metric")]).sort(
         ["metric", "protocol", "paa"], descending=[False, False, True])
 
@@ -112,7 +115,7 @@ def disparity_report(
         for name, values in part.groups.items():
             group_columns.setdefault(name, []).extend(values)
     return DisparityReport(
-        leaderboard=_leaderboard_frame([p.board for p in parts]),
+        leaderboard=_leaderboard_frame([p.board for p in parts], plain_shares(results, SELECTION)),
         groups=_groups_frame(group_columns),
         omnibus=pl.DataFrame([r for p in parts for r in p.omnibus], schema_overrides=OMNIBUS_SCHEMA, nan_to_null=True),
         disparities=disparity_frame([r for p in parts for r in p.disparities]),
@@ -195,9 +198,9 @@ def _read(lazy: pl.LazyFrame, instances: pl.DataFrame | pl.LazyFrame | None,
 
 
 def _needed_columns(available: list[str], groupings: Sequence[str]) -> list[str]:
-    """What the report reads: ids, scores, diagnostics, answer texts (lengths) and the groupings'
-    source columns; not the question, the profile text or anything else a result carries."""
-    wanted = {*SELECTION, "instance_id", "user_id", "aligned", *DIAGNOSTIC_FIELDS, "answer_w", "answer_l", "log_ratio"}
+    """What the report reads: ids, scores, logprob margins (the plain share), diagnostics, answer
+    texts (lengths) and the groupings' source columns; not the question, the profile text or anything else a result carries."""
+    wanted = {*SELECTION, "instance_id", "user_id", "aligned", "margin", *DIAGNOSTIC_FIELDS, "answer_w", "answer_l", "log_ratio"}
     for grouping in groupings:
         wanted |= set(grouping_expr(grouping).meta.root_names())
         if get_grouping(grouping).iso3:
@@ -255,7 +258,8 @@ def leaderboard(scored: pl.DataFrame | pl.LazyFrame, *, B: int = DEFAULT_REPLICA
         scored: scored results with `user_id`.
         B, seed, alpha: the shared bootstrap's settings.
     Returns:
-        model, protocol, condition, metric, users, effective_users, instances, paa, ci_lo, ci_hi.
+        model, protocol, condition, metric, users, effective_users, instances, paa, ci_lo, ci_hi, and
+        plain_share (logprob runs: the share of items with margin > 0, not OPA; else null).
     """
     # per (selection, person) sums first: the rows themselves are never partitioned or copied
     per_person = (scored.lazy().filter(pl.col("aligned").is_not_null()).group_by(*SELECTION, "user_id")
@@ -266,7 +270,7 @@ def leaderboard(scored: pl.DataFrame | pl.LazyFrame, *, B: int = DEFAULT_REPLICA
         s, n = per.get_column("s").to_numpy(), per.get_column("n").to_numpy().astype(float)
         rows.append({"model": model, "protocol": protocol, "condition": condition,
                      **overall_row(s, n, replicate_weights(len(s), B, seed), alpha)})
-    return _leaderboard_frame(rows)
+    return _leaderboard_frame(rows, plain_shares(scored, SELECTION))
 
 
 def cross_table(df: pl.DataFrame | pl.LazyFrame, rows: str, columns: str, *, min_row_users: int = MIN_EFFECTIVE_PEOPLE,

@@ -15,11 +15,15 @@ import polars as pl
 
 from analysis.cache import read_run_manifest, run_groups, run_parts, scan_instances, scan_results
 from analysis.contracts import RESULT_SCHEMA
+# one definition of each metric (analysis.metrics); importable from here as before
+from analysis.metrics import METRICS, metric_name  # noqa: F401
 
 RESULT_FIELDS = ("run_id", "model", "protocol", "condition", "instance_id", "aligned")
 DIAGNOSTICS_KEPT = ("order_consistent", "position_bias", "label_mass")  # both readers keep them: analysis.diagnostics
 # read_scored keeps the judges' fields too (with the unscored rows they explain): analysis.diagnostics.judge_diagnostics
 JUDGE_KEPT = ("judge", "judge_label", "judge_scores", "error")
+# a logprob row's margin: the plain share preferring answer_w (margin > 0) is shown beside OPA (analysis.metrics)
+SCORE_KEPT = ("margin",)
 
 
 def scan_scored(benchmark: str, root: Path | None = None, run_ids: list[str] | None = None) -> pl.LazyFrame:
@@ -30,7 +34,8 @@ def scan_scored(benchmark: str, root: Path | None = None, run_ids: list[str] | N
             probability instead of the share of decisions), naming the runs and the fix.
     """
     _refuse_stale_choice_rows(scan_results(benchmark, root, run_ids, dedupe=False), benchmark)
-    return scan_results(benchmark, root, run_ids).select(*RESULT_FIELDS, *DIAGNOSTICS_KEPT).join(scan_instances(benchmark, root), on="instance_id", how="inner")
+    kept = scan_results(benchmark, root, run_ids).select(*RESULT_FIELDS, *DIAGNOSTICS_KEPT, *SCORE_KEPT)
+    return kept.join(scan_instances(benchmark, root), on="instance_id", how="inner")
 
 
 def _refuse_stale_choice_rows(results: pl.LazyFrame, benchmark: str) -> None:
@@ -84,8 +89,9 @@ def _read_run(folders: list[Path], root: Path) -> tuple[pl.DataFrame | None, Unr
         return None, Unreadable(relative(run_dir), "choice results scored when PAA meant the mean label probability: "
                                 "re-derive with python -m pipeline.runs.rederive")
     # a part written before a field existed reads as null there, as scan_results does
-    absent = [pl.lit(None, dtype=RESULT_SCHEMA[c]).alias(c) for c in (*DIAGNOSTICS_KEPT, *JUDGE_KEPT) if c not in results.columns]
-    return results.with_columns(absent).select(*RESULT_FIELDS, *DIAGNOSTICS_KEPT, *JUDGE_KEPT), None
+    absent = [pl.lit(None, dtype=RESULT_SCHEMA[c]).alias(c) for c in (*DIAGNOSTICS_KEPT, *JUDGE_KEPT, *SCORE_KEPT)
+              if c not in results.columns]
+    return results.with_columns(absent).select(*RESULT_FIELDS, *DIAGNOSTICS_KEPT, *JUDGE_KEPT, *SCORE_KEPT), None
 
 
 @dataclass(frozen=True)
@@ -123,7 +129,7 @@ def read_scored_runs(benchmark: str, root: Path) -> ScoredRuns:
             problems.append(problem)
         elif frame is not None:
             frames.append(frame)
-    kept = (*RESULT_FIELDS, *DIAGNOSTICS_KEPT, *JUDGE_KEPT)
+    kept = (*RESULT_FIELDS, *DIAGNOSTICS_KEPT, *JUDGE_KEPT, *SCORE_KEPT)
     results = pl.concat(frames) if frames else pl.DataFrame(schema={k: RESULT_SCHEMA[k] for k in kept})
     return ScoredRuns(results, instances, problems)
 
@@ -160,13 +166,3 @@ def select_results(
         if wanted:
             lf = lf.filter(pl.col(column).is_in(list(wanted)))
     return lf.filter(pl.col("aligned").is_not_null()) if scored_only else lf
-
-
-# What each protocol's `aligned` averages to: PAA (share of choices or judged wins for answer_w) or
-# OPA (the paper's share of log-prob margins passed). Different metrics: never ranked in one column.
-METRICS = {"choice": "PAA", "generate": "PAA", "logprob": "OPA"}
-
-
-def metric_name(protocol: str) -> str:
-    """The metric a protocol's mean `aligned` is ("PAA", "OPA", or "<protocol> score")."""
-    return METRICS.get(protocol, f"{protocol} score")

@@ -8,7 +8,7 @@ produces the same rows) and what the `ScoringContext` carries.
               for answer_w. The label probability is kept beside it: p_w_first, p_w_second and their
               mean p_w (a confidence, not a choice: a model that cannot choose sits near 0.5 there)
     logprob   length-normalised log-likelihood of answer_w vs answer_l; aligned = share of the paper's
-              margins δ ∈ {0, 0.2, 2, 4, 6, 8} that the margin exceeds (its mean over instances is OPA)
+              margins δ that the margin exceeds (analysis.metrics.opa_score; its mean over instances is OPA)
     generate  a free-form answer, then a judge (see pipeline.judges)
 
 Each protocol's `version` says which rule derived `aligned` from the kept raw fields; a run's
@@ -26,7 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from analysis.contracts import OPA_DELTAS, PROTOCOLS
+from analysis.contracts import PROTOCOLS
+from analysis.metrics import opa_score
 from pipeline.backends.base import Backend, SamplingSettings
 from pipeline.judges import Judge
 from pipeline.prompts import CHOICE_LABELS, CHOICE_PREFILL, answer_prompt, choice_prompts, paper_prompt
@@ -137,8 +138,8 @@ def score_choice(instances: Instances, ctx: ScoringContext) -> list[Row]:
 # --- logprob ---------------------------------------------------------------------------------------
 
 
-def opa_share(margin: float) -> float:
-    return sum(margin > d for d in OPA_DELTAS) / len(OPA_DELTAS)
+# The scoring rule lives with the words that describe it (analysis.metrics): one definition of OPA.
+opa_share = opa_score
 
 
 @protocol("logprob", version=1, prompt_formats=("chat", "paper"))

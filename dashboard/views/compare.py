@@ -1,6 +1,7 @@
 """Compare: two runs on the same instances (model vs model, profile vs blind, tuned vs base). Paired
-cluster-bootstrap difference overall and per group, McNemar beside it, and the change in each
-disparity summary with its interval."""
+cluster-bootstrap difference overall and per group; for logprob runs the plain share preferring
+answer_w beside OPA; McNemar on the outcome it names (analysis.display.paired_test_lines); and the
+change in each disparity summary with its interval."""
 
 import altair as alt
 import polars as pl
@@ -13,7 +14,7 @@ from analysis.verdict import comparison_verdict
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from analysis.diagnostics import position_warning
-from analysis.display import DEFINITIONS, difference_display, group_label
+from analysis.display import DEFINITIONS, PLAIN_SHARE_DEFINITION, difference_display, group_label, paired_test_lines
 from analysis.names import short_run
 from dashboard.common import choose, choose_int, page_data, provenance, run_diagnostics, run_index, table_config
 from dashboard.downloads import export_buttons, report_provenance, share_button
@@ -71,26 +72,27 @@ def cautions(scored: pl.LazyFrame, state: str, runs: dict[str, str]) -> list[str
 
 def report_parts(result: dict, grouping: str, metric: str, caution: list[str] = ()):
     """What the shared report holds: the verdict, the per-group difference chart and the tables."""
-    return ([*caution, *comparison_verdict(result, metric)],
+    return ([*caution, *comparison_verdict(result, metric), *paired_test_lines(result)],
             [(f"B − A per group, points of {metric} (95% paired interval)", difference_chart(result.groups, grouping, metric).to_dict())],
             [("Per group", difference_display(result.groups, grouping, metric)),
              *([("Change in the spread between groups", result.disparity_change)] if result.disparity_change is not None else [])])
 
 
 def findings(result: PairedComparison, grouping: str, metric: str, name: str) -> None:
-    o, m = result.overall, result.mcnemar
+    o = result.overall
     for line in comparison_verdict(result, metric):
         st.markdown(line)
     k1, k2, k3 = st.columns(3)
     k1.metric(f"{metric} of A", f"{100 * o.paa_a:.1f}%")
     k2.metric(f"{metric} of B", f"{100 * o.paa_b:.1f}%", delta=f"{100 * o.diff:+.1f} points")
     k3.metric("Instances compared", f"{o.instances:,}", help=f"{o.users} people")
-    st.markdown(f"McNemar on hard labels (instances as independent, so too optimistic): {m.a_only} items only A gets right, "
-                f"{m.b_only} only B; p = {m.p_value:.3g}.")
+    for line in paired_test_lines(result):  # each names its metric: never read as a test of the verdict's
+        st.markdown(line)
     st.altair_chart(difference_chart(result.groups, grouping, metric), width="stretch")
     shown = difference_display(result.groups, grouping, metric)
     st.dataframe(shown, hide_index=True, column_config=table_config(shown))
-    st.caption(DEFINITIONS.get(metric, "") + " Groups under the minimum of effective people are grey and not to be read.")
+    plain = f" {PLAIN_SHARE_DEFINITION}" if result.plain is not None else ""
+    st.caption(DEFINITIONS.get(metric, "") + plain + " Groups under the minimum of effective people are grey and not to be read.")
     export_buttons(result.groups, f"{name}-compare-by-{grouping.replace(':', '-')}", "compare")
     if result.disparity_change is not None:
         st.subheader("Did the gap between groups change?")

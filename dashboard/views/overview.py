@@ -5,7 +5,8 @@ import polars as pl
 import streamlit as st
 
 from analysis.diagnostics import POSITION_DRIVEN
-from analysis.display import DEFINITIONS, choice_display, judge_display, leaderboard_display, length_display
+from analysis.display import (DEFINITIONS, PLAIN_SHARE_DEFINITION, choice_display, judge_display, leaderboard_display,
+                              length_display)
 from analysis.report import leaderboard
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE
@@ -76,7 +77,7 @@ def leaderboard_section(scored: pl.LazyFrame, state: str) -> None:
     st.subheader("Leaderboard")
     st.dataframe(shown, hide_index=True, column_config=table_config(shown))
     st.caption("Grouped by metric and protocol and ranked within them, never across. " + " ".join(DEFINITIONS.values())
-               + " 95% intervals resample people (all of a person's answers together).")
+               + " " + PLAIN_SHARE_DEFINITION + " 95% intervals resample people (all of a person's answers together).")
     if diagnostics.height:
         diagnostics_table(diagnostics)
     length_table(scored, state)

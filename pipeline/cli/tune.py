@@ -64,15 +64,21 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def _print_evaluation(table) -> None:
+    from analysis.metrics import MCNEMAR_OUTCOMES
+
     rows = []
     for r in table.iter_rows(named=True):
         pp = lambda v: "–" if v is None else f"{100 * v:+.1f}"  # noqa: E731
         gap = (f"{pp(r['tau_change'])} pp ({pp(r.get('tau_change_lo'))}, {pp(r.get('tau_change_hi'))})"
                if r.get("tau_change") is not None else "–")
         rows.append((r["benchmark"], r["protocol"], r["instances"], f"{r['paa_a']:.4f}", f"{r['paa_b']:.4f}",
-                     f"{r['diff']:+.4f} ({r['ci_lo']:+.4f}, {r['ci_hi']:+.4f})", f"{r['mcnemar_p']:.3g}", gap))
+                     f"{r['diff']:+.4f} ({r['ci_lo']:+.4f}, {r['ci_hi']:+.4f})",
+                     "–" if r.get("mcnemar_p") is None else f"{r['mcnemar_p']:.3g}", gap))
     print_table(rows, ["benchmark", "protocol", "instances", "base", "tuned", "tuned − base (95% CI)", "McNemar p",
                         "change in τ, spread between countries (CI)"])
+    # McNemar counts a yes/no per item: for logprob that is margin > 0 (the plain share), not OPA
+    print(f"McNemar p counts {MCNEMAR_OUTCOMES['decision']}; for logprob (OPA) rows it is on the plain share "
+          f"({MCNEMAR_OUTCOMES['plain']}), a different metric from OPA.")
 
 
 def add_parser(sub) -> None:

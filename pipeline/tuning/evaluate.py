@@ -32,7 +32,11 @@ def _compare(root: Path | None, benchmark: str, run_base: str, run_tuned: str, g
         paired = paired.with_columns(pl.col("instance_id").alias("user_id"))
         grouping = None
     result = paired_comparison(paired, grouping, B=B, min_users=min_users)
-    row = {**result.overall.as_dict(), "mcnemar_p": result.mcnemar.p_value}
+    # McNemar is on a named outcome (analysis.paired): for logprob the plain share's margin > 0, not OPA,
+    # so the plain share's own figures ride beside it
+    m, plain = result.mcnemar, result.plain
+    row = {**result.overall.as_dict(), "mcnemar_p": m.p_value if m else None, "mcnemar_outcome": m.outcome if m else None,
+           **({"plain_a": plain.paa_a, "plain_b": plain.paa_b, "plain_diff": plain.diff} if plain else {})}
     if grouping and result.disparity_change is not None:
         # the noise-corrected spread between countries (τ), not the raw max − min of noisy estimates
         change = result.disparity_change.filter(pl.col("statistic") == "tau")

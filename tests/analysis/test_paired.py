@@ -4,6 +4,7 @@ import polars as pl
 import pytest
 from statsmodels.stats.contingency_tables import mcnemar
 
+from analysis.metrics import opa_score
 from analysis.paired import mcnemar_test, paired_comparison, paired_frame
 from analysis.resampling import expanded_levels
 from tests.analysis.test_groups import clustered_results
@@ -72,3 +73,53 @@ def test_compare_runs_is_the_paired_comparison_of_two_runs():
     assert compare_runs(df, "A", "nobody") is None
     without = compare_runs(df, "A", "B", B=200)
     assert without.groups is None and without.disparity_change is None and without.overall == direct.overall
+
+
+def _logprob_runs(seed: int = 5, people: int = 60, per_person: int = 5) -> pl.DataFrame:
+    """Two logprob runs on the same items whose margins all sit in (-2, 2): OPA's items never score
+    above ½ (that needs margin > 2), but B prefers answer_w (margin > 0) far more often than A."""
+    rng = np.random.default_rng(seed)
+    n = people * per_person
+    users = np.repeat([f"u{k}" for k in range(people)], per_person)
+    margin_a, margin_b = rng.uniform(-1.9, 0.5, n), rng.uniform(-0.5, 1.9, n)
+    base = {"instance_id": [f"i{k}" for k in range(n)], "user_id": users, "protocol": ["logprob"] * n,
+            "condition": ["profile"] * n}
+    return pl.concat([pl.DataFrame({**base, "run_id": [run] * n, "model": [run] * n, "margin": m,
+                                    "aligned": [opa_score(x) for x in m]}) for run, m in (("A", margin_a), ("B", margin_b))])
+
+
+def test_mcnemar_for_a_logprob_comparison_is_on_the_plain_share_and_says_so():
+    from analysis.display import paired_test_lines
+    from analysis.paired import compare_runs
+
+    df = _logprob_runs()
+    out = compare_runs(df, "A", "B", B=200)
+    a = df.filter(pl.col("run_id") == "A")["margin"].to_numpy() > 0
+    b = df.filter(pl.col("run_id") == "B")["margin"].to_numpy() > 0
+    assert mcnemar_test(paired_frame(df, "A", "B", key="run_id")).a_only == 0  # aligned > ½ sees no difference at all
+    assert out.mcnemar.outcome == "plain"
+    assert (out.mcnemar.a_only, out.mcnemar.b_only) == (int(np.sum(a & ~b)), int(np.sum(~a & b)))
+    assert out.mcnemar.p_value < 1e-6
+    assert out.plain.diff == pytest.approx(b.mean() - a.mean()) and out.plain.ci_lo > 0  # the plain share, paired interval
+    assert out.overall.diff == pytest.approx(df.filter(pl.col("run_id") == "B")["aligned"].mean()
+                                             - df.filter(pl.col("run_id") == "A")["aligned"].mean())  # OPA is still the verdict's
+    lines = paired_test_lines(out)
+    assert any("Plain share preferring answer_w (margin > 0), a different metric from OPA" in line for line in lines)
+    assert any(line.startswith("McNemar on the plain share's outcome, not a test of OPA") for line in lines)
+
+
+def test_a_logprob_comparison_without_margins_has_no_mcnemar_and_says_why():
+    from analysis.display import paired_test_lines
+    from analysis.paired import compare_runs
+
+    out = compare_runs(_logprob_runs().drop("margin"), "A", "B", B=100)
+    assert out.mcnemar is None and out.plain is None
+    assert any(line.startswith("No McNemar test: OPA has no yes/no outcome") for line in paired_test_lines(out))
+
+
+def test_mcnemar_for_choice_counts_decisions_and_says_what_it_counts():
+    from analysis.display import paired_test_lines
+
+    out = paired_comparison(paired_frame(two_models(), "A", "B"), B=100)
+    assert out.mcnemar.outcome == "decision" and out.plain is None
+    assert any("it counts items scored above ½" in line and "not on the mean score" in line for line in paired_test_lines(out))

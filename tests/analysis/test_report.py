@@ -202,3 +202,20 @@ def test_selections_analysed_in_worker_processes_give_the_same_report():
     assert one.leaderboard.height == 6
     for table in ("leaderboard", "groups", "omnibus", "disparities", "diagnostics"):
         assert_frame_equal(getattr(two, table), getattr(one, table), check_exact=False, rel_tol=1e-6, abs_tol=1e-9)
+
+
+def test_the_leaderboard_shows_the_plain_share_beside_opa_never_in_its_column(scored):
+    """A logprob run's plain share preferring answer_w (margin > 0) rides in its own column, in the
+    leaderboard and the report alike; choice runs have none; the ranking reads OPA/PAA only."""
+    rng = np.random.default_rng(3)
+    with_margin = scored.with_columns(pl.when(pl.col("protocol") == "logprob").then(pl.Series(rng.normal(0.3, 1, scored.height)))
+                                      .otherwise(None).alias("margin"))
+    board = leaderboard(with_margin, B=50, seed=2)
+    report = disparity_report(with_margin, ["gender"], B=50, seed=2).leaderboard
+    assert board.select("model", "protocol", "plain_share").equals(report.select("model", "protocol", "plain_share"))
+    for row in board.iter_rows(named=True):
+        rows = with_margin.filter((pl.col("model") == row["model"]) & (pl.col("protocol") == row["protocol"]))
+        expected = (rows["margin"] > 0).mean() if row["protocol"] == "logprob" else None
+        assert row["plain_share"] == (pytest.approx(expected) if expected is not None else None)
+    for _, part in board.partition_by("protocol", as_dict=True).items():
+        assert part["paa"].to_list() == sorted(part["paa"].to_list(), reverse=True)

@@ -77,11 +77,11 @@ def test_a_key_written_in_two_parts_of_a_run_counts_once(tmp_path):
 def test_runs_are_held_apart_from_their_instances():
     """What the dashboard holds: each result row with its own columns only (no copy of its
     instance's forty columns), and the scored frame as a lazy join that equals read_scored's."""
-    from analysis.results import DIAGNOSTICS_KEPT, JUDGE_KEPT, RESULT_FIELDS, read_scored_runs
+    from analysis.results import DIAGNOSTICS_KEPT, JUDGE_KEPT, RESULT_FIELDS, SCORE_KEPT, read_scored_runs
 
     root = default_cache_root()
     runs = read_scored_runs("demo", root)
-    assert runs.results.columns == [*RESULT_FIELDS, *DIAGNOSTICS_KEPT, *JUDGE_KEPT] and not runs.problems
+    assert runs.results.columns == [*RESULT_FIELDS, *DIAGNOSTICS_KEPT, *JUDGE_KEPT, *SCORE_KEPT] and not runs.problems
     joined, _ = read_scored("demo", root)
     lazy = runs.joined()
     assert isinstance(lazy, pl.LazyFrame)

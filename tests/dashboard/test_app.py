@@ -75,6 +75,10 @@ def test_overview_shows_the_demo_its_label_and_the_leaderboard(app):
     assert set(board["Protocol"]) == {"choice", "logprob", "generate"}
     assert all(lo <= score <= hi for (lo, hi), score in zip(map(_interval, board["95% interval"]), board["Score, %"]))
     assert list(board["Metric"]) == sorted(board["Metric"])  # grouped by metric, never ranked across
+    # OPA ranks the logprob runs; the plain share preferring answer_w sits beside it in its own column
+    plain, opa = "Plain share preferring answer_w (margin > 0), %", board[board["Metric"] == "OPA"]
+    assert list(opa["Score, %"]) == [15.2, 13.3, 9.9] and list(opa[plain]) == [49.8, 46.4, 33.0]
+    assert board[board["Metric"] != "OPA"][plain].isna().all()
     verdict = " ".join(m.value for m in app.markdown)
     assert "runs** under 3 protocols" in verdict and "highest of 4" in verdict and "mostly position-driven" in verdict
     lengths = _table(app, "Length-controlled, %")
@@ -339,6 +343,20 @@ def test_compare_shows_the_dpo_tuned_model_against_its_base(app):
     change = next(d.value for d in at.dataframe if "statistic" in d.value.columns).set_index("statistic")
     tau = change.loc["tau"]
     assert tau["ci_lo"] <= tau["change"] <= tau["ci_hi"] and abs(tau["change"] - (tau["b"] - tau["a"])) < 1e-12
+
+
+def test_compare_of_logprob_runs_names_the_metric_of_each_test(app):
+    """Base against DPO under logprob: the verdict is on OPA; the plain share and McNemar beside it
+    each say they are another metric (McNemar on OPA's "above ½" would see 0 items differ)."""
+    app.query_params.update({"a": "smollm2-135m.logprob.profile.ef1244b0",
+                             "b": "smollm2-135m--smollm2-135m-dpo-e616de2cf10c.logprob.profile.e544a8dc"})
+    at = app.switch_page("views/compare.py").run()
+    lines = [m.value for m in at.markdown]
+    assert not at.exception and any(v.startswith("**B − A = +5.4 points of OPA**") for v in lines), lines
+    assert any(v.startswith("Plain share preferring answer_w (margin > 0), a different metric from OPA: A 33.0% → B 49.8%")
+               for v in lines), lines
+    mcnemar = next(v for v in lines if v.startswith("McNemar"))
+    assert mcnemar.startswith("McNemar on the plain share's outcome, not a test of OPA") and "p < 0.001" in mcnemar
 
 
 def test_tables_can_be_downloaded(app):
