@@ -28,6 +28,9 @@ HELP = {
     "Tested": "Whether the group has enough effective people and variation to be tested.",
     "Shrunk, %": "The group's score pulled toward the overall by its noise (empirical Bayes): what small groups most likely are.",
     "Why not tested": "The reason a group was left out of the tests and rankings.",
+    "Rank from lowest, 95% set": ("Where the group's true score ranks among the tested groups, 1 = lowest, with 95% confidence "
+                                  "(Mogstad et al.'s rank confidence set): a wide set means the data cannot rank it."),
+    "Could be lowest": "In the 95% confidence set that holds the lowest tested group: only a group alone in it is named lowest.",
     PLAIN_COLUMN: PLAIN_SHARE_DEFINITION,
 }
 
@@ -60,19 +63,27 @@ def _p(column: str) -> pl.Expr:
 
 
 def group_display(table: pl.DataFrame, grouping: str, metric: str) -> pl.DataFrame:
-    """A Groups/Map table in words, tested groups first.
+    """A Groups/Map table in words, tested groups first, each part in the order of its labels: the order
+    of rows implies no ranking, the rank set column says what ranking the data support.
 
     Args:
         table: `analysis.groups.grouping_tables(...).table`.
         grouping: its group column.
         metric: "PAA" or "OPA".
     Returns:
-        One row per group: the group, People, Effective people, Items, "<metric>, %", 95% interval,
-        Gap to overall, points, Gap 95% interval, p, p (Holm), Tested, Shrunk, %, Why not tested.
+        One row per group: the group, Rank from lowest, 95% set, Could be lowest, People, Effective people,
+        Items, "<metric>, %", 95% interval, Gap to overall, points, Gap 95% interval, p, p (Holm), Tested,
+        Shrunk, %, Why not tested.
     """
-    ordered = table.sort(["tested", "gap"], descending=[True, False], nulls_last=True)
+    ordered = table.sort(["tested", grouping], descending=[True, False], nulls_last=True)
+    ranked = "rank_lo" in table.columns
+    rank_set = (pl.when(pl.col("rank_lo").is_not_null()).then(pl.format("{} – {}", pl.col("rank_lo").cast(pl.Int64), pl.col("rank_hi").cast(pl.Int64)))
+                .otherwise(pl.lit("not ranked")) if ranked else pl.lit("not ranked"))
+    lowest = (pl.when(pl.col("tested")).then(pl.when(pl.col("lowest_candidate")).then(pl.lit("yes")).otherwise(pl.lit("no")))
+              .otherwise(pl.lit("–")) if ranked else pl.lit("–"))
     return ordered.select(
         pl.col(grouping).cast(pl.String).fill_null("(not stated)").alias(group_label(grouping)),
+        rank_set.alias("Rank from lowest, 95% set"), lowest.alias("Could be lowest"),
         pl.col("users").alias("People"), pl.col("effective_users").round(1).alias("Effective people"),
         pl.col("instances").alias("Items"), _pct("paa").alias(f"{metric}, %"), _interval("ci_lo", "ci_hi").alias("95% interval"),
         pl.when(pl.col("tested")).then(_pct("gap")).otherwise(None).alias("Gap to overall, points"),

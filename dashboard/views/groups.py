@@ -67,7 +67,7 @@ def forest_chart(table: pl.DataFrame, grouping: str, metric: str) -> alt.LayerCh
 def untested_list(table: pl.DataFrame, grouping: str, metric: str) -> None:
     untested = group_display(table.filter(~pl.col("tested")), grouping, metric)
     if untested.height:
-        with st.expander(f"Not tested ({untested.height}): too few effective people or no variation, never ranked"):
+        with st.expander(f"Not tested ({untested.height}): too few effective people, never ranked"):
             shown = untested.select(group_label(grouping), "People", "Effective people", f"{metric}, %", "Why not tested")
             st.dataframe(shown, hide_index=True, column_config=table_config(shown))
 
