@@ -1,16 +1,20 @@
 """A disparity report as a document: Markdown, self-contained HTML (charts as inline SVG, no scripts,
 no network), LaTeX, or CSV tables. Pure: a `DisparityReport` in, text out; the CLI writes files.
-Every value is escaped for its format; group labels come from data and are treated as untrusted."""
+Every value is escaped for its format; group labels come from data and are treated as untrusted.
+Given its provenance, every format opens with the export label (`analysis.provenance`): a header
+block in Markdown, HTML and LaTeX, a `# ` comment line atop each CSV table."""
 
 from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Callable
 
 import polars as pl
 
 from analysis.disparity import LABELS
+from analysis.provenance import DEMO_TAG, DEMO_WARNING, ExportLabel, Provenance, export_label, labelled_csv
 from analysis.report import DisparityReport
 
 FORMATS = ("md", "html", "csv", "latex")
@@ -93,9 +97,21 @@ def _table(rows: list[list[str]], header: list[str], row_fmt: Callable[[list[str
     return [head_fmt(header), *(row_fmt(r) for r in rows)]
 
 
-def to_markdown(report: DisparityReport, top: int = 15) -> str:
+def _md_text(value: object) -> str:
+    """Untrusted text as literal Markdown: every character that could start markup (or raw HTML) is escaped."""
+    return re.sub(r"([\\`*_\[\]<>|#!&~$])", r"\\\1", str(value))  # $: math in GitHub's and others' renderers
+
+
+def _md_label(label: ExportLabel | None) -> list[str]:
+    if label is None:
+        return []
+    demo = [f"> **{DEMO_TAG}.** {DEMO_WARNING}", ""] if label.demo else []
+    return [*demo, *(f"- **{_md_text(k)}:** {_md_text(v)}" for k, v in label.fields), ""]
+
+
+def to_markdown(report: DisparityReport, top: int = 15, label: ExportLabel | None = None) -> str:
     esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
-    out = ["# Alignment disparity report", "", _settings_line(report), "", "## Leaderboard", ""]
+    out = ["# Alignment disparity report", "", *_md_label(label), _settings_line(report), "", "## Leaderboard", ""]
     out += _md_table(report.leaderboard, BOARD_COLUMNS, esc)
     if report.diagnostics.height:
         out += ["", "## Diagnostics: answer length and position", "", DIAGNOSTICS_LINE, ""]
@@ -158,7 +174,15 @@ def _svg_bars(rows: list[dict], width: int = 640) -> str:
     return "".join(parts)
 
 
-def to_html(report: DisparityReport, top: int = 30) -> str:
+def _html_label(label: ExportLabel | None) -> str:
+    if label is None:
+        return ""
+    e = html.escape
+    demo = f"<p class='demo' role='note'><strong>{e(DEMO_TAG)}.</strong> {e(DEMO_WARNING)}</p>" if label.demo else ""
+    return f"<header>{demo}<dl class='meta'>" + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in label.fields) + "</dl></header>"
+
+
+def to_html(report: DisparityReport, top: int = 30, label: ExportLabel | None = None) -> str:
     e = lambda v: html.escape(_num(v))  # noqa: E731
 
     def table(df: pl.DataFrame, cols: list[str]) -> str:
@@ -170,8 +194,10 @@ def to_html(report: DisparityReport, top: int = 30) -> str:
     parts = ["<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Alignment disparity report</title>",
              "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}table{border-collapse:collapse;"
              "font-size:13px;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
-             "td:first-child,th:first-child{text-align:left}h2{margin-top:2em}</style></head><body>",
-             "<h1>Alignment disparity report</h1>", f"<p>{html.escape(_settings_line(report))}</p>",
+             "td:first-child,th:first-child{text-align:left}h2{margin-top:2em}.demo{background:#fff3cd;border:2px solid #d39e00;"
+             "padding:.5em 1em}dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em}dl.meta dt{font-weight:600}"
+             "dl.meta dd{margin:0;word-break:break-all}</style></head><body>",
+             "<h1>Alignment disparity report</h1>", _html_label(label), f"<p>{html.escape(_settings_line(report))}</p>",
              "<h2>Leaderboard</h2>", table(report.leaderboard, BOARD_COLUMNS)]
     if report.diagnostics.height:
         parts += ["<h2>Diagnostics: answer length and position</h2>", f"<p>{html.escape(DIAGNOSTICS_LINE)}</p>",
@@ -194,14 +220,23 @@ def _tex(value) -> str:
     return text.replace("–", "--")
 
 
-def to_latex(report: DisparityReport, top: int = 15) -> str:
+def _latex_label(label: ExportLabel | None) -> list[str]:
+    if label is None:
+        return []
+    demo = [rf"\noindent\fbox{{\parbox{{\linewidth}}{{\textbf{{{_tex(DEMO_TAG)}.}} {_tex(DEMO_WARNING)}}}}}"] if label.demo else []
+    # braces around each item's name: a ] in it cannot end the optional argument
+    return [f"% {label.text()}", *demo, r"\begin{description}", *(rf"\item[{{{_tex(k)}}}] {_tex(v)}" for k, v in label.fields),
+            r"\end{description}"]
+
+
+def to_latex(report: DisparityReport, top: int = 15, label: ExportLabel | None = None) -> str:
     def tabular(df: pl.DataFrame, cols: list[str]) -> list[str]:
         cols = [c for c in cols if c in df.columns]
         lines = [r"\begin{tabular}{l" + "r" * (len(cols) - 1) + "}", r"\hline", " & ".join(_tex(c) for c in cols) + r" \\", r"\hline"]
         lines += [" & ".join(_tex(r[c]) for c in cols) + r" \\" for r in df.rows(named=True)]
         return [*lines, r"\hline", r"\end{tabular}"]
 
-    out = [r"% Alignment disparity report (mvpbench report --format latex)", r"\section*{Leaderboard}"]
+    out = [r"% Alignment disparity report (mvpbench report --format latex)", *_latex_label(label), r"\section*{Leaderboard}"]
     out += tabular(report.leaderboard, BOARD_COLUMNS)
     if report.diagnostics.height:
         out += [r"\section*{Diagnostics: answer length and position}", _tex(DIAGNOSTICS_LINE) + r"\\"]
@@ -214,13 +249,24 @@ def to_latex(report: DisparityReport, top: int = 15) -> str:
     return "\n".join(out) + "\n"
 
 
-def to_csv_tables(report: DisparityReport) -> dict[str, str]:
-    """One CSV per table, full precision."""
-    return {name: getattr(report, name).write_csv() for name in ("leaderboard", "diagnostics", "groups", "omnibus", "disparities")
-            if getattr(report, name).height}
+def to_csv_tables(report: DisparityReport, label: ExportLabel | None = None) -> dict[str, str]:
+    """One CSV per table, full precision; with a label, its `# ` comment line first (`labelled_csv`)."""
+    frames = {name: getattr(report, name) for name in ("leaderboard", "diagnostics", "groups", "omnibus", "disparities")}
+    return {name: labelled_csv(frame, label) if label else frame.write_csv() for name, frame in frames.items() if frame.height}
 
 
-def render(report: DisparityReport, fmt: str) -> str | dict[str, str]:
+def render(report: DisparityReport, fmt: str, provenance: Provenance | None = None) -> str | dict[str, str]:
+    """The report as a document.
+
+    Args:
+        report: from `analysis.report.disparity_report`.
+        fmt: one of FORMATS.
+        provenance: where the numbers come from; when given, the document carries its export label
+            (DEMO, benchmark, content hash, runs, settings, date).
+
+    Returns:
+        The document's text, or for "csv" table name → CSV text."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    return {"md": to_markdown, "html": to_html, "latex": to_latex, "csv": to_csv_tables}[fmt](report)
+    label = export_label(provenance) if provenance is not None else None
+    return {"md": to_markdown, "html": to_html, "latex": to_latex, "csv": to_csv_tables}[fmt](report, label=label)

@@ -17,17 +17,17 @@ import math
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from functools import cache
 
 import polars as pl
 
 from analysis.display import DEFINITIONS
+from analysis.provenance import VIEWS, Provenance, export_label, label_spec
+from analysis.provenance import utc as _utc
 from analysis.render import _num
 from analysis.results import METRICS
 
-VIEWS = {"map": "Alignment by place", "groups": "Alignment by group", "compare": "Compare two runs"}
 RUN_FIELDS = {"run_id": "run", "model": "model", "revision": "revision", "protocol": "protocol", "condition": "condition",
               "backend": "backend"}
 # Shipped shapes the dashboard serves as static files (dashboard/static links to analysis/data): a
@@ -56,32 +56,6 @@ footer{margin-top:2.5em;color:#666;font-size:.85em;border-top:1px solid #ddd;pad
 """
 # No script, no fetch of any kind: only inline styles and data: images may load.
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """What a shared view shows and where it comes from.
-
-    view: "map", "groups" or "compare". benchmark, content_hash: from benchmark.json. synthetic: DEMO
-    data (the page then carries a prominent label). runs: one dict per run with whatever is known of
-    run_id, model, revision, protocol, condition, backend. filters: every active filter in words
-    (label → value). created: when the report was made (UTC; a naive datetime is taken as UTC)."""
-
-    view: str
-    benchmark: str
-    content_hash: str
-    synthetic: bool
-    runs: list[dict]
-    filters: dict[str, str]
-    created: datetime
-
-    def __post_init__(self) -> None:
-        if self.view not in VIEWS:
-            raise ValueError(f"unknown view {self.view!r}; expected one of {', '.join(VIEWS)}")
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def inline_markdown(text: str) -> str:
@@ -355,12 +329,14 @@ def share_report(provenance: Provenance, verdict_lines: Sequence[str], charts: S
     if verdict_lines:
         parts.append("<section class='verdict'><h2>Verdict</h2>" + "".join(f"<p>{inline_markdown(line)}</p>" for line in verdict_lines)
                      + "</section>")
-    parts += [_chart_block(t, spec, inline_data) for t, spec in charts]
+    label = export_label(provenance)
+    # each image carries the label too: an image copied out of the page still says where it comes from
+    parts += [_chart_block(t, label_spec(dict(spec), label), inline_data) for t, spec in charts]
     parts += [_table_block(t, df, metric, column_formats or {}) for t, df in tables]
     if notes:
         parts.append("<section><h2>Notes</h2><ul>" + "".join(f"<li>{inline_markdown(n)}</li>" for n in notes) + "</ul></section>")
     parts.append("<footer>A static copy of the dashboard view: charts are images, tables show at most "
-                 f"{MAX_ROWS} rows. Made with MVPBench Explorer.</footer></body></html>")
+                 f"{MAX_ROWS} rows. Made with MVPBench Explorer.<br>Label: {html.escape(label.text())}</footer></body></html>")
     return "\n".join(parts)
 
 

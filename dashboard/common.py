@@ -188,10 +188,31 @@ def select_benchmark() -> tuple[str, Path, dict] | None:
         return None
     name = choose(st.sidebar, "Benchmark", names, "benchmark", "benchmark", "demo")
     meta = read_benchmark_meta(name, root)
+    st.session_state[PAGE_BENCHMARK] = (name, str(root), meta)  # what a download without its own provenance names
     if meta.get("synthetic"):
         detail = meta.get("description", "").removeprefix("SYNTHETIC DEMO DATA. ")
         st.warning(f"**DEMO DATA — synthetic people.** {detail}", icon="⚠️")
     return name, root, meta
+
+
+PAGE_BENCHMARK = "_page_benchmark"
+
+
+def show_chart(chart, provenance, **kwargs):
+    """Draw a chart with its export label under it, so an image saved from the chart's menu (Save as
+    PNG/SVG) says DEMO or not, the benchmark and its hash, the runs, the filters and the date. Every
+    page's chart goes through here.
+
+    Args:
+        chart: an Altair chart or a Vega-Lite spec (dict). provenance: analysis.provenance.Provenance.
+        kwargs: for st.vega_lite_chart (width, key, on_select, ...).
+
+    Returns:
+        What st.vega_lite_chart returns (the selection event when `on_select` is set)."""
+    from analysis.provenance import export_label, label_spec
+
+    spec = chart if isinstance(chart, dict) else chart.to_dict()
+    return st.vega_lite_chart(spec=label_spec(spec, export_label(provenance)), **kwargs)
 
 
 def provenance(name: str, root: Path, meta: dict) -> None:

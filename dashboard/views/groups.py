@@ -2,6 +2,8 @@
 the omnibus test, Holm-adjusted group-vs-rest tests and the noise-corrected spread (τ), optionally for
 the people of one place (a click on the Map opens this page so), and a country × attribute heat map."""
 
+from dataclasses import replace
+
 import altair as alt
 import polars as pl
 import streamlit as st
@@ -16,7 +18,7 @@ from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from analysis.display import DEFINITIONS, choice_display, group_display, group_label, group_length_display
 from dashboard.common import (PLACES, choose, choose_int, length_caution, page_data, position_caution, provenance, run_index, select_place,
-                              select_run, table_config)
+                              select_run, show_chart, table_config)
 from dashboard.downloads import export_buttons, report_provenance, share_button
 from dashboard.fragments import run_view
 
@@ -91,7 +93,7 @@ def heat_chart(heat: pl.DataFrame, rows: str, grouping: str, metric: str) -> alt
 
 
 def heat_map(scored: pl.LazyFrame, state: str, run: tuple[str, str, str], grouping: str, min_users: int, metric: str,
-             place: tuple[str | None, str | None]) -> None:
+             place: tuple[str | None, str | None], prov) -> None:
     st.subheader("Place × group heat map")
     c1, c2 = st.columns(2)
     rows = choose(c1, "Rows", list(PLACES), "heat_rows", "heat_rows", "birth_country", format_func=group_label)
@@ -100,13 +102,14 @@ def heat_map(scored: pl.LazyFrame, state: str, run: tuple[str, str, str], groupi
     if heat.height == 0:
         st.info(f"No {group_label(rows).lower()} has {min_users}+ people in this selection.")
         return
-    st.altair_chart(heat_chart(heat, rows, grouping, metric), width="stretch")
+    prov = replace(prov, filters={**prov.filters, "Heat map rows": group_label(rows), "Minimum people per cell": str(min_cell)})
+    show_chart(heat_chart(heat, rows, grouping, metric), prov, width="stretch")
     st.caption(f"Rows with {min_users}+ people{' among the people selected in the sidebar' if place[0] else ''}; cells with fewer "
                f"than {min_cell} people are grey and not to be read. Colour is the cell's {metric} minus the overall, in points, on a "
                "scale no narrower than ±5. No intervals here: open a row's people through the sidebar filter for its tests.")
     with st.expander("The heat map's cells as a table"):
         st.dataframe(heat, hide_index=True)
-        export_buttons(heat, f"heat-{rows}-by-{grouping.replace(':', '-')}", "heat")
+        export_buttons(heat, f"heat-{rows}-by-{grouping.replace(':', '-')}", "heat", prov)
 
 
 @st.cache_data(show_spinner=False)
@@ -183,11 +186,9 @@ def report_parts(result, grouping: str, metric: str, min_users: int, verdict: li
              ("Spread between groups", disparity_display(result.disparity.to_dicts()))])
 
 
-def findings(scored: pl.LazyFrame, state: str, run, grouping: str, min_users: int, place) -> tuple[list[str], object]:
+def findings(scored: pl.LazyFrame, state: str, run, run_id: str, grouping: str, min_users: int, place, prov) -> tuple[list[str], object]:
     metric = metric_name(run[1])
     result = tables(scored, state, *run, grouping, min_users, *place)
-    run_id = run_index(scored, state).filter((pl.col("model") == run[0]) & (pl.col("protocol") == run[1])
-                                             & (pl.col("condition") == run[2])).item(0, "run_id")
     caution = [*position_caution(scored, state, *run), *length_caution(scored, state, run_id)]
     verdict = grouping_verdict(result, grouping, metric=metric, minimum=min_users)
     lengths, _ = group_diagnostics(scored, state, *run, grouping, min_users, *place)
@@ -199,7 +200,7 @@ def findings(scored: pl.LazyFrame, state: str, run, grouping: str, min_users: in
     st.dataframe(disparity_display(result.disparity.to_dicts()), hide_index=True)
     chart = forest_chart(result.table, grouping, metric)
     if chart is not None:
-        st.altair_chart(chart, width="stretch")
+        show_chart(chart, prov, width="stretch")
         st.caption("Each interval is for one group on its own: with many groups some miss zero by chance. Whether a gap "
                    "survives testing every group at once is the verdict's Holm-corrected finding above.")
     shown = group_display(result.table, grouping, metric)
@@ -211,7 +212,7 @@ def findings(scored: pl.LazyFrame, state: str, run, grouping: str, min_users: in
     untested_list(result.table, grouping, metric)
     diagnostics_section(scored, state, run, grouping, min_users, place)
     stem = f"{run[0]}-{run[1]}-{run[2]}-by-{grouping.replace(':', '-')}" + (f"-{place[0]}-{place[1]}" if place[0] else "")
-    export_buttons(result.table, stem, "groups")
+    export_buttons(result.table, stem, "groups", prov)
     return [*caution, *verdict], result
 
 
@@ -237,12 +238,12 @@ def group_view(name: str, root, meta: dict, state: str, scored: pl.LazyFrame, mi
     run, grouping = run_controls(scored, state)
     if place[0]:
         st.markdown(f"Only people {PLACES[place[0]]} **{literal(place[1])}**.")
-    verdict, result = findings(scored, state, run, grouping, min_users, place)
     run_id = run_index(scored, state).filter((pl.col("model") == run[0]) & (pl.col("protocol") == run[1])
                                              & (pl.col("condition") == run[2])).item(0, "run_id")
-    share_button(report_provenance("groups", name, root, meta, [run_id], view_filters(run, grouping, min_users, place)),
-                 lambda: report_parts(result, grouping, metric_name(run[1]), min_users, verdict), "groups_share")
-    heat_map(scored, state, run, grouping, min_users, metric_name(run[1]), place)
+    prov = report_provenance("groups", name, root, meta, [run_id], view_filters(run, grouping, min_users, place))
+    verdict, result = findings(scored, state, run, run_id, grouping, min_users, place, prov)
+    share_button(prov, lambda: report_parts(result, grouping, metric_name(run[1]), min_users, verdict), "groups_share")
+    heat_map(scored, state, run, grouping, min_users, metric_name(run[1]), place, prov)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,13 @@ import polars as pl
 import streamlit as st
 
 from analysis.groupings import GROUPINGS
+from analysis.provenance import report_filters
 from analysis.render import render as render_report
 from analysis.report import disparity_report
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from dashboard.common import load_instances, page_data, provenance, run_index
-from dashboard.downloads import export_buttons
+from dashboard.downloads import export_buttons, report_provenance
 from dashboard.jobs import Job, JobStatus, cancel_job, job_status, list_jobs, start_job
 
 POLL_SECONDS = 2
@@ -76,7 +77,17 @@ def rerun_params(index: pl.DataFrame) -> dict:
             "min_users": int(min_users), "B": int(B), "alpha": float(alpha), "seed": int(seed)}
 
 
-def rerun_section(name: str, state: str, scored: pl.LazyFrame, instances: pl.DataFrame) -> None:
+def rerun_provenance(name: str, root: Path, meta: dict, index: pl.DataFrame, params_json: str):
+    """Where the rerun report's numbers come from: the runs its protocols and conditions select and
+    the settings it was computed with (those of the last Rerun, not the widgets' current values)."""
+    p = json.loads(params_json)
+    run_ids = index.filter(pl.col("protocol").is_in(p["protocols"]) & pl.col("condition").is_in(p["conditions"])).get_column("run_id")
+    filters = report_filters(", ".join(p["protocols"]), ", ".join(p["conditions"]), p["split"].strip("()"), ", ".join(p["groupings"]),
+                             p["B"], p["seed"], p["alpha"], p["min_users"])
+    return report_provenance("runs", name, root, meta, run_ids.to_list(), filters)
+
+
+def rerun_section(name: str, root: Path, meta: dict, state: str, scored: pl.LazyFrame, instances: pl.DataFrame) -> None:
     st.subheader("Rerun the analysis")
     index = run_index(scored, state)
     params = rerun_params(index)
@@ -93,8 +104,9 @@ def rerun_section(name: str, state: str, scored: pl.LazyFrame, instances: pl.Dat
     st.dataframe(report.omnibus, hide_index=True)
     if report.disparities.height:
         st.dataframe(report.disparities, hide_index=True)
-    export_buttons(report.groups, f"{name}-groups-{digest}", "runs_groups")
-    st.download_button("Download HTML report", render_report(report, "html").encode("utf-8"), f"{name}-report-{digest}.html",
+    prov = rerun_provenance(name, root, meta, index, st.session_state["params"])
+    export_buttons(report.groups, f"{name}-groups-{digest}", "runs_groups", prov)
+    st.download_button("Download HTML report", render_report(report, "html", prov).encode("utf-8"), f"{name}-report-{digest}.html",
                        "text/html", key="runs_html")
 
 
@@ -242,7 +254,7 @@ def render() -> None:
         return
     name, root, meta, state, scored = data
     st.title("Runs and reruns")
-    rerun_section(name, state, scored, load_instances(name, str(root), meta.get("content_hash", "")))
+    rerun_section(name, root, meta, state, scored, load_instances(name, str(root), meta.get("content_hash", "")))
     running = [job for job, status in jobs_with_status(name, root) if status.state == "running"]
     score_section(name, root, running)
     live_panel(name, root, polling=bool(running))

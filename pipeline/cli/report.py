@@ -1,9 +1,11 @@
-"""`mvpbench report`: a disparity report (md, html, csv, latex)."""
+"""`mvpbench report`: a disparity report (md, html, csv, latex), each carrying its export label."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 from analysis.resampling import DEFAULT_REPLICATES
@@ -24,9 +26,25 @@ def _cores() -> int:
     return max(1, min(count or 1, MAX_DEFAULT_WORKERS))
 
 
+def report_provenance(args: argparse.Namespace, groupings: list[str], min_users: int, runs: list[dict]):
+    """Where the report's numbers come from: benchmark.json (name, content hash, DEMO or not), the runs
+    it read, every filter and setting given on the command line (or its default), and now (UTC)."""
+    from analysis.cache import read_benchmark_meta
+    from analysis.provenance import Provenance, report_filters
+
+    meta = read_benchmark_meta(args.benchmark, args.cache)
+    every = lambda value: value or "all"  # noqa: E731
+    filters = report_filters(every(args.protocol), every(args.condition), every(args.split), ", ".join(groupings), args.bootstrap,
+                             args.seed, args.alpha, min_users, models=every(args.model))
+    return Provenance(view="report", benchmark=meta.get("name", args.benchmark), content_hash=meta.get("content_hash", ""),
+                      synthetic=bool(meta.get("synthetic")), runs=runs, filters=filters,
+                      created=datetime.now(timezone.utc).replace(microsecond=0))
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from analysis.cache import atomic_write_bytes, scan_instances
     from analysis.groupings import parse_groupings
+    from analysis.provenance import export_label
     from analysis.render import render
     from analysis.report import disparity_report
     from analysis.results import scan_scored, select_results
@@ -45,16 +63,20 @@ def cmd_report(args: argparse.Namespace) -> int:
                                 conditions=split(args.condition), splits=split(args.split))
         report = disparity_report(scored, groupings, B=args.bootstrap, seed=args.seed, alpha=args.alpha, min_users=min_users,
                                   instances=scan_instances(args.benchmark, args.cache), workers=args.workers or _cores())
+        runs = scored.select("run_id", "model", "protocol", "condition").unique().sort("run_id").collect().to_dicts()
     except ValueError as problem:  # a choice run scored under the old rule (the message says how to fix it), or no results
         if "no scored results" in str(problem):
             problem = f"no scored results for benchmark '{args.benchmark}' with these filters (see `mvpbench runs list`)"
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_FAILED
-    rendered = render(report, args.format)
+    provenance = report_provenance(args, list(groupings), min_users, runs)
+    rendered = render(report, args.format, provenance)
     out = args.out or Path(f"report-{args.benchmark}.{ {'md': 'md', 'html': 'html', 'latex': 'tex', 'csv': 'csv'}[args.format] }")
-    if isinstance(rendered, dict):  # csv: one file per table in a folder
+    if isinstance(rendered, dict):  # csv: one file per table in a folder, and the whole provenance beside them
         for name, text in rendered.items():
             atomic_write_bytes(out / f"{name}.csv", text.encode("utf-8"))
+        record = json.dumps(export_label(provenance).record, indent=2, ensure_ascii=False, sort_keys=True)
+        atomic_write_bytes(out / "provenance.json", (record + "\n").encode("utf-8"))
     else:
         atomic_write_bytes(out, rendered.encode("utf-8"))
     results = int(report.leaderboard.get_column("instances").sum())
@@ -69,7 +91,11 @@ def add_parser(sub) -> None:
         description="Alignment by group with cluster-bootstrap intervals, small-sample cluster-robust tests (Holm and BH "
         "adjusted), the noise-corrected spread between groups (τ, I², shrunk range) and shrunk estimates, for every "
         "model/protocol/condition in the cache.",
-        epilog="example: mvpbench report --benchmark demo --by birth_country,gender --format html --out report.html",
+        epilog="Every format carries the export label: DEMO (for the generated demo) or not, the benchmark's name and "
+        "content hash, the run ids, every filter and setting above, and the date (UTC). md, html, latex: a header block. "
+        "csv: the label as a '# ' comment on each file's first line (polars: pl.read_csv(path, comment_prefix='#'); "
+        "pandas: pd.read_csv(path, skiprows=1)) and provenance.json beside the tables with the same facts as JSON. "
+        "example: mvpbench report --benchmark demo --by birth_country,gender --format html --out report.html",
     )
     rep.add_argument("--benchmark", default="demo")
     rep.add_argument("--by", default=None, help="comma-separated groupings (default: every grouping of people), e.g. "
@@ -78,7 +104,9 @@ def add_parser(sub) -> None:
     rep.add_argument("--protocol", default=None)
     rep.add_argument("--condition", default=None)
     rep.add_argument("--split", default=None)
-    rep.add_argument("--format", choices=("md", "html", "csv", "latex"), default="md")
+    rep.add_argument("--format", choices=("md", "html", "csv", "latex"), default="md",
+                     help="md, html, latex: one document; csv: a folder of tables, each opening with a '# ' label line "
+                     "(read with comment_prefix='#' in polars, skiprows=1 in pandas), and provenance.json")
     rep.add_argument("--bootstrap", "-B", type=int, default=DEFAULT_REPLICATES, help="bootstrap replicates (0: no intervals)")
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--alpha", type=float, default=0.05)

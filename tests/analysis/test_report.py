@@ -219,3 +219,26 @@ def test_the_leaderboard_shows_the_plain_share_beside_opa_never_in_its_column(sc
         assert row["plain_share"] == (pytest.approx(expected) if expected is not None else None)
     for _, part in board.partition_by("protocol", as_dict=True).items():
         assert part["paa"].to_list() == sorted(part["paa"].to_list(), reverse=True)
+
+
+def test_every_format_opens_with_the_export_label_and_escapes_it(scored):
+    """Given its provenance, each format carries the label (DEMO, hash, runs, settings, date), escaped for the format;
+    the CSV tables still read back with polars' comment prefix."""
+    from datetime import datetime, timezone
+
+    from analysis.provenance import DEMO_TAG, Provenance
+
+    report = disparity_report(_selection(scored), ["gender"], B=20)
+    provenance = Provenance("report", "demo", "9f86d081884c7d65", True, [{"run_id": "run-7f3a"}], {"Grouping": HOSTILE},
+                            datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc))
+    for fmt in ("md", "html", "latex"):
+        out = render(report, fmt, provenance)
+        assert all(x in out for x in ("DEMO DATA", "9f86d081884c7d65", "run-7f3a", "2026-12-01 09:30:00 UTC")), fmt
+        assert out.index("9f86d081884c7d65") < out.index("Leaderboard"), fmt  # a header, before the numbers
+    assert "&lt;script&gt;" in render(report, "html", provenance) and "<script>" not in render(report, "html", provenance)
+    assert r"\<script\>alert(1)\</script\> \& \$x\_1^2 \| {a}" in render(report, "md", provenance)
+    assert r"\$x\_1\textasciicircum{}2" in render(report, "latex", provenance)
+    tables = render(report, "csv", provenance)
+    for name, text in tables.items():
+        assert text.startswith(f"# {DEMO_TAG} · Benchmark: demo · Content hash: 9f86d081884c7d65 · Runs: run-7f3a"), name
+        assert pl.read_csv(io.StringIO(text), comment_prefix="#").equals(pl.read_csv(io.StringIO(render(report, "csv")[name])))

@@ -113,6 +113,9 @@ def test_a_chart_is_drawn_offline_to_an_image():
     svg = base64.b64decode(match.group(1)).decode("utf-8")
     assert svg.startswith("<svg") and "group 3" in svg
     assert "<script" not in svg and "&lt;script&gt;" in svg  # the label is text inside the image too
+    # the export label is drawn under the chart: an image copied out of the page still says where it comes from
+    assert "DEMO DATA (synthetic people)" in svg and "9f86d081884c7d65" in svg and "run-7f3a" in svg and "2026-12-01" in svg
+    assert "Label: DEMO DATA (synthetic people) · Benchmark: demo" in page
 
 
 def test_a_chart_that_cannot_be_drawn_becomes_a_notice():

@@ -291,6 +291,26 @@ def test_a_groups_interval_is_the_same_on_the_page_in_its_html_report_and_in_the
     assert shown in row and "data:image/svg+xml;base64," in report
 
 
+def test_every_groups_chart_carries_the_export_label(app):
+    """The forest plot and the heat map go through dashboard.common.show_chart: their specs carry the
+    label under the chart (what Save as PNG/SVG keeps): DEMO, the content hash, the run, the date."""
+    import json
+
+    from analysis.cache import default_cache_root, read_benchmark_meta
+    from analysis.provenance import LABEL_KEY
+
+    at = app.switch_page("views/groups.py").run()
+    digest = read_benchmark_meta("demo", default_cache_root())["content_hash"]
+    model, protocol, condition = (at.selectbox(key=f"g_{k}").value for k in ("model", "protocol", "condition"))
+    specs = [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
+    assert not at.exception and len(specs) == 2  # the forest plot and the heat map
+    for spec in specs:
+        shown = " ".join([spec["title"]["text"], *spec["title"]["subtitle"]])
+        assert shown.startswith("DEMO DATA (synthetic people)") and digest in shown and f".{protocol}.{condition}." in shown
+        assert "Date: " in shown and "(UTC)" in shown and spec["usermeta"][LABEL_KEY].startswith("DEMO DATA")
+    assert "Heat map rows" in specs[1]["usermeta"][LABEL_KEY] and "Heat map rows" not in specs[0]["usermeta"][LABEL_KEY]
+
+
 def test_groups_page_tests_and_filters(app):
     at = app.switch_page("views/groups.py").run()
     assert not at.exception

@@ -86,6 +86,29 @@ def test_scoring_is_off_without_the_opt_in(cache, monkeypatch):
     assert at.button(key="score").disabled and any("--allow-remote-jobs" in i.value for i in at.info)
 
 
+def test_the_rerun_html_report_carries_the_label(monkeypatch):
+    """On the committed demo and its runs: Rerun, then the HTML report opens with the DEMO label, the
+    benchmark's content hash, the run the chosen protocol and condition select, the settings and the date."""
+    from analysis.cache import default_cache_root, read_benchmark_meta, run_dirs
+    from tests.dashboard.test_app import _download
+
+    monkeypatch.delenv("MVPBENCH_CACHE", raising=False)
+    at = _runs_page()
+    at.multiselect(key="r_groupings").set_value(["gender"])
+    at.number_input(key="r_B").set_value(20)
+    at.number_input(key="r_seed").set_value(7)
+    at.button(key="rerun").click().run()
+    assert not at.exception
+    protocol = next(m for m in at.multiselect if m.key.startswith("r_protocols_")).value
+    condition = next(m for m in at.multiselect if m.key.startswith("r_conditions_")).value
+    chosen = sorted(d.name for d in run_dirs("demo") if any(f".{p}.{c}." in d.name for p in protocol for c in condition))
+    report = _download(at, "Download HTML report").decode("utf-8")
+    digest = read_benchmark_meta("demo", default_cache_root())["content_hash"]
+    assert chosen and all(x in report for x in ("DEMO DATA (synthetic people)", digest, *chosen, "<dt>Seed</dt><dd>7</dd>",
+                                                "<dt>Groupings</dt><dd>gender</dd>", "UTC"))
+    assert report.index(digest) < report.index("Leaderboard")
+
+
 @pytest.mark.model  # the page has no backend choice, so its one end-to-end job runs the real model
 def test_scoring_from_the_page_with_the_real_model(cache, monkeypatch, smollm2_spec):
     """Rerun is off with nothing scored; 'Score in the background' starts a real `mvpbench run` with the

@@ -93,6 +93,38 @@ def test_report_takes_every_registered_grouping_and_refuses_bad_settings_in_one_
     assert err.count("\n") == 0 and "unknown grouping 'planet'" in err and all(name in err for name in REGISTRY)
 
 
+def test_every_report_format_carries_the_demo_label_hash_runs_and_settings(tmp_path):
+    """`mvpbench report` on the demo: md, html and latex open with the label; each CSV table's first line
+    is the label as a comment (polars reads the table past it) and provenance.json names the runs."""
+    import json
+
+    import polars as pl
+
+    from analysis.cache import default_cache_root, read_benchmark_meta, run_dirs
+
+    root = str(default_cache_root())
+    digest = read_benchmark_meta("demo", default_cache_root())["content_hash"]
+    runs = sorted(d.name for d in run_dirs("demo", default_cache_root()) if ".choice.profile." in d.name)
+    common = ["report", "--benchmark", "demo", "--by", "gender", "--protocol", "choice", "--condition", "profile", "-B", "20",
+              "--seed", "7", "--workers", "1", "--cache", root]
+    for fmt in ("md", "html", "latex"):
+        out = tmp_path / f"report.{fmt}"
+        assert main([*common, "--format", fmt, "--out", str(out)]) == 0
+        text = out.read_text(encoding="utf-8")
+        for part in ("DEMO DATA (synthetic people)", digest, *runs, "Seed", "UTC"):
+            assert part in text, (fmt, part)
+    assert main([*common, "--format", "csv", "--out", str(tmp_path / "tables")]) == 0
+    for table in ("leaderboard", "groups", "omnibus"):
+        path = tmp_path / "tables" / f"{table}.csv"
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        assert first.startswith("# DEMO DATA (synthetic people) · Benchmark: demo · Content hash: " + digest)
+        assert all(run in first for run in runs) and "Seed: 7" in first and "Protocols: choice" in first
+        assert pl.read_csv(path, comment_prefix="#").height > 0
+    assert set(pl.read_csv(tmp_path / "tables" / "groups.csv", comment_prefix="#")["group"]) >= {"Female", "Male"}
+    record = json.loads((tmp_path / "tables" / "provenance.json").read_text(encoding="utf-8"))
+    assert record["demo"] is True and record["content_hash"] == digest and [r["run_id"] for r in record["runs"]] == runs
+
+
 def test_the_dashboard_binds_loopback_and_page_jobs_need_an_opt_in_beyond_it():
     from pipeline.cli import dashboard_command
 
