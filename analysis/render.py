@@ -18,9 +18,12 @@ from analysis.provenance import DEMO_TAG, DEMO_WARNING, ExportLabel, Provenance,
 from analysis.report import DisparityReport
 
 FORMATS = ("md", "html", "csv", "latex")
-GROUP_COLUMNS = ("group", "users", "effective_users", "instances", "paa", "ci_lo", "ci_hi", "gap", "p_holm", "paa_shrunk", "note")
-BOARD_COLUMNS = ["model", "protocol", "condition", "metric", "users", "instances", "paa", "ci_lo", "ci_hi"]
-DISPARITY_COLUMNS = ["measure", "estimate", "95% interval", "groups tested", "worst (shrunk)", "best (shrunk)"]
+GROUP_COLUMNS = ("group", "users", "effective_users", "instances", "paa", "ci_lo", "ci_hi", "gap", "p_holm", "rank_lo", "rank_hi",
+                 "lowest_candidate", "paa_shrunk", "note")
+BOARD_COLUMNS = ["model", "protocol", "condition", "metric", "users", "instances", "paa", "ci_lo", "ci_hi", "plain_share"]
+# a group is named lowest (highest) only when the 95% confidence set for the lowest holds it alone
+# (analysis.ranks); otherwise the set is given, so no column names a group the data cannot single out
+DISPARITY_COLUMNS = ["measure", "estimate", "95% interval", "groups tested", "lowest (95% set)", "highest (95% set)"]
 DIAGNOSTICS_COLUMNS = ["model", "protocol", "condition", "answer_w longer", "score when w longer / shorter", "length coef.",
                        "LC score", "order consistent", "position bias", "label mass", "note"]
 DIAGNOSTICS_LINE = ("Length: the share of items whose answer_w is the longer one; the score when it is longer and when it "
@@ -35,6 +38,13 @@ def _points(value) -> str:
     return "–" if value is None else f"{100 * value:.1f} pp"
 
 
+def _candidates(row: dict, named: str, candidates: str) -> str:
+    """The group named, else "one of A; B; C", else "–" (fewer than two tested groups)."""
+    if row.get(named):
+        return row[named]
+    return f"one of {row[candidates]}" if row.get(candidates) else "–"
+
+
 def disparity_display(rows: list[dict]) -> pl.DataFrame:
     """Disparity rows in plain words: τ and ranges in percentage points, I² as a percentage."""
     out = []
@@ -43,8 +53,8 @@ def disparity_display(rows: list[dict]) -> pl.DataFrame:
         fmt = (lambda v: "–" if v is None else f"{100 * v:.0f}%") if as_share else _points  # noqa: E731
         interval = f"{fmt(r['ci_lo'])} to {fmt(r['ci_hi'])}" if r.get("ci_lo") is not None else "–"
         out.append({"measure": LABELS[r["statistic"]], "estimate": fmt(r["estimate"]), "95% interval": interval,
-                    "groups tested": str(r["groups"]), "worst (shrunk)": r.get("worst_group") or "–",
-                    "best (shrunk)": r.get("best_group") or "–"})
+                    "groups tested": str(r["groups"]), "lowest (95% set)": _candidates(r, "worst_group", "lowest_set"),
+                    "highest (95% set)": _candidates(r, "best_group", "highest_set")})
     return pl.DataFrame(out, schema={c: pl.String for c in DISPARITY_COLUMNS})
 
 
@@ -88,7 +98,8 @@ def _sections(report: DisparityReport):
         match = (pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition) & (pl.col("grouping") == grouping)
         omni = report.omnibus.filter(match).row(0, named=True)
         disp = report.disparities.filter(match).rows(named=True) if report.disparities.height else []
-        # tested groups first, best to worst; untested ones after them, never ranked among them
+        # tested groups first by score, each with its 95% rank set beside it (the order alone is no ranking);
+        # untested ones after them, never ranked among them
         ordered = groups.sort(["tested", "paa"], descending=[True, True], nulls_last=True).rows(named=True)
         yield f"{model} · {protocol} · {condition}", grouping, omni, disp, ordered
 
