@@ -39,10 +39,14 @@ def _points(value) -> str:
 
 
 def _candidates(row: dict, named: str, candidates: str) -> str:
-    """The group named, else "one of A; B; C", else "–" (fewer than two tested groups)."""
+    """The group named, else "one of A; B" when the set leaves some tested group out, else "any of the N
+    tested" (the data cannot tell), else "–" (fewer than two tested groups)."""
     if row.get(named):
         return row[named]
-    return f"one of {row[candidates]}" if row.get(candidates) else "–"
+    if not row.get(candidates):
+        return "–"
+    members = row[candidates].split("; ")
+    return f"any of the {row['groups']} tested" if len(members) >= (row.get("groups") or 0) else f"one of {row[candidates]}"
 
 
 def disparity_display(rows: list[dict]) -> pl.DataFrame:
