@@ -24,6 +24,7 @@ from analysis.disparity import grouping_disparity, replicate_disparity
 from analysis.groupings import get_grouping
 from analysis.groups import Cells, analyse_groups, user_cells, with_groups
 from analysis.resampling import DEFAULT_REPLICATES, bootstrap_interval, mean_interval, plain_interval, replicate_ratios, replicate_weights
+from analysis.selection import checked_pair
 from analysis.sizes import checked_minimum, kish_effective_people
 from analysis.variance import cr2_parts
 
@@ -173,7 +174,18 @@ def paired_comparison(
 def compare_runs(scored: pl.DataFrame | pl.LazyFrame, run_a: str, run_b: str, by: str | Sequence[str] | None = None,
                  **options) -> PairedComparison | None:
     """`paired_comparison` of two runs (B − A) on the instances both scored; None when they share
-    none. What the Compare page, the Map's difference mode and `mvpbench tune --evaluate` report."""
+    none. What the Compare page, the Map's difference mode and `mvpbench tune --evaluate` report.
+
+    Args:
+        scored: scored rows holding both runs (run_id, protocol, instance_id, user_id, aligned, groups).
+        run_a, run_b: the baseline and the compared run.
+        by: optional grouping(s); options: `paired_comparison`'s settings.
+    Returns:
+        A PairedComparison over the shared instances, or None.
+    Raises:
+        ValueError: when the runs measure different metrics (PAA against OPA) or hold a NaN score.
+    """
+    checked_pair(scored, run_a, run_b)
     paired = paired_frame(scored, run_a, run_b, key="run_id")
     return paired_comparison(paired, by, **options) if paired.height else None
 

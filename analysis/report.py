@@ -28,6 +28,7 @@ from analysis.length_fit import rows_from_arrays
 from analysis.parallel import map_indices
 from analysis.resampling import DEFAULT_REPLICATES, mean_interval, replicate_weights
 from analysis.results import metric_name
+from analysis.selection import refuse_nan
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, checked_minimum, kish_effective_people
 
 __all__ = ["SELECTION", "DisparityReport", "cross_table", "disparity_report", "leaderboard", "overall_row"]
@@ -99,11 +100,14 @@ def disparity_report(
             Linux (analysis.parallel), for a command-line report of many runs; the tables are identical.
     Returns:
         A DisparityReport whose intervals equal `analysis.groups.paa_by_group` on each selection.
+    Raises:
+        ValueError: when nothing is scored, or a score is NaN (analysis.selection.refuse_nan).
     """
     minimum = checked_minimum(min_users)
     results, instance_table = _read(scored.lazy(), instances, groupings)
     if results.height == 0:
         raise ValueError("no scored results to report on")
+    refuse_nan(results)  # a NaN score would make a selection's overall NaN while its tests vanish
     ix = index_codes(results, instance_table)
     inputs = _Inputs(ix, {g: group_codes(ix, g) for g in groupings}, row_extras(results, ix), B, seed, alpha, minimum)
     parts = _each_selection(inputs, workers)

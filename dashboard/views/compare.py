@@ -9,6 +9,7 @@ import streamlit as st
 from analysis.groupings import GROUPINGS
 from analysis.paired import PairedComparison, comparable_pair, compare_runs
 from analysis.results import metric_name
+from analysis.selection import metric_mismatch
 from analysis.verdict import comparison_verdict
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
@@ -112,9 +113,8 @@ def render() -> None:
         return
     run_a, run_b, grouping, min_users, info = pick_runs(index)
     protocol_a, protocol_b = info[run_a]["protocol"], info[run_b]["protocol"]
-    if protocol_a != protocol_b:
-        st.error(f"A measures {metric_name(protocol_a)} ({protocol_a}) and B measures {metric_name(protocol_b)} ({protocol_b}): "
-                 "different protocols measure on different scales, so their difference means nothing. Pick two runs of one protocol.")
+    if refusal := metric_mismatch(protocol_a, protocol_b):  # the API's refusal (analysis.paired.compare_runs), word for word
+        st.error(refusal)
     else:
         result = compare(scored, state, run_a, run_b, grouping, min_users)
         if result is None:

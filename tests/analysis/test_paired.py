@@ -72,3 +72,20 @@ def test_compare_runs_is_the_paired_comparison_of_two_runs():
     assert compare_runs(df, "A", "nobody") is None
     without = compare_runs(df, "A", "B", B=200)
     assert without.groups is None and without.disparity_change is None and without.overall == direct.overall
+
+
+def test_compare_runs_refuses_two_metrics_with_the_pages_sentence():
+    from analysis.paired import compare_runs
+    from analysis.selection import metric_mismatch
+
+    df = two_models().with_columns(pl.col("model").alias("run_id"),
+                                   pl.when(pl.col("model") == "A").then(pl.lit("choice")).otherwise(pl.lit("logprob")).alias("protocol"))
+    with pytest.raises(ValueError, match=r"A measures PAA \(choice\) and B measures OPA \(logprob\)") as refused:
+        compare_runs(df, "A", "B", "gender", B=0)
+    assert str(refused.value) == metric_mismatch("choice", "logprob")  # the Compare page shows this sentence
+    assert metric_mismatch("choice", "generate") is None  # both PAA: one scale
+    nan = df.with_columns(pl.lit("choice").alias("protocol"),
+                          pl.when(pl.int_range(pl.len()) == 3).then(float("nan")).otherwise(pl.col("aligned")).alias("aligned"))
+    with pytest.raises(ValueError, match="'aligned' is NaN in 1 row.*run_id=A, instance_id=i3"):
+        compare_runs(nan, "A", "B")
+

@@ -425,7 +425,7 @@ def test_compare_opens_on_base_vs_tuned_and_refuses_two_metrics(app):
     verdict = [m.value for m in at.markdown]
     assert any(v.startswith("**B − A =") and "paired interval" in v for v in verdict)  # the verdict comes in words
     at.selectbox(key="run_b").set_value("smollm2-135m.logprob.profile.ef1244b0").run()  # OPA against PAA
-    assert not at.exception and any("different protocols" in e.value for e in at.error)
+    assert not at.exception and any("different metrics" in e.value for e in at.error)
     assert not any("Difference B − A" in m.value for m in at.markdown)
 
 
