@@ -9,6 +9,7 @@ import polars as pl
 
 from analysis.groupings import REGISTRY
 from analysis.names import short_run
+from analysis.selection import FULL_COVERAGE
 
 DEFINITIONS = {
     "PAA": "PAA: the share of the model's decisions that go to the answer aligned with the person's stated values.",
@@ -29,6 +30,9 @@ HELP = {
     "Tested": "Whether the group has enough effective people and variation to be tested.",
     "Shrunk, %": "The group's score pulled toward the overall by its noise (empirical Bayes): what small groups most likely are.",
     "Why not tested": "The reason a group was left out of the tests and rankings.",
+    "Coverage, %": "The share of the benchmark's items this run scored.",
+    "Partial": f"Fewer people or items than {FULL_COVERAGE:.0%} of the largest run of its protocol: its score is over other "
+               "people, so it is shown but never ranked.",
 }
 
 
@@ -108,14 +112,18 @@ def leaderboard_display(board: pl.DataFrame, runs: pl.DataFrame) -> pl.DataFrame
         board: `analysis.report.leaderboard(...)`.
         runs: run_id, model, protocol, condition (one row per run).
     Returns:
-        Metric, Protocol, Run (short name), Condition, People, Items, Score, %, 95% interval, Run id.
+        Metric, Protocol, Run (short name), Condition, People, Items, Coverage, % and Partial (when the
+        board has them: analysis.selection.with_coverage), Score, %, 95% interval, Run id.
     """
+    partial = ["partial"] if "partial" in board.columns else []
+    order = ["metric", "protocol", *partial, "paa"]  # partial runs last in their protocol: they never lead
     joined = (board.join(runs, on=["model", "protocol", "condition"], how="left")
-              .sort(["metric", "protocol", "paa"], descending=[False, False, True], nulls_last=True))
+              .sort(order, descending=[c == "paa" for c in order], nulls_last=True))
     names = [short_run(m, p, c) for m, p, c in joined.select("model", "protocol", "condition").iter_rows()]
     return joined.with_columns(pl.Series("name", names, dtype=pl.String)).select(
         pl.col("metric").alias("Metric"), pl.col("protocol").alias("Protocol"), pl.col("name").alias("Run"),
         pl.col("condition").alias("Condition"), pl.col("users").alias("People"), pl.col("instances").alias("Items"),
+        *([_pct("coverage").alias("Coverage, %"), pl.col("partial").alias("Partial")] if partial else []),
         _pct("paa").alias("Score, %"), _interval("ci_lo", "ci_hi").alias("95% interval"), pl.col("run_id").alias("Run id"),
     )
 

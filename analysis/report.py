@@ -28,7 +28,7 @@ from analysis.length_fit import rows_from_arrays
 from analysis.parallel import map_indices
 from analysis.resampling import DEFAULT_REPLICATES, mean_interval, replicate_weights
 from analysis.results import metric_name
-from analysis.selection import refuse_nan
+from analysis.selection import refuse_nan, with_coverage
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, checked_minimum, kish_effective_people
 
 __all__ = ["SELECTION", "DisparityReport", "cross_table", "disparity_report", "leaderboard", "overall_row"]
@@ -252,25 +252,38 @@ OMNIBUS_SCHEMA = {"statistic": pl.Float64, "df1": pl.Float64, "df2": pl.Float64,
                   "groups_tested": pl.Int64, "method": pl.String, "naive_p_value": pl.Float64}
 
 
-def leaderboard(scored: pl.DataFrame | pl.LazyFrame, *, B: int = DEFAULT_REPLICATES, seed: int = 0, alpha: float = 0.05) -> pl.DataFrame:
-    """Overall score per model × protocol × condition with its interval, best first within a metric.
+def leaderboard(scored: pl.DataFrame | pl.LazyFrame, *, B: int = DEFAULT_REPLICATES, seed: int = 0, alpha: float = 0.05,
+                benchmark_instances: int | None = None) -> pl.DataFrame:
+    """Overall score per model × protocol × condition with its interval and coverage, best first
+    within a metric.
 
     Args:
-        scored: scored results with `user_id`.
+        scored: scored results with `user_id` and `instance_id`.
         B, seed, alpha: the shared bootstrap's settings.
+        benchmark_instances: the benchmark's instances, for `coverage` (None: those any run scored).
     Returns:
-        model, protocol, condition, metric, users, effective_users, instances, paa, ci_lo, ci_hi.
+        model, protocol, condition, metric, users, effective_users, instances, paa, ci_lo, ci_hi,
+        coverage (share of the benchmark's instances scored) and partial (fewer people or items than
+        analysis.selection.FULL_COVERAGE of the largest run of its protocol: never ranked).
+    Raises:
+        ValueError: when a score is NaN (analysis.selection.refuse_nan).
     """
+    refuse_nan(scored)
+    scored = scored.lazy().filter(pl.col("aligned").is_not_null())
     # per (selection, person) sums first: the rows themselves are never partitioned or copied
-    per_person = (scored.lazy().filter(pl.col("aligned").is_not_null()).group_by(*SELECTION, "user_id")
-                  .agg(pl.col("aligned").sum().alias("s"), pl.len().alias("n")).collect())
+    per_person = scored.group_by(*SELECTION, "user_id").agg(pl.col("aligned").sum().alias("s"), pl.len().alias("n"))
+    if benchmark_instances is None:
+        per_person, scored_instances = pl.collect_all([per_person, scored.select(pl.col("instance_id").n_unique())])
+        benchmark_instances = scored_instances.item()
+    else:
+        per_person = per_person.collect()
     rows = []
     for (model, protocol, condition), per in sorted(per_person.partition_by(list(SELECTION), as_dict=True).items()):
         per = per.sort("user_id")
         s, n = per.get_column("s").to_numpy(), per.get_column("n").to_numpy().astype(float)
         rows.append({"model": model, "protocol": protocol, "condition": condition,
                      **overall_row(s, n, replicate_weights(len(s), B, seed), alpha)})
-    return _leaderboard_frame(rows)
+    return with_coverage(_leaderboard_frame(rows), benchmark_instances)
 
 
 def cross_table(df: pl.DataFrame | pl.LazyFrame, rows: str, columns: str, *, min_row_users: int = MIN_EFFECTIVE_PEOPLE,

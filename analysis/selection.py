@@ -4,7 +4,8 @@ are compared only within one metric; a run that covers part of the benchmark nev
 The checks live here, once, and every analysis that reads scored rows calls them before it does:
 `checked_selection` (one run, no NaN score) for a selection's tables (`analysis.groups`,
 `analysis.adjusted`, `analysis.length`), `checked_pair` for paired comparisons (`analysis.paired`),
-`refuse_nan` for tables over many runs (`analysis.report`). Pure: frames in, an error out.
+`refuse_nan` for tables over many runs (`analysis.report`). `with_coverage` marks partial runs on a
+leaderboard by the one rule in `FULL_COVERAGE`. Pure: frames in, a frame or an error out.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ import polars as pl
 
 from analysis.results import metric_name
 
+# A run is partial when it scored fewer than this share of the people or of the items of the largest
+# run of its protocol (a 10-item run from the Runs page, a tuned model scored on the test split only).
+# Its score is then over other people than the others': shown with its coverage, never ranked.
+FULL_COVERAGE = 0.9
 _NAMED = 5  # run ids named in an error before "and k more"
 
 
@@ -108,3 +113,18 @@ def checked_pair(frame: pl.DataFrame | pl.LazyFrame, run_a: str, run_b: str) -> 
             raise ValueError(why)
     refuse_nan(lf)
 
+
+def with_coverage(board: pl.DataFrame, benchmark_instances: int | None = None) -> pl.DataFrame:
+    """A leaderboard with each run's coverage and whether it is partial (`FULL_COVERAGE`).
+
+    Args:
+        board: one row per run with protocol, users and instances (`analysis.report.leaderboard`).
+        benchmark_instances: the benchmark's instances (None: the board's largest run's).
+    Returns:
+        The board with `coverage` (share of the benchmark's instances the run scored) and `partial`
+        (fewer than FULL_COVERAGE of the people or items of the largest run of its protocol).
+    """
+    total = float(benchmark_instances or (board.get_column("instances").max() if board.height else 0) or 1)
+    short = lambda c: pl.col(c) < FULL_COVERAGE * pl.col(c).max().over("protocol")  # noqa: E731
+    return board.with_columns((pl.col("instances") / total).alias("coverage"),
+                              (short("users") | short("instances")).fill_null(False).alias("partial"))

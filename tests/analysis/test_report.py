@@ -202,3 +202,17 @@ def test_selections_analysed_in_worker_processes_give_the_same_report():
     assert one.leaderboard.height == 6
     for table in ("leaderboard", "groups", "omnibus", "disparities", "diagnostics"):
         assert_frame_equal(getattr(two, table), getattr(one, table), check_exact=False, rel_tol=1e-6, abs_tol=1e-9)
+
+
+def test_the_leaderboard_carries_each_runs_coverage_and_marks_partial_runs():
+    from tests.analysis.test_selection import runs
+
+    full = runs({"base.choice": "choice", "base.logprob": "logprob"})
+    tiny = runs({"tiny.choice": "choice"}, people=3, items=2).with_columns(pl.lit("tiny").alias("model"))
+    board = leaderboard(pl.concat([full, tiny]), B=0)
+    rows = {(r["model"], r["protocol"]): r for r in board.iter_rows(named=True)}
+    assert rows[("tiny", "choice")]["coverage"] == pytest.approx(6 / 120) and rows[("tiny", "choice")]["partial"]
+    assert rows[("m0", "choice")]["coverage"] == 1.0 and not rows[("m0", "choice")]["partial"]
+    assert not rows[("m1", "logprob")]["partial"]  # the largest of its own protocol
+    of_benchmark = leaderboard(full, B=0, benchmark_instances=480)
+    assert of_benchmark["coverage"].to_list() == [0.25, 0.25]

@@ -1,5 +1,5 @@
 """Like with like: one selection is one run (pooling only when asked), a NaN score is refused with its
-row."""
+row, and a run covering part of the benchmark is marked partial by the one rule."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from analysis.groups import grouping_tables, paa_by_group
-from analysis.selection import checked_selection
+from analysis.selection import FULL_COVERAGE, checked_selection, with_coverage
 
 
 def runs(protocols: dict[str, str], people: int = 30, items: int = 4) -> pl.DataFrame:
@@ -57,3 +57,12 @@ def test_a_nan_score_is_refused_naming_its_row_and_field():
     nulls = df.with_columns(pl.col("aligned").fill_nan(None))  # null is unscored, and allowed
     assert grouping_tables(nulls, "gender", B=0, min_users=5).table["instances"].sum() == df.height - 1
 
+
+def test_coverage_marks_a_run_under_the_rule_partial_within_its_protocol():
+    board = pl.DataFrame({"protocol": ["choice", "choice", "choice", "logprob"], "users": [100, 95, 3, 3],
+                          "instances": [1000, 850, 10, 10]})
+    out = with_coverage(board, benchmark_instances=2000)
+    assert out["coverage"].to_list() == pytest.approx([0.5, 0.425, 0.005, 0.005])
+    # 850 < 0.9 × 1000 items; 3 of 100 people; the logprob run is its protocol's largest: full
+    assert out["partial"].to_list() == [False, True, True, False]
+    assert FULL_COVERAGE == 0.9

@@ -76,7 +76,11 @@ def test_overview_shows_the_demo_its_label_and_the_leaderboard(app):
     assert all(lo <= score <= hi for (lo, hi), score in zip(map(_interval, board["95% interval"]), board["Score, %"]))
     assert list(board["Metric"]) == sorted(board["Metric"])  # grouped by metric, never ranked across
     verdict = " ".join(m.value for m in app.markdown)
-    assert "runs** under 3 protocols" in verdict and "highest of 4" in verdict and "mostly position-driven" in verdict
+    assert "runs** under 3 protocols" in verdict and "mostly position-driven" in verdict
+    # the tuned and blind runs scored the test split only (half the base run's items): shown with their coverage, never ranked
+    assert "highest of 1: **smollm2" in verdict and "3 runs cover part of the benchmark" in verdict
+    choice = board[board["Protocol"] == "choice"]
+    assert list(choice["Partial"]) == [False, True, True, True] and choice["Coverage, %"].iloc[0] == 40.0  # 2,393 of 5,985 items
     lengths = _table(app, "Length-controlled, %")
     assert len(lengths) == 8 and (lengths["answer_w longer, %"].between(55, 65)).all()  # 59% of demo items
     judged = _table(app, "Unscored, %")
