@@ -181,13 +181,49 @@ def compare_runs(scored: pl.DataFrame | pl.LazyFrame, run_a: str, run_b: str, by
         run_a, run_b: the baseline and the compared run.
         by: optional grouping(s); options: `paired_comparison`'s settings.
     Returns:
-        A PairedComparison over the shared instances, or None.
+        A PairedComparison over the shared instances (its overall figures cover only the people both
+        scored: see `shared_people_note`), or None.
     Raises:
         ValueError: when the runs measure different metrics (PAA against OPA) or hold a NaN score.
     """
     checked_pair(scored, run_a, run_b)
     paired = paired_frame(scored, run_a, run_b, key="run_id")
     return paired_comparison(paired, by, **options) if paired.height else None
+
+
+def run_people(scored: pl.DataFrame | pl.LazyFrame, run_ids: Sequence[str]) -> dict[str, int]:
+    """How many people each run scored (its leaderboard figure's population).
+
+    Args:
+        scored: scored rows with run_id, user_id and aligned.
+        run_ids: the runs to count.
+    Returns:
+        run id → people with at least one scored item (0 for a run with none).
+    """
+    counts = (scored.lazy().filter(pl.col("run_id").is_in(list(run_ids)) & pl.col("aligned").is_not_null())
+              .group_by("run_id").agg(pl.col("user_id").n_unique()).collect())
+    found = dict(counts.iter_rows())
+    return {run: int(found.get(run, 0)) for run in run_ids}
+
+
+def shared_people_note(overall: OverallDifference, people_a: int, people_b: int) -> str | None:
+    """Why a comparison's A and B figures can differ from each run's own (the Overview's): they are
+    over the shared instances, hence the people both runs scored.
+
+    Args:
+        overall: `compare_runs(...).overall`.
+        people_a, people_b: the people each run scored on its own (`run_people`).
+    Returns:
+        One sentence when either run's own figure covers other people, else None.
+    """
+    shared = f"A's and B's figures here are over the {overall.users:,} people both runs scored"
+    if people_a != overall.users and people_b != overall.users:
+        return f"{shared} (the Overview's figures cover {people_a:,} people for A and {people_b:,} for B)."
+    if people_a != overall.users:
+        return f"{shared} (the Overview's figure for A covers {people_a:,} people)."
+    if people_b != overall.users:
+        return f"{shared} (the Overview's figure for B covers {people_b:,} people)."
+    return None
 
 
 def comparable_pair(runs: pl.DataFrame) -> tuple[str, str] | None:

@@ -7,7 +7,7 @@ import polars as pl
 import streamlit as st
 
 from analysis.groupings import GROUPINGS
-from analysis.paired import PairedComparison, comparable_pair, compare_runs
+from analysis.paired import PairedComparison, comparable_pair, compare_runs, run_people, shared_people_note
 from analysis.results import metric_name
 from analysis.selection import metric_mismatch
 from analysis.verdict import comparison_verdict
@@ -70,6 +70,21 @@ def cautions(scored: pl.LazyFrame, state: str, runs: dict[str, str]) -> list[str
     return lines
 
 
+@st.cache_data(show_spinner=False)
+def people_of(_scored: pl.LazyFrame, state: str, run_a: str, run_b: str) -> dict[str, int]:
+    return run_people(_scored, [run_a, run_b])
+
+
+def population_note(scored: pl.LazyFrame, state: str, run_a: str, run_b: str, result: PairedComparison) -> list[str]:
+    """A line when the comparison's A and B figures (shared instances only) cover other people than
+    each run's own figure on the Overview, so 50.5% here against 50.9% there is not a contradiction."""
+    people = people_of(scored, state, run_a, run_b)
+    note = shared_people_note(result.overall, people[run_a], people[run_b])
+    if note:
+        st.info(note, icon="ℹ️")
+    return [note] if note else []
+
+
 def report_parts(result: dict, grouping: str, metric: str, caution: list[str] = ()):
     """What the shared report holds: the verdict, the per-group difference chart and the tables."""
     return ([*caution, *comparison_verdict(result, metric)],
@@ -121,6 +136,7 @@ def render() -> None:
             st.warning("These two runs share no instance: nothing to compare.")
         else:
             caution = cautions(scored, state, {"A": run_a, "B": run_b})
+            caution += population_note(scored, state, run_a, run_b, result)
             findings(result, grouping, metric_name(protocol_a), name)
             filters = {"Per group": group_label(grouping), "A": short_run(**{k: info[run_a][k] for k in ("model", "protocol", "condition")}),
                        "B": short_run(**{k: info[run_b][k] for k in ("model", "protocol", "condition")}),

@@ -89,3 +89,16 @@ def test_compare_runs_refuses_two_metrics_with_the_pages_sentence():
     with pytest.raises(ValueError, match="'aligned' is NaN in 1 row.*run_id=A, instance_id=i3"):
         compare_runs(nan, "A", "B")
 
+
+def test_the_comparison_says_when_its_people_are_not_the_overviews():
+    from analysis.paired import compare_runs, run_people, shared_people_note
+
+    df = two_models().with_columns(pl.col("model").alias("run_id"))
+    partial_b = df.filter((pl.col("run_id") == "A") | (pl.col("user_id") < "u3"))  # B scored a few people only
+    result = compare_runs(partial_b, "A", "B", B=0)
+    people = run_people(partial_b, ["A", "B"])
+    assert people["A"] == 600 and people["B"] == result.overall.users < 600
+    note = shared_people_note(result.overall, people["A"], people["B"])
+    assert note == (f"A's and B's figures here are over the {result.overall.users:,} people both runs scored "
+                    "(the Overview's figure for A covers 600 people).")
+    assert shared_people_note(compare_runs(df, "A", "B", B=0).overall, 600, 600) is None

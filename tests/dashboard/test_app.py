@@ -428,6 +428,8 @@ def test_compare_opens_on_base_vs_tuned_and_refuses_two_metrics(app):
     assert not at.exception and a.startswith("smollm2-135m.") and "-dpo-" in b and a.split(".")[1] == b.split(".")[1]
     verdict = [m.value for m in at.markdown]
     assert any(v.startswith("**B − A =") and "paired interval" in v for v in verdict)  # the verdict comes in words
+    # DPO scored the test split only: A's figure here is over the people both scored, not the Overview's 1,500
+    assert any("people both runs scored (the Overview's figure for A covers 1,500 people)" in i.value for i in at.info)
     at.selectbox(key="run_b").set_value("smollm2-135m.logprob.profile.ef1244b0").run()  # OPA against PAA
     assert not at.exception and any("different metrics" in e.value for e in at.error)
     assert not any("Difference B − A" in m.value for m in at.markdown)
