@@ -28,6 +28,7 @@ import statsmodels.api as sm
 
 from analysis.distributions import normal_ppf
 from analysis.groups import with_groups
+from analysis.selection import checked_selection
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, checked_minimum, kish_effective_people
 
 OTHER = "(other)"
@@ -150,6 +151,7 @@ def adjusted_disparities(
     *,
     min_users: int | None = MIN_EFFECTIVE_PEOPLE,
     alpha: float = 0.05,
+    pooled: bool = False,
 ) -> pl.DataFrame:
     """Log-odds ratios of `aligned` for each level of `focus` and of each covariate, adjusted for the
     others, against each column's largest real level.
@@ -166,15 +168,18 @@ def adjusted_disparities(
         covariates: groupings to adjust for.
         min_users: minimum effective people for a level of its own; None for the default; under 5 is refused.
         alpha: 1 − the confidence level of the odds-ratio interval.
+        pooled: True pools several runs (different models' answers about the same people) on purpose.
     Returns:
         One row per non-reference level, plus noted rows: variable, level, reference, log_odds_ratio,
         se (cluster-robust), odds_ratio, or_lo, or_hi, p_value, raw_log_odds_ratio (focus only,
         unadjusted), focus, people, effective_people, note (null when the estimate is fine).
         Focus rows first. No NaN or inf: null where nothing can be estimated.
     Raises:
-        ValueError: when `min_users` is under the floor.
+        ValueError: when `min_users` is under the floor, or the rows come from several runs (without
+            `pooled`) or hold a NaN score (analysis.selection).
     """
     minimum = checked_minimum(min_users)
+    checked_selection(df, pooled=pooled)
     columns = [focus, *[c for c in covariates if c != focus]]
     frame = with_groups(df, columns).with_columns(pl.col(columns).cast(pl.String)).drop_nulls("aligned")
     frame = _pooled(frame, columns, minimum)

@@ -11,6 +11,7 @@ from analysis.groupings import REGISTRY
 # each metric's words are defined once, with the rule that scores it (analysis.metrics); pages import them from here too
 from analysis.metrics import DEFINITIONS, MCNEMAR_OUTCOMES, PLAIN_SHARE, PLAIN_SHARE_DEFINITION  # noqa: F401
 from analysis.names import short_run
+from analysis.selection import FULL_COVERAGE
 
 TOO_FEW = "too few people"
 PLAIN_COLUMN = f"{PLAIN_SHARE}, %"
@@ -32,6 +33,9 @@ HELP = {
                                   "(Mogstad et al.'s rank confidence set): a wide set means the data cannot rank it."),
     "Could be lowest": "In the 95% confidence set that holds the lowest tested group: only a group alone in it is named lowest.",
     PLAIN_COLUMN: PLAIN_SHARE_DEFINITION,
+    "Coverage, %": "The share of the benchmark's items this run scored.",
+    "Partial": f"Fewer people or items than {FULL_COVERAGE:.0%} of the largest run of its protocol: its score is over other "
+               "people, so it is shown but never ranked.",
 }
 
 
@@ -119,15 +123,19 @@ def leaderboard_display(board: pl.DataFrame, runs: pl.DataFrame) -> pl.DataFrame
         board: `analysis.report.leaderboard(...)`.
         runs: run_id, model, protocol, condition (one row per run).
     Returns:
-        Metric, Protocol, Run (short name), Condition, People, Items, Score, %, 95% interval, the plain
-        share preferring answer_w (logprob runs only: a second figure, not ranked), Run id.
+        Metric, Protocol, Run (short name), Condition, People, Items, Coverage, % and Partial (when the
+        board has them: analysis.selection.with_coverage), Score, %, 95% interval, the plain share
+        preferring answer_w (logprob runs only: a second figure, not ranked), Run id.
     """
+    partial = ["partial"] if "partial" in board.columns else []
+    order = ["metric", "protocol", *partial, "paa"]  # partial runs last in their protocol: they never lead
     joined = (board.join(runs, on=["model", "protocol", "condition"], how="left")
-              .sort(["metric", "protocol", "paa"], descending=[False, False, True], nulls_last=True))
+              .sort(order, descending=[c == "paa" for c in order], nulls_last=True))
     names = [short_run(m, p, c) for m, p, c in joined.select("model", "protocol", "condition").iter_rows()]
     return joined.with_columns(pl.Series("name", names, dtype=pl.String)).select(
         pl.col("metric").alias("Metric"), pl.col("protocol").alias("Protocol"), pl.col("name").alias("Run"),
         pl.col("condition").alias("Condition"), pl.col("users").alias("People"), pl.col("instances").alias("Items"),
+        *([_pct("coverage").alias("Coverage, %"), pl.col("partial").alias("Partial")] if partial else []),
         _pct("paa").alias("Score, %"), _interval("ci_lo", "ci_hi").alias("95% interval"),
         (_pct("plain_share") if "plain_share" in joined.columns else pl.lit(None, dtype=pl.Float64)).alias(PLAIN_COLUMN),
         pl.col("run_id").alias("Run id"),

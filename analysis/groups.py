@@ -24,6 +24,7 @@ from analysis.groupings import get_grouping
 from analysis.ranks import group_ranks
 from analysis.resampling import DEFAULT_REPLICATES, bootstrap_interval, replicate_ratios, replicate_weights
 from analysis.significance import group_vs_rest, omnibus
+from analysis.selection import checked_selection
 from analysis.sizes import MIN_PEOPLE_FOR_INTERVAL, checked_minimum, kish_effective_people
 from analysis.variance import cr2_adjusted_residuals, cr2_parts, intra_person_correlation, model_variance, moderated_variance, variance_components
 
@@ -175,7 +176,7 @@ class GroupingTables:
 
 
 def grouping_tables(df: pl.DataFrame | pl.LazyFrame, by: str | Sequence[str], *, B: int = DEFAULT_REPLICATES, seed: int = 0,
-                    alpha: float = 0.05, min_users: int | None = None) -> GroupingTables:
+                    alpha: float = 0.05, min_users: int | None = None, pooled: bool = False) -> GroupingTables:
     """One selection's full analysis of a grouping: the group table, the omnibus test and the
     disparity rows, from one call of `analyse_groups` on the shared replicates.
 
@@ -186,9 +187,13 @@ def grouping_tables(df: pl.DataFrame | pl.LazyFrame, by: str | Sequence[str], *,
         seed: the bootstrap seed.
         alpha: 1 − confidence level.
         min_users: minimum effective people to test a group (None: the default of 20; under 5 refused).
+        pooled: True pools several runs (different models' answers about the same people) on purpose.
     Returns:
         GroupingTables; the table is sorted by the group labels and carries `overall_paa`.
+    Raises:
+        ValueError: rows from several runs (without `pooled`) or a NaN score (analysis.selection).
     """
+    checked_selection(df, pooled=pooled)
     by = [by] if isinstance(by, str) else list(by)
     cells = user_cells(with_groups(df, by), by)
     return tables_from_cells(cells, by, replicate_weights(len(cells.users), B, seed), alpha=alpha, min_users=min_users,
@@ -218,17 +223,17 @@ def tables_from_cells(cells: Cells, by: Sequence[str], W: np.ndarray, *, alpha: 
 
 
 def paa_by_group(df: pl.DataFrame | pl.LazyFrame, by: str | Sequence[str], *, B: int = DEFAULT_REPLICATES, seed: int = 0,
-                 alpha: float = 0.05, min_users: int | None = None) -> pl.DataFrame:
+                 alpha: float = 0.05, min_users: int | None = None, pooled: bool = False) -> pl.DataFrame:
     """One selection's table by group: people, effective people, instances, PAA with its cluster-
     bootstrap interval, gap to the overall PAA with its interval, the test against the rest (Holm and
     BH adjusted), whether the group was tested (and a note when not), and its shrunk PAA.
 
     Args:
-        df, by, B, seed, alpha, min_users: as for `grouping_tables`.
+        df, by, B, seed, alpha, min_users, pooled: as for `grouping_tables`.
     Returns:
         One row per group, sorted by its labels, with `overall_paa`.
     """
-    return grouping_tables(df, by, B=B, seed=seed, alpha=alpha, min_users=min_users).table
+    return grouping_tables(df, by, B=B, seed=seed, alpha=alpha, min_users=min_users, pooled=pooled).table
 
 
 def disparity_summary(df: pl.DataFrame | pl.LazyFrame, by: str | Sequence[str], *, seed: int = 0, alpha: float = 0.05,

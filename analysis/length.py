@@ -43,6 +43,7 @@ from analysis.length_fit import (ItemRows, LengthCells, fit_cells, item_rows, le
                                  replicate_interval)
 from analysis.resampling import DEFAULT_REPLICATES, bootstrap_interval, mean_interval, replicate_ratios, replicate_weights
 from analysis.results import metric_name
+from analysis.selection import checked_selection
 from analysis.sizes import checked_minimum, kish_effective_people
 from analysis.variance import cr2_parts
 
@@ -210,9 +211,11 @@ def length_controlled_by_group(scored_run: pl.DataFrame | pl.LazyFrame, grouping
         paa, ci_lo, ci_hi, gap, gap_lo, gap_hi, lc_paa, lc_lo, lc_hi, lc_gap (lc_paa − the groups' LC-PAAs
         weighted by items) with lc_gap_lo/lc_gap_hi, length_coef (+ _lo/_hi, the shared slope), tested, note.
     Raises:
-        ValueError: when the rows hold several runs of one model × protocol × condition.
+        ValueError: when the rows hold several runs (or model × protocol × condition selections), or a
+            NaN score (analysis.selection).
     """
     minimum = checked_minimum(min_users)
+    checked_selection(scored_run)
     frame = length_frame(scored_run.lazy().filter(pl.col("aligned").is_not_null()).collect())
     if frame.select(pl.struct("model", "protocol", "condition").n_unique()).item() > 1:
         raise ValueError("length_controlled_by_group takes one run (one model × protocol × condition) at a time")

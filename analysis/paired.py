@@ -28,6 +28,7 @@ from analysis.disparity import grouping_disparity, replicate_disparity
 from analysis.groupings import get_grouping
 from analysis.groups import Cells, analyse_groups, user_cells, with_groups
 from analysis.resampling import DEFAULT_REPLICATES, bootstrap_interval, mean_interval, plain_interval, replicate_ratios, replicate_weights
+from analysis.selection import checked_pair
 from analysis.sizes import checked_minimum, kish_effective_people
 from analysis.variance import cr2_parts
 
@@ -237,9 +238,56 @@ def paired_comparison(
 def compare_runs(scored: pl.DataFrame | pl.LazyFrame, run_a: str, run_b: str, by: str | Sequence[str] | None = None,
                  **options) -> PairedComparison | None:
     """`paired_comparison` of two runs (B − A) on the instances both scored; None when they share
-    none. What the Compare page, the Map's difference mode and `mvpbench tune --evaluate` report."""
+    none. What the Compare page, the Map's difference mode and `mvpbench tune --evaluate` report.
+
+    Args:
+        scored: scored rows holding both runs (run_id, protocol, instance_id, user_id, aligned, groups).
+        run_a, run_b: the baseline and the compared run.
+        by: optional grouping(s); options: `paired_comparison`'s settings.
+    Returns:
+        A PairedComparison over the shared instances (its overall figures cover only the people both
+        scored: see `shared_people_note`), or None.
+    Raises:
+        ValueError: when the runs measure different metrics (PAA against OPA) or hold a NaN score.
+    """
+    checked_pair(scored, run_a, run_b)
     paired = paired_frame(scored, run_a, run_b, key="run_id")
     return paired_comparison(paired, by, **options) if paired.height else None
+
+
+def run_people(scored: pl.DataFrame | pl.LazyFrame, run_ids: Sequence[str]) -> dict[str, int]:
+    """How many people each run scored (its leaderboard figure's population).
+
+    Args:
+        scored: scored rows with run_id, user_id and aligned.
+        run_ids: the runs to count.
+    Returns:
+        run id → people with at least one scored item (0 for a run with none).
+    """
+    counts = (scored.lazy().filter(pl.col("run_id").is_in(list(run_ids)) & pl.col("aligned").is_not_null())
+              .group_by("run_id").agg(pl.col("user_id").n_unique()).collect())
+    found = dict(counts.iter_rows())
+    return {run: int(found.get(run, 0)) for run in run_ids}
+
+
+def shared_people_note(overall: OverallDifference, people_a: int, people_b: int) -> str | None:
+    """Why a comparison's A and B figures can differ from each run's own (the Overview's): they are
+    over the shared instances, hence the people both runs scored.
+
+    Args:
+        overall: `compare_runs(...).overall`.
+        people_a, people_b: the people each run scored on its own (`run_people`).
+    Returns:
+        One sentence when either run's own figure covers other people, else None.
+    """
+    shared = f"A's and B's figures here are over the {overall.users:,} people both runs scored"
+    if people_a != overall.users and people_b != overall.users:
+        return f"{shared} (the Overview's figures cover {people_a:,} people for A and {people_b:,} for B)."
+    if people_a != overall.users:
+        return f"{shared} (the Overview's figure for A covers {people_a:,} people)."
+    if people_b != overall.users:
+        return f"{shared} (the Overview's figure for B covers {people_b:,} people)."
+    return None
 
 
 def comparable_pair(runs: pl.DataFrame) -> tuple[str, str] | None:

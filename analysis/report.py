@@ -28,6 +28,7 @@ from analysis.length_fit import rows_from_arrays
 from analysis.parallel import map_indices
 from analysis.resampling import DEFAULT_REPLICATES, mean_interval, replicate_weights
 from analysis.metrics import metric_name, plain_shares
+from analysis.selection import refuse_nan, with_coverage
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, checked_minimum, kish_effective_people
 
 __all__ = ["SELECTION", "DisparityReport", "cross_table", "disparity_report", "leaderboard", "overall_row"]
@@ -52,7 +53,7 @@ def overall_row(s: np.ndarray, n: np.ndarray, W: np.ndarray, alpha: float) -> di
             "paa": float(s.sum() / n.sum()), "ci_lo": lo, "ci_hi": hi}
 
 
-def _leaderboard_frame(rows: list[dict], plain: pl.DataFrame) -> pl.DataFrame:
+def _leaderboard_frame(rows: list[dict], plain: pl.DataFrame | None = None) -> pl.DataFrame:
     """Best first within each protocol's metric: PAA and OPA are never ranked in one column. A
     logprob run's plain share preferring answer_w (analysis.metrics.plain_shares) rides beside its
     OPA in its own column, null for other protocols; the ranking reads `paa` only."""
@@ -62,7 +63,10 @@ def _leaderboard_frame(rows: list[dict], plain: pl.DataFrame) -> pl.DataFrame:
                                     "ci_lo": pl.Float64, "ci_hi": pl.Float64, "plain_share": pl.Float64})
     frame = pl.DataFrame(rows, schema_overrides={"ci_lo": pl.Float64, "ci_hi": pl.Float64})
     frame = frame.with_columns(pl.col("protocol").map_elements(metric_name, return_dtype=pl.String).alias("metric"))
-    frame = frame.join(plain, on=list(SELECTION), how="left")
+    if plain is None:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("plain_share"))
+    else:
+        frame = frame.join(plain, on=list(SELECTION), how="left")
     return frame.select(*SELECTION, "metric", *[c for c in frame.columns if c not in (*SELECTION, "metric")]).sort(
         ["metric", "protocol", "paa"], descending=[False, False, True])
 
@@ -102,11 +106,14 @@ def disparity_report(
             Linux (analysis.parallel), for a command-line report of many runs; the tables are identical.
     Returns:
         A DisparityReport whose intervals equal `analysis.groups.paa_by_group` on each selection.
+    Raises:
+        ValueError: when nothing is scored, or a score is NaN (analysis.selection.refuse_nan).
     """
     minimum = checked_minimum(min_users)
     results, instance_table = _read(scored.lazy(), instances, groupings)
     if results.height == 0:
         raise ValueError("no scored results to report on")
+    refuse_nan(results)  # a NaN score would make a selection's overall NaN while its tests vanish
     ix = index_codes(results, instance_table)
     inputs = _Inputs(ix, {g: group_codes(ix, g) for g in groupings}, row_extras(results, ix), B, seed, alpha, minimum)
     parts = _each_selection(inputs, workers)
@@ -251,26 +258,39 @@ OMNIBUS_SCHEMA = {"statistic": pl.Float64, "df1": pl.Float64, "df2": pl.Float64,
                   "groups_tested": pl.Int64, "method": pl.String, "naive_p_value": pl.Float64}
 
 
-def leaderboard(scored: pl.DataFrame | pl.LazyFrame, *, B: int = DEFAULT_REPLICATES, seed: int = 0, alpha: float = 0.05) -> pl.DataFrame:
-    """Overall score per model × protocol × condition with its interval, best first within a metric.
+def leaderboard(scored: pl.DataFrame | pl.LazyFrame, *, B: int = DEFAULT_REPLICATES, seed: int = 0, alpha: float = 0.05,
+                benchmark_instances: int | None = None) -> pl.DataFrame:
+    """Overall score per model × protocol × condition with its interval and coverage, best first
+    within a metric.
 
     Args:
-        scored: scored results with `user_id`.
+        scored: scored results with `user_id` and `instance_id`.
         B, seed, alpha: the shared bootstrap's settings.
+        benchmark_instances: the benchmark's instances, for `coverage` (None: those any run scored).
     Returns:
-        model, protocol, condition, metric, users, effective_users, instances, paa, ci_lo, ci_hi, and
-        plain_share (logprob runs: the share of items with margin > 0, not OPA; else null).
+        model, protocol, condition, metric, users, effective_users, instances, paa, ci_lo, ci_hi,
+        plain_share (logprob runs: the share of items with margin > 0, not OPA; else null), coverage
+        (share of the benchmark's instances scored) and partial (fewer people or items than
+        analysis.selection.FULL_COVERAGE of the largest run of its protocol: never ranked).
+    Raises:
+        ValueError: when a score is NaN (analysis.selection.refuse_nan).
     """
+    refuse_nan(scored)
+    scored = scored.lazy().filter(pl.col("aligned").is_not_null())
     # per (selection, person) sums first: the rows themselves are never partitioned or copied
-    per_person = (scored.lazy().filter(pl.col("aligned").is_not_null()).group_by(*SELECTION, "user_id")
-                  .agg(pl.col("aligned").sum().alias("s"), pl.len().alias("n")).collect())
+    per_person = scored.group_by(*SELECTION, "user_id").agg(pl.col("aligned").sum().alias("s"), pl.len().alias("n"))
+    if benchmark_instances is None:
+        per_person, scored_instances = pl.collect_all([per_person, scored.select(pl.col("instance_id").n_unique())])
+        benchmark_instances = scored_instances.item()
+    else:
+        per_person = per_person.collect()
     rows = []
     for (model, protocol, condition), per in sorted(per_person.partition_by(list(SELECTION), as_dict=True).items()):
         per = per.sort("user_id")
         s, n = per.get_column("s").to_numpy(), per.get_column("n").to_numpy().astype(float)
         rows.append({"model": model, "protocol": protocol, "condition": condition,
                      **overall_row(s, n, replicate_weights(len(s), B, seed), alpha)})
-    return _leaderboard_frame(rows, plain_shares(scored, SELECTION))
+    return with_coverage(_leaderboard_frame(rows, plain_shares(scored, SELECTION)), benchmark_instances)
 
 
 def cross_table(df: pl.DataFrame | pl.LazyFrame, rows: str, columns: str, *, min_row_users: int = MIN_EFFECTIVE_PEOPLE,

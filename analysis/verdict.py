@@ -240,33 +240,49 @@ def _run_line(row: dict, metric: str, chance: float | None) -> str:
 
 
 def leaderboard_verdict(board: pl.DataFrame, diagnostics: pl.DataFrame | None = None) -> list[str]:
-    """The Overview's verdict: per protocol, the best run in words against chance, which runs are like
-    for like, and a caution for runs whose choices are mostly position.
+    """The Overview's verdict: per protocol, the best run among those covering the benchmark in words
+    against chance, which runs are like for like, the partial runs (named, never ranked), and a
+    caution for runs whose choices are mostly position.
 
     Args:
-        board: `analysis.report.leaderboard(...)`.
+        board: `analysis.report.leaderboard(...)` (with `partial`; added by the shared rule if absent).
         diagnostics: `analysis.diagnostics.choice_diagnostics(...)`, or None.
     Returns:
         Sentences in Markdown; run names are escaped as data.
     """
     if board.height == 0:
         return ["No model results yet."]
+    if "partial" not in board.columns:
+        from analysis.selection import with_coverage  # a board without coverage (made by hand): the one rule marks it
+
+        board = with_coverage(board)
     lines = [f"**{board.height} runs** under {board['protocol'].n_unique()} protocols. Scores are compared only within one "
              "protocol (each measures on its own scale), and only over the same people: see Compare for a paired test."]
     named = board.with_columns(pl.Series("name", [short_run(*r) for r in board.select("model", "protocol", "condition").iter_rows()],
                                          dtype=pl.String))
     for (protocol,), part in sorted(named.partition_by(["protocol"], as_dict=True).items()):
         part = part.sort("paa", descending=True, nulls_last=True)
-        metric, best = part.item(0, "metric"), part.row(0, named=True)
-        chance = 0.5 if protocol in ("choice", "generate") else None  # a coin picks the aligned answer half the time
-        line = f"Under **{_text(protocol)}** ({metric}), the highest of {part.height}: {_run_line(best, metric, chance)}."
-        if part.height > 1:
-            second = part.row(1, named=True)
-            if None in (best["ci_lo"], second["ci_hi"]) or second["ci_hi"] >= best["ci_lo"]:
-                line += (f" The next, {_text(second['name'])} at {100 * second['paa']:.1f}%, overlaps it: which is higher is not "
-                         "established here (Compare tests a pair).")
-        if part["users"].n_unique() > 1:
-            line += f" These runs cover different people ({', '.join(map(str, sorted(set(part['users'].to_list()))))}): not like for like."
+        # a run over part of the benchmark scores other people: it is named, never ranked or leading
+        full, partial = part.filter(~pl.col("partial")), part.filter(pl.col("partial"))
+        metric, chance = part.item(0, "metric"), 0.5 if protocol in ("choice", "generate") else None  # a coin: half aligned
+        line = f"Under **{_text(protocol)}** ({metric}), "
+        if full.height == 0:
+            line += "no run covers the benchmark's people and items in full."
+        else:
+            best = full.row(0, named=True)
+            line += f"the highest of {full.height}: {_run_line(best, metric, chance)}."
+            if full.height > 1:
+                second = full.row(1, named=True)
+                if None in (best["ci_lo"], second["ci_hi"]) or second["ci_hi"] >= best["ci_lo"]:
+                    line += (f" The next, {_text(second['name'])} at {100 * second['paa']:.1f}%, overlaps it: which is higher "
+                             "is not established here (Compare tests a pair).")
+            if full["users"].n_unique() > 1:
+                people = ", ".join(map(str, sorted(set(full["users"].to_list()))))
+                line += f" These runs cover different people ({people}): not like for like."
+        if partial.height:
+            runs = ", ".join(f"{_text(r['name'])} ({r['users']:,} people)" for r in partial.iter_rows(named=True))
+            line += (f" {partial.height} run{'s cover' if partial.height > 1 else ' covers'} part of the benchmark "
+                     f"({runs}): not ranked.")
         lines.append(line)
     if diagnostics is not None and diagnostics.height and diagnostics["position_driven"].any():
         driven = int(diagnostics["position_driven"].sum())

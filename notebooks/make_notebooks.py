@@ -13,8 +13,10 @@ NOTEBOOKS = {
         new_markdown_cell("# Quick start: for whom does the model fall short?\n\nThe demo cache holds SmolLM2-135M's "
                           "answers on a **synthetic** PRISM-shaped population. Everything here works the same on real data."),
         new_code_cell("import polars as pl\nfrom analysis.results import scan_scored, select_results\n"
-                      "scored = select_results(scan_scored('demo'), protocols=['choice'], conditions=['profile']).collect()\n"
-                      "scored.select('model', 'protocol', 'condition').unique(), scored.height"),
+                      "# one selection = one run: the base model's (the demo also holds its SFT and DPO runs)\n"
+                      "scored = select_results(scan_scored('demo'), models=['smollm2-135m'], protocols=['choice'], "
+                      "conditions=['profile']).collect()\n"
+                      "scored.select('run_id', 'model', 'protocol', 'condition').unique(), scored.height"),
         new_markdown_cell("PAA (the share of choices for the value-aligned answer) by birth country, with cluster-bootstrap "
                           "intervals (people resampled, not answers), effective people, and a note for every country that "
                           "was not tested (fewer than 20 effective people, or no variation)."),
@@ -42,7 +44,8 @@ NOTEBOOKS = {
         new_code_cell("report.leaderboard.filter(pl.col('protocol') == 'logprob')"),
         new_markdown_cell("Region × attribute (the paper's radar charts), as a table with intervals and small-cell flags."),
         new_code_cell("from analysis.groups import paa_by_group\n"
-                      "choice = scored.filter((pl.col('protocol') == 'choice') & (pl.col('condition') == 'profile'))\n"
+                      "choice = scored.filter((pl.col('model') == 'smollm2-135m') & (pl.col('protocol') == 'choice') "
+                      "& (pl.col('condition') == 'profile'))  # one run\n"
                       "paa_by_group(choice, ['special_region', 'age'], B=500).select('special_region', 'age', 'users', 'paa', "
                       "'ci_lo', 'ci_hi', 'tested', 'note').head(15)"),
         new_code_cell("report.disparities.filter(pl.col('statistic') == 'tau')"),
@@ -52,7 +55,8 @@ NOTEBOOKS = {
                           "`adjusted_disparities` fits a cluster-robust logistic regression; the same frame feeds any "
                           "statsmodels model you like."),
         new_code_cell("import polars as pl\nfrom analysis.adjusted import adjusted_disparities\nfrom analysis.results import scan_scored, select_results\n"
-                      "scored = select_results(scan_scored('demo'), protocols=['choice'], conditions=['profile']).collect()\n"
+                      "scored = select_results(scan_scored('demo'), models=['smollm2-135m'], protocols=['choice'], "
+                      "conditions=['profile']).collect()  # one run\n"
                       "adjusted_disparities(scored, 'special_region', ['english_proficiency', 'age'])"),
         new_markdown_cell("Your own model: GEE with an exchangeable working correlation within people."),
         new_code_cell("import statsmodels.api as sm\nimport statsmodels.formula.api as smf\n"

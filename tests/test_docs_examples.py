@@ -133,3 +133,19 @@ def test_the_documented_command_works(example, scratch, monkeypatch, capsys):
         assert [line for line in (out.out + out.err).splitlines() if line.strip()] == list(example.output), example.source
         return
     assert code == 0, f"{example.source}: mvpbench {' '.join(argv)}\n{out.err[-2000:]}"
+
+
+def _python_blocks(path: Path) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", path.read_text(encoding="utf-8"), flags=re.MULTILINE | re.DOTALL)
+
+
+def test_the_analysis_guides_opening_example_selects_one_run_its_functions_take():
+    """docs/ANALYSIS.md's first example is what every function in its table is handed: one run (rows
+    of several runs are refused, analysis.selection), so the example must select one and still run."""
+    from analysis.groups import paa_by_group
+
+    namespace: dict = {}
+    exec(_python_blocks(REPO / "docs" / "ANALYSIS.md")[0], namespace)  # noqa: S102 - the repository's own documentation
+    scored = namespace["scored"]
+    assert scored.height and scored.get_column("run_id").n_unique() == 1
+    assert paa_by_group(scored, "special_region", B=0).get_column("instances").sum() == scored.height

@@ -8,8 +8,9 @@ import polars as pl
 import streamlit as st
 
 from analysis.groupings import GROUPINGS
-from analysis.paired import PairedComparison, comparable_pair, compare_runs
+from analysis.paired import PairedComparison, comparable_pair, compare_runs, run_people, shared_people_note
 from analysis.results import metric_name
+from analysis.selection import metric_mismatch
 from analysis.verdict import comparison_verdict
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
@@ -70,6 +71,21 @@ def cautions(scored: pl.LazyFrame, state: str, runs: dict[str, str]) -> list[str
     return lines
 
 
+@st.cache_data(show_spinner=False)
+def people_of(_scored: pl.LazyFrame, state: str, run_a: str, run_b: str) -> dict[str, int]:
+    return run_people(_scored, [run_a, run_b])
+
+
+def population_note(scored: pl.LazyFrame, state: str, run_a: str, run_b: str, result: PairedComparison) -> list[str]:
+    """A line when the comparison's A and B figures (shared instances only) cover other people than
+    each run's own figure on the Overview, so 50.5% here against 50.9% there is not a contradiction."""
+    people = people_of(scored, state, run_a, run_b)
+    note = shared_people_note(result.overall, people[run_a], people[run_b])
+    if note:
+        st.info(note, icon="ℹ️")
+    return [note] if note else []
+
+
 def report_parts(result: dict, grouping: str, metric: str, caution: list[str] = ()):
     """What the shared report holds: the verdict, the per-group difference chart and the tables."""
     return ([*caution, *comparison_verdict(result, metric), *paired_test_lines(result)],
@@ -114,15 +130,15 @@ def render() -> None:
         return
     run_a, run_b, grouping, min_users, info = pick_runs(index)
     protocol_a, protocol_b = info[run_a]["protocol"], info[run_b]["protocol"]
-    if protocol_a != protocol_b:
-        st.error(f"A measures {metric_name(protocol_a)} ({protocol_a}) and B measures {metric_name(protocol_b)} ({protocol_b}): "
-                 "different protocols measure on different scales, so their difference means nothing. Pick two runs of one protocol.")
+    if refusal := metric_mismatch(protocol_a, protocol_b):  # the API's refusal (analysis.paired.compare_runs), word for word
+        st.error(refusal)
     else:
         result = compare(scored, state, run_a, run_b, grouping, min_users)
         if result is None:
             st.warning("These two runs share no instance: nothing to compare.")
         else:
             caution = cautions(scored, state, {"A": run_a, "B": run_b})
+            caution += population_note(scored, state, run_a, run_b, result)
             findings(result, grouping, metric_name(protocol_a), name)
             filters = {"Per group": group_label(grouping), "A": short_run(**{k: info[run_a][k] for k in ("model", "protocol", "condition")}),
                        "B": short_run(**{k: info[run_b][k] for k in ("model", "protocol", "condition")}),

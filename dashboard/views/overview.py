@@ -9,6 +9,7 @@ from analysis.display import (DEFINITIONS, PLAIN_SHARE_DEFINITION, choice_displa
                               length_display)
 from analysis.report import leaderboard
 from analysis.resampling import DEFAULT_REPLICATES
+from analysis.selection import FULL_COVERAGE
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE
 from analysis.summary import benchmark_counts, split_table, users_by_country
 from analysis.values import VALUE_DIMENSIONS
@@ -17,8 +18,8 @@ from dashboard.common import choose, load_instances, page_data, provenance, run_
 
 
 @st.cache_data(show_spinner=False)
-def cached_leaderboard(_scored: pl.LazyFrame, state: str) -> pl.DataFrame:
-    return leaderboard(_scored, B=DEFAULT_REPLICATES)
+def cached_leaderboard(_scored: pl.LazyFrame, state: str, benchmark_instances: int) -> pl.DataFrame:
+    return leaderboard(_scored, B=DEFAULT_REPLICATES, benchmark_instances=benchmark_instances)
 
 
 def headline(df: pl.DataFrame) -> None:
@@ -68,8 +69,8 @@ def judge_table(scored: pl.LazyFrame, state: str) -> None:
                "agree: for a panel of judges, the share of items where they give one verdict.")
 
 
-def leaderboard_section(scored: pl.LazyFrame, state: str) -> None:
-    board = cached_leaderboard(scored, state)
+def leaderboard_section(scored: pl.LazyFrame, state: str, benchmark_instances: int) -> None:
+    board = cached_leaderboard(scored, state, benchmark_instances)
     shown = leaderboard_display(board, run_index(scored, state))
     diagnostics = run_diagnostics(scored, state)
     for line in leaderboard_verdict(board, diagnostics):
@@ -77,7 +78,9 @@ def leaderboard_section(scored: pl.LazyFrame, state: str) -> None:
     st.subheader("Leaderboard")
     st.dataframe(shown, hide_index=True, column_config=table_config(shown))
     st.caption("Grouped by metric and protocol and ranked within them, never across. " + " ".join(DEFINITIONS.values())
-               + " " + PLAIN_SHARE_DEFINITION + " 95% intervals resample people (all of a person's answers together).")
+               + " " + PLAIN_SHARE_DEFINITION + " 95% intervals resample people (all of a person's answers together). Coverage: the share of the benchmark's "
+               f"{benchmark_instances:,} items a run scored; a partial run (under {FULL_COVERAGE:.0%} of the people or items of "
+               "its protocol's largest run) is shown, never ranked.")
     if diagnostics.height:
         diagnostics_table(diagnostics)
     length_table(scored, state)
@@ -110,7 +113,7 @@ def render() -> None:
     df = load_instances(name, str(root), meta.get("content_hash", ""))
     headline(df)
     if run_index(scored, state).height:
-        leaderboard_section(scored, state)
+        leaderboard_section(scored, state, df.height)
     else:
         st.info("No model results yet: score one with `mvpbench run --benchmark " + name + "`.")
     people_tables(df)

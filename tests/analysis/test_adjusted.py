@@ -178,3 +178,15 @@ def test_a_minimum_under_five_is_refused():
         adjusted_disparities(df, "birth_country", ["age"], min_users=4)
     assert adjusted_disparities(df, "birth_country", ["age"], min_users=5).height == 2
     assert adjusted_disparities(df, "birth_country", ["age"], min_users=None).height == 2
+
+
+def test_rows_of_several_runs_are_refused_unless_pooled():
+    """One selection is one run (analysis.selection): two models' answers are pooled only on request."""
+    one = language_confounded().with_columns(pl.lit("base").alias("run_id"), pl.lit("choice").alias("protocol"))
+    two = pl.concat([one, one.with_columns(pl.lit("sft").alias("run_id"))])
+    with pytest.raises(ValueError, match=r"2 runs \(base, sft\).*pooled=True"):
+        adjusted_disparities(two, "birth_country", ["english_proficiency"])
+    pooled = adjusted_disparities(two, "birth_country", ["english_proficiency"], pooled=True)
+    alone = adjusted_disparities(one, "birth_country", ["english_proficiency"])
+    # the same people's answers twice: the same estimates, from the pooled rows
+    np.testing.assert_allclose(pooled["log_odds_ratio"].to_numpy(), alone["log_odds_ratio"].to_numpy(), rtol=1e-6)

@@ -123,3 +123,33 @@ def test_mcnemar_for_choice_counts_decisions_and_says_what_it_counts():
     out = paired_comparison(paired_frame(two_models(), "A", "B"), B=100)
     assert out.mcnemar.outcome == "decision" and out.plain is None
     assert any("it counts items scored above ½" in line and "not on the mean score" in line for line in paired_test_lines(out))
+
+
+def test_compare_runs_refuses_two_metrics_with_the_pages_sentence():
+    from analysis.paired import compare_runs
+    from analysis.selection import metric_mismatch
+
+    df = two_models().with_columns(pl.col("model").alias("run_id"),
+                                   pl.when(pl.col("model") == "A").then(pl.lit("choice")).otherwise(pl.lit("logprob")).alias("protocol"))
+    with pytest.raises(ValueError, match=r"A measures PAA \(choice\) and B measures OPA \(logprob\)") as refused:
+        compare_runs(df, "A", "B", "gender", B=0)
+    assert str(refused.value) == metric_mismatch("choice", "logprob")  # the Compare page shows this sentence
+    assert metric_mismatch("choice", "generate") is None  # both PAA: one scale
+    nan = df.with_columns(pl.lit("choice").alias("protocol"),
+                          pl.when(pl.int_range(pl.len()) == 3).then(float("nan")).otherwise(pl.col("aligned")).alias("aligned"))
+    with pytest.raises(ValueError, match="'aligned' is NaN in 1 row.*run_id=A, instance_id=i3"):
+        compare_runs(nan, "A", "B")
+
+
+def test_the_comparison_says_when_its_people_are_not_the_overviews():
+    from analysis.paired import compare_runs, run_people, shared_people_note
+
+    df = two_models().with_columns(pl.col("model").alias("run_id"))
+    partial_b = df.filter((pl.col("run_id") == "A") | (pl.col("user_id") < "u3"))  # B scored a few people only
+    result = compare_runs(partial_b, "A", "B", B=0)
+    people = run_people(partial_b, ["A", "B"])
+    assert people["A"] == 600 and people["B"] == result.overall.users < 600
+    note = shared_people_note(result.overall, people["A"], people["B"])
+    assert note == (f"A's and B's figures here are over the {result.overall.users:,} people both runs scored "
+                    "(the Overview's figure for A covers 600 people).")
+    assert shared_people_note(compare_runs(df, "A", "B", B=0).overall, 600, 600) is None

@@ -242,3 +242,17 @@ def test_every_format_opens_with_the_export_label_and_escapes_it(scored):
     for name, text in tables.items():
         assert text.startswith(f"# {DEMO_TAG} · Benchmark: demo · Content hash: 9f86d081884c7d65 · Runs: run-7f3a"), name
         assert pl.read_csv(io.StringIO(text), comment_prefix="#").equals(pl.read_csv(io.StringIO(render(report, "csv")[name])))
+
+
+def test_the_leaderboard_carries_each_runs_coverage_and_marks_partial_runs():
+    from tests.analysis.test_selection import runs
+
+    full = runs({"base.choice": "choice", "base.logprob": "logprob"})
+    tiny = runs({"tiny.choice": "choice"}, people=3, items=2).with_columns(pl.lit("tiny").alias("model"))
+    board = leaderboard(pl.concat([full, tiny]), B=0)
+    rows = {(r["model"], r["protocol"]): r for r in board.iter_rows(named=True)}
+    assert rows[("tiny", "choice")]["coverage"] == pytest.approx(6 / 120) and rows[("tiny", "choice")]["partial"]
+    assert rows[("m0", "choice")]["coverage"] == 1.0 and not rows[("m0", "choice")]["partial"]
+    assert not rows[("m1", "logprob")]["partial"]  # the largest of its own protocol
+    of_benchmark = leaderboard(full, B=0, benchmark_instances=480)
+    assert of_benchmark["coverage"].to_list() == [0.25, 0.25]

@@ -70,3 +70,26 @@ def test_a_named_gap_that_is_mostly_length_carries_a_caution():
     line = length_verdict(table, lengths, "g")
     assert line and "a (-6.0 → -1.0 points" in line and "b (" not in line and "1 of these gaps is" in line
     assert length_verdict(table, lengths.with_columns(pl.col("lc_gap") * 0 - 0.06), "g") is None
+
+
+def _board(rows: list[tuple[str, int, int, float]]) -> pl.DataFrame:
+    """A leaderboard of choice runs (model, people, items, PAA) with its coverage."""
+    from analysis.report import _leaderboard_frame
+    from analysis.selection import with_coverage
+
+    frame = _leaderboard_frame([{"model": m, "protocol": "choice", "condition": "profile", "users": u, "effective_users": float(u),
+                                 "instances": n, "paa": p, "ci_lo": p - 0.03, "ci_hi": p + 0.03} for m, u, n, p in rows])
+    return with_coverage(frame, benchmark_instances=2400)
+
+
+def test_a_partial_run_never_leads_the_leaderboard_verdict():
+    from analysis.verdict import leaderboard_verdict, literal
+
+    name = lambda model: literal(f"{model} · choice (PAA) · profile")  # noqa: E731 - run names are shown as text
+    board = _board([("tiny", 3, 10, 0.55), ("base", 1500, 2393, 0.509), ("sft", 1490, 2300, 0.50), ("dpo", 1000, 1195, 0.52)])
+    line = leaderboard_verdict(board)[1]
+    assert f"the highest of 2: **{name('base')}** at **50.9%**" in line
+    assert f"2 runs cover part of the benchmark ({name('tiny')} (3 people), {name('dpo')} (1,000 people)): not ranked." in line
+    assert "55.0%" not in line and "highest of 4" not in line
+    alone = leaderboard_verdict(_board([("tiny", 3, 10, 0.55), ("base", 1500, 2393, 0.509)]))[1]
+    assert "the highest of 1: **base" in alone and "1 run covers part of the benchmark" in alone

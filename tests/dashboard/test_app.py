@@ -77,10 +77,15 @@ def test_overview_shows_the_demo_its_label_and_the_leaderboard(app):
     assert list(board["Metric"]) == sorted(board["Metric"])  # grouped by metric, never ranked across
     # OPA ranks the logprob runs; the plain share preferring answer_w sits beside it in its own column
     plain, opa = "Plain share preferring answer_w (margin > 0), %", board[board["Metric"] == "OPA"]
-    assert list(opa["Score, %"]) == [15.2, 13.3, 9.9] and list(opa[plain]) == [49.8, 46.4, 33.0]
+    # the full base run first, the partial (test-split) tuned runs after it, never ranked above it
+    assert list(opa["Score, %"]) == [9.9, 15.2, 13.3] and list(opa[plain]) == [33.0, 49.8, 46.4]
     assert board[board["Metric"] != "OPA"][plain].isna().all()
     verdict = " ".join(m.value for m in app.markdown)
-    assert "runs** under 3 protocols" in verdict and "highest of 4" in verdict and "mostly position-driven" in verdict
+    assert "runs** under 3 protocols" in verdict and "mostly position-driven" in verdict
+    # the tuned and blind runs scored the test split only (half the base run's items): shown with their coverage, never ranked
+    assert "highest of 1: **smollm2" in verdict and "3 runs cover part of the benchmark" in verdict
+    choice = board[board["Protocol"] == "choice"]
+    assert list(choice["Partial"]) == [False, True, True, True] and choice["Coverage, %"].iloc[0] == 40.0  # 2,393 of 5,985 items
     lengths = _table(app, "Length-controlled, %")
     assert len(lengths) == 8 and (lengths["answer_w longer, %"].between(55, 65)).all()  # 59% of demo items
     judged = _table(app, "Unscored, %")
@@ -462,8 +467,10 @@ def test_compare_opens_on_base_vs_tuned_and_refuses_two_metrics(app):
     assert not at.exception and a.startswith("smollm2-135m.") and "-dpo-" in b and a.split(".")[1] == b.split(".")[1]
     verdict = [m.value for m in at.markdown]
     assert any(v.startswith("**B − A =") and "paired interval" in v for v in verdict)  # the verdict comes in words
+    # DPO scored the test split only: A's figure here is over the people both scored, not the Overview's 1,500
+    assert any("people both runs scored (the Overview's figure for A covers 1,500 people)" in i.value for i in at.info)
     at.selectbox(key="run_b").set_value("smollm2-135m.logprob.profile.ef1244b0").run()  # OPA against PAA
-    assert not at.exception and any("different protocols" in e.value for e in at.error)
+    assert not at.exception and any("different metrics" in e.value for e in at.error)
     assert not any("Difference B − A" in m.value for m in at.markdown)
 
 
