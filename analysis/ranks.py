@@ -24,10 +24,11 @@ their variance were known). Draws come from a fixed seed, so a set is the same w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
-DEFAULT_DRAWS = 4000  # error draws for the critical values; the quantile's Monte-Carlo error is ~0.01 in z
+DEFAULT_DRAWS = 2000  # error draws for the critical values (csranks uses 1,000); fixed seed, so every page shows one set
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,10 @@ def error_draws(cov: np.ndarray, df: np.ndarray | None = None, draws: int = DEFA
     """Draws of the estimation error θ̂ − θ: N(0, cov), or with df given each group's coordinate
     divided by its own √(χ²_df / df), so each marginal is t_df with the right scale.
 
+    The standard normals and each column's χ² draws (df rounded to a whole number, above MAX_T_DF
+    taken as Gaussian) are drawn once per seed and reused: a report of many selections and
+    groupings asks for the same few shapes thousands of times.
+
     Args:
         cov: (p × p) covariance of the estimates (positive semi-definite).
         df: (p,) degrees of freedom per group (inf or None: Gaussian).
@@ -53,17 +58,38 @@ def error_draws(cov: np.ndarray, df: np.ndarray | None = None, draws: int = DEFA
         (draws × p) array.
     """
     cov = np.asarray(cov, dtype=float)
-    rng = np.random.default_rng(seed)
-    values, vectors = np.linalg.eigh(cov)  # eigh, not cholesky: a rank-deficient covariance is allowed
-    root = vectors * np.sqrt(np.clip(values, 0, None))
-    z = rng.standard_normal((draws, cov.shape[0])) @ root.T
+    p = cov.shape[0]
+    if np.count_nonzero(cov - np.diag(np.diagonal(cov))) == 0:  # independent groups: scale, no factorisation
+        z = _normals(draws, p, seed) * np.sqrt(np.clip(np.diagonal(cov), 0, None))
+    else:
+        values, vectors = np.linalg.eigh(cov)  # eigh, not cholesky: a rank-deficient covariance is allowed
+        z = _normals(draws, p, seed) @ (vectors * np.sqrt(np.clip(values, 0, None))).T
     if df is None:
         return z
-    df = np.asarray(df, dtype=float)
-    finite = np.isfinite(df) & (df > 0)
-    chi = rng.chisquare(np.where(finite, df, 1.0), size=(draws, len(df)))
-    scale = np.where(finite, np.sqrt(np.where(finite, df, 1.0) / chi), 1.0)
-    return z * scale
+    whole = np.round(np.asarray(df, dtype=float))
+    for j, d in enumerate(whole):
+        if np.isfinite(d) and 1 <= d <= MAX_T_DF:
+            z[:, j] *= _t_scale(draws, int(d), j, seed)
+    return z
+
+
+MAX_T_DF = 1000  # beyond this many df a t is a Gaussian to three decimals in the quantiles used here
+
+
+@lru_cache(maxsize=64)
+def _normals(draws: int, p: int, seed: int) -> np.ndarray:
+    z = np.random.default_rng([seed, p]).standard_normal((draws, p))
+    z.flags.writeable = False
+    return z
+
+
+@lru_cache(maxsize=4096)
+def _t_scale(draws: int, df: int, column: int, seed: int) -> np.ndarray:
+    """√(df / χ²_df) for one column: independent across columns (a seed per column), fixed per df."""
+    chi = np.random.default_rng([seed, column, df, 7]).chisquare(df, draws)
+    scale = np.sqrt(df / chi)
+    scale.flags.writeable = False
+    return scale
 
 
 def _difference_sd(cov: np.ndarray) -> np.ndarray:
@@ -80,16 +106,43 @@ def _lower_bounds(x: np.ndarray, cov: np.ndarray, family: np.ndarray, errors: np
     # a pair with no noise at all is decided by its estimates
     exact = family & (sd == 0)
     bound[exact] = np.where(x[:, None] - x[None, :] > 0, np.inf, -np.inf)[exact]
-    while active.any():
-        j, k = np.nonzero(active)
-        stat = ((errors[:, j] - errors[:, k]) / sd[j, k]).max(axis=1)
-        critical = np.quantile(stat, level)
-        bound[j, k] = x[j] - x[k] - sd[j, k] * critical
-        rejected = bound[j, k] > 0
+    j, k = np.nonzero(active)
+    e32 = errors.astype(np.float32)  # single precision: the critical value's Monte-Carlo error is far above it
+    pairs = (e32[:, j] - e32[:, k]) * (1.0 / sd[j, k]).astype(np.float32)  # (draws, pairs), once for every round
+    live = np.ones(len(j), dtype=bool)
+    while live.any():
+        critical = np.quantile(pairs[:, live].max(axis=1), level)
+        bound[j[live], k[live]] = x[j[live]] - x[k[live]] - sd[j[live], k[live]] * critical
+        rejected = live & (bound[j, k] > 0)
         if not rejected.any():
             break
-        active[j[rejected], k[rejected]] = False
+        live &= ~rejected
     return bound
+
+
+def _marginal_above(x: np.ndarray, cov: np.ndarray, errors: np.ndarray, level: float) -> np.ndarray:
+    """For every group j at once, its own two-sided stepdown family {(j, k), (k, j): k ≠ j}, as
+    `_lower_bounds` would run it p times: above[j, k] (θ_j > θ_k shown) and below[j, k] (θ_k > θ_j
+    shown), each judged in j's family. Vectorised over j: one (draws × p × p) array per round."""
+    p = len(x)
+    sd = _difference_sd(cov)
+    diff = x[:, None] - x[None, :]
+    off = ~np.eye(p, dtype=bool)
+    noisy = off & (sd > 0)
+    above, below = off & (sd == 0) & (diff > 0), off & (sd == 0) & (diff < 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scaled = ((errors[:, :, None] - errors[:, None, :]) / np.where(noisy, sd, np.inf)).astype(np.float32)  # (draws, j, k)
+    up, down = noisy.copy(), noisy.copy()  # directions still in j's family: (j, k) and (k, j)
+    stat = np.abs(scaled).max(axis=2)  # first round: both directions of every pair (0 off the noisy pairs)
+    while True:
+        critical = np.quantile(stat, level, axis=0)[:, None]  # (p, 1): one critical value per family
+        new_above = up & (diff - sd * critical > 0)
+        new_below = down & (-diff - sd * critical > 0)
+        if not (new_above.any() or new_below.any()):
+            return above, below
+        above, below = above | new_above, below | new_below
+        up, down = up & ~new_above, down & ~new_below
+        stat = np.maximum(np.where(up, scaled, -np.inf).max(axis=2), np.where(down, -scaled, -np.inf).max(axis=2))
 
 
 def _observed_rank(x: np.ndarray) -> np.ndarray:
@@ -97,7 +150,8 @@ def _observed_rank(x: np.ndarray) -> np.ndarray:
 
 
 def rank_sets(x: np.ndarray, cov: np.ndarray, *, df: np.ndarray | None = None, alpha: float = 0.05,
-              simultaneous: bool = False, draws: int = DEFAULT_DRAWS, seed: int = 0) -> RankSets:
+              simultaneous: bool = False, draws: int = DEFAULT_DRAWS, seed: int = 0,
+              errors: np.ndarray | None = None) -> RankSets:
     """Two-sided confidence sets for each group's rank, counted from the lowest.
 
     Args:
@@ -107,34 +161,32 @@ def rank_sets(x: np.ndarray, cov: np.ndarray, *, df: np.ndarray | None = None, a
         alpha: 1 − confidence level.
         simultaneous: cover all p ranks at once (True) or each group's alone (False).
         draws, seed: the error draws.
+        errors: error draws already made (`error_draws`), shared with the caller's other sets.
     Returns:
         RankSets with 1 ≤ lo ≤ rank ≤ hi ≤ p.
     """
     x, cov = np.asarray(x, dtype=float), np.asarray(cov, dtype=float)
     p = len(x)
-    errors = error_draws(cov, df, draws, seed)
-    lo, hi = np.ones(p, dtype=np.int64), np.full(p, p, dtype=np.int64)
-    targets = [np.arange(p)] if simultaneous else [np.array([j]) for j in range(p)]
-    for target in targets:
-        family = np.zeros((p, p), dtype=bool)
-        family[target, :] = True  # θ_j − θ_k and θ_k − θ_j for every k: two sides as two one-sided families
-        family[:, target] = True
-        np.fill_diagonal(family, False)
+    errors = error_draws(cov, df, draws, seed) if errors is None else errors
+    if simultaneous:
+        family = ~np.eye(p, dtype=bool)  # every pair, both directions: two sides as two one-sided families
         above = _lower_bounds(x, cov, family, errors, 1 - alpha) > 0  # above[j, k]: θ_j > θ_k shown
-        lo[target] = above[target, :].sum(axis=1) + 1  # ranks from the lowest: those shown below j come first
-        hi[target] = p - above[:, target].sum(axis=0)
-    return RankSets(_observed_rank(x), lo, hi, simultaneous)
+        lo, hi = above.sum(axis=1) + 1, p - above.sum(axis=0)
+    else:
+        above, below = _marginal_above(x, cov, errors, 1 - alpha)
+        lo, hi = above.sum(axis=1) + 1, p - below.sum(axis=1)  # ranks from the lowest: those shown below j come first
+    return RankSets(_observed_rank(x), lo.astype(np.int64), hi.astype(np.int64), simultaneous)
 
 
 def lowest_set(x: np.ndarray, cov: np.ndarray, *, df: np.ndarray | None = None, alpha: float = 0.05,
-               among: int = 1, draws: int = DEFAULT_DRAWS, seed: int = 0) -> np.ndarray:
+               among: int = 1, draws: int = DEFAULT_DRAWS, seed: int = 0, errors: np.ndarray | None = None) -> np.ndarray:
     """The set that contains the `among` lowest groups with probability 1 − α (csranks' τ-worst).
 
     A group stays in the set unless at least `among` other groups are shown to lie below it in a
     one-sided simultaneous family over all pairs (stepdown).
 
     Args:
-        x, cov, df, alpha, draws, seed: as for `rank_sets`.
+        x, cov, df, alpha, draws, seed, errors: as for `rank_sets`.
         among: τ, how many of the lowest the set must contain (1: the lowest group).
     Returns:
         (p,) booleans: True for groups in the set.
@@ -142,18 +194,27 @@ def lowest_set(x: np.ndarray, cov: np.ndarray, *, df: np.ndarray | None = None, 
     x, cov = np.asarray(x, dtype=float), np.asarray(cov, dtype=float)
     p = len(x)
     family = ~np.eye(p, dtype=bool)
-    above = _lower_bounds(x, cov, family, error_draws(cov, df, draws, seed), 1 - alpha) > 0
+    errors = error_draws(cov, df, draws, seed) if errors is None else errors
+    above = _lower_bounds(x, cov, family, errors, 1 - alpha) > 0
     return above.sum(axis=1) < among
 
 
 def highest_set(x: np.ndarray, cov: np.ndarray, **options) -> np.ndarray:
-    """The set that contains the highest group(s) with probability 1 − α: `lowest_set` of −x."""
+    """The set that contains the highest group(s) with probability 1 − α: `lowest_set` of −x (shared
+    error draws are negated with it, so the pair of sets reads one sample)."""
+    if options.get("errors") is not None:
+        options = {**options, "errors": -options["errors"]}
     return lowest_set(-np.asarray(x, dtype=float), cov, **options)
 
 
 def group_ranks(paa: np.ndarray, cov: np.ndarray, df: np.ndarray, tested: np.ndarray, alpha: float = 0.05,
                 seed: int = 0) -> dict[str, np.ndarray]:
     """Rank columns of a grouping's table, over its tested groups only (an untested group is never ranked).
+
+    The table shows simultaneous sets: a reader compares rows, and simultaneous sets cover every tested
+    group's rank at once. With stepdown they come from the same family of all ordered pairs as the set
+    of the lowest and the set of the highest (csranks' τ-worst and τ-best with τ = 1), so one pass gives
+    all three, and "could be the lowest" is exactly "its rank set starts at 1".
 
     Args:
         paa: (groups,) scores.
@@ -164,7 +225,7 @@ def group_ranks(paa: np.ndarray, cov: np.ndarray, df: np.ndarray, tested: np.nda
         seed: the error draws' seed.
     Returns:
         {"rank", "rank_lo", "rank_hi"} (floats, NaN for untested groups; ranks from the lowest among the
-        tested, marginal 1 − α sets) and {"lowest_candidate", "highest_candidate"} (booleans: in the
+        tested, simultaneous 1 − α sets) and {"lowest_candidate", "highest_candidate"} (booleans: in the
         1 − α set that holds the lowest / highest tested group).
     """
     k = len(paa)
@@ -175,9 +236,10 @@ def group_ranks(paa: np.ndarray, cov: np.ndarray, df: np.ndarray, tested: np.nda
         return out
     x, sub = paa[idx], cov[np.ix_(idx, idx)]
     t_df = np.where(np.isfinite(df[idx]) & (df[idx] > 0), df[idx], np.inf)
-    errors = dict(df=t_df, alpha=alpha, seed=seed)
-    sets = rank_sets(x, sub, **errors)
-    out["rank"][idx], out["rank_lo"][idx], out["rank_hi"][idx] = sets.rank, sets.lo, sets.hi
-    out["lowest_candidate"][idx] = lowest_set(x, sub, **errors)
-    out["highest_candidate"][idx] = highest_set(x, sub, **errors)
+    family = ~np.eye(len(idx), dtype=bool)
+    above = _lower_bounds(x, sub, family, error_draws(sub, t_df, seed=seed), 1 - alpha) > 0  # above[j, k]: θ_j > θ_k shown
+    out["rank"][idx] = _observed_rank(x)
+    out["rank_lo"][idx], out["rank_hi"][idx] = above.sum(axis=1) + 1, len(idx) - above.sum(axis=0)
+    out["lowest_candidate"][idx] = above.sum(axis=1) == 0  # nobody shown below it
+    out["highest_candidate"][idx] = above.sum(axis=0) == 0  # nobody shown above it
     return out

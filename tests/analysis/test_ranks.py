@@ -115,3 +115,20 @@ def test_noiseless_groups_are_ranked_by_their_values():
 def test_t_draws_have_the_t_spread(df):
     draws = error_draws(np.diag([4.0]), np.array([df]), draws=200_000, seed=1)[:, 0]
     assert np.var(draws) == pytest.approx(4.0 * df / (df - 2), rel=0.05)
+
+
+def test_group_ranks_agree_with_the_separate_sets():
+    """One pass of the table's columns equals the simultaneous sets and the sets of the lowest and highest."""
+    from analysis.ranks import group_ranks, rank_sets
+
+    rng = np.random.default_rng(5)
+    x, cov = rng.normal(0.5, 0.03, 7), np.diag(rng.uniform(1e-4, 5e-4, 7))
+    tested = np.array([True, True, False, True, True, True, True])
+    cols = group_ranks(x, cov, np.full(7, np.nan), tested)
+    idx = np.flatnonzero(tested)
+    sub = cov[np.ix_(idx, idx)]
+    joint = rank_sets(x[idx], sub, simultaneous=True, draws=2000)
+    assert cols["rank_lo"][idx].tolist() == joint.lo.tolist() and cols["rank_hi"][idx].tolist() == joint.hi.tolist()
+    assert cols["lowest_candidate"][idx].tolist() == lowest_set(x[idx], sub, draws=2000).tolist()
+    assert cols["highest_candidate"][idx].tolist() == highest_set(x[idx], sub, draws=2000).tolist()
+    assert np.isnan(cols["rank_lo"][2]) and not cols["lowest_candidate"][2]
