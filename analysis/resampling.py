@@ -145,5 +145,20 @@ def mean_interval(W: np.ndarray, S: np.ndarray, N: np.ndarray, alpha: float = 0.
         return None, None
     S, N = np.asarray(S, dtype=float)[:, None], np.asarray(N, dtype=float)[:, None]
     _, _, df = cr2_parts(S, N)
-    lo, hi = bootstrap_interval(replicate_ratios(W, S, N), kish_effective_people(N), df, alpha)
+    n_eff = kish_effective_people(N)
+    lo, hi = bootstrap_interval(replicate_ratios(W, S, N), n_eff, df, alpha)
+    if not np.isfinite(lo[0]) and n_eff[0] >= MIN_PEOPLE_FOR_INTERVAL:
+        return _boundary_interval(float(S.sum() / N.sum()), float(n_eff[0]), alpha)
     return (float(lo[0]) if np.isfinite(lo[0]) else None), (float(hi[0]) if np.isfinite(hi[0]) else None)
+
+
+def _boundary_interval(score: float, n_eff: float, alpha: float) -> tuple[float | None, float | None]:
+    """Every person at 1 (or 0): the replicates cannot vary, yet 1,500 people at 100% are not "too few
+    people". The Clopper–Pearson interval of n_eff people all scoring 1 (0), (α/2)^(1/n) to 1, bounds
+    how far below (above) the truth may lie; any other constant score gets no interval."""
+    edge = (alpha / 2) ** (1 / n_eff)
+    if score == 1.0:
+        return edge, 1.0
+    if score == 0.0:
+        return 0.0, 1 - edge
+    return None, None

@@ -50,3 +50,15 @@ def test_expanded_interval_is_wider_for_small_groups_and_absent_when_it_cannot_b
     assert hi[1] - lo[1] > 1.15 * (phi[1] - plo[1])  # t with 7 df, and √(n/(n−1))
     assert np.isnan(lo[2]) and np.isnan(hi[2])  # under 5 effective people
     assert np.isnan(lo[3]) and np.isnan(hi[3])
+
+
+def test_a_run_whose_every_score_is_one_gets_an_interval_not_too_few_people():
+    """1,500 people all at 100%: the bootstrap cannot vary, but the evidence is large (Clopper–Pearson bound)."""
+    from analysis.resampling import mean_interval, replicate_weights
+
+    n = np.full(1500, 16.0)
+    lo, hi = mean_interval(replicate_weights(1500, 200, 0), n, n, 0.05)
+    assert hi == 1.0 and 0.997 < lo < 0.9999
+    lo0, hi0 = mean_interval(replicate_weights(1500, 200, 0), np.zeros(1500), n, 0.05)
+    assert lo0 == 0.0 and 0.0001 < hi0 < 0.003
+    assert mean_interval(replicate_weights(3, 200, 0), np.full(3, 4.0), np.full(3, 4.0), 0.05) == (None, None)  # 3 people: too few
