@@ -34,6 +34,12 @@ def _p(value: float | None) -> str:
     return "not tested" if value is None or value != value else "< 0.001" if value < 0.001 else f"{value:.3g}"
 
 
+def _p_is(value: float | None) -> str:
+    """"= 0.03" or "< 0.001", to follow a "p" (never "p = < 0.001")."""
+    text = _p(value)
+    return text if text.startswith("<") else f"= {text}"
+
+
 def _tested_claim(table: pl.DataFrame, things: str, minimum: int) -> Claim:
     return claim("tested", numbers={"tested": int(table["tested"].sum()), "total": table.height, "things": things, "minimum": minimum})
 
@@ -120,17 +126,17 @@ def say(c: Claim) -> str:
             return "Fewer than two groups could be tested, so no comparison between groups is possible here."
         return f"**{n['tested']} of {n['total']} {n['things']}** have at least {n['minimum']} effective people and were tested."
     if c.kind == "no_difference":
-        return (f"**No difference survives correction**: the omnibus test gives p = {_p(n['omnibus_p'])} and no group differs "
-                f"from the rest after Holm's correction (smallest adjusted p = {_p(n['smallest'])}).")
+        return (f"**No difference survives correction**: the omnibus test gives p {_p_is(n['omnibus_p'])} and no group differs "
+                f"from the rest after Holm's correction (smallest adjusted p {_p_is(n['smallest'])}).")
     if c.kind == "groups_differ":
-        return f"The groups differ: omnibus p = {_p(n['p'])}."
+        return f"The groups differ: omnibus p {_p_is(n['p'])}."
     if c.kind == "omnibus_unclear":
-        return f"The omnibus test alone does not show the groups differ (p = {_p(n['p'])})."
+        return f"The omnibus test alone does not show the groups differ (p {_p_is(n['p'])})."
     if c.kind == "differs":
         interval = f", 95% interval {_points(n['gap_lo'])} to {_points(n['gap_hi'])}" if n.get("gap_lo") is not None else ""
         side = "below" if n["gap"] < 0 else "above"
         return (f"**{_text(s[0])} is {side} the rest**: {_points(n['gap'])} points of {n['metric']} to the overall{interval}; "
-                f"adjusted p = {_p(n['p_holm'])}.")
+                f"adjusted p {_p_is(n['p_holm'])}.")
     if c.kind in ("lowest", "highest"):
         return f"**{_text(s[0])} is the {c.kind}** of the tested groups (95% confidence set for the {c.kind}: it alone)."
     if c.kind in ("lowest_among", "highest_among"):
@@ -172,7 +178,7 @@ def grouping_verdict(tables: GroupingTables, label: str, *, metric: str = "PAA",
     for c in claims:
         if c.kind in ("groups_differ", "omnibus_unclear"):
             count = f"{len(differs)} group{'s differ' if len(differs) > 1 else ' differs'}"
-            omnibus = f"omnibus p = {_p(c.numbers['p'])}" + ("" if c.kind == "groups_differ" else ", not below 0.05 on its own")
+            omnibus = f"omnibus p {_p_is(c.numbers['p'])}" + ("" if c.kind == "groups_differ" else ", not below 0.05 on its own")
             lines.append(f"**{count} from the rest after Holm's correction** ({omnibus}): " + " ".join(differs))
         elif c.kind != "differs":
             lines.append(say(c))
