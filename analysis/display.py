@@ -116,6 +116,66 @@ def difference_display(groups: pl.DataFrame, grouping: str, metric: str) -> pl.D
     )
 
 
+def overall_display(overall, metric: str) -> pl.DataFrame:
+    """Compare's overall paired difference as a one-row table, so the verdict's B − A, its interval,
+    the shared instances and people stand in a table beside it (issue 25).
+
+    Args:
+        overall: `analysis.paired.compare_runs(...).overall`.
+        metric: the runs' shared metric.
+    Returns:
+        People, Items, "<metric> of A, %", "<metric> of B, %", "B − A, points" and its 95% paired
+        interval (TOO_FEW without one), each rounded as the verdict says it.
+    """
+    interval = (TOO_FEW if overall.ci_lo is None or overall.ci_hi is None
+                else f"{_signed(overall.ci_lo)} – {_signed(overall.ci_hi)}")
+    one = lambda v: float(f"{100 * v:.1f}")  # noqa: E731 - rounded as the verdict writes it
+    return pl.DataFrame([{"People": overall.users, "Items": overall.instances, f"{metric} of A, %": one(overall.paa_a),
+                          f"{metric} of B, %": one(overall.paa_b), "B − A, points": one(overall.diff), "95% paired interval": interval}])
+
+
+def change_display(change: pl.DataFrame) -> pl.DataFrame:
+    """The change in the spread between groups (`compare_runs(...).disparity_change`) in words: τ and
+    the ranges in points, I² in percent, as Compare's verdict says them (the raw frame showed shares
+    to six places beside a sentence in points).
+
+    Args:
+        change: statistic, a, b, change, ci_lo, ci_hi, groups, note.
+    Returns:
+        Measure, A, B, B − A, 95% paired interval, Groups tested in both, Note (all text).
+    """
+    from analysis.disparity import LABELS
+
+    def fmt(v: float | None, stat: str, signed: bool = False) -> str:
+        if v is None:
+            return "–"
+        return f"{100 * v:{'+' if signed else ''}.0f}%" if stat == "i2" else f"{100 * v:{'+' if signed else ''}.1f} pp"
+
+    rows = [{"Measure": LABELS.get(r["statistic"], r["statistic"]), "A": fmt(r["a"], r["statistic"]), "B": fmt(r["b"], r["statistic"]),
+             "B − A": fmt(r["change"], r["statistic"], True),
+             "95% paired interval": ("–" if r["ci_lo"] is None or r["ci_hi"] is None
+                                     else f"{fmt(r['ci_lo'], r['statistic'], True)} to {fmt(r['ci_hi'], r['statistic'], True)}"),
+             "Groups tested in both": "" if r["groups"] is None else str(r["groups"]), "Note": r["note"] or ""} for r in change.iter_rows(named=True)]
+    return pl.DataFrame(rows, schema={c: pl.String for c in ("Measure", "A", "B", "B − A", "95% paired interval",
+                                                             "Groups tested in both", "Note")})
+
+
+def omnibus_line(omni: dict, min_users: int) -> str:
+    """The omnibus test in one line (Groups, beside its verdict), its p written as the verdict and the
+    tables write p-values (`p_text`): a verdict's "omnibus p < 0.001" met "p = 0.000457" here before.
+
+    Args:
+        omni: `grouping_tables(...).omnibus`. min_users: the minimum of effective people used.
+    Returns:
+        Markdown.
+    """
+    if omni["p_value"] is None:
+        return "Fewer than two groups have enough people to test."
+    return (f"Omnibus test over {omni['groups_tested']} groups with {min_users}+ effective people ({omni['method']}): "
+            f"F = {omni['statistic']:.2f} on {omni['df1']:.0f} and {omni['df2']:.1f} df, **p {_p_words(omni['p_value'])}** "
+            f"(naive χ² ignoring clustering: p {_p_words(omni['naive_p_value'])}).")
+
+
 def leaderboard_display(board: pl.DataFrame, runs: pl.DataFrame) -> pl.DataFrame:
     """The leaderboard in words: grouped by metric and protocol, each run's population stated.
 

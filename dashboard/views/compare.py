@@ -15,7 +15,8 @@ from analysis.verdict import comparison_verdict
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from analysis.diagnostics import position_warning
-from analysis.display import DEFINITIONS, PLAIN_SHARE_DEFINITION, difference_display, group_label, paired_test_lines
+from analysis.display import (DEFINITIONS, PLAIN_SHARE_DEFINITION, change_display, difference_display, group_label, overall_display,
+                              paired_test_lines)
 from analysis.names import short_run
 from dashboard.common import choose, choose_int, page_data, provenance, run_diagnostics, run_index, table_config
 from dashboard.downloads import export_buttons, report_provenance, share_button
@@ -90,14 +91,19 @@ def report_parts(result: dict, grouping: str, metric: str, caution: list[str] = 
     """What the shared report holds: the verdict, the per-group difference chart and the tables."""
     return ([*caution, *comparison_verdict(result, metric), *paired_test_lines(result)],
             [(f"B − A per group, points of {metric} (95% paired interval)", difference_chart(result.groups, grouping, metric).to_dict())],
-            [("Per group", difference_display(result.groups, grouping, metric)),
-             *([("Change in the spread between groups", result.disparity_change)] if result.disparity_change is not None else [])])
+            # each verdict sentence's numbers in a table, rounded as the sentence says them (issue 25)
+            [("Overall, on the shared instances", overall_display(result.overall, metric)),
+             ("Per group", difference_display(result.groups, grouping, metric)),
+             *([("Change in the spread between groups", change_display(result.disparity_change))]
+               if result.disparity_change is not None else [])])
 
 
 def findings(result: PairedComparison, grouping: str, metric: str, name: str) -> None:
     o = result.overall
     for line in comparison_verdict(result, metric):
         st.markdown(line)
+    overall = overall_display(o, metric)  # the verdict's B − A, interval, instances and people, as it says them
+    st.dataframe(overall, hide_index=True, column_config=table_config(overall))
     k1, k2, k3 = st.columns(3)
     k1.metric(f"{metric} of A", f"{100 * o.paa_a:.1f}%")
     k2.metric(f"{metric} of B", f"{100 * o.paa_b:.1f}%", delta=f"{100 * o.diff:+.1f} points")
@@ -114,7 +120,7 @@ def findings(result: PairedComparison, grouping: str, metric: str, name: str) ->
         st.subheader("Did the gap between groups change?")
         st.caption("τ is the spread of the groups' true alignment with noise removed, over the groups tested in both runs; "
                    "its change carries a paired cluster-bootstrap interval. The observed range includes noise.")
-        st.dataframe(result.disparity_change, hide_index=True)
+        st.dataframe(change_display(result.disparity_change), hide_index=True)
 
 
 def render() -> None:

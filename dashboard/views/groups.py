@@ -16,7 +16,7 @@ from analysis.results import metric_name
 from analysis.verdict import grouping_verdict, length_verdict, literal
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
-from analysis.display import DEFINITIONS, choice_display, group_display, group_label, group_length_display
+from analysis.display import DEFINITIONS, choice_display, group_display, group_label, group_length_display, omnibus_line
 from dashboard.common import (PLACES, choose, choose_int, length_caution, page_data, position_caution, provenance, run_index, select_place,
                               select_run, show_chart, table_config)
 from dashboard.downloads import export_buttons, report_provenance, share_button
@@ -143,14 +143,6 @@ def diagnostics_section(scored: pl.LazyFrame, state: str, run, grouping: str, mi
             st.caption("Order-consistent: items where the model picks the same answer in both orders; the rest are position. "
                        "A group whose items are mostly position-driven has a PAA near ½ whatever its people value.")
     return tables
-
-
-def omnibus_line(omni: dict, min_users: int) -> str:
-    if omni["p_value"] is None:
-        return "Fewer than two groups have enough people to test."
-    return (f"Omnibus test over {omni['groups_tested']} groups with {min_users}+ effective people ({omni['method']}): "
-            f"F = {omni['statistic']:.2f} on {omni['df1']:.0f} and {omni['df2']:.1f} df, **p = {omni['p_value']:.3g}** "
-            f"(naive χ² ignoring clustering: p = {omni['naive_p_value']:.3g}).")
 
 
 def run_controls(scored: pl.LazyFrame, state: str) -> tuple[tuple[str, str, str], str]:

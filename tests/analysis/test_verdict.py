@@ -3,7 +3,10 @@ group under the minimum is never named as a finding."""
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
+import pytest
 
 from analysis.groups import grouping_tables
 from analysis.synthetic import synthetic_results
@@ -93,3 +96,114 @@ def test_a_partial_run_never_leads_the_leaderboard_verdict():
     assert "55.0%" not in line and "highest of 4" not in line
     alone = leaderboard_verdict(_board([("tiny", 3, 10, 0.55), ("base", 1500, 2393, 0.509)]))[1]
     assert "the highest of 1: **base" in alone and "1 run covers part of the benchmark" in alone
+
+
+# ---- Issue 25: every sentence checked against the table beside it (tests/verdicts.py) ---------------
+
+BASE = "smollm2-135m.choice.profile.55351588"
+RUNS = (BASE, "smollm2-135m.logprob.profile.ef1244b0", "smollm2-135m--smollm2-135m-dpo-e616de2cf10c.choice.profile.0126c56a",
+        "smollm2-135m--smollm2-135m-sft-326cd17840fc.logprob.profile.9922b58d", "smollm2-135m.generate.profile.f0172cf5")
+GROUPINGS = ("religion", "special_region", "birth_country", "gender", "value:safety", "domain")
+
+
+@pytest.fixture(scope="module")
+def demo() -> pl.DataFrame:
+    from analysis.results import scan_scored
+
+    return scan_scored("demo").collect()
+
+
+def _groups_page(scored: pl.DataFrame, grouping: str, metric: str = "PAA"):
+    """What the Groups page shows for one run and grouping, as text: the verdict, the omnibus line's p,
+    the group table and the spread rows beside it, and the check of one against the others."""
+    from analysis.display import group_display, omnibus_line
+    from analysis.render import disparity_display
+    from tests.verdicts import PW, cells, check_grouping, plain
+
+    tables = grouping_tables(scored, grouping, B=200)
+    verdict = [plain(line) for line in grouping_verdict(tables, grouping, metric=metric)]
+    omnibus = re.search(rf"p {PW}", plain(omnibus_line(tables.omnibus, 20)))
+    table = cells(group_display(tables.table, grouping, metric))
+    spread = cells(disparity_display(tables.disparity.to_dicts()))
+    return verdict, table, spread, check_grouping(verdict, table, spread=spread, omnibus=omnibus and omnibus[1])
+
+
+def test_every_number_and_group_a_grouping_verdict_names_is_in_its_table(demo):
+    """Five runs × six groupings of the demo: each sentence's numbers are the table's (same rounding),
+    each group named as differing, lowest or among the lowest/highest is a tested row whose p (Holm),
+    "Could be lowest" and rank set say so, and no sentence goes unread."""
+    from analysis.results import metric_name
+
+    problems, kinds = [], set()
+    for run in RUNS:
+        selection = demo.filter(pl.col("run_id") == run)
+        for grouping in GROUPINGS:
+            *_, checked = _groups_page(selection, grouping, metric_name(run.split(".")[-3]))
+            problems += [f"{run} by {grouping}: {p}" for p in checked.problems]
+            kinds |= set(checked.kinds)
+    assert problems == []
+    # the demo reaches every kind of sentence but a lone lowest/highest (planted below): the check was exercised
+    assert {"tested", "no_difference", "differs", "lowest_among", "highest_among", "unranked", "spread", "untested"} <= kinds, kinds
+
+
+def test_a_lone_lowest_group_is_the_only_one_that_could_be_lowest():
+    from tests.verdicts import check_grouping
+
+    verdict, table, spread, checked = _groups_page(_scored({"gender": {"Female": -0.25}}), "gender")
+    assert "lowest" in checked.kinds and checked.problems == [], (verdict, checked.problems)
+    assert [r["gender" if "gender" in r else "Gender"] for r in table if r["Could be lowest"] == "yes"] == ["Female"]
+    # the check can fail: a second candidate in the table, or a sentence quoting another number, is caught
+    doubled = [{**r, "Could be lowest": "yes", "Rank from lowest, 95% set": "1 – 2"} if r["Tested"] == "yes" else r for r in table]
+    assert any("rows with Could be lowest = yes" in p for p in check_grouping(verdict, doubled, spread=spread).problems)
+    moved = [line.replace("points (95%", "points (95% ") if "τ" in line else line for line in verdict]
+    assert check_grouping(moved, table, spread=spread).problems  # an unread sentence is a problem too
+
+
+def test_a_finding_quoting_another_number_than_its_table_is_caught(demo):
+    from tests.verdicts import check_grouping
+
+    verdict, table, spread, checked = _groups_page(demo.filter(pl.col("run_id") == BASE), "domain")
+    assert "differs" in checked.kinds and checked.problems == []
+    named = next(r for r in table if r["p (Holm)"] not in ("not tested",) and float(r["p (Holm)"].strip("< ")) < 0.05)
+    for column, shown in (("Gap to overall, points", f"{float(named['Gap to overall, points']) + 0.1:.1f}"), ("p (Holm)", "0.06"),
+                          ("Gap 95% interval", "-9.9 – +9.9")):
+        tampered = [{**r, column: shown} if r is named else r for r in table]
+        assert check_grouping(verdict, tampered, spread=spread, omnibus="< 0.001").problems, column
+    assert check_grouping(verdict, table, spread=spread, omnibus="0.000457").problems  # the omnibus p as the old line wrote it
+
+
+@pytest.mark.parametrize("grouping", ["religion", "special_region"])
+def test_the_base_choice_run_names_no_lowest_religion_or_region(demo, grouping):
+    """The reviewer's cases: on the demo, the base model's choice/profile run cannot single out (or
+    narrow down) a lowest religion or PRISM region, so its verdict names none."""
+    from analysis.verdict import grouping_claims
+
+    tables = grouping_tables(demo.filter(pl.col("run_id") == BASE), grouping, B=200)
+    kinds = [c.kind for c in grouping_claims(tables, grouping)]
+    verdict, table, _, checked = _groups_page(demo.filter(pl.col("run_id") == BASE), grouping)
+    assert "lowest" not in kinds and "lowest_among" not in kinds and "unranked" in kinds, kinds
+    assert not any("is the lowest" in line or "lowest is among" in line for line in verdict), verdict
+    assert [r["Could be lowest"] for r in table if r["Tested"] == "yes"].count("no") == 0 and checked.problems == []
+
+
+def test_the_overview_and_compare_verdicts_are_in_their_tables(demo):
+    from analysis.diagnostics import choice_diagnostics
+    from analysis.display import change_display, choice_display, leaderboard_display, overall_display
+    from analysis.paired import compare_runs
+    from analysis.report import leaderboard
+    from analysis.results import scan_instances
+    from analysis.verdict import comparison_verdict, leaderboard_verdict
+    from tests.verdicts import cells, check_comparison, check_leaderboard, plain
+
+    board = leaderboard(demo, B=200, benchmark_instances=scan_instances("demo").select(pl.len()).collect().item())
+    runs = demo.select("run_id", "model", "protocol", "condition").unique()
+    diagnostics = choice_diagnostics(demo.lazy())
+    lines = [plain(line) for line in leaderboard_verdict(board, diagnostics)]
+    checked = check_leaderboard(lines, cells(leaderboard_display(board, runs)), cells(choice_display(diagnostics)))
+    assert checked.problems == [] and {"runs", "protocol", "position"} <= set(checked.kinds), checked
+    for b in ("smollm2-135m--smollm2-135m-dpo-e616de2cf10c.choice.profile.0126c56a", "smollm2-135m.choice.blind.a544ea8f"):
+        result = compare_runs(demo.lazy(), BASE, b, "special_region", B=200)
+        lines = [plain(line) for line in comparison_verdict(result, "PAA")]
+        checked = check_comparison(lines, cells(overall_display(result.overall, "PAA")), cells(change_display(result.disparity_change)))
+        assert checked.problems == [] and checked.kinds == ["overall", "change"], checked
+        assert check_comparison(lines, None, None).problems  # without the tables beside them, the numbers are nowhere
