@@ -148,10 +148,10 @@ def position_warning(diagnostics: pl.DataFrame, run_id: str) -> str | None:
     row = diagnostics.filter(pl.col("run_id") == run_id)
     if row.height == 0 or not row.item(0, "position_driven"):
         return None
-    share = 100 * (1 - row.item(0, "order_consistent"))
-    return (f"**Caution: this run's choices are mostly position.** In {share:.0f}% of items the model picks the same letter "
-            "whichever answer is shown there, and each such item counts ½: its PAA, and every gap between groups, says "
-            "little about alignment with people's values.")
+    kept = 100 * row.item(0, "order_consistent")  # quoted as the diagnostics table shows it ("Order-consistent, %")
+    return (f"**Caution: this run's choices are mostly position.** Only {kept:.1f}% of items keep the model's choice when the "
+            "answers swap places (order-consistent); in the rest it picks the same letter whichever answer is shown there, and "
+            "each such item counts ½: its PAA, and every gap between groups, says little about alignment with people's values.")
 
 
 JUDGE_FIELDS = ("judge", "judge_label", "judge_scores", "error")  # what judge_diagnostics reads beside aligned
