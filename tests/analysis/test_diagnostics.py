@@ -131,6 +131,7 @@ def test_judge_diagnostics_of_the_embedding_judge_and_of_a_frame_without_judge_f
     frame = pl.DataFrame({"run_id": "e", "protocol": "generate", "user_id": [f"u{i}" for i in range(30)],
                           "aligned": [float(i % 2) for i in range(30)], "judge": "embedding:all-MiniLM-L6-v2"})
     row = judge_diagnostics(frame, B=100).row(0, named=True)
-    assert row["unscored_share"] == 0.0 and row["unscored_share_lo"] is None  # nothing varies: no interval
+    # nothing unscored among 30 people: the bootstrap cannot vary, the Clopper–Pearson bound says how little could be
+    assert row["unscored_share"] == 0.0 and row["unscored_share_lo"] == 0.0 and 0.1 < row["unscored_share_hi"] < 0.13
     assert row["agreement"] is None and row["judges"] == 0 and "embedding" in row["note"]
     assert judge_diagnostics(frame.with_columns(pl.lit("choice").alias("protocol")), B=10).height == 0
