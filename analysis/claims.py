@@ -31,6 +31,12 @@ def _interval_beyond_zero(sign: int) -> Callable[[Mapping], bool]:
     return check
 
 
+def _changed_beyond_noise(e: Mapping) -> bool:
+    """A place's paired B − A: Holm-adjusted p under α and its 95% paired interval clear of 0, so the
+    sentence's interval (the table's) agrees with the family-wise test."""
+    return _p_under("p_holm")(e) and (_interval_beyond_zero(+1)(e) or _interval_beyond_zero(-1)(e))
+
+
 def _alone_in(key: str) -> Callable[[Mapping], bool]:
     return lambda e: len(e.get(key) or ()) == 1 and e[key][0] == e.get("subject")
 
@@ -62,6 +68,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("b_lower", True, _interval_beyond_zero(-1), "the paired interval of B − A lies below 0"),
     Kind("narrowed", True, _interval_beyond_zero(-1), "the paired interval of the change in τ lies below 0"),
     Kind("widened", True, _interval_beyond_zero(+1), "the paired interval of the change in τ lies above 0"),
+    Kind("place_changed", True, _changed_beyond_noise, "the group's paired B − A: Holm-adjusted p < α over the groups "
+         "tested in both runs, and its paired interval excludes 0"),
     Kind("omnibus_unclear", False, lambda e: not (e.get("p_value") is not None and e["p_value"] < e.get("alpha", ALPHA)),
          "the omnibus test's p ≥ α"),
     Kind("above_chance", True, _interval_beyond_zero(+1), "the run's interval lies above chance (50%)"),
@@ -73,6 +81,9 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("b_unclear", False, lambda e: True, "no interval, or one that includes 0"),
     Kind("change_unclear", False, lambda e: True, "no interval for the change, or one that includes 0"),
     Kind("no_difference", False, lambda e: not e.get("flagged"), "no tested group's Holm-adjusted p < α"),
+    Kind("no_place_changed", False, lambda e: not e.get("flagged") and e.get("tested", 0) >= 1,
+         "no tested group's paired B − A passes place_changed's licence"),
+    Kind("shared_people", False, lambda e: True, "counts of people and instances"),
     Kind("unranked", False, lambda e: len(e.get("lowest_set") or ()) == e.get("tested", 0) >= 2,
          "the set for the lowest holds every tested group"),
     Kind("tested", False, lambda e: True, "a count"),

@@ -105,14 +105,17 @@ def difference_display(groups: pl.DataFrame, grouping: str, metric: str) -> pl.D
         grouping: its group column.
         metric: the runs' shared metric.
     Returns:
-        The group, People, "<metric> of A, %", "<metric> of B, %", "B − A, points", its 95% interval
-        (paired), and whether the group is too small to read.
+        The group, People, Effective people, "<metric> of A, %", "<metric> of B, %", "B − A, points", its
+        95% interval (paired), the paired test's Holm-adjusted p over the tested groups (when `groups`
+        has it), and whether the group is too small to read.
     """
+    holm = [_p("p_holm").alias("p (Holm)")] if "p_holm" in groups.columns else []
     return groups.sort(["small", "diff"], descending=[False, False], nulls_last=True).select(
         pl.col(grouping).cast(pl.String).fill_null("(not stated)").alias(group_label(grouping)), pl.col("users").alias("People"),
+        pl.col("effective_users").round(1).alias("Effective people"),
         _pct("paa_a").alias(f"{metric} of A, %"), _pct("paa_b").alias(f"{metric} of B, %"), _pct("diff").alias("B − A, points"),
         pl.when(pl.col("small")).then(pl.lit(TOO_FEW)).otherwise(_interval("ci_lo", "ci_hi", True)).alias("95% paired interval"),
-        pl.col("small").alias("Too few people"),
+        *holm, pl.col("small").alias("Too few people"),
     )
 
 

@@ -25,12 +25,14 @@ import polars as pl
 from statsmodels.stats.contingency_tables import mcnemar
 
 from analysis.disparity import grouping_disparity, replicate_disparity
+from analysis.distributions import t_sf
 from analysis.groupings import get_grouping
 from analysis.groups import Cells, analyse_groups, user_cells, with_groups
 from analysis.resampling import DEFAULT_REPLICATES, bootstrap_interval, mean_interval, plain_interval, replicate_ratios, replicate_weights
 from analysis.selection import checked_pair
+from analysis.significance import holm
 from analysis.sizes import checked_minimum, kish_effective_people
-from analysis.variance import cr2_parts
+from analysis.variance import cr2_parts, intra_person_correlation, variance_components
 
 
 def paired_frame(df: pl.DataFrame | pl.LazyFrame, model_a: str, model_b: str, key: str = "model") -> pl.DataFrame:
@@ -79,7 +81,8 @@ class PairedComparison:
 
     overall: OverallDifference
     mcnemar: McNemar | None  # None: a logprob pair without margins (no yes/no outcome to count)
-    groups: pl.DataFrame | None = None  # per group: users, effective_users, paa_a, paa_b, diff, ci_lo, ci_hi, small
+    # per group: users, effective_users, paa_a, paa_b, diff, ci_lo, ci_hi, p_value, p_holm (paired t, Holm over the tested), small
+    groups: pl.DataFrame | None = None
     disparity_change: pl.DataFrame | None = None  # statistic (tau, I2, shrunk/observed range): a, b, change, interval
     # logprob: B − A of the plain share preferring answer_w (margin > 0), a second metric beside OPA
     plain: OverallDifference | None = None
@@ -148,20 +151,43 @@ def _plain_overall(frame: pl.DataFrame, keys: Sequence[str], W: np.ndarray, alph
     return _overall(W, *_paired_cells(plain, keys), alpha)
 
 
-def _paired_cells(paired: pl.DataFrame, by: Sequence[str]) -> tuple[Cells, Cells]:
+def _paired_cells(paired: pl.DataFrame, by: Sequence[str], difference: bool = False) -> tuple[Cells, ...]:
+    """A's and B's cells (people × groups, in one order); with `difference` also the cells of each
+    item's B − A, whose sums of squares give the intra-person correlation of the changes."""
     base = with_groups(paired.rename({"aligned_a": "aligned"}), by)
     cells_a = user_cells(base, by)
     cells_b = user_cells(base.with_columns(paired.get_column("aligned_b").alias("aligned")), by)
-    return cells_a, cells_b
+    if not difference:
+        return cells_a, cells_b
+    change = paired.get_column("aligned_b") - paired.get_column("aligned_a")
+    return cells_a, cells_b, user_cells(base.with_columns(change.alias("aligned")), by)
 
 
-def _difference_interval(W: np.ndarray, a: Cells, b: Cells, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+def _difference_interval(W: np.ndarray, a: Cells, b: Cells, df: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """Paired interval of each group's B − A from the shared replicates (same people, same weights)."""
     if not W.shape[0]:
         nan = np.full(a.S.shape[1], np.nan)
         return nan, nan
-    _, _, df = cr2_parts(b.S - a.S, a.N)
     return bootstrap_interval(replicate_ratios(W, b.S, b.N) - replicate_ratios(W, a.S, a.N), kish_effective_people(a.N), df, alpha)
+
+
+def _difference_tests(diff: np.ndarray, var: np.ndarray, df: np.ndarray, tested: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each tested group's B − A against 0, and Holm over the tested groups: a t test on the
+    per-person differences with their CR2 variance and Bell–McCaffrey df (the small-sample design of
+    analysis.significance). Holm makes "these places changed" one family-wise statement when a
+    verdict names several (each place's 95% interval alone would name some by chance).
+
+    Args:
+        diff, var, df: `cr2_parts(b.S - a.S, a.N)`: each group's B − A, its variance and df.
+        tested: (groups,) the groups with enough effective people.
+    Returns:
+        (p, p_holm), NaN for an untested group and where no one's score varies but the mean moved
+        (no variance to test against); a group in which nobody changed has p = 1.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = 2 * t_sf(np.abs(diff / np.sqrt(var)), df)
+    p = np.where(tested & (var == 0) & (diff == 0), 1.0, np.where(tested & (var > 0) & np.isfinite(p), p, np.nan))
+    return p, holm(p)
 
 
 def _disparity_change(W: np.ndarray, a: Cells, b: Cells, by: Sequence[str], alpha: float, minimum: int) -> pl.DataFrame:
@@ -210,8 +236,8 @@ def paired_comparison(
     Returns:
         A PairedComparison: overall B − A and McNemar's test on the outcome it names (none for a
         logprob pair without margins); for logprob with margins also the plain share's B − A; with
-        `by` also the per-group B − A with a paired interval and the disparity change (τ, I², shrunk
-        and observed range for A, B and B − A).
+        `by` also the per-group B − A with a paired interval and a paired t test (p, Holm over the
+        tested groups), and the disparity change (τ, I², shrunk and observed range for A, B and B − A).
     """
     minimum = checked_minimum(min_users)
     if paired.height == 0:
@@ -219,19 +245,25 @@ def paired_comparison(
     groups = [by] if isinstance(by, str) else list(by or [])
     keys = groups or ["_all"]
     frame = paired if groups else paired.with_columns(pl.lit("all").alias("_all"))
-    cells_a, cells_b = _paired_cells(frame, keys)
+    cells_a, cells_b, *changes = _paired_cells(frame, keys, difference=bool(groups))
     W = replicate_weights(len(cells_a.users), B, seed)
     overall = _overall(W, cells_a, cells_b, alpha)
     test, plain = _paired_test(paired), _plain_overall(frame, keys, W, alpha)
     if not groups:
         return PairedComparison(overall, test, plain=plain)
     paa_a, paa_b = cells_a.S.sum(0) / cells_a.N.sum(0), cells_b.S.sum(0) / cells_b.N.sum(0)
-    d_lo, d_hi = _difference_interval(W, cells_a, cells_b, alpha)
+    # the df's working model knows how much of a change is the person's (as the group tests' does):
+    # with people of very unequal sizes, independent errors would overstate the df and the test's power
+    rho = intra_person_correlation(*variance_components(changes[0].S, changes[0].N, changes[0].S2))
+    diff, var, df = cr2_parts(changes[0].S, cells_a.N, rho)
+    d_lo, d_hi = _difference_interval(W, cells_a, cells_b, df, alpha)
     n_eff = kish_effective_people(cells_a.N)
+    p, p_holm = _difference_tests(diff, var, df, n_eff >= minimum)
     per_group = cells_a.groups.with_columns(
         pl.Series("users", (cells_a.N > 0).sum(axis=0)), pl.Series("effective_users", n_eff), pl.Series("paa_a", paa_a),
         pl.Series("paa_b", paa_b), pl.Series("diff", paa_b - paa_a), pl.Series("ci_lo", d_lo, nan_to_null=True),
-        pl.Series("ci_hi", d_hi, nan_to_null=True), pl.Series("small", n_eff < minimum))
+        pl.Series("ci_hi", d_hi, nan_to_null=True), pl.Series("p_value", p, nan_to_null=True),
+        pl.Series("p_holm", p_holm, nan_to_null=True), pl.Series("small", n_eff < minimum))
     return PairedComparison(overall, test, per_group, _disparity_change(W, cells_a, cells_b, keys, alpha, minimum), plain)
 
 

@@ -72,9 +72,11 @@ class ExportLabel:
     day: str
     record: dict
 
-    def text(self) -> str:
-        """The whole label on one line, e.g. "DEMO DATA (synthetic people) · Benchmark: demo · … · Created: … UTC"."""
-        return " · ".join([DEMO_TAG] * self.demo + [f"{k}: {v}" for k, v in self.fields])
+    def text(self, day_only: bool = False) -> str:
+        """The whole label on one line, e.g. "DEMO DATA (synthetic people) · Benchmark: demo · … · Created: … UTC";
+        `day_only`: the date in place of the time, as a chart shows it (see `lines`)."""
+        fields = [(k, v) for k, v in self.fields if not (day_only and k == "Created")]
+        return " · ".join([DEMO_TAG] * self.demo + [f"{k}: {v}" for k, v in fields] + [f"Date: {self.day} (UTC)"] * day_only)
 
     def lines(self, width: int = CHART_LINE) -> list[str]:
         """The label in short lines for a chart. The date only, not the time: a spec that changed every
@@ -162,7 +164,8 @@ def label_spec(spec: dict, label: ExportLabel) -> dict:
     meta = dict(spec.get("usermeta") or {})
     # a spec labelled before (the page's chart, then its shared report) is labelled afresh, not twice
     old = meta.pop(_OWN_TITLE) if _OWN_TITLE in meta else spec.get("title")
-    out = {**spec, "usermeta": {**meta, LABEL_KEY: label.text(), _OWN_TITLE: old}}
+    # the date, not the time, here too: a spec whose usermeta changed every second was redrawn on every page run
+    out = {**spec, "usermeta": {**meta, LABEL_KEY: label.text(day_only=True), _OWN_TITLE: old}}
     if old:
         title = dict(old) if isinstance(old, dict) else {"text": old}
         subtitle = title.get("subtitle") or []

@@ -157,6 +157,8 @@ def say(c: Claim) -> str:
         return n["text"]  # composed where the claim is made, from its own numbers
     if c.kind in ("narrowed", "widened", "change_unclear"):
         return n["text"]
+    if c.kind in ("shared_people", "place_changed", "no_place_changed"):
+        return _say_difference(c)
     raise ValueError(f"no words for claim kind {c.kind}")
 
 
@@ -230,6 +232,87 @@ def _change_claim(tau: dict, things: str) -> Claim:
     moved = {"narrowed": "narrowed", "widened": "widened", "change_unclear": "no evidence that it changed"}[kind]
     return claim(kind, numbers={"text": text + f", 95% paired interval {_points(tau['ci_lo'])} to {_points(tau['ci_hi'])}): {moved}."},
                  evidence=evidence)
+
+
+def difference_view_claims(result, label: str, *, metric: str, runs: tuple[str, str], people_a: int, things: str = "places",
+                           minimum: int = 20, alpha: float = ALPHA) -> list[Claim]:
+    """The claims of a difference view (the Map's B − A), all about one population: the people both
+    runs scored. Run A's own verdict is over its own people; only their count is said here.
+
+    Args:
+        result: `analysis.paired.compare_runs` output with a grouping (`groups` holds p_holm).
+        label: the groups' column. metric: the runs' shared metric.
+        runs: (run_a, run_b) ids. people_a: the people run A scored on its own (`run_people`).
+        things: what the groups are called. minimum: the minimum of effective people used.
+        alpha: the level of the paired intervals and of Holm's correction.
+    Returns:
+        Claims in reading order: the shared people, B − A overall, tested, which places changed (or
+        that none did beyond correction), the change in spread, untested.
+    """
+    # labels as the table shows them (a missing one is "(not stated)"), so each name said is a row shown
+    o, groups = result.overall, result.groups.with_columns(pl.col(label).cast(pl.String).fill_null("(not stated)"),
+                                                           (~pl.col("small")).alias("tested"))
+    claims = [claim("shared_people", runs, {"shared": o.users, "instances": o.instances, "own": people_a, "things": things}),
+              comparison_claims(result, metric, things)[0], _tested_claim(groups, things, minimum)]
+    claims += _place_change_claims(groups, label, metric, things, alpha)
+    change = result.disparity_change
+    if change is not None and change.height:
+        claims.append(_change_claim(change.filter(pl.col("statistic") == "tau").row(0, named=True), things))
+    untested = _untested_claim(groups, label, minimum)
+    return claims + ([untested] if untested else [])
+
+
+def _place_change_claims(groups: pl.DataFrame, label: str, metric: str, things: str, alpha: float) -> list[Claim]:
+    """Which tested places' B − A survives Holm's correction over the tested places (and whose paired
+    interval, the table's, excludes 0); when none does, one claim that says so."""
+    tested = groups.filter(pl.col("tested"))
+    if tested.height == 0:
+        return []
+    out = []
+    for r in tested.sort(label).iter_rows(named=True):
+        evidence = {"p_holm": r["p_holm"], "ci_lo": r["ci_lo"], "ci_hi": r["ci_hi"], "alpha": alpha}
+        if licensed("place_changed", evidence):
+            out.append(claim("place_changed", (str(r[label]),), {"diff": r["diff"], "ci_lo": r["ci_lo"], "ci_hi": r["ci_hi"],
+                                                                 "p_holm": r["p_holm"], "metric": metric, "tested": tested.height,
+                                                                 "things": things},
+                             evidence))
+    if out:
+        return out
+    smallest = tested["p_holm"].min()
+    return [claim("no_place_changed", numbers={"tested": tested.height, "smallest": smallest, "things": things, "alpha": alpha},
+                  evidence={"flagged": 0, "tested": tested.height})]
+
+
+def _say_difference(c: Claim) -> str:
+    """The difference view's own kinds in words (`say` hands them here)."""
+    n, s = c.numbers, c.subject
+    if c.kind == "shared_people":
+        return (f"**This difference covers the {n['shared']:,} people both runs scored** ({n['instances']:,} shared instances): "
+                f"B = {_text(s[1])} minus A = {_text(s[0])}, and every sentence, colour and row below is over them. "
+                f"Run A's own map (difference off) covers {n['own']:,} people.")
+    if c.kind == "place_changed":
+        side = "B is higher there" if n["diff"] > 0 else "B is lower there"
+        return (f"**{_text(s[0])}: B − A = {_points(n['diff'])} points of {n['metric']}** (95% paired interval "
+                f"{_points(n['ci_lo'])} to {_points(n['ci_hi'])}; Holm-adjusted p = {_p(n['p_holm'])} over the {n['tested']} "
+                f"tested {n['things']}): {side}.")
+    text = f"**No change survives correction in any of the {n['tested']} tested {n['things']}**: "
+    if n["smallest"] is not None and n["smallest"] < n["alpha"]:  # the test and the interval disagree: nothing is claimed
+        return text + (f"the smallest Holm-adjusted p ({_p(n['smallest'])}) is below {n['alpha']:g}, but its place's 95% paired "
+                       "interval includes 0, so no change is claimed.")
+    return text + f"no B − A has a Holm-adjusted p below {n['alpha']:g} (smallest adjusted p = {_p(n['smallest'])})."
+
+
+def difference_view_verdict(result, label: str, *, metric: str, runs: tuple[str, str], people_a: int, things: str = "places",
+                            minimum: int = 20) -> list[str]:
+    """The difference view's verdict, one sentence per line, from `difference_view_claims`.
+
+    Args:
+        result, label, metric, runs, people_a, things, minimum: as `difference_view_claims`.
+    Returns:
+        Sentences in Markdown; group labels and run ids are escaped as data.
+    """
+    return [say(c) for c in difference_view_claims(result, label, metric=metric, runs=runs, people_a=people_a, things=things,
+                                                   minimum=minimum)]
 
 
 def _run_claims(row: dict, chance: float | None) -> list[Claim]:

@@ -18,7 +18,7 @@ from analysis.diagnostics import position_warning
 from analysis.display import (DEFINITIONS, PLAIN_SHARE_DEFINITION, change_display, difference_display, group_label, overall_display,
                               paired_test_lines)
 from analysis.names import short_run
-from dashboard.common import choose, choose_int, page_data, provenance, run_diagnostics, run_index, table_config
+from dashboard.common import choose, choose_int, page_data, provenance, run_diagnostics, run_index, show_chart, table_config
 from dashboard.downloads import export_buttons, report_provenance, share_button
 
 
@@ -98,7 +98,16 @@ def report_parts(result: dict, grouping: str, metric: str, caution: list[str] = 
                if result.disparity_change is not None else [])])
 
 
-def findings(result: PairedComparison, grouping: str, metric: str, name: str) -> None:
+def findings(result: PairedComparison, grouping: str, metric: str, name: str, prov) -> None:
+    """The comparison's verdict, figures, tests, chart, table and downloads.
+
+    Args:
+        result: `compare_runs` output with a grouping. grouping: its group column. metric: the runs'
+        metric. name: the benchmark (the downloads' file names). prov: the view's Provenance, whose
+        label the chart and the downloads carry.
+    Returns:
+        None (it draws).
+    """
     o = result.overall
     for line in comparison_verdict(result, metric):
         st.markdown(line)
@@ -110,12 +119,12 @@ def findings(result: PairedComparison, grouping: str, metric: str, name: str) ->
     k3.metric("Instances compared", f"{o.instances:,}", help=f"{o.users} people")
     for line in paired_test_lines(result):  # each names its metric: never read as a test of the verdict's
         st.markdown(line)
-    st.altair_chart(difference_chart(result.groups, grouping, metric), width="stretch")
+    show_chart(difference_chart(result.groups, grouping, metric), prov, width="stretch")
     shown = difference_display(result.groups, grouping, metric)
     st.dataframe(shown, hide_index=True, column_config=table_config(shown))
     plain = f" {PLAIN_SHARE_DEFINITION}" if result.plain is not None else ""
     st.caption(DEFINITIONS.get(metric, "") + plain + " Groups under the minimum of effective people are grey and not to be read.")
-    export_buttons(result.groups, f"{name}-compare-by-{grouping.replace(':', '-')}", "compare")
+    export_buttons(result.groups, f"{name}-compare-by-{grouping.replace(':', '-')}", "compare", prov)
     if result.disparity_change is not None:
         st.subheader("Did the gap between groups change?")
         st.caption("τ is the spread of the groups' true alignment with noise removed, over the groups tested in both runs; "
@@ -145,12 +154,13 @@ def render() -> None:
         else:
             caution = cautions(scored, state, {"A": run_a, "B": run_b})
             caution += population_note(scored, state, run_a, run_b, result)
-            findings(result, grouping, metric_name(protocol_a), name)
             filters = {"Per group": group_label(grouping), "A": short_run(**{k: info[run_a][k] for k in ("model", "protocol", "condition")}),
                        "B": short_run(**{k: info[run_b][k] for k in ("model", "protocol", "condition")}),
                        "Minimum effective people": str(min_users)}
-            share_button(report_provenance("compare", name, root, meta, [run_a, run_b], filters),
-                         lambda: report_parts(result, grouping, metric_name(protocol_a), caution), "compare_share")
+            # built before the chart and the downloads: each carries the label (DEMO, hash, runs, filters, date)
+            prov = report_provenance("compare", name, root, meta, [run_a, run_b], filters)
+            findings(result, grouping, metric_name(protocol_a), name, prov)
+            share_button(prov, lambda: report_parts(result, grouping, metric_name(protocol_a), caution), "compare_share")
     provenance(name, root, meta)
 
 

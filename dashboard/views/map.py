@@ -7,7 +7,7 @@ numbers, which the chart joins to the shapes by key."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import altair as alt
 import polars as pl
@@ -16,7 +16,7 @@ import streamlit as st
 from analysis.geography import country_shapes, map_frame, region_shapes
 from analysis.groups import GroupingTables, grouping_tables
 from analysis.results import metric_name
-from analysis.verdict import grouping_verdict
+from analysis.verdict import difference_view_verdict, grouping_verdict
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from analysis.display import DEFINITIONS, difference_display, group_display, map_values
@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # the module itself is imported when a difference is asked fo
     from analysis.paired import PairedComparison
 from analysis.verdict import literal
 from dashboard.common import (PLACES, choose, choose_int, follow_url, length_caution, page_data, position_caution, provenance, remember,
-                              run_index, select_run, table_config, url_toggle)
+                              run_index, select_run, show_chart, table_config, url_toggle)
 from dashboard.downloads import export_buttons, report_provenance, share_button
 from dashboard.fragments import run_view
 
@@ -163,21 +163,6 @@ def compared_run(index: pl.DataFrame, run_a: str, protocol: str, side) -> str | 
     return run_b
 
 
-def difference_lines(compared: PairedComparison, run_a: str, run_b: str) -> list[str]:
-    o, lines = compared.overall, []
-    interval = (f" (95% paired cluster-bootstrap interval {100 * o.ci_lo:+.1f} to {100 * o.ci_hi:+.1f})"
-                if o.ci_lo is not None and o.ci_hi is not None else "")
-    lines.append(f"Overall, B − A = **{100 * o.diff:+.1f} points**{interval} on {o.instances:,} shared instances.")
-    if compared.disparity_change is not None:
-        g = compared.disparity_change.filter(pl.col("statistic") == "tau").row(0, named=True)
-        if g["change"] is not None:
-            ci = f" (95% paired interval {100 * g['ci_lo']:+.1f} to {100 * g['ci_hi']:+.1f})" if g["ci_lo"] is not None else ""
-            lines.append(f"The spread of true alignment between the {g['groups']} places tested in both (τ, noise removed) goes "
-                         f"from {100 * g['a']:.1f} to {100 * g['b']:.1f} points: **{100 * g['change']:+.1f}**{ci}.")
-    lines.append(f"Difference map: B = `{run_b}` minus A = `{run_a}` on the instances both scored.")
-    return lines
-
-
 HALF_WIDTHS = (5.0, 10.0, 20.0, 50.0, 100.0)  # the colour scale's reach, in points: few steps, so the spec rarely changes
 
 
@@ -231,6 +216,81 @@ def render() -> None:
     provenance(name, root, meta)
 
 
+class PlaceView(NamedTuple):
+    """What the view shows, all over one population: the verdict, the map's numbers and how they are
+    coloured, the table as shown and as exported, and the caption under the map."""
+
+    verdict: list[str]
+    values: pl.DataFrame
+    centre: float  # colours are points from it: the run's overall, or 0 for B − A
+    legend: str
+    shown: pl.DataFrame
+    exported: pl.DataFrame
+    caption: str
+
+
+def one_run_view(scored: pl.LazyFrame, state: str, run: tuple[str, str, str], grouping: str, min_users: int,
+                 colour: tuple[bool, bool]) -> PlaceView:
+    """The picked run on its own, over every person it scored.
+
+    Args:
+        scored, state: the benchmark's scored rows and their cache state. run: (model, protocol,
+        condition). grouping: the place column. min_users: the minimum. colour: (shrunk for small,
+        observed) as the sidebar sets them.
+    Returns:
+        Its PlaceView: run A's grouping verdict, colours and table.
+    """
+    metric = metric_name(run[1])
+    tables = place_tables(scored, state, *run, grouping, min_users, DEFAULT_REPLICATES)
+    table = tables.table
+    values = map_values(table, grouping, _key_column(grouping), metric, shrunk_for_small=colour[0], observed=colour[1])
+    centre = 100 * float(table.item(0, "overall_paa")) if table.height else 50.0
+    coloured = int((~table["small"]).sum())
+    how = ("by their observed score, which includes noise" if colour[1] else "by their estimate with noise removed (shrunk toward the "
+           "overall by how uncertain each is), so places whose true alignment does not differ share one colour")
+    caption = (f"{coloured} places with at least {min_users} effective people are coloured {how}; {table.height - coloured} smaller "
+               "ones are grey (dashed outline), untested, and shown shrunk only on request. " + DEFINITIONS.get(metric, ""))
+    return PlaceView(grouping_verdict(tables, grouping, metric=metric, things="places", minimum=min_users), values, centre,
+                     "points from the overall" + ("" if colour[1] else " (noise removed)"), group_display(table, grouping, metric),
+                     table, caption)
+
+
+def difference_view(scored: pl.LazyFrame, state: str, compared: PairedComparison, runs: tuple[str, str], grouping: str,
+                    min_users: int, metric: str) -> PlaceView:
+    """B − A over the people both runs scored: its verdict, colours and table come from the one paired
+    comparison, so no sentence is about run A's other people (run A's own count is said once).
+
+    Args:
+        scored, state: as `one_run_view`. compared: `difference_table` output. runs: (run A, run B).
+        grouping: the place column. min_users: the minimum. metric: the runs' metric.
+    Returns:
+        Its PlaceView, every part over the shared people.
+    """
+    verdict = difference_view_verdict(compared, grouping, metric=metric, runs=runs, people_a=people_of(scored, state, runs[0]),
+                                      things="places", minimum=min_users)
+    values = map_values(compared.groups, grouping, _key_column(grouping), metric, difference=True)
+    caption = (f"Places are coloured by B − A over the people both runs scored (observed, includes noise); those under {min_users} "
+               "effective people among them are grey (dashed outline) and untested. Each place's 95% paired interval is for that "
+               "place alone: with several places some miss 0 by chance. Whether a change survives testing every tested place at "
+               "once is the verdict's Holm-corrected finding above. " + DEFINITIONS.get(metric, ""))
+    return PlaceView(verdict, values, 0.0, "B − A, points", difference_display(compared.groups, grouping, metric), compared.groups,
+                     caption)
+
+
+@st.cache_data(show_spinner=False)
+def people_of(_scored: pl.LazyFrame, state: str, run_id: str) -> int:
+    """How many people the run scored on its own (its one-run map's population).
+
+    Args:
+        _scored: scored rows (not hashed); state: identifies them. run_id: the run.
+    Returns:
+        The count of people with a scored item in the run.
+    """
+    from analysis.paired import run_people  # imported when a difference is asked for, as compare_runs is
+
+    return run_people(_scored, [run_id])[run_id]
+
+
 @run_view
 def place_view(name: str, root, meta: dict, state: str, scored: pl.LazyFrame, min_users: int, colour: tuple[bool, bool],
                side) -> None:
@@ -238,45 +298,30 @@ def place_view(name: str, root, meta: dict, state: str, scored: pl.LazyFrame, mi
     grouping or clicked shape redraws this view only."""
     index, run, grouping = run_controls(scored, state)
     metric = metric_name(run[1])
-    tables = place_tables(scored, state, *run, grouping, min_users, DEFAULT_REPLICATES)
-    table, key = tables.table, _key_column(grouping)
     run_a = index.filter((pl.col("model") == run[0]) & (pl.col("protocol") == run[1]) & (pl.col("condition") == run[2])).item(0, "run_id")
     caution = [*position_caution(scored, state, *run), *length_caution(scored, state, run_a)]
-    verdict = grouping_verdict(tables, grouping, metric=metric, things="places", minimum=min_users)
-    for line in verdict:
-        st.markdown(line)
-    verdict = [*caution, *verdict]
     run_b = compared_run(index, run_a, run[1], side)
     compared = difference_table(scored, state, run_a, run_b, grouping, min_users) if run_b else None
     if run_b and compared is None:
         st.warning("The two runs share no instance: no difference map.")
         run_b = None
-    if run_b:
-        verdict = [*verdict, *difference_lines(compared, run_a, run_b)]
-        for line in difference_lines(compared, run_a, run_b):
-            st.markdown(line)
-        values = map_values(compared.groups, grouping, key, metric, difference=True)
-        centre = 0.0
-    else:
-        values = map_values(table, grouping, key, metric, shrunk_for_small=colour[0], observed=colour[1])
-        centre = 100 * float(table.item(0, "overall_paa")) if table.height else 50.0
-    legend = ("B − A, points" if run_b else "points from the overall" + ("" if colour[1] else " (noise removed)"))
-    spec = map_spec(values, centre, grouping, bool(run_b), legend)
-    event = st.vega_lite_chart(spec=spec, width="stretch", on_select="rerun", selection_mode="pick", key="map_chart")
-    place_links(picked_place(event), name, run, run_a, grouping)
-    coloured = int((~table["small"]).sum())
-    how = ("by their observed score, which includes noise" if colour[1] else "by their estimate with noise removed (shrunk toward the "
-           "overall by how uncertain each is), so places whose true alignment does not differ share one colour")
-    st.caption(f"{coloured} places with at least {min_users} effective people are coloured {how}; {table.height - coloured} smaller "
-               "ones are grey (dashed outline), untested, and shown shrunk only on request. " + DEFINITIONS.get(metric, ""))
-    shown = difference_display(compared.groups, grouping, metric) if run_b else group_display(table, grouping, metric)
-    st.dataframe(shown, hide_index=True, column_config=table_config(shown))  # tested places first, never ranked among the rest
-    export_buttons(compared.groups if run_b else table, f"{name}-{run_a}-by-{grouping}" + (f"-vs-{run_b}" if run_b else ""), "map")
+    view = (difference_view(scored, state, compared, (run_a, run_b), grouping, min_users, metric) if run_b
+            else one_run_view(scored, state, run, grouping, min_users, colour))
+    for line in view.verdict:
+        st.markdown(line)
     filters = {"Map by": grouping.replace("_", " "), "Run": " · ".join(run), "Compared run": run_b or "none",
                "Minimum effective people": str(min_users), "Small places": "shrunk" if colour[0] and not run_b else "grey, untested",
-               "Colour": "observed score" if colour[1] else "noise removed (shrunk)"}
-    share_button(report_provenance("map", name, root, meta, [run_a, *([run_b] if run_b else [])], filters),
-                 lambda: report_parts(verdict, spec, shown, bool(run_b), metric), "map_share")
+               "Colour": "B − A (observed)" if run_b else "observed score" if colour[1] else "noise removed (shrunk)"}
+    # built before the chart: the chart carries its label (an image saved from its menu says where it comes from)
+    prov = report_provenance("map", name, root, meta, [run_a, *([run_b] if run_b else [])], filters)
+    spec = map_spec(view.values, view.centre, grouping, bool(run_b), view.legend)
+    event = show_chart(spec, prov, width="stretch", on_select="rerun", selection_mode="pick", key="map_chart")
+    place_links(picked_place(event), name, run, run_a, grouping)
+    st.caption(view.caption)
+    st.dataframe(view.shown, hide_index=True, column_config=table_config(view.shown))  # tested places first, never ranked among the rest
+    export_buttons(view.exported, f"{name}-{run_a}-by-{grouping}" + (f"-vs-{run_b}" if run_b else ""), "map", prov)
+    verdict = [*caution, *view.verdict]
+    share_button(prov, lambda: report_parts(verdict, spec, view.shown, bool(run_b), metric), "map_share")
 
 
 if __name__ == "__main__":

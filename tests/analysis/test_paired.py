@@ -50,6 +50,7 @@ def test_per_group_changes_and_the_narrowed_gap():
     out = paired_comparison(paired_frame(two_models(), "A", "B"), "gender", B=1000, seed=1)
     groups = {r["gender"]: r for r in out.groups.iter_rows(named=True)}
     assert groups["c"]["ci_lo"] > 0.05 and groups["a"]["diff"] == 0 and groups["b"]["diff"] == 0
+    assert groups["c"]["p_holm"] < 0.001 and groups["a"]["p_holm"] == groups["b"]["p_holm"] == 1.0  # no one in a or b changed
     change = {r["statistic"]: r for r in out.disparity_change.iter_rows(named=True)}
     assert change["tau"]["change"] == pytest.approx(change["tau"]["b"] - change["tau"]["a"])
     assert change["tau"]["ci_hi"] < 0  # lifting the worst group narrowed the real spread, and the interval says so
@@ -153,3 +154,24 @@ def test_the_comparison_says_when_its_people_are_not_the_overviews():
     assert note == (f"A's and B's figures here are over the {result.overall.users:,} people both runs scored "
                     "(the Overview's figure for A covers 600 people).")
     assert shared_people_note(compare_runs(df, "A", "B", B=0).overall, 600, 600) is None
+
+
+def test_a_groups_paired_test_is_the_t_test_of_its_peoples_differences():
+    """With the same number of items per person, the CR2 paired test of a group's B − A is the
+    one-sample t test of its people's mean differences (Bell–McCaffrey df = people − 1); Holm runs over
+    the tested groups only."""
+    from scipy.stats import ttest_1samp
+
+    rng = np.random.default_rng(12)
+    people, items = 40, 5
+    users = np.repeat([f"u{k}" for k in range(people)], items)
+    group = np.where(np.arange(people * items) < 30 * items, "big", "small")
+    paired = pl.DataFrame({"instance_id": [f"i{k}" for k in range(people * items)], "user_id": users, "gender": group,
+                           "aligned_a": rng.integers(0, 2, people * items).astype(float),
+                           "aligned_b": rng.integers(0, 2, people * items).astype(float)})
+    out = paired_comparison(paired, "gender", B=200, min_users=20).groups.sort("gender")
+    big = paired.filter(pl.col("gender") == "big").group_by("user_id").agg((pl.col("aligned_b") - pl.col("aligned_a")).mean())
+    ref = ttest_1samp(big.get_column("aligned_b").to_numpy(), 0.0)
+    row = out.row(0, named=True)
+    assert row["gender"] == "big" and row["p_value"] == pytest.approx(ref.pvalue, rel=1e-9) and row["p_holm"] == row["p_value"]
+    assert out.row(1, named=True)["small"] and out.row(1, named=True)["p_value"] is None  # 10 people: untested, not in Holm's family

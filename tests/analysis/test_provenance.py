@@ -61,7 +61,8 @@ def test_a_chart_carries_the_label_under_it_with_the_date_only():
     spec = {"mark": "point", "data": {"values": [{"x": 1}]}, "encoding": {"x": {"field": "x", "type": "quantitative"}}}
     label = export_label(provenance())
     out = label_spec(spec, label)
-    assert "title" not in spec and out["usermeta"][LABEL_KEY] == label.text()  # the caller's spec is not changed
+    assert "title" not in spec and out["usermeta"][LABEL_KEY] == label.text(day_only=True)  # the caller's spec is not changed
+    assert "09:30" not in out["usermeta"][LABEL_KEY] and "Date: 2026-12-01 (UTC)" in out["usermeta"][LABEL_KEY]
     lines = [out["title"]["text"], *out["title"]["subtitle"]]
     assert lines[0].startswith(DEMO_TAG) and out["title"]["orient"] == "bottom" and all(len(x) <= 100 for x in lines)
     shown = " ".join(lines)

@@ -207,3 +207,58 @@ def test_the_overview_and_compare_verdicts_are_in_their_tables(demo):
         checked = check_comparison(lines, cells(overall_display(result.overall, "PAA")), cells(change_display(result.disparity_change)))
         assert checked.problems == [] and checked.kinds == ["overall", "change"], checked
         assert check_comparison(lines, None, None).problems  # without the tables beside them, the numbers are nowhere
+
+
+def _paired_groups(rows: list[tuple[str, float, float, float, float | None, bool]]):
+    """A paired comparison by hand: per place (name, B − A, interval from, to, Holm-adjusted p, small)."""
+    from analysis.paired import OverallDifference, PairedComparison
+
+    groups = pl.DataFrame(rows, schema={"place": pl.String, "diff": pl.Float64, "ci_lo": pl.Float64, "ci_hi": pl.Float64,
+                                        "p_holm": pl.Float64, "small": pl.Boolean}, orient="row")
+    groups = groups.with_columns(pl.lit(30).alias("users"), pl.when(pl.col("small")).then(5.0).otherwise(30.0).alias("effective_users"))
+    overall = OverallDifference(0.5, 0.52, 0.02, -0.01, 0.05, 900, 90)
+    return PairedComparison(overall, None, groups)
+
+
+def _difference(result, people_a: int = 1500, label: str = "place"):
+    from analysis.verdict import difference_view_claims
+
+    return difference_view_claims(result, label, metric="PAA", runs=("run-a", "run-b"), people_a=people_a)
+
+
+def test_the_difference_view_names_no_place_whose_paired_interval_includes_zero():
+    from analysis.verdict import say
+
+    # Asia's interval includes 0; Europe's excludes 0 but not after Holm (p 0.09): neither is claimed
+    claims = _difference(_paired_groups([("Asia", 0.04, -0.01, 0.09, 0.03, False), ("Europe", 0.03, 0.001, 0.06, 0.09, False),
+                                         ("Oceania", 0.2, 0.1, 0.3, None, True)]))
+    assert not [c for c in claims if c.kind == "place_changed"]
+    text = " ".join(say(c) for c in claims)
+    assert "covers the 90 people both runs scored" in text and "covers 1,500 people" in text  # one population, the other counted
+    assert "**2 of 3 places**" in text and "No change survives correction in any of the 2 tested places" in text
+    assert "interval includes 0, so no change is claimed" in text  # Asia's p and its interval disagree: nothing said
+    assert "Oceania" in text and "Not tested" in text  # a small place is named only as untested
+
+
+def test_the_difference_view_names_places_that_changed_beyond_correction():
+    from analysis.verdict import difference_view_verdict
+
+    result = _paired_groups([("Asia", 0.06, 0.02, 0.1, 0.004, False), ("Europe", -0.001, -0.02, 0.02, 0.9, False)])
+    lines = difference_view_verdict(result, "place", metric="PAA", runs=("run-a", "run-b"), people_a=90)
+    named = [line for line in lines if "Holm-adjusted p = " in line]
+    assert len(named) == 1 and named[0].startswith("**Asia: B − A = +6.0 points of PAA**") and "B is higher there" in named[0]
+    assert "over the 2 tested places" in named[0] and not any("Europe" in line for line in lines)
+
+
+def test_the_difference_view_finds_a_planted_change_in_a_paired_comparison():
+    from analysis.paired import paired_comparison
+
+    scored = _scored()
+    lift = (pl.col("gender") == "Female") & (pl.int_range(pl.len()) % 4 == 0)  # a quarter of their items become aligned
+    paired = scored.rename({"aligned": "aligned_a"}).with_columns(pl.when(lift).then(1.0).otherwise(pl.col("aligned_a"))
+                                                                  .alias("aligned_b"))
+    result = paired_comparison(paired, "gender", B=300)
+    changed = [c for c in _difference(result, label="gender") if c.kind == "place_changed"]
+    assert [c.subject for c in changed] == [("Female",)] and changed[0].numbers["ci_lo"] > 0
+    row = result.groups.filter(pl.col("gender") == "Male").row(0, named=True)
+    assert row["diff"] == 0 and row["p_value"] == 1.0  # no one changed: tested, nothing found

@@ -34,11 +34,30 @@ def _download(at: AppTest, label: str) -> bytes:
     from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
     button = next(b for b in at.get("download_button") if b.label == label)
-    file_id = button.proto.url.rsplit("/", 1)[-1].split(".")[0]
     gc.unfreeze()  # the app freezes what lives after a page's first run (dashboard.common): make it findable
+    if button.proto.HasField("deferred_file_id"):  # written when pressed: run the callable the page registered
+        from streamlit.runtime.media_file_manager import MediaFileManager
+
+        deferred = button.proto.deferred_file_id
+        manager = next(o for o in gc.get_objects() if isinstance(o, MediaFileManager) and deferred in o._deferred_callables)
+        data = manager._deferred_callables[deferred]["callable"]()
+        return data.encode("utf-8") if isinstance(data, str) else data
+    file_id = button.proto.url.rsplit("/", 1)[-1].split(".")[0]
     # every AppTest of the session has its own store: take the one holding this file
     store = next(o for o in gc.get_objects() if isinstance(o, MemoryMediaFileStorage) and file_id in o._files_by_id)
     return store.get_file(file_id).content
+
+
+def _assert_labelled(spec: dict, names: list[str]) -> None:
+    """A chart spec carries the export label under it (dashboard.common.show_chart): DEMO, the demo's
+    content hash, the runs (each of `names` appears), the date; in the title and in its usermeta."""
+    from analysis.cache import default_cache_root, read_benchmark_meta
+    from analysis.provenance import LABEL_KEY
+
+    digest = read_benchmark_meta("demo", default_cache_root())["content_hash"]
+    shown = " ".join([spec["title"]["text"], *spec["title"]["subtitle"]])
+    assert shown.startswith("DEMO DATA (synthetic people)") and digest in shown and "Date: " in shown and "(UTC)" in shown, shown
+    assert spec["usermeta"][LABEL_KEY].startswith("DEMO DATA") and all(n in shown and n in spec["usermeta"][LABEL_KEY] for n in names)
 
 
 def _table(at: AppTest, column: str):
@@ -128,9 +147,13 @@ def test_map_page_widgets_and_numbers(app):
     table = _table(at, "Country of birth")
     assert len(table) == 75 and (~table["Tested"]).sum() == 66  # 9 countries with 20+ people are coloured
     assert list(table["Tested"]) == sorted(table["Tested"], reverse=True)  # tested places first
-    choice_spec = {k: v for k, v in _map_spec(at).items() if k != "datasets"}
+    choice_spec = _map_spec(at)
+    _assert_labelled(choice_spec, [f"{at.selectbox(key='model').value}.choice."])  # an image saved from the map says where it comes from
     at.selectbox(key="protocol").set_value("logprob").run()
-    assert {k: v for k, v in _map_spec(at).items() if k != "datasets"} == choice_spec  # new numbers only: the map is not redrawn
+    # the shapes, projection and encodings are the same: only the numbers and the label (it names the run) change
+    drawn = {"datasets", "title", "usermeta"}
+    assert {k: v for k, v in _map_spec(at).items() if k not in drawn} == {k: v for k, v in choice_spec.items() if k not in drawn}
+    _assert_labelled(_map_spec(at), [".logprob."])
     logprob = _table(at, "Country of birth")
     assert not at.exception and logprob["OPA, %"].mean() < 30 < table["PAA, %"].mean()  # OPA is far below choice PAA
     at.selectbox(key="map_where").set_value("reside").run()
@@ -370,6 +393,7 @@ def test_compare_shows_the_dpo_tuned_model_against_its_base(app):
     points = lambda text: float(text.removesuffix(" pp"))  # noqa: E731
     lo, hi = (points(end) for end in tau["95% paired interval"].split(" to "))
     assert lo <= points(tau["B − A"]) <= hi and abs(points(tau["B − A"]) - (points(tau["B"]) - points(tau["A"]))) < 0.11
+    _assert_labelled(_map_spec(at), ["smollm2-135m.choice.profile.55351588", tuned])  # the difference chart names A and B
 
 
 def test_compare_of_logprob_runs_names_the_metric_of_each_test(app):
@@ -536,10 +560,51 @@ def test_difference_map_between_two_runs(app):
     assert not at.exception and {"PAA of A, %", "PAA of B, %"} <= set(table.columns)
     assert (table["B − A, points"] - (table["PAA of B, %"] - table["PAA of A, %"])).abs().max() < 0.11  # each rounded to 0.1
     assert at.query_params["vs"] == "smollm2-135m.choice.profile.55351588"
-    summary = next(m.value for m in at.markdown if m.value.startswith("Overall, B − A"))
+    summary = next(m.value for m in at.markdown if m.value.startswith("**B − A ="))
     lines = " ".join(m.value for m in at.markdown)
-    assert "spread of true alignment between the 2 places tested in both" in lines and "95% paired cluster-bootstrap interval" in summary
+    assert "Spread of true alignment between the 2 places tested in both" in lines and "95% paired interval" in summary
     assert _map_values(at)["summary"].str.startswith("B − A").all()  # the tooltip says what the colour is
+    _assert_labelled(_map_spec(at), [".choice.blind.", "smollm2-135m.choice.profile.55351588"])  # A and B
+
+
+def _unescaped(markdown: str) -> str:
+    import re
+
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+@pytest.mark.parametrize("where,column", [("birth", "Country of birth"), ("region", "PRISM region (of birth)")])
+def test_the_difference_view_speaks_of_the_people_its_table_shows(app, where, column):
+    """Issue 25: base vs DPO (DPO scored the test split only). The verdict, the table, the map's colours
+    and the shared report are all over the people both runs scored; run A's own 1,500 are only counted."""
+    import re
+
+    from analysis.cache import run_dirs
+
+    tuned = next(d.name for d in run_dirs("demo") if "-dpo-" in d.name and ".choice.profile." in d.name)
+    at = app.switch_page("views/map.py").run()
+    at.selectbox(key="map_where").set_value(where).run()
+    one_run = set(_table(at, column)[column])  # every place run A's own map names
+    at.query_params["vs"] = tuned
+    at.run()
+    table = _table(at, "B − A, points")
+    text = " ".join(_unescaped(m.value) for m in at.markdown)  # everything the page says in words
+    assert not at.exception and "This difference covers the" in text, text
+    named = {p for p in one_run if re.search(rf"(?<![\w]){re.escape(p)}(?![\w])", text)}
+    assert named <= set(table[column]), named - set(table[column])  # every place the verdict names is a row shown
+    shared = int(re.search(r"covers the ([\d,]+) people both runs scored", text).group(1).replace(",", ""))
+    assert shared == table["People"].sum() and f"of {shared:,} people" in text and "covers 1,500 people" in text
+    tested = int((~table["Too few people"]).sum())
+    assert f"**{tested} of {len(table)} places**" in text  # the tested count is the table's, not run A's own
+    values = _map_values(at)  # the colours: the same places and people as the table
+    shown = table.set_index(column)
+    assert all(int(v.split(" ")[0].replace(",", "")) == shown.loc[p, "People"] for p, v in zip(values["place"], values["people"]))
+    _assert_labelled(_map_spec(at), ["55351588", tuned])
+    report = _download(at, "Download a shareable report (HTML)").decode("utf-8")
+    assert f"covers the {shared:,} people both runs scored" in report and "were tested" in report
+    assert f"{tested} of {len(table)} places" in report  # the difference's verdict and table, never run A's own beside them
+    assert not any(own in report for own in ("No difference survives correction", "from the rest after Holm", "is the lowest",
+                                             "the lowest is among", "Could be lowest"))
 
 
 def test_the_compared_run_follows_a_protocol_change_without_a_broken_link_notice(app):
