@@ -198,9 +198,10 @@ def findings(scored: pl.LazyFrame, state: str, run, run_id: str, grouping: str, 
     shown = group_display(result.table, grouping, metric)
     st.dataframe(shown, hide_index=True, column_config=table_config(shown))
     st.caption(DEFINITIONS.get(metric, "") + " Intervals resample people (cluster bootstrap, expanded for small groups). Tests use "
-               "small-sample cluster-robust variances (CR2, Bell–McCaffrey df). Groups under the minimum of effective people, or "
-               "whose people's scores do not vary, are not tested; the last column says why. τ is the spread of the groups' "
-               "true alignment with noise removed.")
+               "small-sample cluster-robust variances (CR2, Bell–McCaffrey df); a group whose people all score the same borrows the "
+               "pooled model's variance. Groups under the minimum of effective people are not tested; the last column says why. "
+               "Rank sets: where each tested group's true score ranks, 1 = lowest, all at once with 95% confidence. τ is the "
+               "spread of the groups' true alignment with noise removed.")
     untested_list(result.table, grouping, metric)
     diagnostics_section(scored, state, run, grouping, min_users, place)
     stem = f"{run[0]}-{run[1]}-{run[2]}-by-{grouping.replace(':', '-')}" + (f"-{place[0]}-{place[1]}" if place[0] else "")

@@ -17,9 +17,10 @@ from analysis.geography import country_shapes, map_frame, region_shapes
 from analysis.groups import GroupingTables, grouping_tables
 from analysis.results import metric_name
 from analysis.verdict import difference_view_verdict, grouping_verdict
+from analysis.render import disparity_display
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
-from analysis.display import DEFINITIONS, difference_display, group_display, map_values
+from analysis.display import DEFINITIONS, change_display, difference_display, group_display, map_values, omnibus_line, overall_display
 from analysis.names import short_run
 
 if TYPE_CHECKING:  # the module itself is imported when a difference is asked for (statsmodels)
@@ -194,10 +195,13 @@ def place_links(picked: str | None, name: str, run: tuple[str, str, str], run_id
         "benchmark": name, "run": run_id, "place_by": grouping, "place": picked})
 
 
-def report_parts(verdict: list[str], spec: dict, shown: pl.DataFrame, difference: bool, metric: str):
-    """What the shared report holds: the verdict, the map as an image and the places' table."""
+def report_parts(verdict: list[str], spec: dict, view: "PlaceView", difference: bool, metric: str):
+    """What the shared report holds: the verdict, the map as an image, the places' table and the
+    tables the verdict quotes beside it (the spread rows; or B − A overall and its change)."""
     title = f"B − A per place, points of {metric}" if difference else f"{metric} per place, %"
-    return verdict, [(title, spec)], [("Places", shown)]
+    quoted = view.spread if isinstance(view.spread, list) else [view.spread]
+    names = (["Overall, on the shared instances", "Change in the spread between places"] if difference else ["Spread between places"])
+    return verdict, [(title, spec)], [("Places", view.shown), *zip(names, quoted, strict=False)]
 
 
 def render() -> None:
@@ -227,6 +231,8 @@ class PlaceView(NamedTuple):
     shown: pl.DataFrame
     exported: pl.DataFrame
     caption: str
+    beside: list[str]  # lines shown right after the verdict (the omnibus test it quotes)
+    spread: pl.DataFrame | list[pl.DataFrame]  # what the verdict quotes beyond the places' table: spread rows, or B − A overall and its change
 
 
 def one_run_view(scored: pl.LazyFrame, state: str, run: tuple[str, str, str], grouping: str, min_users: int,
@@ -252,7 +258,7 @@ def one_run_view(scored: pl.LazyFrame, state: str, run: tuple[str, str, str], gr
                "ones are grey (dashed outline), untested, and shown shrunk only on request. " + DEFINITIONS.get(metric, ""))
     return PlaceView(grouping_verdict(tables, grouping, metric=metric, things="places", minimum=min_users), values, centre,
                      "points from the overall" + ("" if colour[1] else " (noise removed)"), group_display(table, grouping, metric),
-                     table, caption)
+                     table, caption, [omnibus_line(tables.omnibus, min_users)], disparity_display(tables.disparity.to_dicts()))
 
 
 def difference_view(scored: pl.LazyFrame, state: str, compared: PairedComparison, runs: tuple[str, str], grouping: str,
@@ -273,8 +279,13 @@ def difference_view(scored: pl.LazyFrame, state: str, compared: PairedComparison
                "effective people among them are grey (dashed outline) and untested. Each place's 95% paired interval is for that "
                "place alone: with several places some miss 0 by chance. Whether a change survives testing every tested place at "
                "once is the verdict's Holm-corrected finding above. " + DEFINITIONS.get(metric, ""))
+    beside = overall_display(compared.overall, metric)  # the verdict's B − A, its interval and people, as a table
+    if compared.disparity_change is not None and compared.disparity_change.height:
+        beside = [beside, change_display(compared.disparity_change)]
+    else:
+        beside = [beside]
     return PlaceView(verdict, values, 0.0, "B − A, points", difference_display(compared.groups, grouping, metric), compared.groups,
-                     caption)
+                     caption, [], beside)
 
 
 @st.cache_data(show_spinner=False)
@@ -307,8 +318,10 @@ def place_view(name: str, root, meta: dict, state: str, scored: pl.LazyFrame, mi
         run_b = None
     view = (difference_view(scored, state, compared, (run_a, run_b), grouping, min_users, metric) if run_b
             else one_run_view(scored, state, run, grouping, min_users, colour))
-    for line in view.verdict:
+    for line in [*view.verdict, *view.beside]:
         st.markdown(line)
+    for frame in (view.spread if isinstance(view.spread, list) else [view.spread]):
+        st.dataframe(frame, hide_index=True)
     filters = {"Map by": grouping.replace("_", " "), "Run": " · ".join(run), "Compared run": run_b or "none",
                "Minimum effective people": str(min_users), "Small places": "shrunk" if colour[0] and not run_b else "grey, untested",
                "Colour": "B − A (observed)" if run_b else "observed score" if colour[1] else "noise removed (shrunk)"}
@@ -321,7 +334,7 @@ def place_view(name: str, root, meta: dict, state: str, scored: pl.LazyFrame, mi
     st.dataframe(view.shown, hide_index=True, column_config=table_config(view.shown))  # tested places first, never ranked among the rest
     export_buttons(view.exported, f"{name}-{run_a}-by-{grouping}" + (f"-vs-{run_b}" if run_b else ""), "map", prov)
     verdict = [*caution, *view.verdict]
-    share_button(prov, lambda: report_parts(verdict, spec, view.shown, bool(run_b), metric), "map_share")
+    share_button(prov, lambda: report_parts([*verdict, *view.beside], spec, view, bool(run_b), metric), "map_share")
 
 
 if __name__ == "__main__":

@@ -587,7 +587,7 @@ def test_the_difference_view_speaks_of_the_people_its_table_shows(app, where, co
     one_run = set(_table(at, column)[column])  # every place run A's own map names
     at.query_params["vs"] = tuned
     at.run()
-    table = _table(at, "B − A, points")
+    table = _table(at, column)  # the places (the overall B − A table above it has no place column)
     text = " ".join(_unescaped(m.value) for m in at.markdown)  # everything the page says in words
     assert not at.exception and "This difference covers the" in text, text
     named = {p for p in one_run if re.search(rf"(?<![\w]){re.escape(p)}(?![\w])", text)}

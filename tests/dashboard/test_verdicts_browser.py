@@ -11,6 +11,7 @@ from the file the Groups page's button downloads. One server, one browser, every
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +21,10 @@ from tests.verdicts import PW, check_comparison, check_grouping, check_leaderboa
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="Debian's chromium is not installed (make test installs it)")
 
 RUN = "model=smollm2-135m&protocol=choice&condition=profile"  # the base model's choice/profile run: the reviewer's cases
+DPO = next(d.name for d in sorted((Path(__file__).resolve().parents[2] / "cache" / "demo" / "runs").iterdir())
+           if "-dpo-" in d.name and ".choice.profile." in d.name)  # scored the test split only: 302 shared people
 PAGES = {"overview": ("/", "Leaderboard"), "map": (f"/map?{RUN}&where=region", "were tested"),
+         "mapdiff": (f"/map?{RUN}&where=region&vs={DPO}", "This difference covers"),
          "compare": ("/compare", "B − A ="), "groups": (f"/groups?{RUN}&grouping=religion", "were tested")}
 # What the page shows in its main column, in order: text (headings apart), charts, and each data frame's
 # accessible grid as rows keyed by column header, with the number of rows and columns the grid has.
@@ -129,20 +133,20 @@ def test_the_groups_verdict_by_religion_quotes_its_tables_and_names_no_lowest(se
 
 
 def test_the_map_verdict_by_region_names_only_what_its_table_supports(seen):
-    lines = _verdict(seen["map"])
+    lines, _ = _omnibus(_verdict(seen["map"]))
     places = _table(seen["map"], "Could be lowest")
     assert places, "no table of places on the page"
-    checked = check_grouping(lines, places)  # the Map shows no spread rows and no omnibus line: see the next test
+    checked = check_grouping(lines, places)  # names and ranks only: the next test reads the spread rows and the omnibus line
     assert [p for p in checked.problems if MISSING not in p] == [] and "unranked" in checked.kinds, (checked, lines)
     assert not any("is the lowest" in s or "lowest is among" in s for s in lines)  # the reviewer's case: no region named lowest
     assert len(places) == 11 and all(r["Tested"] in ("true", "false") for r in places)
 
 
-@pytest.mark.xfail(strict=True, reason="the Map's verdict quotes τ, its interval, I² and the omnibus p, but the Map shows "
-                                       "neither the spread rows nor the omnibus line beside it (dashboard/views/map.py)")
 def test_the_map_shows_every_number_its_verdict_quotes(seen):
-    checked = check_grouping(_verdict(seen["map"]), _table(seen["map"], "Could be lowest") or [])
-    assert [p for p in checked.problems if MISSING in p] == []
+    lines, omnibus = _omnibus(_verdict(seen["map"]))
+    checked = check_grouping(lines, _table(seen["map"], "Could be lowest") or [], spread=_table(seen["map"], "lowest (95% set)"),
+                             omnibus=omnibus)
+    assert checked.problems == [] and omnibus is not None, (checked, lines)
 
 
 def test_the_compare_verdict_quotes_its_tables(seen):
@@ -161,6 +165,26 @@ def test_the_shared_groups_report_says_what_the_page_says_and_its_tables_show(se
     assert checked.problems == [] and "unranked" in checked.kinds and len(groups) == 12, checked
 
 
-@pytest.mark.skip(reason="difference view: added after the map change lands")
-def test_the_map_difference_view_verdict_quotes_its_table(seen):
-    """The Map's difference view (B − A per place): its verdict is being rebuilt on the shared people."""
+def test_the_map_difference_view_verdict_quotes_its_tables(seen):
+    """The Map's difference view (B − A per place, base vs DPO): every sentence is about the people both
+    runs scored, and every number it quotes is in the tables beside it or the places' table."""
+    lines = _verdict(seen["mapdiff"])
+    places, overall = _table(seen["mapdiff"], "Too few people"), _table(seen["mapdiff"], "Items")
+    assert places and overall, "the difference view shows its places and its overall B − A"
+    checked = check_comparison([s for s in lines if s.startswith(("B − A =", "Spread of true"))], overall,
+                               _table(seen["mapdiff"], "Groups tested in both"))
+    assert checked.problems == [] and "overall" in checked.kinds, checked
+    shared = re.search(r"This difference covers the ([\d,]+) people both runs scored", " ".join(lines))
+    assert shared and shared[1] == overall[0]["People"], (shared, overall)
+    tested = [r for r in places if r["Too few people"] == "false"]
+    counted = next(re.fullmatch(r"(\d+) of (\d+) places have at least \d+ effective people and were tested\.", s) for s in lines
+                   if " places have at least" in s)
+    assert (int(counted[1]), int(counted[2])) == (len(tested), len(places))
+    label = next(iter(places[0]))  # the place column comes first
+    for s in lines:
+        if m := re.match(r"(.+?): B − A = ", s):  # a place named as changed is a tested row with that p (Holm)
+            row = next((r for r in tested if r[label] == m[1]), None)
+            assert row is not None and re.search(rf"Holm-adjusted p = {re.escape(row['p (Holm)'])}\b", s), (s, row)
+        if m := re.search(r"smallest adjusted p = ([\d.<\s]+)\)", s):
+            shown = sorted(tested, key=lambda r: float(r["p (Holm)"].lstrip("< ")))[0]["p (Holm)"]
+            assert m[1].strip() == shown, (s, shown)
