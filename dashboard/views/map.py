@@ -195,13 +195,20 @@ def place_links(picked: str | None, name: str, run: tuple[str, str, str], run_id
         "benchmark": name, "run": run_id, "place_by": grouping, "place": picked})
 
 
-def report_parts(verdict: list[str], spec: dict, view: "PlaceView", difference: bool, metric: str):
+def report_parts(verdict: list[str], spec: dict, shown: pl.DataFrame, difference: bool, metric: str,
+                 quoted: list[tuple[str, pl.DataFrame]] | None = None):
     """What the shared report holds: the verdict, the map as an image, the places' table and the
-    tables the verdict quotes beside it (the spread rows; or B − A overall and its change)."""
+    tables the verdict quotes beside it (`quoted_tables`)."""
     title = f"B − A per place, points of {metric}" if difference else f"{metric} per place, %"
-    quoted = view.spread if isinstance(view.spread, list) else [view.spread]
-    names = (["Overall, on the shared instances", "Change in the spread between places"] if difference else ["Spread between places"])
-    return verdict, [(title, spec)], [("Places", view.shown), *zip(names, quoted, strict=False)]
+    return verdict, [(title, spec)], [("Places", shown), *(quoted or [])]
+
+
+def quoted_tables(view: "PlaceView", difference: bool) -> list[tuple[str, pl.DataFrame]]:
+    """The tables holding the numbers the verdict quotes beyond the places' table: the spread rows; or,
+    in the difference view, B − A overall and the change in the spread."""
+    frames = view.spread if isinstance(view.spread, list) else [view.spread]
+    names = ["Overall, on the shared instances", "Change in the spread between places"] if difference else ["Spread between places"]
+    return list(zip(names, frames, strict=False))
 
 
 def render() -> None:
@@ -318,10 +325,8 @@ def place_view(name: str, root, meta: dict, state: str, scored: pl.LazyFrame, mi
         run_b = None
     view = (difference_view(scored, state, compared, (run_a, run_b), grouping, min_users, metric) if run_b
             else one_run_view(scored, state, run, grouping, min_users, colour))
-    for line in [*view.verdict, *view.beside]:
+    for line in view.verdict:
         st.markdown(line)
-    for frame in (view.spread if isinstance(view.spread, list) else [view.spread]):
-        st.dataframe(frame, hide_index=True)
     filters = {"Map by": grouping.replace("_", " "), "Run": " · ".join(run), "Compared run": run_b or "none",
                "Minimum effective people": str(min_users), "Small places": "shrunk" if colour[0] and not run_b else "grey, untested",
                "Colour": "B − A (observed)" if run_b else "observed score" if colour[1] else "noise removed (shrunk)"}
@@ -331,10 +336,17 @@ def place_view(name: str, root, meta: dict, state: str, scored: pl.LazyFrame, mi
     event = show_chart(spec, prov, width="stretch", on_select="rerun", selection_mode="pick", key="map_chart")
     place_links(picked_place(event), name, run, run_a, grouping)
     st.caption(view.caption)
+    # the numbers the verdict quotes beyond the places (omnibus p, τ and I²; or B − A overall and the change
+    # in spread) stand between the map and the places' table: above the map they pushed it off the screen
+    quoted = quoted_tables(view, bool(run_b))
+    for line in view.beside:
+        st.markdown(line)
+    for _, frame in quoted:
+        st.dataframe(frame, hide_index=True)
     st.dataframe(view.shown, hide_index=True, column_config=table_config(view.shown))  # tested places first, never ranked among the rest
     export_buttons(view.exported, f"{name}-{run_a}-by-{grouping}" + (f"-vs-{run_b}" if run_b else ""), "map", prov)
     verdict = [*caution, *view.verdict]
-    share_button(prov, lambda: report_parts([*verdict, *view.beside], spec, view, bool(run_b), metric), "map_share")
+    share_button(prov, lambda: report_parts([*verdict, *view.beside], spec, view.shown, bool(run_b), metric, quoted), "map_share")
 
 
 if __name__ == "__main__":
