@@ -9,7 +9,8 @@ import polars as pl
 
 from analysis.groupings import REGISTRY
 # each metric's words are defined once, with the rule that scores it (analysis.metrics); pages import them from here too
-from analysis.metrics import DEFINITIONS, MCNEMAR_OUTCOMES, PLAIN_SHARE, PLAIN_SHARE_DEFINITION  # noqa: F401
+from analysis.metrics import (DEFINITIONS, ESTIMAND_DEFINITION, ITEMS_COLUMN, MCNEMAR_OUTCOMES, PLAIN_SHARE,  # noqa: F401
+                             PLAIN_SHARE_DEFINITION)
 from analysis.names import short_run
 from analysis.selection import FULL_COVERAGE
 
@@ -31,6 +32,9 @@ HELP = {
     "Why not tested": "The reason a group was left out of the tests and rankings.",
     "Rank from lowest, 95% set": ("Where the group's true score ranks among the tested groups, 1 = lowest, with 95% confidence "
                                   "(Mogstad et al.'s rank confidence set): a wide set means the data cannot rank it."),
+    "PAA over items (paper), %": "The paper's figure: every item counts once, so people who answered more weigh more.",
+    "OPA over items (paper), %": "The paper's figure: every item counts once, so people who answered more weigh more.",
+    "Score over items (paper), %": "The paper's figure: every item counts once, so people who answered more weigh more.",
     "Could be lowest": "In the 95% confidence set that holds the lowest tested group: only a group alone in it is named lowest.",
     PLAIN_COLUMN: PLAIN_SHARE_DEFINITION,
     "Coverage, %": "The share of the benchmark's items this run scored.",
@@ -90,6 +94,7 @@ def group_display(table: pl.DataFrame, grouping: str, metric: str) -> pl.DataFra
         rank_set.alias("Rank from lowest, 95% set"), lowest.alias("Could be lowest"),
         pl.col("users").alias("People"), pl.col("effective_users").round(1).alias("Effective people"),
         pl.col("instances").alias("Items"), _pct("paa").alias(f"{metric}, %"), _interval("ci_lo", "ci_hi").alias("95% interval"),
+        (_pct("paa_items") if "paa_items" in table.columns else pl.lit(None, dtype=pl.Float64)).alias(f"{metric} {ITEMS_COLUMN}"),
         pl.when(pl.col("tested")).then(_pct("gap")).otherwise(None).alias("Gap to overall, points"),
         pl.when(pl.col("tested")).then(_interval("gap_lo", "gap_hi", True)).otherwise(pl.lit(TOO_FEW)).alias("Gap 95% interval"),
         _p("p_value").alias("p"), _p("p_holm").alias("p (Holm)"), pl.col("tested").alias("Tested"),
@@ -200,6 +205,7 @@ def leaderboard_display(board: pl.DataFrame, runs: pl.DataFrame) -> pl.DataFrame
         pl.col("condition").alias("Condition"), pl.col("users").alias("People"), pl.col("instances").alias("Items"),
         *([_pct("coverage").alias("Coverage, %"), pl.col("partial").alias("Partial")] if partial else []),
         _pct("paa").alias("Score, %"), _interval("ci_lo", "ci_hi").alias("95% interval"),
+        (_pct("paa_items") if "paa_items" in joined.columns else pl.lit(None, dtype=pl.Float64)).alias(f"Score {ITEMS_COLUMN}"),
         (_pct("plain_share") if "plain_share" in joined.columns else pl.lit(None, dtype=pl.Float64)).alias(PLAIN_COLUMN),
         pl.col("run_id").alias("Run id"),
     )

@@ -78,6 +78,31 @@ def user_cells(df: pl.DataFrame, by: Sequence[str]) -> Cells:
     return Cells(groups.drop("g"), users.get_column("user_id").to_numpy(), arrays[0], arrays[1], arrays[2])
 
 
+ESTIMANDS = ("person", "items")
+ESTIMAND_WORDS = {
+    "person": "each person counts once: the mean of the people's own shares (how well the model serves the group's people)",
+    "items": "every answer counts once: the share of all the group's items (the paper's PAA/OPA; people who answered more weigh more)",
+}
+
+
+def checked_estimand(estimand: str) -> str:
+    """The estimand, refused with a one-line reason when it is not one of ESTIMANDS."""
+    if estimand not in ESTIMANDS:
+        raise ValueError(f"unknown estimand {estimand!r}: use 'person' (each person once, the default) or 'items' (the paper's)")
+    return estimand
+
+
+def person_level(cells: Cells) -> Cells:
+    """Cells of the per-person estimand: each person's own share in each group (S/N) as one observation
+    (N = 1), so a group's score is the mean over its people, whoever answered most. Every statistic
+    downstream (CR2 is then the sample variance of people's shares / n, Bell–McCaffrey df n − 1: Welch;
+    the bootstrap resamples the same people) reads these cells unchanged."""
+    N = np.asarray(cells.N, dtype=float)
+    present = N > 0
+    share = np.divide(cells.S, N, out=np.zeros_like(N), where=present)
+    return Cells(cells.groups, cells.users, share, present.astype(float), share**2)
+
+
 def _notes(n_eff: np.ndarray, v: np.ndarray, paa: np.ndarray, minimum: int) -> tuple[np.ndarray, list[str | None]]:
     tested, notes = np.zeros(len(n_eff), dtype=bool), []
     for k, (n, var, p) in enumerate(zip(n_eff, v, paa, strict=True)):
@@ -97,7 +122,7 @@ def _notes(n_eff: np.ndarray, v: np.ndarray, paa: np.ndarray, minimum: int) -> t
 
 
 def analyse_groups(cells: Cells, W: np.ndarray, *, alpha: float = 0.05, min_users: int | None = None,
-                   per_person: bool = True, labels: Sequence[str] | None = None) -> GroupAnalysis:
+                   per_person: bool = True, labels: Sequence[str] | None = None, estimand: str = "person") -> GroupAnalysis:
     """Every per-group column, the omnibus test and the disparity rows of one grouping.
 
     Args:
@@ -107,12 +132,17 @@ def analyse_groups(cells: Cells, W: np.ndarray, *, alpha: float = 0.05, min_user
         min_users: minimum effective people to test a group (None: the default).
         per_person: whether each person falls in one group only.
         labels: group labels for the disparity rows (default: the first label column).
+        estimand: "person" (default: each person counts once) or "items" (the paper's share of items);
+            every score, interval, test, rank set and τ is of it. `paa_items` always holds the paper's.
     Returns:
         A GroupAnalysis.
     """
     minimum = checked_minimum(min_users)
+    paa_items, instances = cells.S.sum(axis=0) / cells.N.sum(axis=0), cells.N.sum(axis=0)
+    cells = person_level(cells) if checked_estimand(estimand) == "person" else cells
     S, N = cells.S, cells.N
-    n_eff, paa, instances = kish_effective_people(N), S.sum(axis=0) / N.sum(axis=0), N.sum(axis=0)
+    # under the per-person estimand every person weighs one, so the effective people are the head count
+    n_eff, paa = kish_effective_people(N), S.sum(axis=0) / N.sum(axis=0)
     overall = S.sum() / N.sum()
     between, within = variance_components(S, N, cells.S2)
     rho = intra_person_correlation(between, within)
@@ -131,7 +161,7 @@ def analyse_groups(cells: Cells, W: np.ndarray, *, alpha: float = 0.05, min_user
     disparity, shrunk = grouping_disparity(paa, v_fit, tested, names, alpha, ranks)
     columns = {"users": (N > 0).sum(axis=0).astype(np.int64), "effective_users": n_eff, "instances": instances.astype(np.int64),
                "paa": paa, "gap": paa - overall, **tests, "tested": tested, "small": n_eff < minimum, "note": np.array(notes, dtype=object),
-               "paa_shrunk": shrunk, **ranks}
+               "paa_shrunk": shrunk, **ranks, "paa_items": paa_items}
     nan = np.full(len(paa), np.nan)
     columns.update(ci_lo=nan, ci_hi=nan, gap_lo=nan, gap_hi=nan)
     if W.shape[0]:
@@ -176,7 +206,8 @@ class GroupingTables:
 
 
 def grouping_tables(df: pl.DataFrame | pl.LazyFrame, by: str | Sequence[str], *, B: int = DEFAULT_REPLICATES, seed: int = 0,
-                    alpha: float = 0.05, min_users: int | None = None, pooled: bool = False) -> GroupingTables:
+                    alpha: float = 0.05, min_users: int | None = None, pooled: bool = False,
+                    estimand: str = "person") -> GroupingTables:
     """One selection's full analysis of a grouping: the group table, the omnibus test and the
     disparity rows, from one call of `analyse_groups` on the shared replicates.
 
@@ -188,6 +219,8 @@ def grouping_tables(df: pl.DataFrame | pl.LazyFrame, by: str | Sequence[str], *,
         alpha: 1 − confidence level.
         min_users: minimum effective people to test a group (None: the default of 20; under 5 refused).
         pooled: True pools several runs (different models' answers about the same people) on purpose.
+        estimand: "person" (default: each person counts once) or "items" (the paper's share of items);
+            the table's `paa_items` always holds the paper's figure.
     Returns:
         GroupingTables; the table is sorted by the group labels and carries `overall_paa`.
     Raises:
@@ -197,11 +230,11 @@ def grouping_tables(df: pl.DataFrame | pl.LazyFrame, by: str | Sequence[str], *,
     by = [by] if isinstance(by, str) else list(by)
     cells = user_cells(with_groups(df, by), by)
     return tables_from_cells(cells, by, replicate_weights(len(cells.users), B, seed), alpha=alpha, min_users=min_users,
-                             per_person=all(get_grouping(g).per_person for g in by))
+                             per_person=all(get_grouping(g).per_person for g in by), estimand=estimand)
 
 
 def tables_from_cells(cells: Cells, by: Sequence[str], W: np.ndarray, *, alpha: float = 0.05, min_users: int | None = None,
-                      per_person: bool = True) -> GroupingTables:
+                      per_person: bool = True, estimand: str = "person") -> GroupingTables:
     """`grouping_tables` from per-person cells (simulations build cells directly).
 
     Args:
@@ -210,30 +243,32 @@ def tables_from_cells(cells: Cells, by: Sequence[str], W: np.ndarray, *, alpha: 
         W: replicate weights for the cells' people.
         alpha, min_users: as for `grouping_tables`.
         per_person: whether each person falls in one group only.
+        estimand: "person" (default) or "items" (analysis.groups.ESTIMANDS).
     Returns:
-        GroupingTables.
+        GroupingTables; `overall_paa` is the estimand's overall score.
     """
     labels = [" × ".join(str(v) for v in row) for row in cells.groups.select(by).iter_rows()]
-    result = analyse_groups(cells, W, alpha=alpha, min_users=min_users, per_person=per_person, labels=labels)
+    result = analyse_groups(cells, W, alpha=alpha, min_users=min_users, per_person=per_person, labels=labels, estimand=estimand)
     columns = {k: (v.tolist() if v.dtype == object else v) for k, v in result.columns.items()}
     table = cells.groups.with_columns(*(pl.Series(k, v, dtype=pl.String if k == "note" else None, nan_to_null=True)
                                         for k, v in columns.items()))
-    table = table.with_columns(pl.lit(float(cells.S.sum() / cells.N.sum())).alias("overall_paa")).sort(by)
+    scored = person_level(cells) if estimand == "person" else cells  # the reference every gap is taken from
+    table = table.with_columns(pl.lit(float(scored.S.sum() / scored.N.sum())).alias("overall_paa")).sort(by)
     return GroupingTables(table, result.omnibus, disparity_frame(result.disparity))
 
 
 def paa_by_group(df: pl.DataFrame | pl.LazyFrame, by: str | Sequence[str], *, B: int = DEFAULT_REPLICATES, seed: int = 0,
-                 alpha: float = 0.05, min_users: int | None = None, pooled: bool = False) -> pl.DataFrame:
+                 alpha: float = 0.05, min_users: int | None = None, pooled: bool = False, estimand: str = "person") -> pl.DataFrame:
     """One selection's table by group: people, effective people, instances, PAA with its cluster-
     bootstrap interval, gap to the overall PAA with its interval, the test against the rest (Holm and
     BH adjusted), whether the group was tested (and a note when not), and its shrunk PAA.
 
     Args:
-        df, by, B, seed, alpha, min_users, pooled: as for `grouping_tables`.
+        df, by, B, seed, alpha, min_users, pooled, estimand: as for `grouping_tables`.
     Returns:
         One row per group, sorted by its labels, with `overall_paa`.
     """
-    return grouping_tables(df, by, B=B, seed=seed, alpha=alpha, min_users=min_users, pooled=pooled).table
+    return grouping_tables(df, by, B=B, seed=seed, alpha=alpha, min_users=min_users, pooled=pooled, estimand=estimand).table
 
 
 def disparity_summary(df: pl.DataFrame | pl.LazyFrame, by: str | Sequence[str], *, seed: int = 0, alpha: float = 0.05,

@@ -228,7 +228,9 @@ def length_controlled_by_group(scored_run: pl.DataFrame | pl.LazyFrame, grouping
     W = replicate_weights(rows.n_users, B, seed)
     # groups by label alone (a country's ISO code rides along in with_groups; it is not a key here)
     cells = user_cells(with_groups(frame, [grouping]).drop(f"{grouping}_iso3", strict=False), [grouping])
-    raw = analyse_groups(cells, W, alpha=alpha, min_users=minimum, per_person=spec.per_person)
+    # the length fit is over items, so the raw score beside it is the paper's item-weighted share too: the
+    # two differ by length alone, not also by how people are weighted
+    raw = analyse_groups(cells, W, alpha=alpha, min_users=minimum, per_person=spec.per_person, estimand="items")
     longer = np.bincount(rows.group, weights=(rows.sign > 0).astype(float), minlength=rows.n_groups) / cells.N.sum(axis=0)
     out = {grouping: cells.groups.get_column(grouping).to_list(), "w_longer_share": longer,
            **{k: raw.columns[k] for k in ("users", "effective_users", "instances", "paa", "ci_lo", "ci_hi", "gap", "gap_lo", "gap_hi")}}

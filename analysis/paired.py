@@ -27,7 +27,7 @@ from statsmodels.stats.contingency_tables import mcnemar
 from analysis.disparity import grouping_disparity, replicate_disparity
 from analysis.distributions import t_sf
 from analysis.groupings import get_grouping
-from analysis.groups import Cells, analyse_groups, user_cells, with_groups
+from analysis.groups import Cells, analyse_groups, checked_estimand, person_level, user_cells, with_groups
 from analysis.resampling import DEFAULT_REPLICATES, bootstrap_interval, mean_interval, plain_interval, replicate_ratios, replicate_weights
 from analysis.selection import checked_pair
 from analysis.significance import holm
@@ -134,21 +134,27 @@ def _paired_test(paired: pl.DataFrame) -> McNemar | None:
     return mcnemar_test(paired, "plain") if _has_margins(paired) else None
 
 
-def _overall(W: np.ndarray, a: Cells, b: Cells, alpha: float) -> OverallDifference:
-    """B − A over every shared instance: one mean of per-person differences, with its paired interval."""
+def _overall(W: np.ndarray, a: Cells, b: Cells, alpha: float, estimand: str = "person") -> OverallDifference:
+    """B − A over every shared instance, with its paired interval: under the per-person estimand the
+    mean over people of each person's own B − A (each person once), else over items."""
+    instances = int(a.N.sum())
+    if estimand == "person":  # each person's share over all their shared items, then the mean over people
+        n = a.N.sum(axis=1)
+        a = Cells(a.groups, a.users, (a.S.sum(axis=1) / n)[:, None], np.ones((len(n), 1)), None)
+        b = Cells(b.groups, b.users, (b.S.sum(axis=1) / n)[:, None], np.ones((len(n), 1)), None)
     n = a.N.sum()
     lo, hi = mean_interval(W, b.S.sum(axis=1) - a.S.sum(axis=1), a.N.sum(axis=1), alpha)
-    return OverallDifference(float(a.S.sum() / n), float(b.S.sum() / n), float((b.S.sum() - a.S.sum()) / n), lo, hi, int(n),
+    return OverallDifference(float(a.S.sum() / n), float(b.S.sum() / n), float((b.S.sum() - a.S.sum()) / n), lo, hi, instances,
                              len(a.users))
 
 
-def _plain_overall(frame: pl.DataFrame, keys: Sequence[str], W: np.ndarray, alpha: float) -> OverallDifference | None:
+def _plain_overall(frame: pl.DataFrame, keys: Sequence[str], W: np.ndarray, alpha: float, estimand: str) -> OverallDifference | None:
     """The plain share's B − A (margin > 0 as each item's 0/1) on the same people and replicates."""
     if not (_is_logprob(frame) and _has_margins(frame)):
         return None
     plain = frame.with_columns((pl.col("margin_a") > 0).cast(pl.Float64).alias("aligned_a"),
                                (pl.col("margin_b") > 0).cast(pl.Float64).alias("aligned_b"))
-    return _overall(W, *_paired_cells(plain, keys), alpha)
+    return _overall(W, *_paired_cells(plain, keys), alpha, estimand)
 
 
 def _paired_cells(paired: pl.DataFrame, by: Sequence[str], difference: bool = False) -> tuple[Cells, ...]:
@@ -224,7 +230,7 @@ def _disparity_change(W: np.ndarray, a: Cells, b: Cells, by: Sequence[str], alph
 
 def paired_comparison(
     paired: pl.DataFrame, by: str | Sequence[str] | None = None, *, B: int = DEFAULT_REPLICATES, seed: int = 0,
-    alpha: float = 0.05, min_users: int | None = None,
+    alpha: float = 0.05, min_users: int | None = None, estimand: str = "person",
 ) -> PairedComparison:
     """B − A on the same instances.
 
@@ -233,6 +239,7 @@ def paired_comparison(
         by: optional grouping(s) for per-group differences and the change in disparity.
         B, seed, alpha: the shared bootstrap's settings (analysis.resampling).
         min_users: minimum effective people for a group to be tested (None: the default).
+        estimand: "person" (default: each person's own B − A counts once) or "items" (the paper's).
     Returns:
         A PairedComparison: overall B − A and McNemar's test on the outcome it names (none for a
         logprob pair without margins); for logprob with margins also the plain share's B − A; with
@@ -247,10 +254,12 @@ def paired_comparison(
     frame = paired if groups else paired.with_columns(pl.lit("all").alias("_all"))
     cells_a, cells_b, *changes = _paired_cells(frame, keys, difference=bool(groups))
     W = replicate_weights(len(cells_a.users), B, seed)
-    overall = _overall(W, cells_a, cells_b, alpha)
-    test, plain = _paired_test(paired), _plain_overall(frame, keys, W, alpha)
+    overall = _overall(W, cells_a, cells_b, alpha, checked_estimand(estimand))
+    test, plain = _paired_test(paired), _plain_overall(frame, keys, W, alpha, estimand)
     if not groups:
         return PairedComparison(overall, test, plain=plain)
+    if estimand == "person":  # every group statistic below reads each person's own shares (analysis.groups.person_level)
+        cells_a, cells_b, changes = person_level(cells_a), person_level(cells_b), [person_level(changes[0])]
     paa_a, paa_b = cells_a.S.sum(0) / cells_a.N.sum(0), cells_b.S.sum(0) / cells_b.N.sum(0)
     # the df's working model knows how much of a change is the person's (as the group tests' does):
     # with people of very unequal sizes, independent errors would overstate the df and the test's power

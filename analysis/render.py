@@ -14,13 +14,14 @@ from collections.abc import Callable
 import polars as pl
 
 from analysis.disparity import LABELS
+from analysis.metrics import ESTIMAND_DEFINITION
 from analysis.provenance import DEMO_TAG, DEMO_WARNING, ExportLabel, Provenance, export_label, labelled_csv
 from analysis.report import DisparityReport
 
 FORMATS = ("md", "html", "csv", "latex")
-GROUP_COLUMNS = ("group", "users", "effective_users", "instances", "paa", "ci_lo", "ci_hi", "gap", "p_holm", "rank_lo", "rank_hi",
-                 "lowest_candidate", "paa_shrunk", "note")
-BOARD_COLUMNS = ["model", "protocol", "condition", "metric", "users", "instances", "paa", "ci_lo", "ci_hi", "plain_share"]
+GROUP_COLUMNS = ("group", "users", "effective_users", "instances", "paa", "ci_lo", "ci_hi", "paa_items", "gap", "p_holm", "rank_lo",
+                 "rank_hi", "lowest_candidate", "paa_shrunk", "note")
+BOARD_COLUMNS = ["model", "protocol", "condition", "metric", "users", "instances", "paa", "ci_lo", "ci_hi", "paa_items", "plain_share"]
 # a group is named lowest (highest) only when the 95% confidence set for the lowest holds it alone
 # (analysis.ranks); otherwise the set is given, so no column names a group the data cannot single out
 DISPARITY_COLUMNS = ["measure", "estimate", "95% interval", "groups tested", "lowest (95% set)", "highest (95% set)"]
@@ -150,10 +151,13 @@ def _md_table(df: pl.DataFrame, cols: list[str], esc) -> list[str]:
 
 def _settings_line(report: DisparityReport) -> str:
     s = report.settings
-    return (f"Cluster bootstrap over people, B = {s['B']} (seed {s['seed']}), expanded percentile intervals; α = {s['alpha']}. "
-            f"Groups with fewer than {s['min_users']} effective people, or whose people's scores do not vary, are shown "
-            "with a note but not tested, not ranked and not used in the spread. τ is the spread of the groups' true "
-            "alignment with noise removed; the observed best − worst range includes noise.")
+    whose = (ESTIMAND_DEFINITION + " (paa: each person once; paa_items: the paper's.)" if s.get("estimand", "person") == "person"
+             else "Scores count every item once (the paper's estimand, --estimand items).")
+    return (f"{whose} Cluster bootstrap over people, B = {s['B']} (seed {s['seed']}), expanded percentile intervals; "
+            f"α = {s['alpha']}. Groups with fewer than {s['min_users']} effective people are shown with a note but not tested, "
+            "not ranked and not used in the spread; a group whose people all score the same borrows the pooled variance. "
+            "Ranks: 95% simultaneous rank sets (1 = lowest); a group is named lowest only when the set for the lowest holds it "
+            "alone. τ is the spread of the groups' true alignment with noise removed; the observed best − worst range includes noise.")
 
 
 def _omnibus_line(omni: dict) -> str:

@@ -22,7 +22,7 @@ from analysis.cells import (SELECTION, GroupCodes, Index, RowExtras, group_codes
 from analysis.contracts import RESULT_SCHEMA
 from analysis.diagnostics import DIAGNOSTIC_FIELDS, DIAGNOSTIC_SCHEMA, POSITION_DRIVEN, diagnostic_values
 from analysis.groupings import GROUPINGS, get_grouping, grouping_expr
-from analysis.groups import GroupAnalysis, analyse_groups, disparity_frame, paa_by_group
+from analysis.groups import GroupAnalysis, analyse_groups, checked_estimand, disparity_frame, paa_by_group
 from analysis.length import LENGTH_COLUMNS, summary_from_rows
 from analysis.length_fit import rows_from_arrays
 from analysis.parallel import map_indices
@@ -45,12 +45,16 @@ class DisparityReport:
     diagnostics: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
-def overall_row(s: np.ndarray, n: np.ndarray, W: np.ndarray, alpha: float) -> dict:
+def overall_row(s: np.ndarray, n: np.ndarray, W: np.ndarray, alpha: float, estimand: str = "person") -> dict:
     """A selection's overall score from per-person sums `s` and counts `n`: people, effective people,
-    instances, the score and its interval from the shared replicates."""
+    instances, the estimand's score (per person: the mean of people's own shares) and its interval
+    from the shared replicates, and the paper's item-weighted share as `paa_items`."""
+    items, instances = float(s.sum() / n.sum()), int(n.sum())
+    if checked_estimand(estimand) == "person":
+        s, n = s / n, np.ones_like(n, dtype=float)
     lo, hi = mean_interval(W, s, n, alpha)
-    return {"users": int((n > 0).sum()), "effective_users": float(kish_effective_people(n[:, None])[0]), "instances": int(n.sum()),
-            "paa": float(s.sum() / n.sum()), "ci_lo": lo, "ci_hi": hi}
+    return {"users": int((n > 0).sum()), "effective_users": float(kish_effective_people(n[:, None])[0]), "instances": instances,
+            "paa": float(s.sum() / n.sum()), "ci_lo": lo, "ci_hi": hi, "paa_items": items}
 
 
 def _leaderboard_frame(rows: list[dict], plain: pl.DataFrame | None = None) -> pl.DataFrame:
@@ -60,7 +64,7 @@ def _leaderboard_frame(rows: list[dict], plain: pl.DataFrame | None = None) -> p
     if not rows:
         return pl.DataFrame(schema={**{c: pl.String for c in SELECTION}, "metric": pl.String, "users": pl.Int64,
                                     "effective_users": pl.Float64, "instances": pl.Int64, "paa": pl.Float64,
-                                    "ci_lo": pl.Float64, "ci_hi": pl.Float64, "plain_share": pl.Float64})
+                                    "ci_lo": pl.Float64, "ci_hi": pl.Float64, "paa_items": pl.Float64, "plain_share": pl.Float64})
     frame = pl.DataFrame(rows, schema_overrides={"ci_lo": pl.Float64, "ci_hi": pl.Float64})
     frame = frame.with_columns(pl.col("protocol").map_elements(metric_name, return_dtype=pl.String).alias("metric"))
     if plain is None:
@@ -88,6 +92,7 @@ def disparity_report(
     min_users: int | None = None,
     instances: pl.DataFrame | pl.LazyFrame | None = None,
     workers: int = 1,
+    estimand: str = "person",
 ) -> DisparityReport:
     """Everything for every selection (model × protocol × condition) and grouping.
 
@@ -104,6 +109,8 @@ def disparity_report(
             the results' own columns, and results of instances not in it are left out.
         workers: processes to analyse selections in (1: this one). More use forked processes on
             Linux (analysis.parallel), for a command-line report of many runs; the tables are identical.
+        estimand: "person" (default: each person counts once) or "items" (the paper's share of items);
+            every table carries the paper's figure as `paa_items` either way.
     Returns:
         A DisparityReport whose intervals equal `analysis.groups.paa_by_group` on each selection.
     Raises:
@@ -115,20 +122,21 @@ def disparity_report(
         raise ValueError("no scored results to report on")
     refuse_nan(results)  # a NaN score would make a selection's overall NaN while its tests vanish
     ix = index_codes(results, instance_table)
-    inputs = _Inputs(ix, {g: group_codes(ix, g) for g in groupings}, row_extras(results, ix), B, seed, alpha, minimum)
+    inputs = _Inputs(ix, {g: group_codes(ix, g) for g in groupings}, row_extras(results, ix), B, seed, alpha, minimum,
+                     checked_estimand(estimand))
     parts = _each_selection(inputs, workers)
     group_columns: dict[str, list] = {}
     for part in parts:
         for name, values in part.groups.items():
             group_columns.setdefault(name, []).extend(values)
     return DisparityReport(
-        leaderboard=_leaderboard_frame([p.board for p in parts], plain_shares(results, SELECTION)),
+        leaderboard=_leaderboard_frame([p.board for p in parts], plain_shares(_with_people(results, instance_table), SELECTION, estimand)),
         groups=_groups_frame(group_columns),
         omnibus=pl.DataFrame([r for p in parts for r in p.omnibus], schema_overrides=OMNIBUS_SCHEMA, nan_to_null=True),
         disparities=disparity_frame([r for p in parts for r in p.disparities]),
         diagnostics=pl.DataFrame([p.diagnostics for p in parts], schema=DIAGNOSTICS_SCHEMA, nan_to_null=True),
         settings={"B": B, "seed": seed, "alpha": alpha, "min_users": minimum, "groupings": list(groupings),
-                  "bootstrap": BOOTSTRAP_NOTE},
+                  "estimand": estimand, "bootstrap": BOOTSTRAP_NOTE},
     )
 
 
@@ -143,6 +151,7 @@ class _Inputs:
     seed: int
     alpha: float
     minimum: int
+    estimand: str = "person"
 
 
 @dataclass
@@ -164,13 +173,14 @@ def _selection_tables(inputs: _Inputs, k: int) -> _SelectionTables:
     rows = extras.order[extras.bounds[k]:extras.bounds[k + 1]]
     people = person_sums(ix, rows)
     W = replicate_weights(int((people.n > 0).sum()), inputs.B, inputs.seed)
-    out = _SelectionTables({**selection, **overall_row(people.s[people.n > 0], people.n[people.n > 0], W, inputs.alpha)})
+    present = people.n > 0
+    out = _SelectionTables({**selection, **overall_row(people.s[present], people.n[present], W, inputs.alpha, inputs.estimand)})
     for grouping, groups in inputs.codes.items():
         cells, present = present_cells(*selection_sums(ix, rows, groups, people))
         key = {**selection, "grouping": grouping}
         names, iso3 = groups.names[present], groups.iso3[present]
         result = analyse_groups(cells, W, alpha=inputs.alpha, min_users=inputs.minimum, per_person=get_grouping(grouping).per_person,
-                                labels=names.tolist())
+                                labels=names.tolist(), estimand=inputs.estimand)
         for name, values in _group_rows(result, names, iso3, key).items():
             out.groups.setdefault(name, []).append(values)
         out.omnibus.append({**key, **result.omnibus})
@@ -202,6 +212,13 @@ def _read(lazy: pl.LazyFrame, instances: pl.DataFrame | pl.LazyFrame | None,
     instance_table = instances.select("instance_id", *(c for c in wanted if c not in RESULT_SCHEMA)).collect()
     own = [c for c in _needed_columns(lazy.collect_schema().names(), ()) if c in RESULT_SCHEMA]
     return lazy.select(own).join(instance_table.lazy().select("instance_id"), on="instance_id", how="semi").collect(), instance_table
+
+
+def _with_people(results: pl.DataFrame, instances: pl.DataFrame) -> pl.DataFrame:
+    """Results with their person (`user_id` lives on the instance when instances were given apart)."""
+    if "user_id" in results.columns:
+        return results
+    return results.join(instances.select("instance_id", "user_id"), on="instance_id", how="left")
 
 
 def _needed_columns(available: list[str], groupings: Sequence[str]) -> list[str]:
@@ -259,13 +276,14 @@ OMNIBUS_SCHEMA = {"statistic": pl.Float64, "df1": pl.Float64, "df2": pl.Float64,
 
 
 def leaderboard(scored: pl.DataFrame | pl.LazyFrame, *, B: int = DEFAULT_REPLICATES, seed: int = 0, alpha: float = 0.05,
-                benchmark_instances: int | None = None) -> pl.DataFrame:
+                benchmark_instances: int | None = None, estimand: str = "person") -> pl.DataFrame:
     """Overall score per model × protocol × condition with its interval and coverage, best first
     within a metric.
 
     Args:
         scored: scored results with `user_id` and `instance_id`.
         B, seed, alpha: the shared bootstrap's settings.
+        estimand: "person" (default) or "items": what `paa` and its interval are; `paa_items` is the paper's.
         benchmark_instances: the benchmark's instances, for `coverage` (None: those any run scored).
     Returns:
         model, protocol, condition, metric, users, effective_users, instances, paa, ci_lo, ci_hi,
@@ -289,8 +307,8 @@ def leaderboard(scored: pl.DataFrame | pl.LazyFrame, *, B: int = DEFAULT_REPLICA
         per = per.sort("user_id")
         s, n = per.get_column("s").to_numpy(), per.get_column("n").to_numpy().astype(float)
         rows.append({"model": model, "protocol": protocol, "condition": condition,
-                     **overall_row(s, n, replicate_weights(len(s), B, seed), alpha)})
-    return with_coverage(_leaderboard_frame(rows, plain_shares(scored, SELECTION)), benchmark_instances)
+                     **overall_row(s, n, replicate_weights(len(s), B, seed), alpha, estimand)})
+    return with_coverage(_leaderboard_frame(rows, plain_shares(scored, SELECTION, estimand)), benchmark_instances)
 
 
 def cross_table(df: pl.DataFrame | pl.LazyFrame, rows: str, columns: str, *, min_row_users: int = MIN_EFFECTIVE_PEOPLE,

@@ -414,8 +414,11 @@ def length_verdict(table: pl.DataFrame, lengths: pl.DataFrame, label: str, metri
     """
     if lengths.height == 0 or "lc_gap" not in lengths.columns:
         return None
-    flagged = table.filter(pl.col("p_holm") < ALPHA).select(label, "gap")
-    joined = flagged.join(lengths.select(label, "lc_gap", "w_longer_share"), on=label, how="inner").filter(
+    # the length table's own gap (items, as its fit) against its length-controlled gap: like with like
+    flagged = table.filter(pl.col("p_holm") < ALPHA).select(label)
+    own = lengths.select(label, "gap", "lc_gap", "w_longer_share") if "gap" in lengths.columns else (
+        lengths.select(label, "lc_gap", "w_longer_share").join(table.select(label, "gap"), on=label))
+    joined = flagged.join(own, on=label, how="inner").filter(
         pl.col("lc_gap").is_not_null() & (pl.col("lc_gap").abs() < pl.col("gap").abs() / 2))
     if joined.height == 0:
         return None

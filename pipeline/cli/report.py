@@ -62,7 +62,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         scored = select_results(scan_scored(args.benchmark, args.cache), models=split(args.model), protocols=split(args.protocol),
                                 conditions=split(args.condition), splits=split(args.split))
         report = disparity_report(scored, groupings, B=args.bootstrap, seed=args.seed, alpha=args.alpha, min_users=min_users,
-                                  instances=scan_instances(args.benchmark, args.cache), workers=args.workers or _cores())
+                                  instances=scan_instances(args.benchmark, args.cache), workers=args.workers or _cores(),
+                                  estimand=args.estimand)
         runs = scored.select("run_id", "model", "protocol", "condition").unique().sort("run_id").collect().to_dicts()
     except ValueError as problem:  # a choice run scored under the old rule (the message says how to fix it), or no results
         if "no scored results" in str(problem):
@@ -112,6 +113,11 @@ def add_parser(sub) -> None:
     rep.add_argument("--alpha", type=float, default=0.05)
     rep.add_argument("--min-users", type=int, default=None, help=f"minimum effective people for a group to be tested and ranked "
                      f"(default {MIN_EFFECTIVE_PEOPLE}; at least {MIN_PEOPLE_FLOOR}); smaller groups are shown with a note")
+    from analysis.groups import ESTIMANDS  # the one list, read when the parser is built
+
+    rep.add_argument("--estimand", choices=ESTIMANDS, default="person", help="whose score: 'person' (default: each person "
+                     "counts once, the mean of people's own shares) or 'items' (the paper's: every item once); the paper's "
+                     "figure is in the paa_items column either way")
     rep.add_argument("--out", type=Path, default=None, help="output file (a folder for csv)")
     rep.add_argument("--workers", type=int, default=None, metavar="N", help="processes analysing runs side by side "
                      f"(default: one per core, at most {MAX_DEFAULT_WORKERS}; 1: this process only; Linux only); the same "

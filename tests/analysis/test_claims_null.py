@@ -112,8 +112,9 @@ def test_paired_difference_claims_stay_under_five_percent_with_person_specific_c
         p = expit(rng.normal(0, 0.9, people))
         a = rng.binomial(n.astype(int), p)
         b = rng.binomial(n.astype(int), np.clip(p + rng.normal(0, 0.15, people), 0, 1))  # symmetric: no true difference
-        lo, hi = mean_interval(replicate_weights(people, 500, r), (b - a).astype(float), n, 0.05)
-        overall = OverallDifference(a.sum() / n.sum(), b.sum() / n.sum(), (b.sum() - a.sum()) / n.sum(), lo, hi, int(n.sum()), people)
+        change = (b - a) / n  # each person's own B − A, counted once (the default estimand, as Compare)
+        lo, hi = mean_interval(replicate_weights(people, 500, r), change, np.ones(people), 0.05)
+        overall = OverallDifference((a / n).mean(), (b / n).mean(), change.mean(), lo, hi, int(n.sum()), people)
         for claim in comparison_claims(PairedComparison(overall, None), "PAA"):
             made[claim.kind] = made.get(claim.kind, 0) + 1
     slack = 3 * np.sqrt(0.05 * 0.95 / replicates)

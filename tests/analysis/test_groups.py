@@ -142,13 +142,19 @@ def test_one_person_gets_no_interval_and_no_test():
     assert "too few people" in alone["note"]
 
 
-def test_one_person_with_500_items_does_not_make_30_people_testable():
+def test_one_person_with_500_items_counts_once_per_person_and_dominates_the_papers_share():
+    """Per person (the default) the 500-item person is one of 30 people, so the group is tested and its
+    score is the mean of 30 people's shares; the paper's item-weighted share is that person's, mostly,
+    so under `estimand="items"` the group has under 20 effective people and is not tested."""
     rng = np.random.default_rng(13)
     heavy = [list(rng.integers(0, 2, 500).astype(float))] + _varied(rng, 29)
     df = _frame({"heavy": heavy, "a": _varied(rng, 60), "b": _varied(rng, 60)})
     row = paa_by_group(df, "gender", B=200).filter(pl.col("gender") == "heavy").row(0, named=True)
-    assert row["users"] == 30 and row["effective_users"] < 20
-    assert not row["tested"] and row["p_holm"] is None and "effective" in row["note"]
+    assert row["users"] == 30 and row["effective_users"] == 30 and row["tested"]
+    assert row["paa"] == pytest.approx(np.mean([np.mean(x) for x in heavy]))
+    assert row["paa_items"] == pytest.approx(np.concatenate(heavy).mean())
+    items = paa_by_group(df, "gender", B=200, estimand="items").filter(pl.col("gender") == "heavy").row(0, named=True)
+    assert items["effective_users"] < 20 and not items["tested"] and items["p_holm"] is None and "effective" in items["note"]
 
 
 def test_a_minimum_under_five_is_refused():
@@ -191,7 +197,7 @@ def test_degenerate_groups_leave_no_nan_or_inf_in_any_report_format():
         pl.col("instance_id").cast(pl.String), pl.lit("m").alias("model"), pl.lit("choice").alias("protocol"),
         pl.lit("profile").alias("condition"))
     report = disparity_report(df, ["gender"], B=100)
-    assert report.omnibus["groups_tested"][0] == 4  # flat and perfect are tested with borrowed variances
+    assert report.omnibus["groups_tested"][0] == 5  # flat and perfect with borrowed variances; heavy's 30 people count once each
     for fmt in FORMATS:
         out = render(report, fmt)
         for text in (out.values() if isinstance(out, dict) else [out]):
@@ -210,4 +216,6 @@ def test_unscored_items_are_left_out_of_a_groups_score():
     table = paa_by_group(df, "gender", B=0, min_users=5).sort("gender")
     scored = df.drop_nulls("aligned")
     assert table.get_column("instances").to_list() == [20 - 5, 10]
-    assert table.get_column("paa").to_list() == pytest.approx([scored.filter(pl.col("gender") == "a").get_column("aligned").mean(), 1.0])
+    assert table.get_column("paa_items").to_list() == pytest.approx([scored.filter(pl.col("gender") == "a").get_column("aligned").mean(), 1.0])
+    people = scored.group_by("user_id", "gender").agg(pl.col("aligned").mean()).group_by("gender").agg(pl.col("aligned").mean()).sort("gender")
+    assert table.get_column("paa").to_list() == pytest.approx(people.get_column("aligned").to_list())  # u1 1.0 and u3 0.5: 0.75

@@ -37,7 +37,8 @@ def test_opas_words_quote_the_grid_the_scorer_uses():
 
 
 def test_opa_is_not_described_as_the_share_preferring_answer_w():
-    assert "higher log-probability" not in DEFINITIONS["OPA"] and "averaged over items" in DEFINITIONS["OPA"]
+    assert "higher log-probability" not in DEFINITIONS["OPA"] and "for each item" in DEFINITIONS["OPA"]
+    assert "each person once" in DEFINITIONS["OPA"] and "each person once" in DEFINITIONS["PAA"]  # whose score, on every page
 
 
 def test_an_items_verdicts_per_delta_make_its_score():
@@ -54,10 +55,13 @@ def test_the_plain_share_is_the_mean_of_margin_above_zero():
         "aligned": [0.5, 0.0, 1 / 6, 0.0, None, 1 / 3, 1.0, 0.0, 0.0, 1.0, 0.0],
         "margin": [2.5, -0.4, 0.1, 0.0, 3.0, 1.0, 9.0, -1.0, None, None, None],
     })
-    out = plain_shares(frame)
+    frame = frame.with_columns(pl.Series("user_id", ["u1", "u1", "u1", "u2", "u2", "u2", "u3", "u3", "u3", "u1", "u1"]))
+    out = plain_shares(frame, estimand="items")
     got = dict(zip(out["model"], out["plain_share"], strict=True))
     scored = frame.filter((pl.col("model") == "m") & (pl.col("protocol") == "logprob") & pl.col("aligned").is_not_null())
     assert got["m"] == pytest.approx((scored["margin"] > 0).mean()) == pytest.approx(3 / 5)  # margin 0 is not a preference
     assert got["n"] == pytest.approx(1 / 2)  # a row without a margin is not counted as a miss
     assert set(out["protocol"]) == {"logprob"}  # choice runs have no plain share
     assert plain_shares(frame.drop("margin")).height == 0
+    person = dict(zip(*plain_shares(frame).select("model", "plain_share"), strict=True))  # the default: each person once
+    assert person["m"] == pytest.approx((2 / 3 + 1 / 2) / 2)  # u1: 2 of 3; u2: 1 of 2 scored

@@ -3,6 +3,7 @@ import re
 
 import numpy as np
 import polars as pl
+from polars.testing import assert_frame_equal
 import pytest
 
 from analysis.groups import grouping_tables, paa_by_group
@@ -108,8 +109,9 @@ def test_every_format_renders_and_escapes(scored, fmt):
 
 
 def test_cross_table_cells_add_up_to_their_rows(scored):
-    """Each (country, gender) cell's PAA is its people's answers' mean; rows under the minimum are
-    dropped; cells under the cell minimum are flagged, not removed."""
+    """Each (country, gender) cell's score is its people's mean share (each person once), so a row's
+    cells weighted by their people give the row's score; rows under the minimum are dropped; cells
+    under the cell minimum are flagged, not removed."""
     from analysis.report import cross_table
 
     sel = scored.filter((pl.col("model") == "model-00") & (pl.col("protocol") == "choice") & (pl.col("condition") == "profile"))
@@ -117,10 +119,11 @@ def test_cross_table_cells_add_up_to_their_rows(scored):
     rows = paa_by_group(sel, "birth_country", B=0, min_users=30)
     big = rows.filter(pl.col("users") >= 30)
     assert set(heat["birth_country"]) == set(big["birth_country"])
-    per_row = heat.group_by("birth_country").agg(pl.col("instances").sum(), (pl.col("paa") * pl.col("instances")).sum().alias("s"))
+    per_row = heat.group_by("birth_country").agg(pl.col("instances").sum(), pl.col("users").sum().alias("people"),
+                                                 (pl.col("paa") * pl.col("users")).sum().alias("s"))
     joined = per_row.join(big, on="birth_country", suffix="_row")
     assert (joined["instances"] == joined["instances_row"]).all()
-    assert ((joined["s"] / joined["instances"] - joined["paa"]).abs() < 1e-12).all()
+    assert ((joined["s"] / joined["people"] - joined["paa"]).abs() < 1e-12).all()
     assert heat.filter(pl.col("effective_users") < 10)["small"].all() and not heat.filter(pl.col("effective_users") >= 10)["small"].any()
     assert ((heat["paa"] - heat["overall_paa"] - heat["gap"]).abs() < 1e-12).all()
 
@@ -212,10 +215,12 @@ def test_the_leaderboard_shows_the_plain_share_beside_opa_never_in_its_column(sc
                                       .otherwise(None).alias("margin"))
     board = leaderboard(with_margin, B=50, seed=2)
     report = disparity_report(with_margin, ["gender"], B=50, seed=2).leaderboard
-    assert board.select("model", "protocol", "plain_share").equals(report.select("model", "protocol", "plain_share"))
+    key = ["model", "protocol"]
+    assert_frame_equal(board.select(*key, "plain_share").sort(key), report.select(*key, "plain_share").sort(key), check_exact=False)
     for row in board.iter_rows(named=True):
         rows = with_margin.filter((pl.col("model") == row["model"]) & (pl.col("protocol") == row["protocol"]))
-        expected = (rows["margin"] > 0).mean() if row["protocol"] == "logprob" else None
+        people = rows.group_by("user_id").agg((pl.col("margin") > 0).mean())  # each person's own share, then their mean
+        expected = people["margin"].mean() if row["protocol"] == "logprob" else None
         assert row["plain_share"] == (pytest.approx(expected) if expected is not None else None)
     for _, part in board.partition_by("protocol", as_dict=True).items():
         assert part["paa"].to_list() == sorted(part["paa"].to_list(), reverse=True)
