@@ -53,7 +53,7 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
 
 
 def group_vs_rest(S: np.ndarray, N: np.ndarray, tested: np.ndarray, per_person: bool = True, rho: float = 0.0,
-                  own: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+                  own: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None, centre: float | None = None) -> dict[str, np.ndarray]:
     """Each tested group against everyone else.
 
     Args:
@@ -61,13 +61,14 @@ def group_vs_rest(S: np.ndarray, N: np.ndarray, tested: np.ndarray, per_person: 
         tested: (groups,) which groups to test; the others get NaN.
         per_person: whether each person falls in one group only.
         rho: intra-person correlation of the df's working model (analysis.variance.cr2_parts).
-        own: the groups' own `cr2_parts(S, N, rho)` when the caller has them (not computed twice).
+        own: the groups' own `cr2_parts(S, N, rho, centre)` when the caller has them (not computed twice).
+        centre: the pooled score the variances are taken about (the null's), or None for each side's own mean.
     Returns:
         {"diff_rest", "se", "df", "p_value", "p_holm", "p_bh"}, each (groups,).
     """
     rest_S, rest_N = S.sum(axis=1, keepdims=True) - S, N.sum(axis=1, keepdims=True) - N
-    p_g, v_g, df_g = own if own is not None else cr2_parts(S, N, rho)
-    p_r, v_r, df_r = cr2_parts(rest_S, rest_N, rho)
+    p_g, v_g, df_g = own if own is not None else cr2_parts(S, N, rho, centre)
+    p_r, v_r, df_r = cr2_parts(rest_S, rest_N, rho, centre)
     if per_person:
         var = v_g + v_r
         df = satterthwaite_df(np.stack([v_g, v_r], axis=-1), np.stack([df_g, df_r], axis=-1))

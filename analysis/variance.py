@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def cr2_parts(S: np.ndarray, N: np.ndarray, rho: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def cr2_parts(S: np.ndarray, N: np.ndarray, rho: float = 0.0, centre: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-group mean, CR2 variance and Bell–McCaffrey df, from (people × groups) sums and counts.
 
     Args:
@@ -31,6 +31,10 @@ def cr2_parts(S: np.ndarray, N: np.ndarray, rho: float = 0.0) -> tuple[np.ndarra
         rho: the working model's intra-person correlation for the df (0: independent errors, the
             classic Bell–McCaffrey df). With people of very unequal sizes the variance is dominated
             by the largest ones, and a working model that knows answers cluster says so.
+        centre: take the residuals about this value (the pooled score: the variance under "no
+            difference", as a score test does) instead of each group's own mean. Near a ceiling a
+            group's own variance shrinks as its mean rises, so tests on it call high groups "above
+            the rest" far more often than low ones "below"; about the pooled score they do not.
     Returns:
         (p, v, df), each (groups,); v and df are NaN where a group has fewer than 2 people.
     """
@@ -40,7 +44,7 @@ def cr2_parts(S: np.ndarray, N: np.ndarray, rho: float = 0.0) -> tuple[np.ndarra
         p = S.sum(axis=0) / n_g
         h = N / n_g
         inflate = np.where(N > 0, 1.0 / (1.0 - h), 0.0)
-        v = ((S - N * p) ** 2 * inflate).sum(axis=0) / n_g**2
+        v = ((S - N * (p if centre is None else centre)) ** 2 * inflate).sum(axis=0) / n_g**2
         df = _bell_mccaffrey_df(N, h, inflate, rho)
     people = (N > 0).sum(axis=0)
     few = people < 2

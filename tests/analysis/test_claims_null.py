@@ -28,11 +28,14 @@ SHAPES = {  # name: (group sizes in people, whether people span the groups, logi
     "regions-ceiling": (np.array([700, 350, 200, 120, 80, 50]), False, 2.2, "binary"),
     "two-groups": (np.array([900, 600]), False, 0.0, "binary"),
     "domains": (np.array([1500] * 6), True, 0.0, "choice"),
+    # people's alignment spreads four times as widely in one small group as in the rest (person SD 1.8 vs 0.45)
+    "unequal-spread": (np.array([60, 400, 300, 200]), False, 1.4, "binary", np.array([1.8, 0.45, 0.45, 0.45])),
 }
 REPLICATES = 90  # per shape: 360 data sets in all
 
 
-def _cells(rng: np.random.Generator, sizes: np.ndarray, spans: bool, mu: float, scoring: str, shift: dict[int, float]) -> Cells:
+def _cells(rng: np.random.Generator, sizes: np.ndarray, spans: bool, mu: float, scoring: str, shift: dict[int, float],
+           spread: np.ndarray | None = None) -> Cells:
     people, k = (int(sizes[0]) if spans else int(sizes.sum())), len(sizes)
     items = np.clip(np.round(rng.lognormal(np.log(8), 1.2, people)), 1, 200)
     if spans:  # each person's items fall in every domain at random
@@ -41,7 +44,17 @@ def _cells(rng: np.random.Generator, sizes: np.ndarray, spans: bool, mu: float, 
         N = np.zeros((people, k))
         N[np.arange(people), np.repeat(np.arange(k), sizes)] = items
     offset = np.array([shift.get(g, 0.0) for g in range(k)])
-    prob = np.clip(expit(rng.normal(mu, 0.9, people))[:, None] + offset[None, :], 0, 1) * np.ones((people, k))
+    sd = 0.9 if spread is None else np.repeat(spread, sizes)
+    logit = rng.normal(mu, sd, people)
+    if spread is not None:  # the same mean share in every group: centre each group's shares on the first group's mean
+        group = np.repeat(np.arange(k), sizes)
+        target = np.mean(expit(rng.normal(mu, spread[0], 200_000)))
+        share = expit(logit)
+        for g in range(k):
+            share[group == g] += target - np.mean(expit(np.random.default_rng(g).normal(mu, spread[g], 200_000)))
+        prob = np.clip(share[:, None] + offset[None, :], 0, 1) * np.ones((people, k))
+    else:
+        prob = np.clip(expit(logit)[:, None] + offset[None, :], 0, 1) * np.ones((people, k))
     if scoring == "choice":
         S2, S = _choice_squares(rng, N, prob)
     else:
@@ -61,8 +74,8 @@ def _choice_squares(rng: np.random.Generator, N: np.ndarray, prob: np.ndarray) -
 
 
 def _claims(rng, shape: str, shift: dict[int, float] | None = None):
-    sizes, spans, mu, scoring = SHAPES[shape]
-    cells = _cells(rng, sizes, spans, mu, scoring, shift or {})
+    sizes, spans, mu, scoring, *spread = SHAPES[shape]
+    cells = _cells(rng, sizes, spans, mu, scoring, shift or {}, spread[0] if spread else None)
     tables = tables_from_cells(cells, ["group"], np.zeros((0, len(cells.users))), per_person=not spans)
     return grouping_claims(tables, "group")
 
