@@ -37,7 +37,9 @@ def test_a_table_of_labels_round_trips_into_the_analysis(cache, tmp_path):
     from analysis.report import leaderboard
 
     board = leaderboard(scored, B=50)
-    assert board.item(0, "paa") == pytest.approx(0.5) and board.item(0, "instances") == 40
+    assert board.item(0, "paa_items") == pytest.approx(0.5) and board.item(0, "instances") == 40  # the paper's share of items
+    people = scored.group_by("user_id").agg(pl.col("aligned").mean())
+    assert board.item(0, "paa") == pytest.approx(people["aligned"].mean())  # the default: each person once
 
 
 def test_an_imported_run_shows_in_the_dashboard(cache, tmp_path, monkeypatch):
@@ -52,7 +54,12 @@ def test_an_imported_run_shows_in_the_dashboard(cache, tmp_path, monkeypatch):
     monkeypatch.setenv("MVPBENCH_CACHE", str(cache))
     at = AppTest.from_file(str(Path(__file__).resolve().parents[3] / "dashboard" / "app.py"), default_timeout=120).run()
     board = next(d.value for d in at.dataframe if "Run id" in d.value.columns and "Score, %" in d.value.columns)
-    assert not at.exception and list(board["Run id"]) == [run_id] and board["Score, %"].iloc[0] == pytest.approx(66.7)
+    assert not at.exception and list(board["Run id"]) == [run_id]
+    assert board["Score over items (paper), %"].iloc[0] == pytest.approx(66.7)  # 20 of 30 items
+    people = (read_instances("demo", cache).filter(pl.col("instance_id").is_in(ids)).select("instance_id", "user_id")
+              .join(pl.DataFrame({"instance_id": ids, "aligned": [1.0, 0.0, 1.0] * 10}), on="instance_id")
+              .group_by("user_id").agg(pl.col("aligned").mean()))
+    assert board["Score, %"].iloc[0] == pytest.approx(round(100 * people["aligned"].mean(), 1))  # each person once
 
 
 def test_the_authors_judged_json_and_abstentions(cache, tmp_path):
