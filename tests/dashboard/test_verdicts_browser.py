@@ -26,6 +26,10 @@ DPO = next(d.name for d in sorted((Path(__file__).resolve().parents[2] / "cache"
 PAGES = {"overview": ("/", "Leaderboard"), "map": (f"/map?{RUN}&where=region", "were tested"),
          "mapdiff": (f"/map?{RUN}&where=region&vs={DPO}", "This difference covers"),
          "compare": ("/compare", "B − A ="), "groups": (f"/groups?{RUN}&grouping=religion", "were tested")}
+# The tables each page must show before it is read: on a busy machine a grid below the chart can arrive
+# after the verdict and the status widget have settled.
+NEEDS = {"overview": ["Score, %"], "map": ["Could be lowest", "lowest (95% set)"], "mapdiff": ["Too few people", "Items"],
+         "compare": ["Items"], "groups": ["Could be lowest", "lowest (95% set)"]}
 # What the page shows in its main column, in order: text (headings apart), charts, and each data frame's
 # accessible grid as rows keyed by column header, with the number of rows and columns the grid has.
 READ = """() => {
@@ -65,6 +69,20 @@ def _settle(page, text: str, timeout: int = 120_000) -> None:
     page.wait_for_timeout(800)
 
 
+def _read_when_drawn(page, columns: list[str], timeout_s: float = 60) -> list[dict]:
+    """The page as READ sees it, once every table with one of `columns` is drawn with all its rows."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        items = page.evaluate(READ)
+        tables = [t for t in items if t["kind"] == "table"]
+        drawn = all(any(c in t["header"] and len(t["rows"]) == t["count"] for t in tables) for c in columns)
+        if drawn or time.monotonic() > deadline:
+            return items
+        page.wait_for_timeout(500)
+
+
 def _verdict(items: list[dict]) -> list[str]:
     """The sentences a page opens with: its text after the title, before its first table or chart."""
     start = next(i for i, item in enumerate(items) if item["kind"] == "heading") + 1
@@ -102,7 +120,7 @@ def seen(tmp_path_factory) -> dict:
             for name, (path, text) in PAGES.items():
                 page.goto(url + path)
                 _settle(page, text)
-                out[name] = page.evaluate(READ)
+                out[name] = _read_when_drawn(page, NEEDS[name])
             with page.expect_download(timeout=120_000) as download:  # the Groups page, last read
                 page.get_by_role("button", name="Download a shareable report (HTML)").click()
             report = tmp_path_factory.mktemp("report") / download.value.suggested_filename
