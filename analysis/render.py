@@ -19,8 +19,8 @@ from analysis.provenance import DEMO_TAG, DEMO_WARNING, ExportLabel, Provenance,
 from analysis.report import DisparityReport
 
 FORMATS = ("md", "html", "csv", "latex")
-GROUP_COLUMNS = ("group", "users", "effective_users", "instances", "paa", "ci_lo", "ci_hi", "paa_items", "gap", "p_holm", "rank_lo",
-                 "rank_hi", "lowest_candidate", "paa_shrunk", "note")
+GROUP_COLUMNS = ("group", "users", "effective_users", "instances", "paa", "ci_lo", "ci_hi", "paa_items", "gap", "p_holm",
+                 "p_holm_family", "p_bh_family", "rank_lo", "rank_hi", "lowest_candidate", "paa_shrunk", "note")
 BOARD_COLUMNS = ["model", "protocol", "condition", "metric", "users", "instances", "paa", "ci_lo", "ci_hi", "paa_items", "plain_share"]
 # a group is named lowest (highest) only when the 95% confidence set for the lowest holds it alone
 # (analysis.ranks); otherwise the set is given, so no column names a group the data cannot single out
@@ -156,7 +156,9 @@ def _settings_line(report: DisparityReport) -> str:
     return (f"{whose} Cluster bootstrap over people, B = {s['B']} (seed {s['seed']}), expanded percentile intervals; "
             f"α = {s['alpha']}. Groups with fewer than {s['min_users']} effective people are shown with a note but not tested, "
             "not ranked and not used in the spread; a group whose people all score the same borrows the pooled variance. "
-            "Ranks: 95% simultaneous rank sets (1 = lowest); a group is named lowest only when the set for the lowest holds it "
+            "p_holm corrects within one grouping; p_holm_family across every grouping of the run at once (confirmed, "
+            "family-wise), p_bh_family the same family by false discovery rate (worth a look); family_tests says how many "
+            "tests the family held. Ranks: 95% simultaneous rank sets (1 = lowest); a group is named lowest only when the set for the lowest holds it "
             "alone. τ is the spread of the groups' true alignment with noise removed; the observed best − worst range includes noise.")
 
 

@@ -26,6 +26,7 @@ from analysis.groups import GroupAnalysis, analyse_groups, checked_estimand, dis
 from analysis.length import LENGTH_COLUMNS, summary_from_rows
 from analysis.length_fit import rows_from_arrays
 from analysis.parallel import map_indices
+from analysis.significance import benjamini_hochberg, holm
 from analysis.resampling import DEFAULT_REPLICATES, mean_interval, replicate_weights
 from analysis.metrics import metric_name, plain_shares
 from analysis.selection import refuse_nan, with_coverage
@@ -238,10 +239,30 @@ GROUP_LEAD = ["model", "protocol", "condition", "grouping", "group", "iso3"]
 
 
 def _groups_frame(group_columns: dict[str, list]) -> pl.DataFrame:
-    """One row per (selection, grouping, group) from the per-grouping column pieces."""
+    """One row per (selection, grouping, group) from the per-grouping column pieces, with each test
+    also corrected across every grouping of its selection (`with_family`)."""
     flat = {k: [x for part in v for x in part] if isinstance(v[0], list) else np.concatenate(v) for k, v in group_columns.items()}
     groups = pl.DataFrame(flat, schema_overrides={"iso3": pl.String, "note": pl.String}, nan_to_null=True)
-    return groups.select(GROUP_LEAD + [c for c in groups.columns if c not in GROUP_LEAD])
+    return with_family(groups.select(GROUP_LEAD + [c for c in groups.columns if c not in GROUP_LEAD]))
+
+
+def with_family(groups: pl.DataFrame) -> pl.DataFrame:
+    """A report scans every grouping of a selection at once, so a gap found somewhere among them needs
+    the whole family's correction: Holm over every tested group of every grouping of the selection
+    ("confirmed": family-wise error ≤ α) and BH over the same ("worth a look": false discovery rate ≤ α).
+
+    Args:
+        groups: the report's group rows (SELECTION, grouping, p_value).
+    Returns:
+        The rows with p_holm_family, p_bh_family and family_tests (how many tests the family held).
+    """
+    parts = []
+    for _, part in groups.with_row_index("_row").partition_by(list(SELECTION), as_dict=True, maintain_order=True).items():
+        p = part.get_column("p_value").to_numpy().astype(float)
+        parts.append(part.with_columns(pl.Series("p_holm_family", holm(p), nan_to_null=True),
+                                       pl.Series("p_bh_family", benjamini_hochberg(p), nan_to_null=True),
+                                       pl.lit(int(np.isfinite(p).sum())).alias("family_tests")))
+    return pl.concat(parts).sort("_row").drop("_row") if parts else groups
 
 
 DIAGNOSTICS_SCHEMA = {**{c: pl.String for c in (*SELECTION, "metric")}, **LENGTH_COLUMNS, **DIAGNOSTIC_SCHEMA,

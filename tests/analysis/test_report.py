@@ -261,3 +261,18 @@ def test_the_leaderboard_carries_each_runs_coverage_and_marks_partial_runs():
     assert not rows[("m1", "logprob")]["partial"]  # the largest of its own protocol
     of_benchmark = leaderboard(full, B=0, benchmark_instances=480)
     assert of_benchmark["coverage"].to_list() == [0.25, 0.25]
+
+
+def test_a_report_corrects_each_run_across_every_grouping_it_scans(scored):
+    """Scanning many groupings at once is one family: Holm and BH over every tested group of every
+    grouping of a run, never below the per-grouping correction, and the family's size stated."""
+    from analysis.significance import benjamini_hochberg, holm
+
+    report = disparity_report(_selection(scored), ["gender", "special_region", "age"], B=0)
+    groups = report.groups
+    tested = groups.filter(pl.col("p_value").is_not_null())
+    assert (tested["family_tests"] == tested.height).all()
+    assert (tested["p_holm_family"] >= tested["p_holm"] - 1e-12).all()
+    np.testing.assert_allclose(tested["p_holm_family"].to_numpy(), holm(tested["p_value"].to_numpy()))
+    np.testing.assert_allclose(tested["p_bh_family"].to_numpy(), benjamini_hochberg(tested["p_value"].to_numpy()))
+    assert "p_holm_family" in render(report, "md") and "family_tests" in render(report, "csv")["groups"]
