@@ -28,6 +28,7 @@ SHAPES = {  # name: (group sizes in people, whether people span the groups, logi
     "regions-ceiling": (np.array([700, 350, 200, 120, 80, 50]), False, 2.2, "binary"),
     "two-groups": (np.array([900, 600]), False, 0.0, "binary"),
     "domains": (np.array([1500] * 6), True, 0.0, "choice"),
+    "small-domains": (np.array([70] * 6), True, 0.0, "binary"),  # 70 people spanning six domains: ~40 per domain
     # people's alignment spreads four times as widely in one small group as in the rest (person SD 1.8 vs 0.45)
     "unequal-spread": (np.array([60, 400, 300, 200]), False, 1.4, "binary", np.array([1.8, 0.45, 0.45, 0.45])),
 }
