@@ -13,7 +13,7 @@ from analysis.selection import FULL_COVERAGE
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE
 from analysis.summary import benchmark_counts, split_table, users_by_country
 from analysis.values import VALUE_DIMENSIONS
-from analysis.verdict import leaderboard_verdict
+from analysis.verdict_runs import leaderboard_verdict
 from dashboard.common import choose, load_instances, page_data, provenance, run_diagnostics, run_index, run_length, table_config
 
 

@@ -86,7 +86,8 @@ def _board(rows: list[tuple[str, int, int, float]]) -> pl.DataFrame:
 
 
 def test_a_partial_run_never_leads_the_leaderboard_verdict():
-    from analysis.verdict import leaderboard_verdict, literal
+    from analysis.verdict import literal
+    from analysis.verdict_runs import leaderboard_verdict
 
     name = lambda model: literal(f"{model} · choice (PAA) · profile")  # noqa: E731 - run names are shown as text
     board = _board([("tiny", 3, 10, 0.55), ("base", 1500, 2393, 0.509), ("sft", 1490, 2300, 0.50), ("dpo", 1000, 1195, 0.52)])
@@ -192,7 +193,8 @@ def test_the_overview_and_compare_verdicts_are_in_their_tables(demo):
     from analysis.paired import compare_runs
     from analysis.report import leaderboard
     from analysis.results import scan_instances
-    from analysis.verdict import comparison_verdict, leaderboard_verdict
+    from analysis.verdict import comparison_verdict
+    from analysis.verdict_runs import leaderboard_verdict
     from tests.verdicts import cells, check_comparison, check_leaderboard, plain
 
     board = leaderboard(demo, B=200, benchmark_instances=scan_instances("demo").select(pl.len()).collect().item())
