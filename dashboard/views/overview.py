@@ -5,8 +5,8 @@ import polars as pl
 import streamlit as st
 
 from analysis.diagnostics import POSITION_DRIVEN
-from analysis.display import (DEFINITIONS, PLAIN_SHARE_DEFINITION, choice_display, judge_display, leaderboard_display,
-                              length_display)
+from analysis.display import PLAIN_SHARE_DEFINITION, choice_display, judge_display, leaderboard_display, length_display
+from analysis.metrics import ESTIMAND_DEFINITION, METRIC_WORDS
 from analysis.report import leaderboard
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.selection import FULL_COVERAGE
@@ -77,7 +77,7 @@ def leaderboard_section(scored: pl.LazyFrame, state: str, benchmark_instances: i
         st.markdown(line)
     st.subheader("Leaderboard")
     st.dataframe(shown, hide_index=True, column_config=table_config(shown))
-    st.caption("Grouped by metric and protocol and ranked within them, never across. " + " ".join(DEFINITIONS.values())
+    st.caption("Grouped by metric and protocol and ranked within them, never across. " + " ".join(METRIC_WORDS.values()) + " " + ESTIMAND_DEFINITION
                + " " + PLAIN_SHARE_DEFINITION + " 95% intervals resample people (all of a person's answers together). Coverage: the share of the benchmark's "
                f"{benchmark_instances:,} items a run scored; a partial run (under {FULL_COVERAGE:.0%} of the people or items of "
                "its protocol's largest run) is shown, never ranked.")
