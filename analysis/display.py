@@ -27,7 +27,7 @@ HELP = {
     "Gap 95% interval": "Interval of the gap, in points.",
     "p": "Group vs the rest (CR2, Bell–McCaffrey df), before correction.",
     "p (Holm)": "Adjusted for testing every group (Holm): below 0.05 is a finding.",
-    "Tested": "Whether the group has enough effective people and variation to be tested.",
+    "Tested": "Whether the group has enough effective people to be tested (a group whose people all score the same is tested too).",
     "Shrunk, %": "The group's score pulled toward the overall by its noise (empirical Bayes): what small groups most likely are.",
     "Why not tested": "The reason a group was left out of the tests and rankings.",
     "Rank from lowest, 95% set": ("Where the group's true score ranks among the tested groups, 1 = lowest, with 95% confidence "

@@ -48,6 +48,7 @@ class GroupAnalysis:
     fit_variance: np.ndarray  # what the random-effects fit read per group (moderated or pooled)
     df: np.ndarray  # Bell–McCaffrey df per group
     pooled_variance: np.ndarray  # the pooled person model's variance per group
+    overall: float  # the estimand's overall score: the reference every gap is taken from
 
 
 def with_groups(frame: pl.DataFrame | pl.LazyFrame, by: Sequence[str]) -> pl.DataFrame:
@@ -78,11 +79,7 @@ def user_cells(df: pl.DataFrame, by: Sequence[str]) -> Cells:
     return Cells(groups.drop("g"), users.get_column("user_id").to_numpy(), arrays[0], arrays[1], arrays[2])
 
 
-ESTIMANDS = ("person", "items")
-ESTIMAND_WORDS = {
-    "person": "each person counts once: the mean of the people's own shares (how well the model serves the group's people)",
-    "items": "every answer counts once: the share of all the group's items (the paper's PAA/OPA; people who answered more weigh more)",
-}
+ESTIMANDS = ("person", "items")  # whose score; in words: analysis.metrics.ESTIMAND_DEFINITION
 
 
 def checked_estimand(estimand: str) -> str:
@@ -112,9 +109,10 @@ def _notes(n_eff: np.ndarray, v: np.ndarray, paa: np.ndarray, minimum: int) -> t
             notes.append(f"fewer than {minimum} effective people ({n:.1f}): not tested")
         elif not var > 0:
             # the loudest gap must never read as none: a large group whose people all score the same is
-            # tested, with the variance a group of its size has under the pooled person model
+            # tested, with the variance its score has under "no difference" (analyse_groups)
             tested[k] = True
-            notes.append(f"every person scores {p:g}: its variance is borrowed from the pooled person model")
+            notes.append(f"every person scores {p:g}: tested with a borrowed variance (its people's spread about the pooled "
+                         "score, at least the pooled person model's)")
         else:
             tested[k] = True
             notes.append(None)
@@ -175,7 +173,7 @@ def analyse_groups(cells: Cells, W: np.ndarray, *, alpha: float = 0.05, min_user
         columns["ci_lo"], columns["ci_hi"] = bootstrap_interval(reps, n_eff, df, alpha)
         columns["gap_lo"], columns["gap_hi"] = bootstrap_interval(reps - overall_reps, n_eff, df, alpha)
         _borrowed_intervals(columns, borrowed, v, N, df, alpha)
-    return GroupAnalysis(columns, omnibus(S, N, tested, per_person, rho, own), disparity, v_fit, df, pooled)
+    return GroupAnalysis(columns, omnibus(S, N, tested, per_person, rho, own), disparity, v_fit, df, pooled, float(overall))
 
 
 def _score_covariance(S: np.ndarray, N: np.ndarray, v: np.ndarray, per_person: bool) -> np.ndarray:
@@ -257,8 +255,7 @@ def tables_from_cells(cells: Cells, by: Sequence[str], W: np.ndarray, *, alpha: 
     columns = {k: (v.tolist() if v.dtype == object else v) for k, v in result.columns.items()}
     table = cells.groups.with_columns(*(pl.Series(k, v, dtype=pl.String if k == "note" else None, nan_to_null=True)
                                         for k, v in columns.items()))
-    scored = person_level(cells) if estimand == "person" else cells  # the reference every gap is taken from
-    table = table.with_columns(pl.lit(float(scored.S.sum() / scored.N.sum())).alias("overall_paa")).sort(by)
+    table = table.with_columns(pl.lit(result.overall).alias("overall_paa")).sort(by)
     return GroupingTables(table, result.omnibus, disparity_frame(result.disparity))
 
 
