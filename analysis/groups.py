@@ -155,7 +155,7 @@ def analyse_groups(cells: Cells, W: np.ndarray, *, alpha: float = 0.05, min_user
     _, v_null, _ = cr2_parts(S, N, rho, centre=overall)
     v = np.fmax(pooled, v_null)
     own = (paa, v, df)
-    tests = group_vs_rest(S, N, tested, per_person, rho, own, centre=overall)
+    tests = group_vs_rest(S, N, tested, per_person, rho, own, centre=overall, components=(between, within))
     # the random-effects fit reads moderated variances for tested groups (stable weights), the pooled
     # model's for the rest (a one-person group has no variance of its own)
     v_fit = np.where(tested, moderated_variance(v, df, pooled), pooled)

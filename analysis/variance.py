@@ -67,14 +67,15 @@ def _bell_mccaffrey_df(N: np.ndarray, h: np.ndarray, inflate: np.ndarray, rho: f
     return trace**2 / square
 
 
-def cr2_adjusted_residuals(S: np.ndarray, N: np.ndarray) -> np.ndarray:
+def cr2_adjusted_residuals(S: np.ndarray, N: np.ndarray, centre: float | None = None) -> np.ndarray:
     """(people × groups) CR2-adjusted influence of each person on each group's mean:
     (S_u − p N_u) / √(1 − h_u) / N_g. Squared and summed over people it gives v_g; its cross
-    products give the covariance of two groups' means when people span groups."""
+    products give the covariance of two groups' means when people span groups. `centre` takes the
+    residuals about that value (the pooled score) instead of each group's mean, as in `cr2_parts`."""
     S, N = np.asarray(S, dtype=float), np.asarray(N, dtype=float)
     n_g = N.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = S.sum(axis=0) / n_g
+        p = S.sum(axis=0) / n_g if centre is None else centre
         scale = np.where(N > 0, 1.0 / np.sqrt(np.clip(1.0 - N / n_g, 1e-12, None)), 0.0)
         return np.nan_to_num((S - N * p) * scale / n_g)
 

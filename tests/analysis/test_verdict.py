@@ -160,10 +160,10 @@ def test_a_lone_lowest_group_is_the_only_one_that_could_be_lowest():
     assert check_grouping(moved, table, spread=spread).problems  # an unread sentence is a problem too
 
 
-def test_a_finding_quoting_another_number_than_its_table_is_caught(demo):
+def test_a_finding_quoting_another_number_than_its_table_is_caught():
     from tests.verdicts import check_grouping
 
-    verdict, table, spread, checked = _groups_page(demo.filter(pl.col("run_id") == BASE), "domain")
+    verdict, table, spread, checked = _groups_page(_scored({"gender": {"Female": -0.10}}), "gender")
     assert "differs" in checked.kinds and checked.problems == []
     named = next(r for r in table if r["p (Holm)"] not in ("not tested",) and float(r["p (Holm)"].strip("< ")) < 0.05)
     for column, shown in (("Gap to overall, points", f"{float(named['Gap to overall, points']) + 0.1:.1f}"), ("p (Holm)", "0.06"),
