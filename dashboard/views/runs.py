@@ -15,29 +15,43 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
+from analysis.display import group_label, leaderboard_display, omnibus_display, report_disparity_display
 from analysis.groupings import GROUPINGS
 from analysis.provenance import report_filters
 from analysis.render import render as render_report
 from analysis.report import disparity_report
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
-from dashboard.common import load_instances, page_data, provenance, run_index
+from dashboard.common import load_instances, page_data, provenance, run_index, table_config
 from dashboard.downloads import export_buttons, report_provenance
 from dashboard.jobs import Job, JobStatus, cancel_job, job_status, list_jobs, start_job
 
 POLL_SECONDS = 2
+# The page's defaults are those of the demo's runs (docs/demo_runs.toml): choice and logprob under the
+# profile condition, on the test split plus one item of every other person, scored by SmolLM2.
+DEMO_MODEL, DEMO_PROTOCOL, DEMO_CONDITION, DEMO_SPLIT, DEMO_PLUS_PER_USER = "smollm2-135m", "choice", "profile", "test", 1
+ALL_SPLITS = "(all)"
+SPLITS = [DEMO_SPLIT, "val", "train", ALL_SPLITS]
+# The fake backend (pipeline.backends.fake) is no model: made-up numbers from a hash of the text. Its runs
+# carry this name whatever the model box says, so its numbers never stand under a real model's name.
+FAKE_MODEL = "fake-not-a-model"
+BACKENDS = {"transformers": "transformers: the model, run on this machine (minutes on a CPU)",
+            "fake": "fake (not a model): made-up numbers in seconds, for trying the flow"}
 SEEN = "runs_jobs_seen_running"  # job ids this session saw running: their end refreshes the whole page
 START_ERROR = "runs_start_error"
 
 
 @st.cache_data(show_spinner=False)
 def cached_report(_scored: pl.LazyFrame, _instances: pl.DataFrame, state: str, params_json: str):
-    """The report on the chosen runs; instance columns read once per instance (`_instances`)."""
+    """The report on the chosen runs (None when they have no scored item in the split) and the seconds
+    it took; instance columns read once per instance (`_instances`)."""
     p = json.loads(params_json)
     sel = _scored.filter(pl.col("protocol").is_in(p["protocols"]) & pl.col("condition").is_in(p["conditions"]))
-    if p["split"] != "(all)":
+    if p["split"] != ALL_SPLITS:
         sel = sel.filter(pl.col("split") == p["split"])
     started = time.perf_counter()
+    if not sel.select(pl.len()).collect().item():
+        return None, time.perf_counter() - started
     report = disparity_report(sel, p["groupings"], B=p["B"], seed=p["seed"], alpha=p["alpha"], min_users=p["min_users"],
                                instances=_instances)
     return report, time.perf_counter() - started
@@ -56,16 +70,30 @@ def jobs_with_status(name: str, root: Path) -> list[tuple[Job, JobStatus]]:
 # --- rerun the analysis ----------------------------------------------------------------------------
 
 
-def rerun_params(index: pl.DataFrame) -> dict:
+def preferred(options: list[str], default: str) -> list[str]:
+    """The demo's choice when the runs have it, else the first option (a multiselect's default)."""
+    return [default] if default in options else options[:1]
+
+
+def split_picker() -> str:
+    """The page's one split: what Rerun analyses and what scoring scores (the demo's runs: test)."""
+    return st.selectbox("Split", SPLITS, key="runs_split", format_func=lambda s: "every split" if s == ALL_SPLITS else s,
+                        help="Rerun analyses the chosen runs' items of this split; scoring scores this split's items. "
+                             "The demo's runs scored the test split, plus one item of every other person.")
+
+
+def rerun_params(index: pl.DataFrame, split: str) -> dict:
     """The rerun settings widgets (their choices from the runs' index); returns the chosen parameters."""
-    c1, c2, c3 = st.columns(3)
+    c1, c2 = st.columns(2)
     protocols = sorted(index.get_column("protocol").unique().to_list())
     conditions = sorted(index.get_column("condition").unique().to_list())
     # keyed by their options: when new results bring new protocols, the picker starts from a sensible default
-    chosen_protocols = c1.multiselect("Protocols", protocols, default=protocols[:1], key=f"r_protocols_{'-'.join(protocols)}")
-    chosen_conditions = c2.multiselect("Conditions", conditions, default=conditions[:1], key=f"r_conditions_{'-'.join(conditions)}")
-    split = c3.selectbox("Split", ["(all)", "train", "val", "test"], key="r_split")
-    groupings = st.multiselect("Groupings", GROUPINGS, default=["birth_country", "special_region", "gender"], key="r_groupings")
+    chosen_protocols = c1.multiselect("Protocols", protocols, default=preferred(protocols, DEMO_PROTOCOL),
+                                      key=f"r_protocols_{'-'.join(protocols)}")
+    chosen_conditions = c2.multiselect("Conditions", conditions, default=preferred(conditions, DEMO_CONDITION),
+                                       key=f"r_conditions_{'-'.join(conditions)}")
+    groupings = st.multiselect("Groupings", GROUPINGS, default=["birth_country", "special_region", "gender"], key="r_groupings",
+                               format_func=group_label)
     d1, d2, d3, d4 = st.columns(4)
     min_users = d1.number_input("Minimum effective people", MIN_PEOPLE_FLOOR, 500, MIN_EFFECTIVE_PEOPLE, key="r_min_users")
     B = d2.number_input("Bootstrap replicates (B)", 0, 5000, DEFAULT_REPLICATES, step=100, key="r_B")
@@ -87,23 +115,45 @@ def rerun_provenance(name: str, root: Path, meta: dict, index: pl.DataFrame, par
     return report_provenance("runs", name, root, meta, run_ids.to_list(), filters)
 
 
-def rerun_section(name: str, root: Path, meta: dict, state: str, scored: pl.LazyFrame, instances: pl.DataFrame) -> None:
+def computing_label(params: dict, runs: int) -> str:
+    """What the status box says while the report computes: the bootstrap is the long part."""
+    work = f"{params['B']:,} bootstrap replicates over people" if params["B"] else "no bootstrap (B = 0)"
+    return (f"Computing the report: {runs} run{'s' if runs != 1 else ''} × {len(params['groupings'])} "
+            f"grouping{'s' if len(params['groupings']) != 1 else ''}, {work}…")
+
+
+def rerun_section(name: str, root: Path, meta: dict, state: str, scored: pl.LazyFrame, instances: pl.DataFrame, split: str) -> None:
     st.subheader("Rerun the analysis")
     index = run_index(scored, state)
-    params = rerun_params(index)
+    if not index.height:
+        st.info("Nothing is scored on this benchmark yet, so there is nothing to analyse: score some items below "
+                "(the fake backend takes seconds), then rerun.")
+        return
+    params = rerun_params(index, split)
     params_json = json.dumps(params, sort_keys=True)
-    ready = index.height and params["groupings"] and params["protocols"] and params["conditions"]
+    ready = params["groupings"] and params["protocols"] and params["conditions"]
     if st.button("Rerun", type="primary", key="rerun", disabled=not ready):
         st.session_state["params"] = params_json
     if not st.session_state.get("params"):
         return
-    report, seconds = cached_report(scored, instances, state, st.session_state["params"])
-    digest = hashlib.sha256(st.session_state["params"].encode()).hexdigest()[:10]
-    st.caption(f"Computed in {seconds:.2f} s (cached under parameter hash {digest}; the same settings again cost nothing).")
-    st.dataframe(report.leaderboard, hide_index=True)
-    st.dataframe(report.omnibus, hide_index=True)
-    if report.disparities.height:
-        st.dataframe(report.disparities, hide_index=True)
+    chosen = json.loads(st.session_state["params"])
+    runs = index.filter(pl.col("protocol").is_in(chosen["protocols"]) & pl.col("condition").is_in(chosen["conditions"])).height
+    with st.status(computing_label(chosen, runs), expanded=False) as box:  # a cached report returns at once
+        report, seconds = cached_report(scored, instances, state, st.session_state["params"])
+        digest = hashlib.sha256(st.session_state["params"].encode()).hexdigest()[:10]
+        box.update(label=f"Computed in {seconds:.2f} s (cached under parameter hash {digest}; the same settings again cost nothing).",
+                   state="complete")
+    if report is None:
+        where = "any split" if chosen["split"] == ALL_SPLITS else f"the {chosen['split']} split"
+        st.info(f"The chosen runs have no scored items in {where}: pick another split or other runs, or score them below.")
+        return
+    board = leaderboard_display(report.leaderboard, index)
+    board = board.select(c for c in board.columns if board[c].null_count() < board.height)  # a figure no chosen run has
+    for title, shown in (("Leaderboard", board), ("Tests across groups", omnibus_display(report.omnibus)),
+                         ("Spread between groups", report_disparity_display(report.disparities) if report.disparities.height else None)):
+        if shown is not None:
+            st.markdown(f"**{title}**")
+            st.dataframe(shown, hide_index=True, column_config=table_config(shown))
     prov = rerun_provenance(name, root, meta, index, st.session_state["params"])
     export_buttons(report.groups, f"{name}-groups-{digest}", "runs_groups", prov)
     st.download_button("Download HTML report", render_report(report, "html", prov).encode("utf-8"), f"{name}-report-{digest}.html",
@@ -113,16 +163,25 @@ def rerun_section(name: str, root: Path, meta: dict, state: str, scored: pl.Lazy
 # --- score what is missing -------------------------------------------------------------------------
 
 
+def scoring_model() -> str:
+    """The model the run is named after: the box's value, or FAKE_MODEL for the fake backend."""
+    return FAKE_MODEL if st.session_state.get("s_backend") == "fake" else (st.session_state.get("s_model") or DEMO_MODEL)
+
+
 def scoring_command(name: str, root: Path) -> tuple[list[str], str]:
-    """The `mvpbench run` command for the scoring widgets' values, and its label for the panel."""
+    """The `mvpbench run` command for the scoring widgets' values (and the page's split), and its label for the panel."""
     get = st.session_state.get
-    command = [sys.executable, "-m", "pipeline.cli", "run", "--cache", str(root), "--benchmark", name,
-               "--model", get("s_model"), "--protocol", get("s_protocol"), "--condition", get("s_condition"),
-               "--split", get("s_split"), "--quiet"]
+    backend, model, split = get("s_backend") or "transformers", scoring_model(), get("runs_split") or DEMO_SPLIT
+    command = [sys.executable, "-m", "pipeline.cli", "run", "--cache", str(root), "--benchmark", name, "--backend", backend,
+               "--model", model, "--protocol", get("s_protocol"), "--condition", get("s_condition"), "--quiet"]
+    plus = int(get("s_plus", True)) * DEMO_PLUS_PER_USER if split != ALL_SPLITS else 0
+    if split != ALL_SPLITS:
+        command += ["--split", split] + (["--plus-per-user", str(plus)] if plus else [])
     limit = int(get("s_limit") or 0)
     if limit:
         command += ["--limit", str(limit)]
-    label = f"{get('s_model')} · {get('s_protocol')} · {get('s_condition')} · {get('s_split')}" + (f" · at most {limit}" if limit else "")
+    where = "every split" if split == ALL_SPLITS else split + (" + one item per other person" if plus else "")
+    label = f"{model} · {get('s_protocol')} · {get('s_condition')} · {where}" + (f" · at most {limit}" if limit else "")
     return command, label
 
 
@@ -143,19 +202,30 @@ def start_scoring(name: str, root: Path) -> None:
     start_job(root, name, command, planned["run_id"], int(planned["selected"]), label)
 
 
-def score_section(name: str, root: Path, running: list[Job]) -> None:
+def score_section(name: str, root: Path, running: list[Job], empty: bool) -> None:
     st.subheader("Score what is missing")
     e1, e2, e3, e4 = st.columns(4)
-    e1.text_input("Model", "smollm2-135m", key="s_model")
-    e2.selectbox("Protocol", ["choice", "logprob"], key="s_protocol")
-    e3.selectbox("Condition", ["profile", "blind", "profile+prefs"], key="s_condition")
-    e4.selectbox("Split", ["test", "val", "train"], key="s_split")
-    st.number_input("At most this many instances (0: all)", 0, 100_000, 50, key="s_limit")
+    backend = e1.selectbox("Backend", list(BACKENDS), key="s_backend", format_func=BACKENDS.get)
+    if backend == "fake":
+        e2.text_input("Model", FAKE_MODEL, key="s_model_fake", disabled=True,
+                      help="The fake backend's runs are always named so: their numbers are not a model's.")
+    else:
+        e2.text_input("Model", DEMO_MODEL, key="s_model", help="A short name, a hub id or a local folder.")
+    e3.selectbox("Protocol", ["choice", "logprob"], key="s_protocol")
+    e4.selectbox("Condition", ["profile", "blind", "profile+prefs"], key="s_condition")
+    f1, f2 = st.columns(2)
+    f1.number_input("At most this many instances (0: all)", 0, 100_000, 50, key="s_limit")
+    if st.session_state.get("runs_split", DEMO_SPLIT) != ALL_SPLITS:
+        f2.checkbox("Also one item of every other person (so every country appears, as in the demo's runs)", True, key="s_plus")
+    if backend == "fake":
+        st.warning(f"The fake backend is not a model: its answers are made-up numbers from a hash of the text. It is there to "
+                   f"try this page's flow in seconds. Its run is saved in this benchmark's cache as '{FAKE_MODEL}' and shows "
+                   "on every page under that name; delete its folder under runs/ to remove it.", icon="⚠️")
     allowed = jobs_allowed()
     if not allowed:
         st.info("Scoring from this page is off: the dashboard listens beyond this machine. Start it with "
                 "`mvpbench dashboard --allow-remote-jobs` to allow it, or run `mvpbench run` in a terminal.")
-    st.button("Score in the background", key="score", disabled=bool(running) or not allowed,
+    st.button("Score in the background", key="score", disabled=bool(running) or not allowed or empty,
               on_click=start_scoring, args=(name, root))
     if running:
         st.caption(f"A scoring job for this benchmark is running ({running[0].label}): one at a time, so two jobs "
@@ -237,9 +307,9 @@ def job_panel(name: str, root: Path) -> None:
     if older:
         with st.expander(f"Earlier jobs ({len(older)})"):
             st.dataframe(pl.DataFrame({
-                "started": [time.strftime("%Y-%m-%d %H:%M", time.localtime(j.started)) for j, _ in older],
-                "job": [j.label or j.run_id for j, _ in older], "state": [s.state for _, s in older],
-                "saved": [f"{s.saved}/{s.total}" for _, s in older]}), hide_index=True)
+                "Started": [time.strftime("%Y-%m-%d %H:%M", time.localtime(j.started)) for j, _ in older],
+                "Job": [j.label or j.run_id for j, _ in older], "State": [s.state for _, s in older],
+                "Saved": [f"{s.saved}/{s.total}" for _, s in older]}), hide_index=True)
 
 
 def live_panel(name: str, root: Path, polling: bool) -> None:
@@ -254,9 +324,16 @@ def render() -> None:
         return
     name, root, meta, state, scored = data
     st.title("Runs and reruns")
-    rerun_section(name, root, meta, state, scored, load_instances(name, str(root), meta.get("content_hash", "")))
+    instances = load_instances(name, str(root), meta.get("content_hash", ""))
+    empty = instances.height == 0
+    if empty:
+        st.warning(f"Benchmark '{name}' is empty: it has no instances, so there is nothing to score or analyse. Build it "
+                   "again (`mvpbench build`) or pick another benchmark in the sidebar.")
+    else:
+        split = split_picker()
+        rerun_section(name, root, meta, state, scored, instances, split)
     running = [job for job, status in jobs_with_status(name, root) if status.state == "running"]
-    score_section(name, root, running)
+    score_section(name, root, running, empty)
     live_panel(name, root, polling=bool(running))
     provenance(name, root, meta)
 

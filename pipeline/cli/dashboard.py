@@ -33,11 +33,22 @@ def dashboard_command(args: argparse.Namespace) -> tuple[list[str], dict[str, st
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Serve the dashboard. On POSIX, streamlit takes this process's place (exec): the pid that was
+    started is the server's, so SIGTERM, SIGINT (Ctrl-C) or SIGHUP to it stops the server, and no
+    child is left serving the port when `mvpbench dashboard` is killed (a child process was before)."""
     command, env = dashboard_command(args)
     host = f"[{args.address}]" if ":" in args.address else args.address
     jobs = "" if env["MVPBENCH_ALLOW_JOBS"] == "1" else "; scoring jobs from the page are off (--allow-remote-jobs)"
     print(f"dashboard on http://{host}:{args.port}  (Ctrl-C to stop{jobs})", flush=True)
-    return subprocess.call(command, env=env)
+    if os.name == "posix":
+        os.execvpe(command[0], command, env)  # does not return
+    child = subprocess.Popen(command, env=env)  # Windows has no exec that keeps the pid: wait, and stop the child on the way out
+    try:
+        return child.wait()
+    finally:
+        if child.poll() is None:
+            child.terminate()
+            child.wait()
 
 
 def add_parser(sub) -> None:
