@@ -361,12 +361,14 @@ def test_groups_page_tests_and_filters(app):
 def test_groups_heat_map_crosses_places_with_the_grouping(app):
     at = app.switch_page("views/groups.py").run()
     at.selectbox(key="grouping").set_value("gender").run()
-    heat = next(d.value for d in at.dataframe if {"birth_country", "gender", "small"} <= set(d.value.columns))
-    assert not at.exception and heat.groupby("birth_country")["users"].sum().min() >= 20
-    assert (heat.loc[heat["effective_users"] < 10, "small"]).all() and not heat.loc[heat["effective_users"] >= 10, "small"].any()
+    columns = {"Country of birth", "Gender", "Too few people"}  # the heat map's table, in words
+    heat = next(d.value for d in at.dataframe if columns <= set(d.value.columns))
+    assert not at.exception and heat.groupby("Country of birth")["People"].sum().min() >= 20
+    small, effective = heat["Too few people"], heat["Effective people"]
+    assert small[effective < 10].all() and not small[effective.round(1) >= 10].any()
     at.number_input(key="heat_min").set_value(40).run()
-    fewer = next(d.value for d in at.dataframe if {"birth_country", "gender", "small"} <= set(d.value.columns))
-    assert fewer["small"].sum() > heat["small"].sum() and at.query_params["heat_min"] == "40"
+    fewer = next(d.value for d in at.dataframe if columns <= set(d.value.columns))
+    assert fewer["Too few people"].sum() > small.sum() and at.query_params["heat_min"] == "40"
 
 
 def test_compare_page_pairs_profile_and_blind(app):
