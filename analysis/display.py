@@ -157,7 +157,7 @@ def change_display(change: pl.DataFrame) -> pl.DataFrame:
     def fmt(v: float | None, stat: str, signed: bool = False) -> str:
         if v is None:
             return "–"
-        return f"{100 * v:{'+' if signed else ''}.0f}%" if stat == "i2" else f"{100 * v:{'+' if signed else ''}.1f} pp"
+        return f"{100 * v:{'+' if signed else ''}.0f}%" if stat == "i2" else f"{100 * v:{'+' if signed else ''}.1f} points"
 
     rows = [{"Measure": LABELS.get(r["statistic"], r["statistic"]), "A": fmt(r["a"], r["statistic"]), "B": fmt(r["b"], r["statistic"]),
              "B − A": fmt(r["change"], r["statistic"], True),

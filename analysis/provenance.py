@@ -21,7 +21,8 @@ from datetime import datetime, timezone
 import polars as pl
 
 VIEWS = {"map": "Alignment by place", "groups": "Alignment by group", "compare": "Compare two runs",
-         "runs": "Alignment disparity report (Runs page)", "report": "Alignment disparity report", "table": "A dashboard table"}
+         "runs": "Alignment disparity report (Runs page)", "report": "Alignment disparity report", "table": "A dashboard table",
+         "models": "Models side by side by group"}
 DEMO_TAG = "DEMO DATA (synthetic people)"
 DEMO_WARNING = "These numbers describe made-up people, not any real population."
 LABEL_KEY = "mvpbench_label"  # a labelled spec's usermeta entry: the label's text

@@ -36,7 +36,7 @@ DIAGNOSTICS_LINE = ("Length: the share of items whose answer_w is the longer one
 
 
 def _points(value) -> str:
-    return "–" if value is None else f"{100 * value:.1f} pp"
+    return "–" if value is None else f"{100 * value:.1f} points"
 
 
 def _candidates(row: dict, named: str, candidates: str) -> str:

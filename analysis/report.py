@@ -333,14 +333,16 @@ def leaderboard(scored: pl.DataFrame | pl.LazyFrame, *, B: int = DEFAULT_REPLICA
 
 
 def cross_table(df: pl.DataFrame | pl.LazyFrame, rows: str, columns: str, *, min_row_users: int = MIN_EFFECTIVE_PEOPLE,
-                min_cell_users: int = 10) -> pl.DataFrame:
+                min_cell_users: int = 10, B: int = 0) -> pl.DataFrame:
     """PAA in each cell of `rows` × `columns` (the Groups page's country × attribute heat map):
     people, instances, PAA, its gap to the overall PAA, and the shrunk PAA, for the rows that have at
     least `min_row_users` people. Cells under `min_cell_users` are flagged `small`; they keep their
-    shrunk estimate so a reader can ask for it, but they are not to be read as findings. No
-    intervals: the heat map is an overview; a row's own Groups table has the tests."""
-    table = paa_by_group(df, [rows, columns], B=0, min_users=min_cell_users)
+    shrunk estimate so a reader can ask for it, but they are not to be read as findings. Each cell's
+    test against the rest (`tested`, `p_holm`: Holm over every cell tested) and, with `B` replicates,
+    the intervals of its PAA and its gap (null with B = 0 or too few people)."""
+    table = paa_by_group(df, [rows, columns], B=B, min_users=min_cell_users)
     big_rows = table.group_by(rows).agg(pl.col("users").sum().alias("row_users")).filter(pl.col("row_users") >= min_row_users)
     return (table.join(big_rows, on=rows, how="semi")
-            .select(rows, columns, "users", "effective_users", "instances", "paa", "gap", "small", "paa_shrunk", "overall_paa")
+            .select(rows, columns, "users", "effective_users", "instances", "paa", "gap", "small", "paa_shrunk", "overall_paa",
+                    "ci_lo", "ci_hi", "gap_lo", "gap_hi", "tested", "p_holm")
             .sort(rows, columns))

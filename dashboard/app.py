@@ -15,6 +15,7 @@ PAGES = [
     st.Page(str(HERE / "views" / "map.py"), title="Map"),
     st.Page(str(HERE / "views" / "groups.py"), title="Groups"),
     st.Page(str(HERE / "views" / "compare.py"), title="Compare"),
+    st.Page(str(HERE / "views" / "models.py"), title="Models"),
     st.Page(str(HERE / "views" / "items.py"), title="Items"),
     st.Page(str(HERE / "views" / "runs.py"), title="Runs"),
 ]

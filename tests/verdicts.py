@@ -52,7 +52,7 @@ def cells(frame: pl.DataFrame) -> list[Row]:
 
 def value(text: str) -> float | None:
     """A number as shown ("-1.5", "+0.3 pp", "50.9%", "1,500", "< 0.001" → 0.0005), else None."""
-    text = text.strip().removesuffix("pp").removesuffix("%").strip().replace(",", "")
+    text = text.strip().removesuffix("points").removesuffix("pp").removesuffix("%").strip().replace(",", "")
     if text == "< 0.001":
         return 0.0005
     try:

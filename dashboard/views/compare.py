@@ -18,6 +18,7 @@ from analysis.diagnostics import position_warning
 from analysis.display import (DEFINITIONS, PLAIN_SHARE_DEFINITION, change_display, difference_display, group_label, overall_display,
                               paired_test_lines)
 from analysis.names import short_run
+from dashboard.charts import row_axis, sized
 from dashboard.common import choose, choose_int, page_data, provenance, run_diagnostics, run_index, show_chart, table_config
 from dashboard.downloads import export_buttons, report_provenance, share_button
 
@@ -27,18 +28,38 @@ def compare(_scored: pl.LazyFrame, state: str, run_a: str, run_b: str, grouping:
     return compare_runs(_scored, run_a, run_b, grouping, B=DEFAULT_REPLICATES, min_users=min_users)
 
 
-def pick_runs(index: pl.DataFrame) -> tuple[str, str, str, int, dict]:
+def partner(index: pl.DataFrame, run_a: str, others: list[str]) -> str | None:
+    """B's default for a given A: the other side of the default pair when A is in it, else a run of
+    A's protocol (and condition, when one has it), else the first run of A's metric."""
+    pair = comparable_pair(index.filter(pl.col("run_id").is_in([run_a, *others])))
+    if pair and run_a in pair and (other := pair[1] if pair[0] == run_a else pair[0]) in others:
+        return other
+    a = index.filter(pl.col("run_id") == run_a).row(0, named=True)
+    ranked = sorted(others, key=lambda r: (index.filter(pl.col("run_id") == r).item(0, "protocol") != a["protocol"],
+                                           index.filter(pl.col("run_id") == r).item(0, "condition") != a["condition"], r))
+    return ranked[0] if ranked else None
+
+
+def pick_runs(index: pl.DataFrame) -> tuple[str, str | None, str, int, dict]:
     """A and B (default: the most meaningful pair, e.g. base vs tuned under one protocol), the grouping
-    and the minimum; run names are short, full ids beneath."""
+    and the minimum; run names are short, full ids beneath. B offers only runs of A's metric, so
+    changing A to a run of another metric moves B with it (before, B stayed and the page showed only
+    a refusal); B is None when no other run has A's metric."""
     info = {r["run_id"]: r for r in index.iter_rows(named=True)}
     runs = sorted(info)
     label = lambda r: short_run(info[r]["model"], info[r]["protocol"], info[r]["condition"])  # noqa: E731
+    metric = lambda r: metric_name(info[r]["protocol"])  # noqa: E731
     default_a, default_b = comparable_pair(index) or (runs[0], runs[1])
     c1, c2, c3 = st.columns(3)
     run_a = choose(c1, "A (baseline)", runs, "a", "run_a", default_a, format_func=label)
-    others = [r for r in runs if r != run_a]
-    run_b = choose(c2, "B (compared)", others, "b", "run_b", default_b if default_b in others else None, format_func=label)
-    st.caption(f"A = `{run_a}`, B = `{run_b}`")
+    others = [r for r in runs if r != run_a and metric(r) == metric(run_a)]
+    run_b = None
+    if others:
+        fallback = default_b if default_b in others else partner(index, run_a, others)
+        # a B of another metric in the URL is A's old partner, not a broken link: it follows A silently
+        run_b = choose(c2, f"B (compared, {metric(run_a)} runs)", others, "b", "run_b", fallback, known=frozenset(runs),
+                       format_func=label)
+        st.caption(f"A = `{run_a}`, B = `{run_b}`")
     grouping = choose(c3, "Per group", list(GROUPINGS), "grouping", "c_grouping", "special_region", format_func=group_label)
     min_users = choose_int(st.sidebar, "Minimum effective people per group", MIN_PEOPLE_FLOOR, 500, "min_users", "c_min_users",
                            MIN_EFFECTIVE_PEOPLE)
@@ -50,8 +71,8 @@ def difference_chart(groups: pl.DataFrame, grouping: str, metric: str) -> alt.La
     plot = groups.rename({grouping: "group"}).with_columns(
         pl.col("group").cast(pl.String).fill_null("(not stated)"), *(pl.col(c) * 100 for c in ("diff", "ci_lo", "ci_hi")))
     order = plot.sort(["small", "diff"])["group"].to_list()
-    y = alt.Y("group:N", sort=order, title=None)
-    tooltip = [alt.Tooltip("group:N", title=group_label(grouping)), alt.Tooltip("users:Q", title="people"),
+    y = row_axis(order)
+    tooltip = [alt.Tooltip("group:N", title=group_label(grouping)), alt.Tooltip("users:Q", title="People", format=","),
                alt.Tooltip("diff:Q", title="B − A, points", format="+.1f"), alt.Tooltip("ci_lo:Q", title="95% from", format="+.1f"),
                alt.Tooltip("ci_hi:Q", title="95% to", format="+.1f")]
     points = alt.Chart(plot).mark_point(filled=True, size=60).encode(
@@ -60,7 +81,7 @@ def difference_chart(groups: pl.DataFrame, grouping: str, metric: str) -> alt.La
     whiskers = alt.Chart(plot).mark_rule().encode(y=y, x="ci_lo:Q", x2="ci_hi:Q",
                                                   color=alt.condition("datum.small", alt.value("#b0b0b0"), alt.value("#4c78a8")))
     zero = alt.Chart(pl.DataFrame({"x": [0.0]})).mark_rule(color="#888", strokeDash=[4, 3]).encode(x="x:Q")
-    return (zero + whiskers + points).properties(height=max(160, 30 * plot.height))
+    return sized(zero + whiskers + points)
 
 
 def cautions(scored: pl.LazyFrame, state: str, runs: dict[str, str]) -> list[str]:
@@ -129,7 +150,8 @@ def findings(result: PairedComparison, grouping: str, metric: str, name: str, pr
         st.subheader("Did the gap between groups change?")
         st.caption("τ is the spread of the groups' true alignment with noise removed, over the groups tested in both runs; "
                    "its change carries a paired cluster-bootstrap interval. The observed range includes noise.")
-        st.dataframe(change_display(result.disparity_change), hide_index=True)
+        change = change_display(result.disparity_change)
+        st.dataframe(change, hide_index=True, column_config=table_config(change))
 
 
 def render() -> None:
@@ -144,6 +166,10 @@ def render() -> None:
         provenance(name, root, meta)
         return
     run_a, run_b, grouping, min_users, info = pick_runs(index)
+    if run_b is None:
+        st.info(f"No other run measures {metric_name(info[run_a]['protocol'])}: pick another A to compare.")
+        provenance(name, root, meta)
+        return
     protocol_a, protocol_b = info[run_a]["protocol"], info[run_b]["protocol"]
     if refusal := metric_mismatch(protocol_a, protocol_b):  # the API's refusal (analysis.paired.compare_runs), word for word
         st.error(refusal)

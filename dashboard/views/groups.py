@@ -4,11 +4,10 @@ the people of one place (a click on the Map opens this page so), and a country �
 
 from dataclasses import replace
 
-import altair as alt
 import polars as pl
 import streamlit as st
 
-from analysis.groupings import GROUPINGS, REGISTRY
+from analysis.groupings import GROUPINGS, REGISTRY, get_grouping
 from analysis.groups import grouping_tables
 from analysis.render import disparity_display
 from analysis.report import cross_table
@@ -17,8 +16,11 @@ from analysis.verdict import grouping_verdict, length_verdict, literal
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from analysis.display import DEFINITIONS, choice_display, group_display, group_label, group_length_display, omnibus_line
+from analysis.display_cells import heat_cells, heat_display
+from dashboard.charts import forest_chart, heat_chart
 from dashboard.common import (PLACES, choose, choose_int, length_caution, page_data, position_caution, provenance, run_index, select_place,
                               select_run, show_chart, table_config)
+from dashboard.tables import picked_row
 from dashboard.downloads import export_buttons, report_provenance, share_button
 from dashboard.fragments import run_view
 
@@ -42,28 +44,16 @@ def tables(_scored: pl.LazyFrame, state: str, model: str, protocol: str, conditi
 def heat_table(_scored: pl.LazyFrame, state: str, model: str, protocol: str, condition: str, rows: str, grouping: str,
                min_users: int, min_cell: int, place_by: str | None, place: str | None) -> pl.DataFrame:
     return cross_table(selection(_scored, state, model, protocol, condition, place_by, place), rows, grouping,
-                       min_row_users=min_users, min_cell_users=min_cell)
+                       min_row_users=min_users, min_cell_users=min_cell, B=DEFAULT_REPLICATES)
 
 
-def forest_chart(table: pl.DataFrame, grouping: str, metric: str) -> alt.LayerChart | None:
-    """Each tested group's gap to the overall, in points, with its interval, sorted, around a zero
-    line. Untested groups are never on this axis (`untested_list` shows them apart)."""
-    tested = table.filter(pl.col("tested")).rename({grouping: "group"}).with_columns(  # a colon in a field name is a type to Altair
-        pl.col("group").cast(pl.String).fill_null("(not stated)"), *(pl.col(c) * 100 for c in ("gap", "gap_lo", "gap_hi", "paa")))
-    if tested.height == 0:
-        return None
-    order = tested.sort("gap")["group"].to_list()
-    y = alt.Y("group:N", sort=order, title=None)
-    tooltip = [alt.Tooltip("group:N", title=group_label(grouping)), alt.Tooltip("users:Q", title="people"),
-               alt.Tooltip("effective_users:Q", title="effective people", format=".1f"),
-               alt.Tooltip("paa:Q", title=f"{metric}, %", format=".1f"), alt.Tooltip("gap:Q", title="gap, points", format="+.1f"),
-               alt.Tooltip("gap_lo:Q", title="95% from", format="+.1f"), alt.Tooltip("gap_hi:Q", title="95% to", format="+.1f"),
-               alt.Tooltip("p_holm:Q", title="Holm-adjusted p", format=".3g")]
-    points = alt.Chart(tested).mark_point(filled=True, size=60, color="#4c78a8").encode(
-        y=y, x=alt.X("gap:Q", title=f"gap to the overall {metric}, points (95% interval)"), tooltip=tooltip)
-    whiskers = alt.Chart(tested).mark_rule(color="#4c78a8").encode(y=y, x="gap_lo:Q", x2="gap_hi:Q")
-    zero = alt.Chart(pl.DataFrame({"x": [0.0]})).mark_rule(color="#888", strokeDash=[4, 3]).encode(x="x:Q")
-    return (zero + whiskers + points).properties(height=max(120, 32 * tested.height))
+@st.cache_data(show_spinner=False)
+def group_tables(_scored: pl.LazyFrame, state: str, model: str, protocol: str, condition: str, grouping: str, group: str, by: str,
+                 min_users: int, place_by: str | None, place: str | None):
+    """One group's answers (as `analysis.groups.with_groups` labels them) analysed by another grouping."""
+    sel = selection(_scored, state, model, protocol, condition, place_by, place)
+    mine = sel.filter(get_grouping(grouping).expression().cast(pl.String).fill_null("(missing)") == group)
+    return grouping_tables(mine, by, B=DEFAULT_REPLICATES, min_users=min_users)
 
 
 def untested_list(table: pl.DataFrame, grouping: str, metric: str) -> None:
@@ -74,41 +64,25 @@ def untested_list(table: pl.DataFrame, grouping: str, metric: str) -> None:
             st.dataframe(shown, hide_index=True, column_config=table_config(shown))
 
 
-def heat_chart(heat: pl.DataFrame, rows: str, grouping: str, metric: str) -> alt.Chart:
-    plot = heat.rename({rows: "row", grouping: "group"}).with_columns(
-        pl.col("row").cast(pl.String), pl.col("group").cast(pl.String).fill_null("(not stated)"),
-        pl.when(pl.col("small")).then(None).otherwise(pl.col("gap") * 100).alias("shown_gap"), (pl.col("paa") * 100).alias("paa"))
-    half = max(5.0, float(plot.get_column("shown_gap").abs().max() or 0))
-    cells = alt.Chart(plot).mark_rect(stroke="white").encode(
-        x=alt.X("group:N", title=group_label(grouping), axis=alt.Axis(labelAngle=-30, labelLimit=160)),
-        y=alt.Y("row:N", title=None, axis=alt.Axis(labelLimit=220)),
-        color=alt.condition("isValid(datum.shown_gap)",
-                            alt.Color("shown_gap:Q", title=f"{metric} − overall, points",
-                                      scale=alt.Scale(scheme="redblue", domain=[-half, half])), alt.value("#e4e4e4")),
-        tooltip=[alt.Tooltip("row:N", title=group_label(rows)), alt.Tooltip("group:N", title=group_label(grouping)),
-                 alt.Tooltip("users:Q", title="people"), alt.Tooltip("instances:Q", title="items"),
-                 alt.Tooltip("paa:Q", title=f"{metric}, %", format=".1f"),
-                 alt.Tooltip("shown_gap:Q", title="gap, points (grey: too few people)", format="+.1f")])
-    return cells.properties(height=max(220, 28 * plot.get_column("row").n_unique()))
-
-
 def heat_map(scored: pl.LazyFrame, state: str, run: tuple[str, str, str], grouping: str, min_users: int, metric: str,
              place: tuple[str | None, str | None], prov) -> None:
     st.subheader("Place × group heat map")
     c1, c2 = st.columns(2)
     rows = choose(c1, "Rows", list(PLACES), "heat_rows", "heat_rows", "birth_country", format_func=group_label)
-    min_cell = choose_int(c2, "Minimum people per cell", 1, 500, "heat_min", "heat_min", 10)
+    min_cell = choose_int(c2, "Minimum effective people per cell", MIN_PEOPLE_FLOOR, 500, "heat_min", "heat_min", 10)
     heat = heat_table(scored, state, *run, rows, grouping, min_users, min_cell, *place)
     if heat.height == 0:
         st.info(f"No {group_label(rows).lower()} has {min_users}+ people in this selection.")
         return
     prov = replace(prov, filters={**prov.filters, "Heat map rows": group_label(rows), "Minimum people per cell": str(min_cell)})
-    show_chart(heat_chart(heat, rows, grouping, metric), prov, width="stretch")
-    st.caption(f"Rows with {min_users}+ people{' among the people selected in the sidebar' if place[0] else ''}; cells with fewer "
-               f"than {min_cell} people are grey and not to be read. Colour is the cell's {metric} minus the overall, in points, on a "
-               "scale no narrower than ±5. No intervals here: open a row's people through the sidebar filter for its tests.")
+    show_chart(heat_chart(heat_cells(heat, rows, grouping), rows, grouping, metric), prov, width="stretch")
+    st.caption(f"Rows with {min_users}+ people{' among the people selected in the sidebar' if place[0] else ''}. Colour is the "
+               f"cell's {metric} minus the overall, in points, on a scale no narrower than ±5; ✱ marks a cell whose gap survives "
+               f"Holm's correction over every cell tested. Cells with fewer than {min_cell} effective people are mid grey and not to "
+               "be read; cells no one falls in are pale. Each cell's interval is in its tooltip and in the table below.")
     with st.expander("The heat map's cells as a table"):
-        st.dataframe(heat, hide_index=True)
+        shown = heat_display(heat, rows, grouping, metric)
+        st.dataframe(shown, hide_index=True, column_config=table_config(shown))
         export_buttons(heat, f"heat-{rows}-by-{grouping.replace(':', '-')}", "heat", prov)
 
 
@@ -143,6 +117,23 @@ def diagnostics_section(scored: pl.LazyFrame, state: str, run, grouping: str, mi
             st.caption("Order-consistent: items where the model picks the same answer in both orders; the rest are position. "
                        "A group whose items are mostly position-driven has a PAA near ½ whatever its people value.")
     return tables
+
+
+def group_drill(scored: pl.LazyFrame, state: str, run, grouping: str, group: str, min_users: int, place, prov) -> None:
+    """The group picked in the table, opened: its people's answers by another grouping (a place by
+    default), each with its gap to the group's own score and its interval."""
+    metric = metric_name(run[1])
+    st.subheader(f"{group_label(grouping)}: {literal(group)}")
+    others = [g for g in (*PLACES, *GROUPINGS) if g != grouping]
+    by = choose(st, "Its people by", list(dict.fromkeys(others)), "drill_by", "g_drill_by", "birth_country", format_func=group_label)
+    result = group_tables(scored, state, *run, grouping, group, by, min_users, *place)
+    chart = forest_chart(result.table, by, metric, reference=f"this group's ({group})")
+    if chart is not None:
+        show_chart(chart, replace(prov, filters={**prov.filters, "Group": f"{group_label(grouping)}: {group}"}), width="stretch")
+    shown = group_display(result.table, by, metric)
+    st.dataframe(shown, hide_index=True, column_config=table_config(shown))
+    st.caption(f"Only the answers of people in this group; gaps are to the group's own {metric}, and p (Holm) corrects over the "
+               f"{group_label(by).lower()} tested here. Pick the row again (or press Back) to close it.")
 
 
 def run_controls(scored: pl.LazyFrame, state: str) -> tuple[tuple[str, str, str], str]:
@@ -196,13 +187,15 @@ def findings(scored: pl.LazyFrame, state: str, run, run_id: str, grouping: str, 
         st.caption("Each interval is for one group on its own: with many groups some miss zero by chance. Whether a gap "
                    "survives testing every group at once is the verdict's Holm-corrected finding above.")
     shown = group_display(result.table, grouping, metric)
-    st.dataframe(shown, hide_index=True, column_config=table_config(shown))
+    group = picked_row(shown, group_label(grouping), "group", f"g_pick:{grouping}")
     st.caption(DEFINITIONS.get(metric, "") + " Intervals resample people (cluster bootstrap, expanded for small groups). Tests use "
                "small-sample cluster-robust variances (CR2, Bell–McCaffrey df); a group whose people all score the same borrows the "
                "pooled model's variance. Groups under the minimum of effective people are not tested; the last column says why. "
                "Rank sets: where each tested group's true score ranks, 1 = lowest, all at once with 95% confidence. τ is the "
                "spread of the groups' true alignment with noise removed.")
     untested_list(result.table, grouping, metric)
+    if group is not None:
+        group_drill(scored, state, run, grouping, group, min_users, place, prov)
     diagnostics_section(scored, state, run, grouping, min_users, place)
     stem = f"{run[0]}-{run[1]}-{run[2]}-by-{grouping.replace(':', '-')}" + (f"-{place[0]}-{place[1]}" if place[0] else "")
     export_buttons(result.table, stem, "groups", prov)

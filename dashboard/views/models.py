@@ -1,0 +1,90 @@
+"""Models: several runs side by side by group (issue 27, item 4). One protocol at a time, so every run
+shown is scored by one metric (like with like, analysis.selection): each run's score per group with its
+own cluster-bootstrap interval (analysis.groups.grouping_tables, the Groups page's numbers), groups as
+rows, runs as columns. No sentence compares runs here: that needs the same people on the same items,
+which Compare's paired test has."""
+
+import polars as pl
+import streamlit as st
+
+from analysis.display import DEFINITIONS, group_label
+from analysis.display_cells import runs_by_group_cells, runs_by_group_display
+from analysis.groupings import GROUPINGS, REGISTRY
+from analysis.groups import grouping_tables
+from analysis.names import short_model
+from analysis.resampling import DEFAULT_REPLICATES
+from analysis.results import metric_name
+from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
+from dashboard.charts import runs_chart
+from dashboard.common import choose, choose_int, follow_url, page_data, provenance, remember, run_index, show_chart, table_config
+from dashboard.downloads import report_provenance
+
+MAX_RUNS = 6  # more dots per row than this are unreadable; the picker says so
+
+
+@st.cache_data(show_spinner=False)
+def run_table(_scored: pl.LazyFrame, state: str, run_id: str, grouping: str, min_users: int) -> pl.DataFrame:
+    """One run's table by group (the Groups page's analysis, all its people)."""
+    rows = _scored.filter(pl.col("run_id") == run_id).collect()
+    return grouping_tables(rows, grouping, B=DEFAULT_REPLICATES, min_users=min_users).table
+
+
+def run_name(run: dict) -> str:
+    """A run's name on this page: its model and condition (the protocol is the page's, said once)."""
+    return f"{short_model(run['model'])} · {run['condition']}"
+
+
+def pick(index: pl.DataFrame) -> tuple[str, list[str], str, int]:
+    """The protocol (hence the one metric), the runs of it, the grouping and the minimum, all in the URL."""
+    c1, c2 = st.columns([1, 3])
+    protocols = sorted(index.get_column("protocol").unique().to_list())
+    protocol = choose(c1, "Protocol", protocols, "protocol", "m_protocol", "choice",
+                      format_func=lambda p: f"{p} ({metric_name(p)})")
+    mine = index.filter(pl.col("protocol") == protocol).sort("run_id")
+    info = {r["run_id"]: run_name(r) for r in mine.iter_rows(named=True)}
+    runs = list(info)
+    linked = [r for r in (st.query_params.get("runs") or "").split(",") if r in info]
+    default = linked or runs[:MAX_RUNS]
+    follow_url(f"m_runs:{protocol}", "runs", default)  # Back restores the runs the URL had
+    chosen = c2.multiselect(f"Runs ({metric_name(protocol)}, up to {MAX_RUNS})", runs, default=default, key=f"m_runs:{protocol}",
+                            max_selections=MAX_RUNS, format_func=info.get)
+    remember("runs", ",".join(chosen) if chosen != runs[:MAX_RUNS] else None)
+    groupings = list(dict.fromkeys(g for g in (*GROUPINGS, *REGISTRY) if g not in ("birth_country", "reside_country")))
+    grouping = choose(st, "Grouping", groupings, "grouping", "m_grouping", "english_proficiency", format_func=group_label)
+    min_users = choose_int(st.sidebar, "Minimum effective people per group", MIN_PEOPLE_FLOOR, 500, "min_users", "m_min_users",
+                           MIN_EFFECTIVE_PEOPLE)
+    return protocol, chosen, grouping, min_users
+
+
+def render() -> None:
+    data = page_data()
+    if not data:
+        return
+    name, root, meta, state, scored = data
+    st.title("Models side by side by group")
+    index = run_index(scored, state)
+    if index.height == 0:
+        st.info("No model results for this benchmark yet: score one with `mvpbench run`.")
+        provenance(name, root, meta)
+        return
+    protocol, runs, grouping, min_users = pick(index)
+    metric = metric_name(protocol)
+    if not runs:
+        st.info("Pick one or more runs.")
+        provenance(name, root, meta)
+        return
+    info = {r["run_id"]: run_name(r) for r in index.iter_rows(named=True)}
+    tables = {info[r]: run_table(scored, state, r, grouping, min_users) for r in runs}
+    prov = report_provenance("models", name, root, meta, runs, {"Grouping": group_label(grouping), "Protocol": protocol,
+                                                               "Minimum effective people": str(min_users)})
+    show_chart(runs_chart(runs_by_group_cells(tables, grouping), metric), prov, width="stretch")
+    shown = runs_by_group_display(tables, grouping, metric)
+    st.dataframe(shown, hide_index=True, column_config=table_config(shown))
+    st.caption(DEFINITIONS.get(metric, "") + f" Each run's {metric} per group with its own 95% interval (cluster bootstrap over "
+               "people); a run scored on part of the benchmark covers fewer people. Overlapping intervals are not a test: "
+               "Compare pairs two runs on the same items and tests their difference.")
+    provenance(name, root, meta)
+
+
+if __name__ == "__main__":
+    render()
