@@ -227,7 +227,7 @@ def format_cell(value: object, kind: str, small: bool = False) -> str:
     if kind == "percent":
         return f"{100 * value:.1f}%"
     if kind == "points":
-        return f"{100 * value:+.1f} pp"
+        return f"{100 * value:+.1f} points"
     if kind == "p":
         return "< 0.001" if value < 0.001 else f"{value:.3f}"
     if kind == "count":

@@ -15,7 +15,8 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from analysis.display import group_label, leaderboard_display, omnibus_display, report_disparity_display
+from analysis.display import group_label, leaderboard_display
+from analysis.display_runs import omnibus_display, report_disparity_display
 from analysis.groupings import GROUPINGS
 from analysis.provenance import report_filters
 from analysis.render import render as render_report

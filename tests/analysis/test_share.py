@@ -101,7 +101,7 @@ def test_numbers_read_as_people_would_write_them():
     table = groups_table().with_columns(pl.Series("paa", [float("nan"), float("inf")] + [0.5] * 8))
     body = report(tables=[("Groups", table)]).split("<h2>Groups</h2>", 1)[1]
     assert not re.search(r">\s*(nan|inf|-inf|null|None)\s*<", body, re.IGNORECASE)
-    assert "too few people" in body and "&lt; 0.001" in body and "50.0%" in body and "-4.0 pp" in body
+    assert "too few people" in body and "&lt; 0.001" in body and "50.0%" in body and "-4.0 points" in body
     assert ">effective people<" in body and ">Holm-adjusted p<" in body
     assert format_cell(None, "p") == "–" and format_cell(1234, "count") == "1,234" and format_cell(True, "bool") == "yes"
 
