@@ -666,10 +666,10 @@ def test_a_pages_first_run_settles_what_lives_long(monkeypatch):
     monkeypatch.setattr(common, "_SETTLED", set())
     gc.unfreeze()
     at = AppTest.from_file(APP, default_timeout=120).run()
-    assert not at.exception and common._SETTLED == {"Overview"} and gc.get_freeze_count() > 0
+    assert not at.exception and common._SETTLED == {"Findings"} and gc.get_freeze_count() > 0  # the page the app opens on
     frozen = gc.get_freeze_count()
     at.run()
     assert gc.get_freeze_count() <= frozen  # nothing more frozen (frozen objects may still be freed by refcount)
     at.switch_page("views/map.py").run()
-    assert common._SETTLED == {"Overview", "Map"}
+    assert common._SETTLED == {"Findings", "Map"}
     gc.unfreeze()
