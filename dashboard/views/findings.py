@@ -91,7 +91,12 @@ def render() -> None:
     _, runs, min_users = controls(scored, state)
     for scanned in runs:
         position_caution(scored, state, *scanned)
-    found = scan(scored, state, tuple(runs), min_users)
+    try:
+        found = scan(scored, state, tuple(runs), min_users)
+    except ValueError as error:  # nothing scored in these runs (every item unscored), or a NaN score: said, not raised
+        st.error(f"These runs cannot be scanned: {str(error).splitlines()[0]}")
+        provenance(name, root, meta)
+        return
     verdict(found, name, min_users)
     st.subheader("Every tested group, findings first")
     shown = findings_display(found.rows, found.metric)

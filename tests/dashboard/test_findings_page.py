@@ -84,3 +84,19 @@ def test_a_country_finding_opens_the_map_and_any_other_the_groups_page(monkeypat
     at = _open(monkeypatch, write_benchmark_with_runs(tmp_path, "planted", planted))
     link = at.get("page_link")[0].proto
     assert not at.exception and link.page == page and param in link.query_string, (link.page, link.query_string)
+
+
+def test_a_run_with_nothing_scored_is_said_not_raised(monkeypatch, tmp_path):
+    """Every item of the run unscored (a judge that could read no verdict): the page says it cannot scan."""
+    import polars as pl
+
+    from analysis.cache import write_benchmark
+    from analysis.synthetic import synthetic_results
+    from pipeline.runs.store import RunStore
+
+    inst, res = synthetic_results(instances=600, models=1, protocols=["choice"], seed=3)
+    write_benchmark("unscored", inst, {"source": "demo", "synthetic": True}, root=tmp_path)
+    RunStore("unscored", res.item(0, "run_id"), tmp_path).write_part(res.with_columns(
+        pl.lit(None, dtype=pl.Float64).alias("aligned"), pl.lit("judge verdict unreadable").alias("error")))
+    at = _open(monkeypatch, tmp_path)
+    assert not at.exception and any("cannot be scanned: no scored results" in e.value for e in at.error), [e.value for e in at.error]
