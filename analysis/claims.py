@@ -92,6 +92,29 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
 )}
 
 
+def _family_confirmed(e: Mapping) -> bool:
+    """A gap found by scanning every grouping (analysis.findings): Holm-adjusted p < α over every test of
+    the whole family, and its 95% gap interval (the one shown beside it) clear of 0."""
+    return _p_under("p_holm_family")(e) and (_interval_beyond_zero(+1)(e) or _interval_beyond_zero(-1)(e))
+
+
+# The Findings view's kinds (analysis.findings, worded by analysis.verdict_findings).
+KINDS.update({k.name: k for k in (
+    Kind("family_gap_confirmed", True, _family_confirmed, "Holm-adjusted p < α over every tested group of every grouping (and "
+         "run) scanned, and the gap's 95% interval excludes 0"),
+    Kind("family_gaps_found", True, lambda e: e.get("confirmed", 0) >= 1 and _p_under("p_holm_family")(e),
+         "at least one family_gap_confirmed; the smallest Holm-adjusted p over the whole family < α"),
+    Kind("family_gap_worth_a_look", True, lambda e: _p_under("p_bh_family")(e) and not _family_confirmed(e),
+         "not confirmed, but Benjamini–Hochberg-adjusted p < α over the whole family (false discovery rate ≤ α)"),
+    Kind("family_gap_uncertain", False, lambda e: not _family_confirmed(e) and not _p_under("p_bh_family")(e),
+         "neither family_gap_confirmed nor family_gap_worth_a_look: an observed gap, not told from noise"),
+    Kind("family_no_difference", False, lambda e: e.get("confirmed") == 0,
+         "no tested group passes family_gap_confirmed's licence"),
+    Kind("family_scanned", False, lambda e: True, "counts of runs, groupings, groups and tests"),
+    Kind("family_untested", False, lambda e: True, "counts of groups not tested, with reasons"),
+)})
+
+
 class UnlicensedClaim(ValueError):
     """A claim was made whose evidence does not license it."""
 

@@ -38,6 +38,10 @@ HELP = {
     "Could be lowest": "In the 95% confidence set that holds the lowest tested group: only a group alone in it is named lowest.",
     PLAIN_COLUMN: PLAIN_SHARE_DEFINITION,
     "Coverage, %": "The share of the benchmark's items this run scored.",
+    "p (Holm, whole family)": "Adjusted for every test of every grouping (and run) scanned (Holm): below 0.05, with an interval "
+                              "clear of 0, is a confirmed finding.",
+    "p (BH, whole family)": "Adjusted for the false discovery rate over the same tests (Benjamini–Hochberg): below 0.05 but not "
+                            "confirmed is worth a look.",
     "Partial": f"Fewer people or items than {FULL_COVERAGE:.0%} of the largest run of its protocol: its score is over other "
                "people, so it is shown but never ranked.",
 }
@@ -373,3 +377,23 @@ def judge_display(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(pl.col("run_id").alias("Run id"), pl.col("judge").alias("Judge"), pl.col("items").alias("Items"),
                         _pct("unscored_share").alias("Unscored, %"), _pct("unreadable_reply_share").alias("Unreadable replies, %"),
                         _pct("agreement").alias("Judges agree, %"), pl.col("note").fill_null("").alias("Note"))
+
+
+def findings_display(rows: pl.DataFrame, metric: str) -> pl.DataFrame:
+    """The Findings view's table in words: every tested group of the family, confirmed first, then worth a
+    look, then the rest, largest gap first within each (analysis.findings orders them).
+
+    Args:
+        rows: `analysis.findings.family_scan(...).rows`.
+        metric: the family's metric.
+    Returns:
+        Finding, Run, Grouping, Group, Gap to overall, points, Gap 95% interval, People, "<metric>, %",
+        p, p (Holm, whole family), p (BH, whole family).
+    """
+    return rows.filter(pl.col("p_value").is_not_null()).select(
+        pl.col("status").alias("Finding"), pl.col("run").alias("Run"),
+        pl.col("grouping").replace_strict({g: group_label(g) for g in rows["grouping"].unique()}, return_dtype=pl.String).alias("Grouping"),
+        pl.col("group").cast(pl.String).fill_null("(not stated)").alias("Group"), _pct("gap").alias("Gap to overall, points"),
+        _interval("gap_lo", "gap_hi", True).alias("Gap 95% interval"), pl.col("users").alias("People"),
+        _pct("paa").alias(f"{metric}, %"), _p("p_value").alias("p"), _p("p_holm_family").alias("p (Holm, whole family)"),
+        _p("p_bh_family").alias("p (BH, whole family)"))

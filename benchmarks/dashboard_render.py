@@ -14,7 +14,10 @@ Measures, with the server already running and warmed by one visit:
   the URL shows it and no element is stale any more, median;
 - the same filter change on the Groups page, median;
 - a warm revisit in the browser (same URL with another protocol → chart drawn), median;
-- every other page once (Overview, Groups, Compare, Items, Runs): the first visit, which fills the
+- the Findings page, the app's front page (issue 27): its first visit, which scans every grouping of
+  the run (19 groupings, B = 1,000: the server's cache is cold), then a new session's first render
+  until the verdict's first sentence is drawn, median, and as a ratio to Streamlit's floor;
+- every other page once (Findings, Overview, Groups, Compare, Items, Runs): the first visit, which fills the
   server's caches for that page, until the page's last element is drawn (network idle, an upper
   bound), then a new session's visit;
 - the server's peak RSS (VmHWM) over the whole run, every page included.
@@ -102,7 +105,7 @@ def browser_filter_changes(page, repeats: int) -> list[float]:
     return times
 
 
-PAGES = {"overview": ("", "MVPBench Explorer"), "groups": ("groups", "Alignment by group"), "compare": ("compare", "Compare two runs"),
+PAGES = {"findings": ("", "Findings"), "overview": ("overview", "MVPBench Explorer"), "groups": ("groups", "Alignment by group"), "compare": ("compare", "Compare two runs"),
          "items": ("items", "Items"), "runs": ("runs", "Runs and reruns")}
 
 
@@ -123,6 +126,25 @@ def page_visits(browser, url: str) -> dict[str, dict[str, float]]:
             context.close()
         figures[name] = {"first_visit_seconds": times[0], "new_session_seconds": times[1]}
     return figures
+
+
+FINDINGS_VERDICT = "text=/survives? correction across everything scanned/"  # "No difference survives…" or "k gaps survive…"
+
+
+def findings_first_renders(browser, url: str, repeats: int) -> tuple[float, list[float]]:
+    """(the Findings page's first visit, new sessions' first renders): each opens the app's front page
+    in a new browser context and stops when the verdict's first sentence is drawn and painted."""
+    times = []
+    for _ in range(repeats + 1):
+        context = browser.new_context(viewport={"width": 1300, "height": 1000})
+        page = context.new_page()
+        start = time.perf_counter()
+        page.goto(f"{url}/?benchmark=synthetic&model=model-00&protocol=choice")
+        page.wait_for_selector(FINDINGS_VERDICT, timeout=300_000)
+        page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")  # painted
+        times.append(time.perf_counter() - start)
+        context.close()
+    return times[0], times[1:]
 
 
 def groups_filter_changes(browser, url: str, repeats: int) -> list[float]:
@@ -218,6 +240,7 @@ def main() -> None:
                 page.wait_for_selector(CHART, timeout=120_000)
                 filter_change.append(time.perf_counter() - start)
             map_rss = server_peak_rss_mb(port)
+            findings_first, findings_renders = findings_first_renders(browser, url, args.repeats)
             pages = page_visits(browser, url)
             groups_change = groups_filter_changes(browser, url, args.repeats)
             rss = server_peak_rss_mb(port)
@@ -234,6 +257,10 @@ def main() -> None:
         "warm_revisit_seconds_median": round(statistics.median(filter_change), 3),
         "server_peak_rss_mb": None if rss is None else round(rss, 1),
         "server_peak_rss_mb_map_only": None if map_rss is None else round(map_rss, 1),
+        "findings_first_visit_seconds": round(findings_first, 3),
+        "findings_first_render_seconds_median": round(statistics.median(findings_renders), 3),
+        "findings_first_render_over_floor": round(statistics.median(findings_renders) / floor["first"], 2),
+        "findings_first_render_seconds": [round(t, 3) for t in findings_renders],
         "pages": pages,
         "floor_first_render_seconds_median": round(floor["first"], 3),
         "floor_browser_change_seconds_median": round(floor["change"], 3),

@@ -11,7 +11,8 @@ from dashboard.fragments import draw_navigation, set_navigation
 HERE = Path(__file__).parent
 st.set_page_config(page_title="MVPBench Explorer", layout="wide")
 PAGES = [
-    st.Page(str(HERE / "views" / "overview.py"), title="Overview", default=True),
+    st.Page(str(HERE / "views" / "findings.py"), title="Findings", default=True),  # the app opens on what survives correction
+    st.Page(str(HERE / "views" / "overview.py"), title="Overview"),
     st.Page(str(HERE / "views" / "map.py"), title="Map"),
     st.Page(str(HERE / "views" / "groups.py"), title="Groups"),
     st.Page(str(HERE / "views" / "compare.py"), title="Compare"),

@@ -85,7 +85,7 @@ def _view(name: str):
 @pytest.fixture
 def app(monkeypatch):
     monkeypatch.delenv("MVPBENCH_CACHE", raising=False)
-    return AppTest.from_file(APP, default_timeout=120).run()
+    return AppTest.from_file(APP, default_timeout=120).run().switch_page("views/overview.py").run()  # Findings opens the app
 
 
 def test_overview_shows_the_demo_its_label_and_the_leaderboard(app):
@@ -127,7 +127,7 @@ def test_switching_benchmark(monkeypatch, tmp_path):
     build_demo(tmp_path, seed=1, name="demo")
     build_demo(tmp_path, seed=2, name="other")
     monkeypatch.setenv("MVPBENCH_CACHE", str(tmp_path))
-    at = AppTest.from_file(APP, default_timeout=120).run()
+    at = AppTest.from_file(APP, default_timeout=120).run().switch_page("views/overview.py").run()
     assert at.selectbox(key="benchmark").options == ["demo", "other"]
     first = at.metric[1].value
     at.selectbox(key="benchmark").set_value("other").run()
@@ -458,7 +458,7 @@ def _planted_cache(root: Path, planted: dict | None, models: int = 1, base_logit
 @pytest.mark.parametrize("base_logit,expected", [(0.3, "above the 50% a coin would get"), (0.0, "not distinguishable from the 50%")])
 def test_overview_opens_with_a_verdict_against_chance(monkeypatch, tmp_path, base_logit, expected):
     monkeypatch.setenv("MVPBENCH_CACHE", str(_planted_cache(tmp_path, None, base_logit=base_logit)))
-    at = AppTest.from_file(APP, default_timeout=120).run()
+    at = AppTest.from_file(APP, default_timeout=120).run().switch_page("views/overview.py").run()
     verdict = " ".join(m.value for m in at.markdown)
     assert not at.exception and "highest of 1" in verdict and expected in verdict, verdict
 
@@ -531,13 +531,13 @@ def test_bad_files_are_named_and_contained(monkeypatch, tmp_path):
     shutil.copytree(root / "demo", root / "broken-parquet", ignore=shutil.ignore_patterns("runs"))
     (root / "broken-parquet" / "instances.parquet").write_bytes(b"PAR1 not really")
     monkeypatch.setenv("MVPBENCH_CACHE", str(root))
-    at = AppTest.from_file(APP, default_timeout=120).run()
+    at = AppTest.from_file(APP, default_timeout=120).run().switch_page("views/overview.py").run()
     notices = " ".join(w.value for w in at.warning)
     assert not at.exception and "broken-json/benchmark.json" in notices and "logprob.profile.ef1244b0/part-" in notices
     board = _table(at, "Score, %")
     base_logprob = board["Run id"] == "smollm2-135m.logprob.profile.ef1244b0"
     assert not base_logprob.any() and len(board) == 7  # the damaged run is left out, the seven others stay
-    for page in ("views/map.py", "views/groups.py", "views/compare.py", "views/items.py", "views/runs.py"):
+    for page in ("views/findings.py", "views/map.py", "views/groups.py", "views/compare.py", "views/items.py", "views/runs.py"):
         at = at.switch_page(page).run()
         assert not at.exception, page
     at = at.switch_page("views/overview.py").run()
@@ -667,10 +667,10 @@ def test_a_pages_first_run_settles_what_lives_long(monkeypatch):
     monkeypatch.setattr(common, "_SETTLED", set())
     gc.unfreeze()
     at = AppTest.from_file(APP, default_timeout=120).run()
-    assert not at.exception and common._SETTLED == {"Overview"} and gc.get_freeze_count() > 0
+    assert not at.exception and common._SETTLED == {"Findings"} and gc.get_freeze_count() > 0  # the page the app opens on
     frozen = gc.get_freeze_count()
     at.run()
     assert gc.get_freeze_count() <= frozen  # nothing more frozen (frozen objects may still be freed by refcount)
     at.switch_page("views/map.py").run()
-    assert common._SETTLED == {"Overview", "Map"}
+    assert common._SETTLED == {"Findings", "Map"}
     gc.unfreeze()

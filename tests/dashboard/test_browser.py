@@ -162,7 +162,7 @@ def damaged_url(tmp_path_factory):
 
 def test_bad_files_are_named_and_the_other_runs_still_show(damaged_url, browser):
     page = browser.new_page(viewport={"width": 1300, "height": 1000})
-    page.goto(f"{damaged_url}/")
+    page.goto(f"{damaged_url}/overview")
     body = _settle(page, "Leaderboard")
     assert "broken-json/benchmark.json" in body and "logprob.profile.ef1244b0/part-" in body
     assert "7 runs" in body  # eight in the demo, the truncated one left out, the one named with [ ? read as it is

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(chromium_path() is None, reason="Debian's chromi
 RUN = "model=smollm2-135m&protocol=choice&condition=profile"  # the base model's choice/profile run: the reviewer's cases
 DPO = next(d.name for d in sorted((Path(__file__).resolve().parents[2] / "cache" / "demo" / "runs").iterdir())
            if "-dpo-" in d.name and ".choice.profile." in d.name)  # scored the test split only: 302 shared people
-PAGES = {"overview": ("/", "Leaderboard"), "map": (f"/map?{RUN}&where=region", "were tested"),
+PAGES = {"overview": ("/overview", "Leaderboard"), "map": (f"/map?{RUN}&where=region", "were tested"),
          "mapdiff": (f"/map?{RUN}&where=region&vs={DPO}", "This difference covers"),
          "compare": ("/compare", "B − A ="), "groups": (f"/groups?{RUN}&grouping=religion", "were tested")}
 # The tables each page must show before it is read: on a busy machine a grid below the chart can arrive

@@ -53,6 +53,7 @@ def test_an_imported_run_shows_in_the_dashboard(cache, tmp_path, monkeypatch):
     run_id, _ = import_results(path, "demo", "their-model", root=cache)
     monkeypatch.setenv("MVPBENCH_CACHE", str(cache))
     at = AppTest.from_file(str(Path(__file__).resolve().parents[3] / "dashboard" / "app.py"), default_timeout=120).run()
+    at = at.switch_page("views/overview.py").run()  # the app opens on Findings
     board = next(d.value for d in at.dataframe if "Run id" in d.value.columns and "Score, %" in d.value.columns)
     assert not at.exception and list(board["Run id"]) == [run_id]
     assert board["Score over items (paper), %"].iloc[0] == pytest.approx(66.7)  # 20 of 30 items
