@@ -92,6 +92,17 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
 )}
 
 
+def _mostly_length(e: Mapping) -> bool:
+    """Every gap named: flagged (Holm-adjusted p < α) and, at equal answer lengths, under half its size."""
+    rows = e.get("rows") or ()
+    return bool(rows) and all(r.get("p_holm") is not None and r["p_holm"] < e.get("alpha", ALPHA) and r.get("lc_gap") is not None
+                              and abs(r["lc_gap"]) < abs(r["gap"]) / 2 for r in rows)
+
+
+KINDS["mostly_length"] = Kind("mostly_length", False, _mostly_length, "each gap named differs from the rest (Holm-adjusted "
+                              "p < α) and its gap to the overall at equal answer lengths is under half its observed gap")
+
+
 def _family_confirmed(e: Mapping) -> bool:
     """A gap found by scanning every grouping (analysis.findings): Holm-adjusted p < α over every test of
     the whole family, and its 95% gap interval (the one shown beside it) clear of 0."""

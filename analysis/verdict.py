@@ -120,6 +120,13 @@ def grouping_claims(tables: GroupingTables, label: str, *, metric: str = "PAA", 
 def say(c: Claim) -> str:
     """A claim in words (Markdown; data labels escaped). The one place sentences are written."""
     n, s = c.numbers, c.subject
+    if c.kind == "mostly_length":
+        parts = [f"{_text(r['group'])} ({_points(r['gap'])} → {_points(r['lc_gap'])} points; answer_w longer in "
+                 f"{100 * r['w_longer_share']:.0f}% of its items)" for r in n["rows"]]
+        many = len(parts) > 1
+        return (f"**Caution: {len(parts)} of these gaps {'are' if many else 'is'} mostly answer length**: at equal answer lengths "
+                f"the gap to the overall {n['metric']} shrinks by more than half for {'; '.join(parts)}. "
+                "See \"Is it length or position?\" below.")
     if c.kind == "tested":
         if n.get("fewer_than_two"):
             return "Fewer than two groups could be tested, so no comparison between groups is possible here."
@@ -328,15 +335,13 @@ def length_verdict(table: pl.DataFrame, lengths: pl.DataFrame, label: str, metri
     if lengths.height == 0 or "lc_gap" not in lengths.columns:
         return None
     # the length table's own gap (items, as its fit) against its length-controlled gap: like with like
-    flagged = table.filter(pl.col("p_holm") < ALPHA).select(label)
+    flagged = table.filter(pl.col("p_holm") < ALPHA).select(label, "p_holm")
     own = lengths.select(label, "gap", "lc_gap", "w_longer_share") if "gap" in lengths.columns else (
         lengths.select(label, "lc_gap", "w_longer_share").join(table.select(label, "gap"), on=label))
     joined = flagged.join(own, on=label, how="inner").filter(
         pl.col("lc_gap").is_not_null() & (pl.col("lc_gap").abs() < pl.col("gap").abs() / 2))
     if joined.height == 0:
         return None
-    parts = [f"{_text(r[label])} ({_points(r['gap'])} → {_points(r['lc_gap'])} points; answer_w longer in "
-             f"{100 * r['w_longer_share']:.0f}% of its items)" for r in joined.iter_rows(named=True)]
-    return (f"**Caution: {joined.height} of these gaps {'are' if joined.height > 1 else 'is'} mostly answer length**: at equal "
-            f"answer lengths the gap to the overall {metric} shrinks by more than half for {'; '.join(parts)}. "
-            "See \"Is it length or position?\" below.")
+    rows = joined.rename({label: "group"}).to_dicts()
+    return say(claim("mostly_length", [str(r["group"]) for r in rows], {"rows": rows, "metric": metric},
+                     {"rows": rows, "alpha": ALPHA}))

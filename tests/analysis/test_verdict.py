@@ -73,6 +73,12 @@ def test_a_named_gap_that_is_mostly_length_carries_a_caution():
     line = length_verdict(table, lengths, "g")
     assert line and "a (-6.0 → -1.0 points" in line and "b (" not in line and "1 of these gaps is" in line
     assert length_verdict(table, lengths.with_columns(pl.col("lc_gap") * 0 - 0.06), "g") is None
+    # the caution is a typed claim: its licence refuses a gap that was not flagged or did not shrink by half
+    from analysis.claims import UnlicensedClaim, claim
+
+    for row in ({"group": "c", "gap": -0.06, "lc_gap": -0.01, "p_holm": 0.9}, {"group": "a", "gap": -0.06, "lc_gap": -0.04, "p_holm": 0.001}):
+        with pytest.raises(UnlicensedClaim):
+            claim("mostly_length", [row["group"]], {}, {"rows": [row]})
 
 
 def _board(rows: list[tuple[str, int, int, float]]) -> pl.DataFrame:
