@@ -22,9 +22,9 @@ Checks (a row gets those its shape licenses; targets in TARGETS):
   paired rows:       false "B higher" / "B lower" (analysis.verdict.comparison_claims), the overall
                      B − A interval's coverage
 
-Run (one core, nice'd; the full grid at R = 500, B = 200 takes about N minutes):
+Run (one core, nice'd; the full grid at R = 1000, B = 200 took 28 minutes on the shared 2-core box):
 
-    nice -n 10 .venv/bin/python benchmarks/calibration.py [--cells countries,ranked] [--replications 500]
+    nice -n 10 .venv/bin/python -m benchmarks.calibration [--cells countries,ranked] [--replications 500]
         [--bootstrap 200] [--seed 0] [--out benchmarks/calibration_results.json]
 
 Results merge into --out by cell, each with the fingerprint of analysis/*.py it ran against.
@@ -160,11 +160,19 @@ def analysis_fingerprint() -> str:
     return h.hexdigest()[:12]
 
 
-COLUMNS = ["fw", "above", "below", "omnibus", "coverage", "ranks", "lowest", "tau0", "tested", "tau_excludes_0",
-           "shrunk_inside", "b_false", "b_higher", "b_lower", "paired_coverage"]
+TABLES = [  # the grid in three tables: group shapes under the null (and with gaps), the all-1 group, paired runs
+    ["fw", "above", "below", "omnibus", "tau0", "coverage", "misses", "ranks", "lowest"],
+    ["tested", "tau_excludes_0", "shrunk_inside"],
+    ["b_false", "b_higher", "b_lower", "paired_coverage"],
+]
 
 
-def cell_text(check: dict | None) -> str:
+def cell_text(checks: dict, key: str) -> str:
+    """One table cell: percent ± MC SE with ✓ (meets its target), ✗ (misses it within two MC SEs) or ✗✗."""
+    if key == "misses":
+        low, high = checks.get("miss_low"), checks.get("miss_high")
+        return "–" if low is None else f"{100 * low['estimate']:.1f} / {100 * high['estimate']:.1f}"
+    check = checks.get(key)
     if check is None:
         return "–"
     mark = "" if check["pass"] is None else (" ✓" if check["pass"] else (" ✗✗" if check["clear_fail"] else " ✗"))
@@ -172,14 +180,18 @@ def cell_text(check: dict | None) -> str:
 
 
 def table(results: dict) -> str:
-    """The grid as a markdown table: rows are cells, columns the checks any row has."""
+    """The grid as markdown tables (rows: cells; columns: the checks), each over the cells that have its checks."""
     cells = [c for c in CELLS if c in results["cells"]] + [c for c in results["cells"] if c not in CELLS]
-    used = [k for k in COLUMNS if any(k in results["cells"][c]["checks"] for c in cells)]
-    lines = ["| cell | R | " + " | ".join(used) + " |", "| --- | ---: | " + " | ".join("---" for _ in used) + " |"]
-    for c in cells:
-        row = results["cells"][c]
-        lines.append(f"| {c} | {row['R']} | " + " | ".join(cell_text(row["checks"].get(k)) for k in used) + " |")
-    return "\n".join(lines)
+    out = []
+    for columns in TABLES:
+        rows = [c for c in cells if any(k in results["cells"][c]["checks"] for k in columns)]
+        if not rows:
+            continue
+        out += ["| cell | R | " + " | ".join(columns) + " |", "| --- | ---: | " + " | ".join("---" for _ in columns) + " |"]
+        out += [f"| {c} | {results['cells'][c]['R']} | " + " | ".join(cell_text(results["cells"][c]["checks"], k) for k in columns)
+                + " |" for c in rows]
+        out.append("")
+    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:

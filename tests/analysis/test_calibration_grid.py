@@ -12,12 +12,15 @@ from analysis.simulation import SHAPES, true_scores
 from benchmarks.calibration import TARGETS, outcomes, summarise
 
 B = 200  # bootstrap replicates per data set, as in the full grid
-SLICE = {  # cell: (data sets, checks)
-    "regions-ceiling": (300, ("fw", "above", "below", "omnibus", "coverage", "ranks", "lowest", "tau0")),
-    "ics-plus": (300, ("fw", "above", "below", "omnibus", "coverage", "tau0")),
-    "unequal-spread": (300, ("fw", "above", "below", "omnibus", "coverage", "tau0")),
-    "ranked": (200, ("coverage", "ranks", "lowest")),
-    "all-one": (150, ("tested", "shrunk_inside", "coverage")),
+SLICE = {  # cell: (data sets, checks); the people-spanning cells miss some targets in the full run (docs/ANALYSIS.md)
+    "sparse-domains": (400, ("fw", "above", "below", "omnibus", "coverage", "ranks", "lowest", "tau0")),
+    "small-domains": (400, ("fw", "above", "below", "omnibus", "coverage", "ranks", "lowest", "tau0")),
+    "domains": (150, ("fw", "omnibus", "coverage", "ranks", "lowest")),
+    "regions-ceiling": (200, ("fw", "above", "below", "omnibus", "coverage", "ranks", "lowest", "tau0")),
+    "ics-minus": (250, ("fw", "above", "below", "omnibus", "coverage", "tau0")),
+    "unequal-spread": (200, ("fw", "above", "below", "omnibus", "coverage", "tau0")),
+    "ranked": (150, ("coverage", "ranks", "lowest")),
+    "all-one": (120, ("tested", "shrunk_inside", "coverage")),
     "paired-ceiling-null": (300, ("b_false", "b_higher", "b_lower", "paired_coverage")),
 }
 
@@ -59,3 +62,13 @@ def test_the_null_shapes_have_equal_true_scores_and_the_ranked_one_distinct():
             assert np.ptp(truth) < 1e-9, (name, truth)  # ties are exact: the rank checks count ties as such
     ranked = true_scores(SHAPES["ranked"])
     assert (np.diff(ranked) > 0.01).all(), ranked
+
+
+@pytest.mark.xfail(strict=True, reason="known miss (docs/ANALYSIS.md, calibration grid): with people in 1–3 of six domains "
+                   "the vs-rest tests claim 'below the rest' in 4.1% ± 0.6 and the omnibus rejects in 6.7% ± 0.8 of null "
+                   "data sets; remove this marker when the spanning df is fixed")
+def test_people_in_a_few_domains_meet_the_targets():
+    result = summarise(outcomes("sparse-domains", 1500, 0, seed=2026))
+    for check in ("fw", "above", "below", "omnibus"):
+        lo, hi = _limits(check, result[check]["R"])
+        assert lo <= result[check]["estimate"] <= hi, (check, result[check])
