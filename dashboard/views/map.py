@@ -126,7 +126,7 @@ def chart_template(difference: bool, half: float, kind: str, grouping: str, shap
     # the legend under the map, so a phone's narrow screen gives the map its whole width
     # and the height is the shapes' own (fit-x): under Streamlit's "fit" the legend and the label took it from the map
     return (alt.layer(*layers).properties(height=MAP_HEIGHT, autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
-            .configure_legend(orient="bottom", gradientLength=220).to_dict())
+            .configure_legend(orient="bottom", gradientLength=220, titleLimit=360).to_dict())
 
 
 def picked_place(event) -> str | None:
