@@ -44,8 +44,15 @@ browser:
 	elif [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "note: install Debian's chromium (sudo apt-get install chromium) to run the browser test; it is skipped without it"; fi
 
+# axe-core for the accessibility test (tests/dashboard/test_accessibility.py reads axe.min.js from here and
+# injects it into the page); fetched from npm at install time only, skipped with a note without npm.
+AXE := .cache/axe/node_modules/axe-core/axe.min.js
+$(AXE):
+	@if command -v npm >/dev/null 2>&1; then npm install --silent --no-audit --no-fund --prefix .cache/axe axe-core@4.11.0; \
+	else echo "note: install npm (sudo apt-get install npm) to run the axe-core accessibility check; it is skipped without it"; fi
+
 install: $(VENV)/.installed-light
-install-test: $(VENV)/.installed-test browser
+install-test: $(VENV)/.installed-test browser $(AXE)
 
 run: install
 	$(BIN)/mvpbench dashboard --port $(PORT)

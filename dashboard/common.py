@@ -22,6 +22,7 @@ from analysis.results import Unreadable, read_scored_runs
 # page changes nothing and Back returns to the previous page in one press.
 PENDING = "_url_pending"
 WRITTEN = "_url_written"
+SHOWN = "_url_shown"  # the selections this page run shows, defaults included (what its sidebar links carry)
 # What follows a person from page to page (the sidebar's links carry these).
 SHARED = ("benchmark", "model", "protocol", "condition", "grouping", "place_by", "place", "min_users")
 
@@ -115,6 +116,8 @@ def flush_url() -> None:
     if wanted != current:
         st.query_params.from_dict(wanted)
     st.session_state[WRITTEN] = wanted
+    # updated, not replaced: a fragment's rerun flushes its own selections only (select_benchmark resets it per page run)
+    st.session_state.setdefault(SHOWN, {}).update({name: value for name, (value, _) in pending.items() if name in SHARED})
 
 
 _SETTLED: set[str] = set()
@@ -137,8 +140,16 @@ def settle_long_lived_objects(page: str) -> None:
 
 
 def carried_params() -> dict[str, str]:
-    """The selections a link to another page carries, so they persist from page to page."""
-    return {k: st.query_params.get(k) for k in SHARED if st.query_params.get(k) is not None}
+    """The selections a link to another page carries, so they persist from page to page: the URL's,
+    and the ones the page shows by default (left out of its URL). Without those, the Items link from
+    the Map of the base model's logprob run carried protocol=logprob only and opened another model's run."""
+    params = {k: st.query_params.get(k) for k in SHARED if st.query_params.get(k) is not None}
+    for name, value in st.session_state.get(SHOWN, {}).items():
+        if value is None:
+            params.pop(name, None)
+        else:
+            params[name] = value
+    return params
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -179,6 +190,10 @@ def readable_benchmarks(root: str) -> tuple[list[str], list[str]]:
 
 
 def select_benchmark() -> tuple[str, Path, dict] | None:
+    from dashboard.accessibility import page_style
+
+    page_style()  # every page comes through here first
+    st.session_state[SHOWN] = {}  # this page run's selections, collected by flush_url
     root = default_cache_root()
     names, notices = readable_benchmarks(str(root))
     for notice in notices:
@@ -189,9 +204,9 @@ def select_benchmark() -> tuple[str, Path, dict] | None:
     name = choose(st.sidebar, "Benchmark", names, "benchmark", "benchmark", "demo")
     meta = read_benchmark_meta(name, root)
     st.session_state[PAGE_BENCHMARK] = (name, str(root), meta)  # what a download without its own provenance names
-    if meta.get("synthetic"):
-        detail = meta.get("description", "").removeprefix("SYNTHETIC DEMO DATA. ")
-        st.warning(f"**DEMO DATA — synthetic people.** {detail}", icon="⚠️")
+    if meta.get("synthetic"):  # one short line, so each page's headline and chart stay above the fold
+        st.warning("**DEMO DATA — synthetic people.** Explore the tool with it; never draw conclusions about real people or "
+                   "real models from it (how they were made: Provenance, at the foot of the page).", icon="⚠️")
     return name, root, meta
 
 
@@ -223,6 +238,8 @@ def provenance(name: str, root: Path, meta: dict) -> None:
     if not box.open:
         return
     with box:
+        if meta.get("description"):  # the DEMO banner's details (plain text: it is the benchmark's own file)
+            st.text(meta["description"])
         st.json({k: v for k, v in meta.items() if k != "splits"}, expanded=False)
         st.dataframe(run_provenance(name, str(root), current_signature(name, root)), hide_index=True)
 

@@ -10,6 +10,7 @@ from analysis.metrics import delta_verdicts, item_score_text
 from analysis.names import short_run
 from analysis.verdict import literal
 from dashboard.common import PLACES, choose, page_data, provenance, remember, run_index, select_place
+from dashboard.picks import picking_table, row_pick
 
 COLUMNS = ["instance_id", "birth_country", "target_dimension", "aligned", "question", "answer_w", "answer_l", "output",
            "p_w_first", "p_w_second", "margin", "judge_label", "sim_w", "sim_l"]
@@ -32,6 +33,8 @@ def pick_run(index: pl.DataFrame, column) -> str:
     """A run; without `run` in the link, the one matching the model/protocol/condition carried from another page."""
     runs = index.get_column("run_id").to_list()
     carried = index.filter(*(pl.col(k) == st.query_params[k] for k in ("model", "protocol", "condition") if k in st.query_params))
+    # among the runs that fit, the one the other pages' pickers open by default: the first model, choice, profile
+    carried = carried.sort(["model", pl.col("protocol") != "choice", pl.col("condition") != "profile", "run_id"])
     default = carried.item(0, "run_id") if carried.height else runs[0]
     info = {r["run_id"]: short_run(r["model"], r["protocol"], r["condition"]) for r in index.iter_rows(named=True)}
     run = choose(column, "Run", runs, "run", "run", default, format_func=lambda r: info.get(r, r))
@@ -76,9 +79,17 @@ def margin_verdicts(margin: float, stored: float | None) -> None:
                    "not the paper's OPA.")
 
 
-def inspect(items: pl.DataFrame, table: pl.DataFrame) -> None:
-    ids = table.get_column("instance_id").to_list()
-    chosen = choose(st, "Inspect item", ids, "item", "item")
+def pick_item(ids: list[str], below) -> str:
+    """The item to inspect, kept in the URL (`item`): a row just picked in the items' table, else the
+    "Inspect item" picker's (the keyboard's way, drawn in `below`, under the table), else the URL's."""
+    picked, row = row_pick("items_table", ids)
+    if picked and row is not None:
+        st.session_state["item"] = row  # the picker follows the row (it exists: the table was drawn with it)
+    return choose(below, "Inspect item", ids, "item", "item")
+
+
+def inspect(items: pl.DataFrame, chosen: str) -> None:
+    """The chosen item: its question, both answers, the model's answer and what the model did."""
     row = items.filter(pl.col("instance_id") == chosen).row(0, named=True)
     st.subheader("Question")
     st.text(row["question"])
@@ -118,10 +129,18 @@ def render() -> None:
         items = items.filter(pl.col("question").str.contains(search, literal=True, strict=False))
     st.caption(f"{items.height} items" + (f" of people {PLACES[place_by]} {literal(place)}" if place_by else ""))
     table = items.select([c for c in dict.fromkeys([*COLUMNS, place_by or "birth_country"]) if c in items.columns]).sort("instance_id")
-    st.dataframe(table, hide_index=True, height=360)  # cells are plain text
-    st.caption(f"aligned: {item_score_text(items.item(0, 'protocol') if items.height else '')}.")
-    if items.height:
-        inspect(items, table)
+    ids = table.get_column("instance_id").to_list()
+    shown = st.container()
+    st.caption(f"aligned: {item_score_text(items.item(0, 'protocol') if items.height else '')}. Pick a row (click it; keyboard: "
+               "Tab to the table, arrows, Shift+Space) or an id below to inspect the item.")
+    if not items.height:
+        shown.dataframe(table, hide_index=True, height=360)
+        provenance(name, root, meta)
+        return
+    chosen = pick_item(ids, st.container())
+    with shown:  # cells are plain text
+        picking_table("items_table", table, ids, chosen, hide_index=True, height=360)
+    inspect(items, chosen)
     provenance(name, root, meta)
 
 

@@ -30,6 +30,7 @@ from dashboard.common import (PLACES, choose, choose_int, follow_url, length_cau
                               run_index, select_run, show_chart, table_config, url_toggle)
 from dashboard.downloads import export_buttons, report_provenance, share_button
 from dashboard.fragments import run_view
+from dashboard.picks import changed, picking_table, renew, row_pick, widget_key
 
 # What the map can be drawn by: the grouping column, and whether its shapes are countries or regions.
 GEOGRAPHIES = {"birth": "birth_country", "reside": "reside_country", "subregion": "un_subregion", "region": "special_region"}
@@ -63,7 +64,8 @@ def difference_table(_scored: pl.LazyFrame, state: str, run_a: str, run_b: str, 
 
 
 SHAPE_FILES = {"country": "countries.geojson", "region": "regions.geojson"}
-VALUE_FIELDS = ["place", "status", "value", "summary", "people", "test"]
+VALUE_FIELDS = ["place", "status", "value", "summary", "people", "test", "picked"]
+MAP_HEIGHT = 240  # the shapes' box; the legend and the export label go under it (autosize fit-x)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -78,7 +80,9 @@ def chart_template(difference: bool, half: float, kind: str, grouping: str, shap
     # Words, never "null": a shape with no people says so, and the place is named as the tables name it.
     tooltip = [alt.Tooltip("shown_place:N", title="place"), alt.Tooltip("summary:N", title="score"),
                alt.Tooltip("people:N", title="people"), alt.Tooltip("test:N", title="test")]
-    # A click picks a shape's place (the value the Groups and Items filters take).
+    # A click picks a shape's place (the value the Groups and Items filters take). The picked place is
+    # outlined from the data (`picked`, from the URL), not from this selection: a place picked in the
+    # table, or restored by Back, is outlined too, and a stale click outlines nothing.
     pick = alt.selection_point(name="pick", fields=["place"], on="click", clear="dblclick", empty=False)
     # Points from the overall (or B − A), never narrower than ±5, so a 0.3-point spread does not look
     # like a gulf: colour contrast should follow real differences, not stretch noise.
@@ -94,7 +98,9 @@ def chart_template(difference: bool, half: float, kind: str, grouping: str, shap
             .transform_lookup(lookup="key", from_=alt.LookupData(data=alt.Data(name="values"), key="key", fields=VALUE_FIELDS))
             .transform_calculate(status="datum.status || 'no data'", shown_place="datum.place || datum.properties.name",
                                  summary="datum.summary || 'no people from here in this benchmark'",
-                                 people="datum.people || '0'", test="datum.test || '–'"))
+                                 people="datum.people || '0'", test="datum.test || '–'",
+                                 # what a screen reader says for a shape, in words ("null" was read for a place without data)
+                                 spoken="(datum.place || datum.properties.name) + ': ' + (datum.summary || 'no people from here in this benchmark')"))
     # One layer of shapes, not a grey one under a coloured one: the browser redraws every shape on
     # each change of run, and two layers drew the world twice. Places without a value are grey
     # (lighter with a dashed outline when small and untested); coloured ones have a white outline.
@@ -102,25 +108,64 @@ def chart_template(difference: bool, half: float, kind: str, grouping: str, shap
             {"test": "!isValid(datum.value)", "value": "#e4e4e4"}]
     shapes = base.mark_geoshape(strokeWidth=0.5, invalid="show").encode(
         color=alt.Color("value:Q", title=legend, scale=scale, condition=grey),
-        stroke=alt.StrokeValue("white", condition=[{"param": "pick", "value": "black", "empty": False},
+        stroke=alt.StrokeValue("white", condition=[{"test": "datum.picked", "value": "black"},
                                                    {"test": "!isValid(datum.value)", "value": "#999"}]),
+        strokeWidth=alt.condition("datum.picked", alt.value(2), alt.value(0.5)),
         strokeDash=alt.condition("datum.status == 'small'", alt.value([2, 2]), alt.value([1, 0])),
-        tooltip=tooltip).add_params(pick)
+        description=alt.Description("spoken:N"), tooltip=tooltip).add_params(pick)
     layers = [shapes]
     if kind == "country":  # states too small to see or hover get a dot at a point inside them
-        layers.append(base.mark_circle(size=45, stroke="black", strokeWidth=0.5).encode(
+        # hidden from screen readers (aria=False): each is its shape's twin, and the layer's mark group was an
+        # unlabelled "graphics-symbol" when no small state had data (axe: svg-img-alt, serious)
+        layers.append(base.mark_circle(size=45, stroke="black", strokeWidth=0.5, aria=False).encode(
             longitude="properties.lon:Q", latitude="properties.lat:Q",
             # the same field, title and scale as the shapes' colour, so the two share one legend
             color=alt.condition("isValid(datum.value)", alt.Color("value:Q", title=legend, scale=scale),
                                 alt.value("#cfcfcf")),
             tooltip=tooltip).transform_filter("datum.properties.small && datum.status != 'no data'"))
-    return alt.layer(*layers).properties(height=460).to_dict()
+    # the legend under the map, so a phone's narrow screen gives the map its whole width
+    # and the height is the shapes' own (fit-x): under Streamlit's "fit" the legend and the label took it from the map
+    return (alt.layer(*layers).properties(height=MAP_HEIGHT, autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
+            .configure_legend(orient="bottom", gradientLength=220, titleLimit=360).to_dict())
 
 
 def picked_place(event) -> str | None:
     """The place of the clicked shape from Streamlit's selection state, if any."""
     points = (event or {}).get("selection", {}).get("pick") or []
     return points[0].get("place") if points else None
+
+
+def table_places(shown: pl.DataFrame) -> list[str | None]:
+    """The place each row of the places' table stands for (its first column; none for "(not stated)")."""
+    return [None if v == "(not stated)" else v for v in shown.get_column(shown.columns[0]).to_list()]
+
+
+def current_place(grouping: str, places: list[str | None]) -> str | None:
+    """The place picked on the map or in the places' table, kept in the URL (place_by=<grouping>&place=...).
+
+    A click on a shape or a row picked since the last run wins (a double-click on the map or an
+    unticked row clears it); otherwise the URL's place, when it is a place of this grouping (a place
+    of another grouping, carried from Groups, stays in the URL for the other pages and picks nothing here).
+
+    Args:
+        grouping: the map's place column. places: the table's places, row by row.
+    Returns:
+        The picked place, or None."""
+    chart = widget_key("map_chart")
+    clicked = picked_place(st.session_state.get(chart))
+    map_acted = changed(chart, clicked)
+    row_acted, row = row_pick("places_table", places)
+    ours = st.query_params.get("place_by") == grouping
+    if map_acted or row_acted:
+        place = clicked if map_acted else row
+    else:
+        place = st.query_params.get("place") if ours and st.query_params.get("place") in places else None
+    if clicked is not None and clicked != place:
+        renew("map_chart")  # a stale click: drawn afresh, so clicking that shape again picks it again
+    if place is not None or ours:
+        remember("place_by", grouping if place else None)
+        remember("place", place)
+    return place
 
 
 def shapes_url(kind: str) -> str | None:
@@ -167,9 +212,10 @@ def compared_run(index: pl.DataFrame, run_a: str, protocol: str, side) -> str | 
 HALF_WIDTHS = (5.0, 10.0, 20.0, 50.0, 100.0)  # the colour scale's reach, in points: few steps, so the spec rarely changes
 
 
-def map_spec(values: pl.DataFrame, centre: float, grouping: str, difference: bool, legend: str) -> dict:
-    """The map's spec with this run's numbers: colour = points from `centre` (the overall, or 0 for B − A)."""
-    values = values.with_columns(pl.col("value") - centre)
+def map_spec(values: pl.DataFrame, centre: float, grouping: str, difference: bool, legend: str, picked: str | None = None) -> dict:
+    """The map's spec with this run's numbers: colour = points from `centre` (the overall, or 0 for B − A);
+    the `picked` place is outlined."""
+    values = values.with_columns(pl.col("value") - centre, picked=pl.col("place") == pl.lit(picked, pl.String))
     reach = float(values.get_column("value").drop_nulls().abs().max() or 0)
     half = next((h for h in HALF_WIDTHS if reach <= h), HALF_WIDTHS[-1])
     kind = "country" if grouping.endswith("_country") else "region"
@@ -182,8 +228,10 @@ def map_spec(values: pl.DataFrame, centre: float, grouping: str, difference: boo
 
 
 def place_links(picked: str | None, name: str, run: tuple[str, str, str], run_id: str, grouping: str) -> None:
+    """Links to the Groups and Items pages for the picked place's people (a hint when none is picked)."""
     if not picked:
-        st.caption("Click a shape to open the Groups or Items page for its people; double-click to clear.")
+        st.caption("Click a shape, or pick a row of the places' table below (keyboard: Tab to the table, arrows, "
+                   "Shift+Space), to open the Groups or Items page for its people; double-click the map to clear.")
         return
     label = f"people {PLACES[grouping]} {picked}"
     st.markdown(f"**Selected: {literal(picked)}**")
@@ -313,28 +361,34 @@ def people_of(_scored: pl.LazyFrame, state: str, run_id: str) -> int:
 def place_view(name: str, root, meta: dict, state: str, scored: pl.LazyFrame, min_users: int, colour: tuple[bool, bool],
                side) -> None:
     """Everything about the picked run: a fragment (dashboard.fragments), so a change of run,
-    grouping or clicked shape redraws this view only."""
+    grouping or clicked shape redraws this view only. The verdict and the map side by side (stacked,
+    verdict first, on a phone), so a 1280×720 screen shows the verdict's headline and the whole map."""
     index, run, grouping = run_controls(scored, state)
     metric = metric_name(run[1])
     run_a = index.filter((pl.col("model") == run[0]) & (pl.col("protocol") == run[1]) & (pl.col("condition") == run[2])).item(0, "run_id")
-    caution = [*position_caution(scored, state, *run), *length_caution(scored, state, run_a)]
-    run_b = compared_run(index, run_a, run[1], side)
-    compared = difference_table(scored, state, run_a, run_b, grouping, min_users) if run_b else None
-    if run_b and compared is None:
-        st.warning("The two runs share no instance: no difference map.")
-        run_b = None
-    view = (difference_view(scored, state, compared, (run_a, run_b), grouping, min_users, metric) if run_b
-            else one_run_view(scored, state, run, grouping, min_users, colour))
-    for line in view.verdict:
-        st.markdown(line)
+    text, picture = st.columns([5, 6], gap="medium")
+    with text:
+        caution = [*position_caution(scored, state, *run), *length_caution(scored, state, run_a)]
+        run_b = compared_run(index, run_a, run[1], side)
+        compared = difference_table(scored, state, run_a, run_b, grouping, min_users) if run_b else None
+        if run_b and compared is None:
+            st.warning("The two runs share no instance: no difference map.")
+            run_b = None
+        view = (difference_view(scored, state, compared, (run_a, run_b), grouping, min_users, metric) if run_b
+                else one_run_view(scored, state, run, grouping, min_users, colour))
+        for line in view.verdict:
+            st.markdown(line)
     filters = {"Map by": grouping.replace("_", " "), "Run": " · ".join(run), "Compared run": run_b or "none",
                "Minimum effective people": str(min_users), "Small places": "shrunk" if colour[0] and not run_b else "grey, untested",
                "Colour": "B − A (observed)" if run_b else "observed score" if colour[1] else "noise removed (shrunk)"}
     # built before the chart: the chart carries its label (an image saved from its menu says where it comes from)
     prov = report_provenance("map", name, root, meta, [run_a, *([run_b] if run_b else [])], filters)
-    spec = map_spec(view.values, view.centre, grouping, bool(run_b), view.legend)
-    event = show_chart(spec, prov, width="stretch", on_select="rerun", selection_mode="pick", key="map_chart")
-    place_links(picked_place(event), name, run, run_a, grouping)
+    places = table_places(view.shown)
+    picked = current_place(grouping, places)
+    spec = map_spec(view.values, view.centre, grouping, bool(run_b), view.legend, picked)
+    with picture:
+        show_chart(spec, prov, width="stretch", on_select="rerun", selection_mode="pick", key=widget_key("map_chart"))
+        place_links(picked, name, run, run_a, grouping)
     st.caption(view.caption)
     # the numbers the verdict quotes beyond the places (omnibus p, τ and I²; or B − A overall and the change
     # in spread) stand between the map and the places' table: above the map they pushed it off the screen
@@ -343,7 +397,9 @@ def place_view(name: str, root, meta: dict, state: str, scored: pl.LazyFrame, mi
         st.markdown(line)
     for _, frame in quoted:
         st.dataframe(frame, hide_index=True)
-    st.dataframe(view.shown, hide_index=True, column_config=table_config(view.shown))  # tested places first, never ranked among the rest
+    # the map's twin for the keyboard, screen readers and phones: a row picks its place as a click on its shape does;
+    # tested places first, never ranked among the rest
+    picking_table("places_table", view.shown, places, picked, hide_index=True, column_config=table_config(view.shown))
     export_buttons(view.exported, f"{name}-{run_a}-by-{grouping}" + (f"-vs-{run_b}" if run_b else ""), "map", prov)
     verdict = [*caution, *view.verdict]
     share_button(prov, lambda: report_parts([*verdict, *view.beside], spec, view.shown, bool(run_b), metric, quoted), "map_share")
