@@ -183,12 +183,10 @@ def _packed(S: np.ndarray, N: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     groups) matrix that is almost all empty cells (1,500 people in 75 countries: 1 cell in 75 used),
     and the column statistics (cr2_parts, model_variance, kish_effective_people) skip empty cells
     (N = 0 adds nothing to any of their sums), so on the packed (largest group × groups) matrix they
-    add the same numbers in the same order, in a fraction of the time."""
-    rows, cols = np.nonzero(N)  # row-major: people in order, so a person in two groups repeats a row
-    if len(rows) == 0 or (np.diff(rows) == 0).any():
+    add the same terms in the same order (equal to rounding), in a fraction of the time."""
+    cols, rows = np.nonzero(N.T)  # group by group, each group's people in order
+    if len(rows) == 0 or np.bincount(rows).max() > 1:  # nobody, or a person in two groups
         return S, N
-    order = np.argsort(cols, kind="stable")
-    rows, cols = rows[order], cols[order]
     counts = np.bincount(cols, minlength=N.shape[1])
     depth = np.arange(len(cols)) - np.repeat(np.cumsum(counts) - counts, counts)  # place within the group
     shape = (counts.max(), N.shape[1])
