@@ -91,18 +91,32 @@ def person_sums(ix: Index, rows: np.ndarray) -> PersonSums:
                        np.bincount(user, minlength=ix.n_users).astype(float))
 
 
-def selection_sums(ix: Index, rows: np.ndarray, groups: GroupCodes,
-                    people: PersonSums) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(S, S2, N) of one selection's rows, shape (people, groups): small arrays per selection, so a
-    hundred runs never hold (runs × people × groups) at once. A grouping of people places each
-    person's sums in their group's column (the same sums as counting row by row); a grouping that
-    splits people's instances counts row by row."""
+def selection_cells(ix: Index, rows: np.ndarray, groups: GroupCodes, people: PersonSums) -> tuple[Cells, np.ndarray]:
+    """One selection's cells for one grouping, for the people and groups present in it, and which
+    groups those are (a mask over `groups`): small arrays per selection, so a hundred runs never hold
+    (runs × people × groups) at once.
+
+    A grouping of people places each present person's sums in their group's column (the same sums as
+    counting row by row), straight into the present people × present groups shape; a grouping that
+    splits people's instances counts row by row.
+    """
+    if groups.of_person is None:
+        return present_cells(*selection_sums(ix, rows, groups))
+    person = np.flatnonzero(people.n > 0)
+    group = groups.of_person[person]
+    cols = np.bincount(group, minlength=groups.n) > 0
+    column = (np.cumsum(cols) - 1)[group]  # group code -> column among the present groups
+    shape, at = (len(person), int(cols.sum())), (np.arange(len(person)), column)
+    # column-major, as the row-by-row path's masks leave them: BLAS sums the bootstrap's float32
+    # products in an order that depends on the layout, and the intervals must not move with it
+    S, S2, N = np.zeros(shape, order="F"), np.zeros(shape, order="F"), np.zeros(shape, order="F")
+    S[at], S2[at], N[at] = people.s[person], people.s2[person], people.n[person]
+    return Cells(None, person, S, N, S2), cols
+
+
+def selection_sums(ix: Index, rows: np.ndarray, groups: GroupCodes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(S, S2, N) of one selection's rows counted row by row, shape (people, groups)."""
     shape = (ix.n_users, groups.n)
-    if groups.of_person is not None:
-        S, S2, N = np.zeros(shape), np.zeros(shape), np.zeros(shape)
-        person = np.arange(ix.n_users)
-        S[person, groups.of_person], S2[person, groups.of_person], N[person, groups.of_person] = people.s, people.s2, people.n
-        return S, S2, N
     key = ix.user[rows] * groups.n + groups.codes[ix.inst[rows]]
     size, aligned = ix.n_users * groups.n, ix.aligned[rows]
     S = np.bincount(key, weights=aligned, minlength=size).reshape(shape)

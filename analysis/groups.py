@@ -139,23 +139,24 @@ def analyse_groups(cells: Cells, W: np.ndarray, *, alpha: float = 0.05, min_user
     paa_items, instances = cells.S.sum(axis=0) / cells.N.sum(axis=0), cells.N.sum(axis=0)
     cells = person_level(cells) if checked_estimand(estimand) == "person" else cells
     S, N = cells.S, cells.N
+    Sc, Nc = _packed(S, N)  # the same columns, faster to read for column statistics
     # under the per-person estimand every person weighs one, so the effective people are the head count
-    n_eff, paa, overall = kish_effective_people(N), S.sum(axis=0) / N.sum(axis=0), S.sum() / N.sum()
+    n_eff, paa, overall = kish_effective_people(Nc), S.sum(axis=0) / N.sum(axis=0), S.sum() / N.sum()
     between, within = variance_components(S, N, cells.S2)
     rho = intra_person_correlation(between, within)
-    _, v_own, df = cr2_parts(S, N, rho)
+    _, v_own, df = cr2_parts(Sc, Nc, rho)
     tested, notes = _notes(n_eff, v_own, paa, minimum)
-    pooled = model_variance(N, between, within)
+    pooled = model_variance(Nc, between, within)
     borrowed = tested & ~(v_own > 0)
     # tests and rank sets read the larger of two variances of each group's score under "no difference":
     # its people's spread about the pooled score, and the pooled person model's for its size. Its own
     # spread alone shrinks as a group's score nears a ceiling (false "above the rest" 6-9%, "below" 1%);
     # the pooled one alone misses a group whose people differ more than others (false claims 9%).
     # The larger keeps both under 5% on the null grid (tests/analysis/test_claims_null.py).
-    _, v_null, _ = cr2_parts(S, N, rho, centre=overall)
+    _, v_null, _ = cr2_parts(Sc, Nc, rho, centre=overall)
     v = np.fmax(pooled, v_null)
     own = (paa, v, df)
-    tests = group_vs_rest(S, N, tested, per_person, rho, own, centre=overall, components=(between, within))
+    tests = _tested_vs_rest(S, N, tested, per_person, rho, own, overall, (between, within))
     # the random-effects fit reads moderated variances for tested groups (stable weights), the pooled
     # model's for the rest (a one-person group has no variance of its own)
     v_fit = np.where(tested, moderated_variance(v, df, pooled), pooled)
@@ -174,6 +175,43 @@ def analyse_groups(cells: Cells, W: np.ndarray, *, alpha: float = 0.05, min_user
         columns["gap_lo"], columns["gap_hi"] = bootstrap_interval(reps - overall_reps, n_eff, df, alpha)
         _borrowed_intervals(columns, borrowed, v, N, df, alpha)
     return GroupAnalysis(columns, omnibus(S, N, tested, per_person, rho, own), disparity, v_fit, df, pooled, float(overall))
+
+
+def _packed(S: np.ndarray, N: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(S, N) with each group's people moved to the top of its column, in their order, when every
+    person is in one group at most; else (S, N) as they are. A grouping of people gives a (people ×
+    groups) matrix that is almost all empty cells (1,500 people in 75 countries: 1 cell in 75 used),
+    and the column statistics (cr2_parts, model_variance, kish_effective_people) skip empty cells
+    (N = 0 adds nothing to any of their sums), so on the packed (largest group × groups) matrix they
+    add the same terms in the same order (equal to rounding), in a fraction of the time."""
+    cols, rows = np.nonzero(N.T)  # group by group, each group's people in order
+    if len(rows) == 0 or np.bincount(rows).max() > 1:  # nobody, or a person in two groups
+        return S, N
+    counts = np.bincount(cols, minlength=N.shape[1])
+    depth = np.arange(len(cols)) - np.repeat(np.cumsum(counts) - counts, counts)  # place within the group
+    shape = (counts.max(), N.shape[1])
+    packed_S, packed_N = np.zeros(shape, order="F"), np.zeros(shape, order="F")  # columns contiguous, as the report's cells
+    packed_S[depth, cols], packed_N[depth, cols] = S[rows, cols], N[rows, cols]
+    return packed_S, packed_N
+
+
+def _tested_vs_rest(S: np.ndarray, N: np.ndarray, tested: np.ndarray, per_person: bool, rho: float,
+                    own: tuple[np.ndarray, np.ndarray, np.ndarray], overall: float,
+                    components: tuple[float, float]) -> dict[str, np.ndarray]:
+    """`group_vs_rest` for the tested groups, read from their columns and one column that sums every
+    untested group: a tested group's rest is the same people with the same sums, and an untested
+    group's columns are NaN either way (75 countries, 9 tested: 10 columns read instead of 75)."""
+    if tested.all() or not tested.any():
+        return group_vs_rest(S, N, tested, per_person, rho, own, centre=overall, components=components)
+    idx = np.flatnonzero(tested)
+    lump = lambda a: np.column_stack([a[:, idx], a[:, ~tested].sum(axis=1)])  # noqa: E731
+    sub_tested = np.append(np.ones(len(idx), dtype=bool), False)
+    sub = group_vs_rest(lump(S), lump(N), sub_tested, per_person, rho, tuple(np.append(x[idx], np.nan) for x in own), centre=overall,
+                        components=components)
+    out = {name: np.full(len(tested), np.nan) for name in sub}
+    for name, values in sub.items():
+        out[name][idx] = values[:-1]
+    return out
 
 
 def _score_covariance(S: np.ndarray, N: np.ndarray, v: np.ndarray, per_person: bool) -> np.ndarray:

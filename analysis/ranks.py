@@ -59,18 +59,19 @@ def error_draws(cov: np.ndarray, df: np.ndarray | None = None, draws: int = DEFA
     """
     cov = np.asarray(cov, dtype=float)
     p = cov.shape[0]
+    # built as (p × draws), a group's draws one contiguous row, and returned as its (draws × p) view:
+    # scaling a group's draws and forming pairs' differences then read contiguous memory
     if np.count_nonzero(cov - np.diag(np.diagonal(cov))) == 0:  # independent groups: scale, no factorisation
-        z = _normals(draws, p, seed) * np.sqrt(np.clip(np.diagonal(cov), 0, None))
+        z = _normals_by_group(draws, p, seed) * np.sqrt(np.clip(np.diagonal(cov), 0, None))[:, None]
     else:
         values, vectors = np.linalg.eigh(cov)  # eigh, not cholesky: a rank-deficient covariance is allowed
-        z = _normals(draws, p, seed) @ (vectors * np.sqrt(np.clip(values, 0, None))).T
-    if df is None:
-        return z
-    whole = np.round(np.asarray(df, dtype=float))
-    for j, d in enumerate(whole):
-        if np.isfinite(d) and 1 <= d <= MAX_T_DF:
-            z[:, j] *= _t_scale(draws, int(d), j, seed)
-    return z
+        z = np.ascontiguousarray((_normals(draws, p, seed) @ (vectors * np.sqrt(np.clip(values, 0, None))).T).T)
+    if df is not None:
+        whole = np.round(np.asarray(df, dtype=float))
+        for j, d in enumerate(whole):
+            if np.isfinite(d) and 1 <= d <= MAX_T_DF:
+                z[j] *= _t_scale(draws, int(d), j, seed)
+    return z.T
 
 
 MAX_T_DF = 1000  # beyond this many df a t is a Gaussian to three decimals in the quantiles used here
@@ -79,6 +80,14 @@ MAX_T_DF = 1000  # beyond this many df a t is a Gaussian to three decimals in th
 @lru_cache(maxsize=64)
 def _normals(draws: int, p: int, seed: int) -> np.ndarray:
     z = np.random.default_rng([seed, p]).standard_normal((draws, p))
+    z.flags.writeable = False
+    return z
+
+
+@lru_cache(maxsize=64)
+def _normals_by_group(draws: int, p: int, seed: int) -> np.ndarray:
+    """`_normals` transposed into contiguous rows, one per group (the same numbers)."""
+    z = np.ascontiguousarray(_normals(draws, p, seed).T)
     z.flags.writeable = False
     return z
 
@@ -107,11 +116,26 @@ def _lower_bounds(x: np.ndarray, cov: np.ndarray, family: np.ndarray, errors: np
     exact = family & (sd == 0)
     bound[exact] = np.where(x[:, None] - x[None, :] > 0, np.inf, -np.inf)[exact]
     j, k = np.nonzero(active)
-    e32 = errors.astype(np.float32)  # single precision: the critical value's Monte-Carlo error is far above it
-    pairs = (e32[:, j] - e32[:, k]) * (1.0 / sd[j, k]).astype(np.float32)  # (draws, pairs), once for every round
+    # single precision: the critical value's Monte-Carlo error is far above it. Pairs are rows (a pair's
+    # draws contiguous), so differences copy rows and the maximum over pairs runs along whole rows
+    e32 = np.ascontiguousarray(errors.T, dtype=np.float32)
+    scale = (1.0 / sd[j, k]).astype(np.float32)
+    # the first round's family holds both directions of every pair (when it and sd are symmetric), and
+    # (k, j)'s statistic is exactly −(j, k)'s: the largest is the largest |(j, k)| over j < k, half the work
+    both_ways = np.array_equal(active, active.T) and np.array_equal(sd, sd.T)
+    pairs = None
     live = np.ones(len(j), dtype=bool)
     while live.any():
-        critical = np.quantile(pairs[:, live].max(axis=1), level)
+        if pairs is None and both_ways:
+            upper = j < k
+            half = (e32[j[upper]] - e32[k[upper]]) * scale[upper][:, None]
+            statistic = np.maximum(half.max(axis=0), -half.min(axis=0))
+        else:
+            if pairs is None:  # later rounds: the directions still in the family, once for every round
+                pairs = (e32[j] - e32[k]) * scale[:, None]
+            statistic = (pairs if live.all() else pairs[live]).max(axis=0)
+        both_ways = False
+        critical = np.quantile(statistic, level)
         bound[j[live], k[live]] = x[j[live]] - x[k[live]] - sd[j[live], k[live]] * critical
         rejected = live & (bound[j, k] > 0)
         if not rejected.any():

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from analysis.cells import (SELECTION, GroupCodes, Index, RowExtras, group_codes, index_codes, person_sums, present_cells,
-                            row_extras, selection_sums)
+from analysis.cells import (SELECTION, GroupCodes, Index, RowExtras, group_codes, index_codes, person_sums, row_extras,
+                            selection_cells)
 from analysis.contracts import RESULT_SCHEMA
 from analysis.diagnostics import DIAGNOSTIC_FIELDS, DIAGNOSTIC_SCHEMA, POSITION_DRIVEN, diagnostic_values
 from analysis.groupings import GROUPINGS, get_grouping, grouping_expr
@@ -177,7 +177,7 @@ def _selection_tables(inputs: _Inputs, k: int) -> _SelectionTables:
     present = people.n > 0
     out = _SelectionTables({**selection, **overall_row(people.s[present], people.n[present], W, inputs.alpha, inputs.estimand)})
     for grouping, groups in inputs.codes.items():
-        cells, present = present_cells(*selection_sums(ix, rows, groups, people))
+        cells, present = selection_cells(ix, rows, groups, people)
         key = {**selection, "grouping": grouping}
         names, iso3 = groups.names[present], groups.iso3[present]
         result = analyse_groups(cells, W, alpha=inputs.alpha, min_users=inputs.minimum, per_person=get_grouping(grouping).per_person,

@@ -132,3 +132,66 @@ def test_group_ranks_agree_with_the_separate_sets():
     assert cols["lowest_candidate"][idx].tolist() == lowest_set(x[idx], sub, draws=2000).tolist()
     assert cols["highest_candidate"][idx].tolist() == highest_set(x[idx], sub, draws=2000).tolist()
     assert np.isnan(cols["rank_lo"][2]) and not cols["lowest_candidate"][2]
+
+
+def _reference_lower_bounds(x, cov, family, errors, level):
+    """The stepdown as first written (draws × pairs, every direction in every round): the fast path
+    (pairs as rows, the first round over j < k) must give the same bounds to the bit."""
+    d = np.diag(cov)
+    sd = np.sqrt(np.clip(d[:, None] + d[None, :] - 2 * cov, 0, None))
+    bound = np.full(family.shape, -np.inf)
+    active, exact = family & (sd > 0), family & (sd == 0)
+    bound[exact] = np.where(x[:, None] - x[None, :] > 0, np.inf, -np.inf)[exact]
+    j, k = np.nonzero(active)
+    e32 = errors.astype(np.float32)
+    pairs = (e32[:, j] - e32[:, k]) * (1.0 / sd[j, k]).astype(np.float32)
+    live = np.ones(len(j), dtype=bool)
+    while live.any():
+        critical = np.quantile(pairs[:, live].max(axis=1), level)
+        bound[j[live], k[live]] = x[j[live]] - x[k[live]] - sd[j[live], k[live]] * critical
+        rejected = live & (bound[j, k] > 0)
+        if not rejected.any():
+            break
+        live &= ~rejected
+    return bound
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_stepdown_bounds_equal_the_plain_computation(seed):
+    """Independent and correlated groups, t and Gaussian draws, families of every pair and of some
+    pairs, spreads from 'all alike' to 'all apart' (several stepdown rounds): the same bounds."""
+    from analysis.ranks import _lower_bounds
+
+    rng = np.random.default_rng(seed)
+    p = int(rng.integers(2, 12))
+    spread = [0.01, 1.0, 10.0][seed % 3]  # all alike, some apart, all apart
+    x = rng.uniform(0.3, 0.7, p) * spread
+    if seed % 4 == 0:
+        a = rng.standard_normal((p, p + 2)) * 0.02
+        cov = a @ a.T
+    else:
+        cov = np.diag(rng.uniform(1e-4, 4e-4, p))
+    df = None if seed % 2 else rng.uniform(3, 300, p)
+    errors = error_draws(cov, df, seed=seed)
+    families = [~np.eye(p, dtype=bool), (rng.uniform(size=(p, p)) < 0.5) & ~np.eye(p, dtype=bool)]
+    found = []
+    for family in families:
+        ours = _lower_bounds(x, cov, family, errors, 0.95)
+        np.testing.assert_array_equal(ours, _reference_lower_bounds(x, cov, family, errors, 0.95))
+        found.append(int((ours > 0).sum()))
+    if spread == 10.0:  # pairs found apart: stepdown rounds after the first were run
+        assert found[0] > 0
+
+
+def test_error_draws_are_the_normals_scaled_column_by_column():
+    """The draws are built group by group (rows) and handed back as (draws × groups): the same numbers
+    as scaling the cached normals' columns."""
+    from analysis.ranks import _normals, _t_scale
+
+    v, df = np.array([1e-4, 4e-4, 2e-4]), np.array([5.0, np.inf, 40.2])
+    z = error_draws(np.diag(v), df, seed=3)
+    expected = _normals(2000, 3, 3) * np.sqrt(v)
+    expected[:, 0] *= _t_scale(2000, 5, 0, 3)
+    expected[:, 2] *= _t_scale(2000, 40, 2, 3)
+    assert z.shape == (2000, 3)
+    np.testing.assert_array_equal(z, expected)
