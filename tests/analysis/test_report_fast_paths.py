@@ -52,8 +52,8 @@ def test_packed_columns_and_the_lumped_rest_give_the_plain_report(scored, monkey
     fast = disparity_report(scored, BY, B=200, seed=2, estimand=estimand)
     assert fast.groups.filter(pl.col("grouping") == "birth_country")["tested"].mean() < 0.5  # many untested groups
     monkeypatch.setattr(groups, "_packed", lambda S, N: (S, N))
-    monkeypatch.setattr(groups, "_tested_vs_rest", lambda S, N, tested, per_person, rho, own, overall:
-                        groups.group_vs_rest(S, N, tested, per_person, rho, own, centre=overall))
+    monkeypatch.setattr(groups, "_tested_vs_rest", lambda S, N, tested, per_person, rho, own, overall, components:
+                        groups.group_vs_rest(S, N, tested, per_person, rho, own, centre=overall, components=components))
     plain = disparity_report(scored, BY, B=200, seed=2, estimand=estimand)
     for table in ("leaderboard", "groups", "omnibus", "disparities", "diagnostics"):
         a, b = getattr(fast, table), getattr(plain, table)
