@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from analysis.checks import checked_alpha
 from analysis.disparity import grouping_disparity
 from analysis.distributions import t_ppf
 from analysis.groupings import get_grouping
@@ -135,7 +136,7 @@ def analyse_groups(cells: Cells, W: np.ndarray, *, alpha: float = 0.05, min_user
     Returns:
         A GroupAnalysis.
     """
-    minimum = checked_minimum(min_users)
+    minimum, alpha = checked_minimum(min_users), checked_alpha(alpha)
     paa_items, instances = cells.S.sum(axis=0) / cells.N.sum(axis=0), cells.N.sum(axis=0)
     cells = person_level(cells) if checked_estimand(estimand) == "person" else cells
     S, N = cells.S, cells.N

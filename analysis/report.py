@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from analysis.checks import checked_alpha, checked_replicates, checked_seed, checked_workers
 from analysis.cells import (SELECTION, GroupCodes, Index, RowExtras, group_codes, index_codes, person_sums, row_extras,
                             selection_cells)
 from analysis.contracts import RESULT_SCHEMA
@@ -50,6 +51,7 @@ def overall_row(s: np.ndarray, n: np.ndarray, W: np.ndarray, alpha: float, estim
     """A selection's overall score from per-person sums `s` and counts `n`: people, effective people,
     instances, the estimand's score (per person: the mean of people's own shares) and its interval
     from the shared replicates, and the paper's item-weighted share as `paa_items`."""
+    alpha = checked_alpha(alpha)
     items, instances = float(s.sum() / n.sum()), int(n.sum())
     if checked_estimand(estimand) == "person":
         s, n = s / n, np.ones_like(n, dtype=float)
@@ -118,6 +120,7 @@ def disparity_report(
         ValueError: when nothing is scored, or a score is NaN (analysis.selection.refuse_nan).
     """
     minimum = checked_minimum(min_users)
+    B, seed, alpha, workers = checked_replicates(B), checked_seed(seed), checked_alpha(alpha), checked_workers(workers)
     results, instance_table = _read(scored.lazy(), instances, groupings)
     if results.height == 0:
         raise ValueError("no scored results to report on")
@@ -314,6 +317,7 @@ def leaderboard(scored: pl.DataFrame | pl.LazyFrame, *, B: int = DEFAULT_REPLICA
     Raises:
         ValueError: when a score is NaN (analysis.selection.refuse_nan).
     """
+    B, seed, alpha = checked_replicates(B), checked_seed(seed), checked_alpha(alpha)
     refuse_nan(scored)
     scored = scored.lazy().filter(pl.col("aligned").is_not_null())
     # per (selection, person) sums first: the rows themselves are never partitioned or copied

@@ -21,6 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from analysis.checks import checked_replicates, checked_seed
 from analysis.distributions import normal_sf, t_ppf
 from analysis.sizes import MIN_PEOPLE_FOR_INTERVAL, kish_effective_people
 from analysis.variance import cr2_parts
@@ -40,7 +41,7 @@ def replicate_weights(n_people: int, B: int = DEFAULT_REPLICATES, seed: int = 0)
         arguments, so it is drawn once and shared (a report of a hundred runs of the same people asks
         for the same matrix a hundred times).
     """
-    return _replicate_weights(int(n_people), int(B), int(seed))
+    return _replicate_weights(int(n_people), checked_replicates(B), checked_seed(seed))
 
 
 @lru_cache(maxsize=8)

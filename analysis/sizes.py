@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from analysis.checks import checked_number
+
 MIN_EFFECTIVE_PEOPLE = 20  # groups under this many effective people are shown but never tested or ranked
 MIN_PEOPLE_FLOOR = 5  # no minimum below this is accepted: fewer people cannot support a test
+MAX_MINIMUM = 1_000_000  # a larger minimum tests no group of any benchmark: a typo, not a choice
 MIN_PEOPLE_FOR_INTERVAL = 5  # under this many effective people a group shows no interval ("too few people")
 
 
@@ -39,12 +42,11 @@ def checked_minimum(min_people: int | None) -> int:
     Returns:
         The minimum as an int.
     Raises:
-        ValueError: with a message a user can act on, when the value is under the floor.
+        SettingError (a ValueError): with a message a user can act on, when the value is under the
+            floor, above MAX_MINIMUM, or not a whole number.
     """
     if min_people is None:
         return MIN_EFFECTIVE_PEOPLE
-    value = int(min_people)
-    if value < MIN_PEOPLE_FLOOR:
-        raise ValueError(f"a minimum of {value} effective people is too small to test a group: use {MIN_PEOPLE_FLOOR} "
-                         f"or more (default {MIN_EFFECTIVE_PEOPLE})")
-    return value
+    return checked_number("min_users", min_people, low=MIN_PEOPLE_FLOOR, high=MAX_MINIMUM, integer=True,
+                          rule=f"must be a whole number of effective people from {MIN_PEOPLE_FLOOR} (fewer is too small to test "
+                          f"a group) to {MAX_MINIMUM} (default {MIN_EFFECTIVE_PEOPLE})")

@@ -246,7 +246,13 @@ def fetch_source(folder: Path) -> Path:
     return folder / "package" / SOURCE_FILE
 
 
+MAX_TOLERANCE = 10.0  # degrees: coarser simplification leaves no country recognisable
+
+
 def build(source: Path | None = None, data_dir: Path = DATA_DIR, tolerance: float = TOLERANCE) -> dict[str, Any]:
+    from analysis.checks import checked_number
+
+    checked_number("tolerance", tolerance, low=0, high=MAX_TOLERANCE, low_open=True, integer=False)  # before any download
     try:
         import geopandas  # noqa: F401
     except ImportError as exc:

@@ -34,6 +34,7 @@ import sys
 from collections.abc import Sequence
 
 from analysis.cache import default_cache_root
+from analysis.checks import SettingError
 from analysis.problems import DataError
 from pipeline.backends.base import BackendError
 from pipeline.cli import build, dashboard, data, demo, geometry, report, run, runs, sweep, tune
@@ -41,7 +42,7 @@ from pipeline.cli.build import cmd_build
 from pipeline.cli.dashboard import LOOPBACK, cmd_dashboard, dashboard_command
 from pipeline.cli.data import cmd_benchmarks, cmd_data_import, cmd_data_pull, cmd_data_show, cmd_data_validate
 from pipeline.cli.demo import cmd_demo_build
-from pipeline.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, UsageError
+from pipeline.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, UsageError, setting_line
 from pipeline.cli.geometry import cmd_geometry_build
 from pipeline.cli.options import add_endpoint_args, cache_arg, endpoint_options, print_table
 from pipeline.cli.report import cmd_report
@@ -85,6 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except SettingError as err:  # a number or name the API refused (analysis.checks, pipeline.checks): nothing written
+        print(f"error: {setting_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except DataError as err:
         print(f"error: {err.render()}", file=sys.stderr)

@@ -7,26 +7,33 @@ import json
 import sys
 from pathlib import Path
 
+from analysis.checks import SettingError
 from pipeline.cli.errors import EXIT_FAILED, UsageError
 from pipeline.cli.options import add_endpoint_args, cache_arg, endpoint_options
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     from pipeline.backends.base import SamplingSettings
+    from pipeline.checks import checked_endpoint, checked_price
     from pipeline.construct.build import BuildError, BuildSettings, build_from_prism
     from pipeline.runs.runner import RunSpec, make_backend, model_for
     from pipeline.sources.prism import load_prism_dir
 
-    folder = args.prism or (args.cache / "sources" / "prism")
-    if not (folder / "survey.jsonl").exists():
-        raise UsageError(f"no PRISM files in {folder}: run `mvpbench data pull prism` or pass --prism DIR")
-    prism = load_prism_dir(folder)
     settings = BuildSettings(name=args.name, generator=args.generator, backend=args.backend, per_record=args.per_record,
                              limit=args.limit, retries=args.retries, batch_size=args.batch_size,
                              sampling=SamplingSettings(temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed))
     options = endpoint_options(args) if args.backend == "openai" else {}
     spec = RunSpec(benchmark=args.name, model=args.generator, backend=args.backend, revision=args.revision,
                    batch_size=args.batch_size, options=options)
+    # the settings first (build_from_prism checks them again): a wrong number is refused before PRISM is read
+    settings.check()
+    checked_endpoint(options)
+    for price, option in ((args.price_in, "price_in"), (args.price_out, "price_out")):
+        checked_price(price, option)
+    folder = args.prism or (args.cache / "sources" / "prism")
+    if not (folder / "survey.jsonl").exists():
+        raise UsageError(f"no PRISM files in {folder}: run `mvpbench data pull prism` or pass --prism DIR")
+    prism = load_prism_dir(folder)
     identity = {"model": args.generator, "backend": args.backend, "revision": args.revision}
     if args.backend != "openai" and not args.dry_run:
         model = model_for(spec)
@@ -39,6 +46,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         report = build_from_prism(prism, settings, backend_factory=lambda: make_backend(spec, model or model_for(spec)),
                                   generator_identity=identity, root=args.cache, dry_run=args.dry_run, price_in=args.price_in,
                                   price_out=args.price_out, progress=not args.quiet, source_note=note)
+    except SettingError:  # main prints it as a usage error (exit 2)
+        raise
     except (BuildError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED

@@ -17,6 +17,9 @@ def dashboard_command(args: argparse.Namespace) -> tuple[list[str], dict[str, st
     """The `streamlit run` command and environment for `mvpbench dashboard`: bound to 127.0.0.1 unless
     --address says otherwise; beyond loopback the Runs page may start scoring jobs only with
     --allow-remote-jobs (anyone who can reach the page could otherwise run any model on this machine)."""
+    from pipeline.checks import checked_port
+
+    checked_port(args.port)  # Streamlit's own refusal of 99999 was a traceback
     app = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
     env = dict(os.environ)
     if args.cache:

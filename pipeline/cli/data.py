@@ -25,8 +25,10 @@ def cmd_data_validate(args: argparse.Namespace) -> int:
 
 def cmd_data_show(args: argparse.Namespace) -> int:
     from analysis.summary import benchmark_counts, users_by_country
+    from pipeline.checks import checked_count
     from pipeline.sources import PrismData, load_source
 
+    checked_count(args.top, "top", least=1)  # head(-1) would list all but one country
     target = args.target or "demo"
     path = Path(target)
     meta: dict = {}

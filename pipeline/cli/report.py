@@ -8,6 +8,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from analysis.checks import SettingError
 from analysis.resampling import DEFAULT_REPLICATES
 from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from pipeline.cli.errors import EXIT_FAILED, UsageError
@@ -52,19 +53,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     try:
         groupings = parse_groupings(args.by)
-        min_users = checked_minimum(args.min_users)
-        if args.workers is not None and args.workers < 1:
-            raise ValueError(f"--workers must be at least 1, not {args.workers}")
     except ValueError as problem:
         raise UsageError(str(problem)) from None
+    min_users = checked_minimum(args.min_users)
     split = lambda v: [x for x in v.split(",") if x] if v else None  # noqa: E731
     try:  # lazy: the report reads only the columns it uses
         scored = select_results(scan_scored(args.benchmark, args.cache), models=split(args.model), protocols=split(args.protocol),
                                 conditions=split(args.condition), splits=split(args.split))
         report = disparity_report(scored, groupings, B=args.bootstrap, seed=args.seed, alpha=args.alpha, min_users=min_users,
-                                  instances=scan_instances(args.benchmark, args.cache), workers=args.workers or _cores(),
+                                  instances=scan_instances(args.benchmark, args.cache), workers=_cores() if args.workers is None else args.workers,
                                   estimand=args.estimand)
         runs = scored.select("run_id", "model", "protocol", "condition").unique().sort("run_id").collect().to_dicts()
+    except SettingError:  # alpha, B, seed, workers: main prints it as a usage error (exit 2)
+        raise
     except ValueError as problem:  # a choice run scored under the old rule (the message says how to fix it), or no results
         if "no scored results" in str(problem):
             problem = f"no scored results for benchmark '{args.benchmark}' with these filters (see `mvpbench runs list`)"

@@ -7,18 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline.cli.errors import UsageError
 from pipeline.cli.options import add_endpoint_args, cache_arg, endpoint_options
 
 
 def _parse_shard(text: str | None) -> tuple[int, int] | None:
-    if not text:
-        return None
-    try:
-        i, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise UsageError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
-    return i, n
+    from pipeline.checks import checked_shard
+
+    return checked_shard(text)
 
 
 def _specs_from_args(args: argparse.Namespace) -> list:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from pipeline.cli.errors import EXIT_FAILED
 from pipeline.cli.options import cache_arg, print_table
 
 
@@ -32,12 +30,10 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_show(args: argparse.Namespace) -> int:
+    from pipeline.checks import checked_run
     from pipeline.runs.store import RunStore
 
-    store = RunStore(args.benchmark, args.run_id, args.cache)
-    if not store.dir.exists():
-        print(f"error: no run '{args.run_id}' for benchmark '{args.benchmark}'", file=sys.stderr)
-        return EXIT_FAILED
+    store = checked_run(RunStore(args.benchmark, args.run_id, args.cache))
     df = store.read()
     print(json.dumps(store.read_manifest(), indent=2, ensure_ascii=False))
     if df.height:
@@ -52,7 +48,7 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
 def cmd_runs_merge(args: argparse.Namespace) -> int:
     from pipeline.runs.store import RunStore
 
-    kept, dropped = RunStore(args.benchmark, args.run_id, args.cache).merge(args.sources)
+    kept, dropped = RunStore(args.benchmark, args.run_id, args.cache).merge(args.sources)  # checks the run and sources
     print(f"{args.run_id}: {kept} results in one part ({dropped} duplicates dropped)")
     return 0
 

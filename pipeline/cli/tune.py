@@ -26,9 +26,15 @@ def _tune_config(args: argparse.Namespace):
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
+    from analysis.checks import SettingError
+    from pipeline.checks import checked_limit
+
     config = _tune_config(args)
+    checked_limit(args.eval_limit, "eval_limit")  # before training, not after it
     try:
         config.check()
+    except SettingError:  # main prints it with the flag's name (exit 2)
+        raise
     except ValueError as err:
         raise UsageError(str(err)) from None
     if args.dry_run:

@@ -32,6 +32,7 @@ import polars as pl
 from analysis.cache import PART_GLOB, atomic_write_parquet, benchmark_dir, new_part_path, write_benchmark
 from analysis.contracts import INSTANCE_COLUMNS, INSTANCE_SCHEMA, PROFILE_SCHEMA
 from pipeline.backends.base import Backend, SamplingSettings
+from pipeline.checks import checked_price
 from pipeline.construct.filters import FilterSettings, quality_filters
 from pipeline.construct.parse import parse_items
 from pipeline.construct.prompts import TEMPLATE_VERSION, generation_chat, items_schema
@@ -65,12 +66,9 @@ class BuildSettings:
     filters: FilterSettings = field(default_factory=FilterSettings)
 
     def check(self) -> None:
-        if self.per_record < 1:
-            raise ValueError("--per-record must be at least 1")
-        if self.retries < 0:
-            raise ValueError("--retries must be 0 or more")
-        if self.limit is not None and self.limit < 1:
-            raise ValueError("--limit must be at least 1")
+        from pipeline.checks import checked_build_numbers
+
+        checked_build_numbers(self)  # every number, one line each (pipeline.checks)
 
 
 def records(prism: PrismData, limit: int | None = None) -> pl.DataFrame:
@@ -249,6 +247,8 @@ def build_from_prism(prism: PrismData, settings: BuildSettings, *, backend: Back
     """Generate (resumably), parse, filter and write a benchmark from PRISM's conversations; with
     `dry_run`, only count what is cached and estimate what generating the rest would cost."""
     settings.check()
+    for price, option in ((price_in, "price_in"), (price_out, "price_out")):
+        checked_price(price, option)
     recs = records(prism, settings.limit)
     if recs.height == 0:
         raise BuildError("no conversation has an author in the survey: nothing to build from")

@@ -319,4 +319,7 @@ def demo_metadata(seed: int) -> dict[str, Any]:
 
 def build_demo(root: Path | None = None, seed: int = DEFAULT_SEED, name: str = DEMO_NAME) -> Path:
     """Build the demo benchmark and write it to `<root>/<name>/`; returns that folder."""
+    from analysis.checks import checked_seed
+
+    checked_seed(seed)  # numpy refuses a negative seed with a traceback
     return write_benchmark(name, build_demo_frame(seed), demo_metadata(seed), root=root)

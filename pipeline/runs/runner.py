@@ -28,6 +28,7 @@ import polars as pl
 from analysis.cache import read_benchmark_meta, read_instances
 from pipeline.backends.base import Backend
 from pipeline.backends.config import BACKEND_KINDS, backend_class
+from pipeline.checks import checked_chat_template
 from pipeline.estimates import CHARS_PER_TOKEN, CPU_TOKENS_PER_SECOND
 from pipeline.models import ModelSpec, resolve_model
 from pipeline.protocols import ScoringContext, get_protocol
@@ -122,6 +123,8 @@ def _longest_first(instances: pl.DataFrame) -> pl.DataFrame:
 def plan(spec: RunSpec, root: Path | None = None, backend: Backend | None = None) -> RunPlan:
     """Check `spec`, select its instances, key them, and find what the cache does not hold yet."""
     spec.check()
+    if backend is None and spec.options.get("chat_template_from"):  # refused before any run folder exists
+        checked_chat_template(spec.options["chat_template_from"])
     model = model_for(spec, root, backend)
     ident = identity(spec, model)
     run_id = run_id_for(spec, model)

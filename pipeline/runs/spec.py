@@ -13,6 +13,7 @@ import polars as pl
 from analysis.contracts import CONDITIONS, INSTANCE_COLUMNS
 from pipeline.backends.base import SamplingSettings
 from pipeline.backends.config import BACKEND_KINDS, backend_config, endpoint_identity
+from pipeline.checks import checked_run_settings
 from pipeline.models import ModelSpec
 from pipeline.prompts import TEMPLATE_VERSION
 from pipeline.protocols import get_protocol
@@ -40,6 +41,7 @@ class RunSpec:
 
     def check(self) -> None:
         """Every mistake a user can make in a spec, as one ValueError, before anything loads."""
+        checked_run_settings(self)  # the numbers: limit, batch size, shard, sampling, endpoint (pipeline.checks)
         proto = get_protocol(self.protocol)
         if self.condition not in CONDITIONS:
             raise ValueError(f"unknown condition {self.condition!r}; expected one of {', '.join(CONDITIONS)}")
@@ -53,8 +55,6 @@ class RunSpec:
         if self.prompt_format not in proto.prompt_formats or (self.prompt_format == "paper" and self.condition == "profile+prefs"):
             raise ValueError("--prompt-format paper is the authors' log-probability prompt: use it with --protocol logprob "
                              "and the profile or blind condition")
-        if self.shard and not (0 <= self.shard[0] < self.shard[1]):
-            raise ValueError(f"invalid shard {self.shard[0]}/{self.shard[1]}: use i/n with 0 <= i < n")
 
 
 def identity(spec: RunSpec, model: ModelSpec) -> dict[str, Any]:

@@ -82,7 +82,14 @@ class RunStore:
 
     def merge(self, sources: list[Path] | None = None) -> tuple[int, int]:
         """Compact this run's parts, plus parts from `sources` (other run folders), into one part.
-        Returns (rows kept, duplicates dropped). The new part is in place before old ones go."""
+        Returns (rows kept, duplicates dropped). The new part is in place before old ones go. A run
+        that does not exist, with no sources, or a source that is not a folder, is refused (a
+        SettingError) before anything is written: it once made an empty run folder and exited 0."""
+        from pipeline.checks import checked_path, checked_run
+
+        sources = [checked_path(src, "sources", folder=True) for src in sources or []]
+        if not sources:
+            checked_run(self)
         with self._locked():
             own = self.parts()
             foreign = [p for src in sources or [] for p in sorted(Path(src).glob(PART_GLOB))]

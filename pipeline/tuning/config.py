@@ -46,17 +46,15 @@ class TuneConfig:
     save_steps: int = 50
 
     def check(self) -> None:
+        from pipeline.checks import checked_tuning_numbers
+
+        checked_tuning_numbers(self)  # every number, one line each (pipeline.checks)
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; expected one of {', '.join(METHODS)}")
         if self.prompt_format not in PROMPT_FORMATS:
             raise ValueError(f"unknown prompt format {self.prompt_format!r}; expected one of {', '.join(PROMPT_FORMATS)}")
         if self.max_prompt_length >= self.max_length:
             raise ValueError(f"max prompt length {self.max_prompt_length} must be below max length {self.max_length}")
-        for name in ("batch_size", "grad_accum", "max_prompt_length", "save_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name.replace('_', '-')} must be at least 1")
-        if self.limit is not None and self.limit < 1:
-            raise ValueError("--limit must be at least 1")
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -203,7 +203,7 @@ def test_a_model_named_by_an_absolute_path_gets_a_usable_run_id():
 @pytest.mark.parametrize("argv,message", [
     (["run", "--protocol", "generate"], "needs a judge"),
     (["run", "--protocol", "choice", "--judge", "embedding"], "--judge applies only"),
-    (["run", "--shard", "3/2"], "invalid shard 3/2"),
+    (["run", "--shard", "3/2"], "--shard 3/2: must be i/n"),
     (["run", "--backend", "openai", "--model", "m", "--api-mode", "completions"], "--chat-template-from"),
     (["run", "--prompt-format", "paper", "--protocol", "choice"], "--prompt-format paper"),
 ])

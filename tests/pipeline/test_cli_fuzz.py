@@ -124,7 +124,7 @@ def test_a_wrong_command_line_is_one_error_and_exit_2(argv, says, parser_that_ne
 
 
 @pytest.mark.parametrize("argv,says", [
-    (["run", "--shard", "half"], "--shard must look like i/n"),
+    (["run", "--shard", "half"], "--shard half: must be i/n"),
     (["data", "import", "ufp4", "x.json", "--name", "n", "--skip-invalid"], "--skip-invalid is for the dvb format only"),
     (["report", "--by", "planet"], "unknown grouping 'planet'"),
     (["report", "--min-users", "3"], "too small"),
