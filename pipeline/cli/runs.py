@@ -38,8 +38,12 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     if not store.dir.exists():
         print(f"error: no run '{args.run_id}' for benchmark '{args.benchmark}'", file=sys.stderr)
         return EXIT_FAILED
-    df = store.read()
-    print(json.dumps(store.read_manifest(), indent=2, ensure_ascii=False))
+    from pipeline.runs.session import weights_note
+
+    df, manifest = store.read(), store.read_manifest()
+    print(json.dumps(manifest, indent=2, ensure_ascii=False))
+    if note := weights_note(manifest):
+        print(f"\n{note}")
     if df.height:
         import polars as pl
 
