@@ -47,14 +47,29 @@ class ModelSpec:
     gguf_file: str | None = None
     adapter: str | None = None
     adapter_hash: str | None = None
+    served: dict[str, Any] | None = None  # an endpoint's model: what the server reports of it (served_identity)
 
     def key_fields(self) -> dict[str, Any]:
-        """What identifies these weights in a result's cache key."""
-        return {"model": self.name, "revision": self.revision, "adapter_hash": self.adapter_hash}
+        """What identifies these weights in a result's cache key (an endpoint's: what it says it serves)."""
+        fields = {"model": self.name, "revision": self.revision, "adapter_hash": self.adapter_hash}
+        if self.served is not None:  # absent for local weights, so their keys are unchanged
+            fields["served"] = self.served
+        return fields
+
+    @property
+    def weights_pinned(self) -> bool:
+        """Whether the identity pins the weights: local files by content, a hub id by a commit, an
+        endpoint only when its server reports a digest or fingerprint of what it serves."""
+        if self.served is not None:
+            return bool(self.served.get("weights_pinned"))
+        if self.source == "fake" or Path(self.source).is_absolute():
+            return True
+        return bool(self.revision) and len(self.revision) == 40 and all(c in "0123456789abcdef" for c in self.revision)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "source": self.source, "revision": self.revision, "gguf_file": self.gguf_file,
-                "adapter": self.adapter, "adapter_hash": self.adapter_hash}
+                "adapter": self.adapter, "adapter_hash": self.adapter_hash, "served": self.served,
+                "weights_pinned": self.weights_pinned}
 
 
 def _package_dir(package: str) -> Path | None:
@@ -93,10 +108,20 @@ def fingerprint_folder(folder: Path) -> str:
 MODELS_ENV = "MVPBENCH_MODELS"
 
 
-def models_root() -> Path:
-    """Materialised models and tuned adapters: $MVPBENCH_MODELS, else <cache>/models. Kept apart from
-    any one benchmark's cache root so a temporary cache still finds the weights already prepared."""
-    return Path(os.environ[MODELS_ENV]) if os.environ.get(MODELS_ENV) else default_cache_root() / "models"
+def models_root(cache_root: Path | None = None) -> Path:
+    """Where models are materialised and tuned adapters saved.
+
+    Args:
+        cache_root: the cache the user chose (`--cache DIR`); None for the default cache.
+
+    Returns:
+        $MVPBENCH_MODELS when set (one folder of prepared weights shared by several caches), else
+        <cache>/models of the chosen cache: `--cache DIR` puts a 540 MB model under DIR, not in the
+        repository's cache/.
+    """
+    if os.environ.get(MODELS_ENV):
+        return Path(os.environ[MODELS_ENV])
+    return (cache_root or default_cache_root()) / "models"
 
 
 def materialise_embedded(name: str, root: Path | None = None) -> Path:
@@ -129,10 +154,20 @@ def materialise_embedded(name: str, root: Path | None = None) -> Path:
     return target
 
 
-def resolve_model(name: str, revision: str | None = None) -> ModelSpec:
+def resolve_model(name: str, revision: str | None = None, cache_root: Path | None = None) -> ModelSpec:
+    """The weights `name` means, materialised under `models_root(cache_root)` when they must be.
+
+    Args:
+        name: a short name, hub id or local folder, optionally `+adapter`.
+        revision: a hub revision.
+        cache_root: the cache the user chose (`--cache DIR`), where models materialise.
+
+    Returns:
+        The model's spec with its cache identity.
+    """
     base, _, adapter = name.partition("+")
     if base in EMBEDDED:
-        folder = materialise_embedded(base)
+        folder = materialise_embedded(base, models_root(cache_root))
         spec = ModelSpec(base, str(folder), folder.name.rsplit("-", 1)[-1])
     elif Path(base).expanduser().exists():
         folder = Path(base).expanduser().resolve()
@@ -145,7 +180,7 @@ def resolve_model(name: str, revision: str | None = None) -> ModelSpec:
     if adapter:
         folder = Path(adapter).expanduser()
         if not folder.exists():
-            folder = models_root() / adapter
+            folder = models_root(cache_root) / adapter
         if not folder.exists():
             raise ModelNotFound(f"adapter '{adapter}' not found (a folder, or a name under <cache>/models/)")
         spec = ModelSpec(name, spec.source, spec.revision, spec.gguf_file, str(folder.resolve()), fingerprint_folder(folder))

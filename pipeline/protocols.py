@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from analysis.contracts import PROTOCOLS
 from analysis.metrics import opa_score
-from pipeline.backends.base import Backend, SamplingSettings
+from pipeline.backends.base import Backend, BackendError, SamplingSettings
 from pipeline.judges import Judge
 from pipeline.prompts import CHOICE_LABELS, CHOICE_PREFILL, answer_prompt, choice_prompts, paper_prompt
 
@@ -111,7 +111,12 @@ def choice_fields(p_w_first: float, p_w_second: float) -> Row:
 @protocol("choice", version=2)
 def score_choice(instances: Instances, ctx: ScoringContext) -> list[Row]:
     orders = [choice_prompts(inst, ctx.condition) for inst in instances]
-    probs = ctx.backend.label_probs([[o.chat for o in pair] for pair in orders], CHOICE_LABELS, CHOICE_PREFILL)
+    try:
+        probs = ctx.backend.label_probs([[o.chat for o in pair] for pair in orders], CHOICE_LABELS, CHOICE_PREFILL)
+    except BackendError as err:  # a reply refused for one item (an endpoint ignored the prefill): name the item
+        if getattr(err, "group", None) is None:
+            raise
+        raise BackendError(f"item {instances[err.group]['instance_id']}: {err}") from None
     rows = []
     for pair, pair_probs in zip(orders, probs, strict=True):
         p_w, p_a, mass = [], [], []

@@ -13,6 +13,7 @@ import importlib
 import json
 import os
 from dataclasses import dataclass, fields
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -130,11 +131,34 @@ def endpoint_identity(kind: str, options: dict[str, Any]) -> dict[str, Any] | No
             "prefill": bool(options.get("assistant_prefill", True)), "chat_template": _template_digest(template) if template else None}
 
 
+# A fixed conversation rendered by the template: the key holds what the template makes of it, so a
+# change anywhere that reaches the prompt (the template, its special tokens) is a new run.
+TEMPLATE_PROBE = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"},
+                  {"role": "assistant", "content": "A"}, {"role": "user", "content": "V"}]
+
+
 def _template_digest(source: str) -> str:
-    """A local tokenizer's chat template by content (its folder may be edited in place), else the id."""
-    config = Path(source) / "tokenizer_config.json"
-    if config.is_file():
-        text = config.read_text(encoding="utf-8")
-        template = json.loads(text).get("chat_template") or text
-        return "sha256:" + hashlib.sha256(str(template).encode("utf-8")).hexdigest()[:16]
-    return str(source)
+    """A local tokenizer's chat template by content, wherever the tokenizer keeps it (transformers 5:
+    chat_template.jinja; before: tokenizer_config.json or chat_template.json), as the tokenizer
+    itself loads and renders it; a hub id by its name (it is fetched only when a run is scored)."""
+    folder = Path(source).expanduser()
+    if not folder.is_dir():
+        return str(source)
+    files = tuple(sorted((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
+                         for p in folder.rglob("*") if p.is_file()))
+    return _rendered_template_digest(str(folder.resolve()), files)
+
+
+@cache
+def _rendered_template_digest(folder: str, files: tuple) -> str:  # files: the folder's state, so an edit is seen
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"chat_template_from {folder}: not a tokenizer folder ({err})") from None
+    if not tokenizer.chat_template:
+        raise ValueError(f"chat_template_from {folder}: the tokenizer there has no chat template")
+    rendered = tokenizer.apply_chat_template(TEMPLATE_PROBE, tokenize=False, add_generation_prompt=True)
+    content = json.dumps({"template": tokenizer.chat_template, "rendered": rendered}, sort_keys=True, ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(content.encode("utf-8")).hexdigest()[:16]

@@ -3,12 +3,16 @@
 Two modes:
     chat         /v1/chat/completions. choice reads the first reply token's top log-probs (the
                  `Answer:` prefill is sent as a final assistant message with `continue_final_message`,
-                 which vLLM servers honour; set assistant_prefill=False for APIs that refuse it);
+                 which vLLM servers honour; set assistant_prefill=False for APIs that refuse it;
+                 every reply that reopens the turn instead is asked again once, then refused);
                  generate is a plain chat request. The logprob protocol is not available: chat APIs
                  do not return the log-likelihood of a given reply.
     completions  /v1/completions on prompts rendered locally with a chat template (`chat_template_from`:
                  a tokenizer folder or hub id). All three protocols; logprob uses `echo` with
                  `logprobs`, as log-likelihood harnesses do against vLLM servers.
+
+What the server says it serves (GET /models: ids, owner, any digest) is its model's identity
+(`served_identity`, part of a run's key); replies' `system_fingerprint`s are recorded.
 
 Requests run `concurrency` at a time, each with a timeout; 429, 5xx, timeouts and dropped connections
 are retried with exponential backoff (honouring Retry-After). The key is read from the environment
@@ -17,6 +21,7 @@ variable named by `api_key_env` and never stored, logged or written to a manifes
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -54,6 +59,8 @@ class OpenAIBackend(Backend):
         self.accept_served_model = accept_served_model
         self._tokenizer = None
         self._served: list[str] | None = None
+        self._entries: list[dict[str, Any]] | None = None
+        self._fingerprints: set[str] = set()  # system_fingerprint of replies (OpenAI): which backend configuration answered
         if mode == "completions" and not chat_template_from:
             raise ValueError("completions mode renders prompts locally: pass --chat-template-from <tokenizer folder or hub id>")
 
@@ -61,23 +68,44 @@ class OpenAIBackend(Backend):
         return {"backend": self.name, "base_url": self.base_url, "mode": self.mode, "api_key_env": self.api_key_env,
                 "concurrency": self.concurrency, "timeout": self.timeout, "max_retries": self.max_retries,
                 "assistant_prefill": self.assistant_prefill, "chat_template_from": self.chat_template_from,
-                "served_models": self.served_models()}
+                "served_models": self.served_models(), "system_fingerprints": sorted(self._fingerprints)}
+
+    def _model_entries(self) -> list[dict[str, Any]]:
+        """The server's GET /models entries, asked once (with the requests' retries); [] where the
+        server has no such route (404, 405, 501), as some APIs do not."""
+        if self._entries is None:
+            try:
+                listing = self._request("/models", None, count=False)
+            except _StatusError as err:
+                if err.status not in (404, 405, 501):
+                    raise
+                listing = {}
+            except ValueError:  # not JSON (a web page): the server lists nothing
+                listing = {}
+            data = listing.get("data") if isinstance(listing, dict) else None
+            self._entries = [m for m in data if isinstance(m, dict)] if isinstance(data, list) else []
+        return self._entries
 
     def served_models(self) -> list[str]:
         """The model ids the server says it serves (GET /models), checked once against the requested
         name: llama.cpp serves its one model whatever name a request gives, so a typo or another server
         would be scored silently. A server without /models is taken at its word."""
         if self._served is None:
-            try:
-                request = urllib.request.Request(f"{self.base_url}/models", headers=self._headers(), method="GET")
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    self._served = [str(m.get("id")) for m in json.loads(response.read().decode("utf-8")).get("data", [])]
-            except (urllib.error.URLError, TimeoutError, ConnectionError, ValueError, AttributeError):
-                self._served = []
+            self._served = [str(m.get("id")) for m in self._model_entries()]
             if self._served and self.model not in self._served and not self.accept_served_model:
                 raise BackendError(f"{self.base_url} serves {', '.join(map(repr, self._served[:3]))}, not {self.model!r}: name "
                                    "the model it serves with --model, or pass --accept-served-model to score it anyway")
         return self._served
+
+    def served_identity(self) -> dict[str, Any]:
+        """What the server says of the model that answers (part of a run's identity): its /models entry
+        (every entry when the requested name is not among them, as with --accept-served-model), less
+        the fields that change per request, and whether any of it pins the weights (a digest or
+        fingerprint). Other weights behind one alias are then another run, where the server says so."""
+        served = self.served_models()
+        entries = [m for m in self._model_entries() if str(m.get("id")) == self.model] if self.model in served else self._model_entries()
+        kept = sorted((_stable(m) for m in entries), key=lambda m: json.dumps(m, sort_keys=True, default=str))
+        return {"models": kept, "weights_pinned": any(_pins_weights(m) for m in kept)}
 
     # --- HTTP --------------------------------------------------------------------------------------
 
@@ -89,11 +117,20 @@ class OpenAIBackend(Backend):
         return headers
 
     def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        body = json.dumps(payload).encode("utf-8")
+        reply = self._request(path, payload)
+        if isinstance(reply, dict) and reply.get("system_fingerprint"):
+            self._fingerprints.add(str(reply["system_fingerprint"]))
+        return reply
+
+    def _request(self, path: str, payload: dict[str, Any] | None, count: bool = True) -> dict[str, Any]:
+        """POST `payload` (GET without one), retried on 429, 5xx, timeouts and dropped connections;
+        `count`: a model call (GET /models is not)."""
+        body = json.dumps(payload).encode("utf-8") if payload is not None else None
         last = "no attempt made"
         for attempt in range(self.max_retries + 1):
-            self.calls += 1
-            request = urllib.request.Request(f"{self.base_url}{path}", data=body, headers=self._headers(), method="POST")
+            self.calls += int(count)
+            request = urllib.request.Request(f"{self.base_url}{path}", data=body, headers=self._headers(),
+                                             method="GET" if body is None else "POST")
             retry_after = None
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -102,7 +139,7 @@ class OpenAIBackend(Backend):
                 detail = err.read()[:300].decode("utf-8", "replace")
                 last = f"HTTP {err.code}: {detail}"
                 if err.code not in RETRY_STATUS:
-                    raise BackendError(f"{self.base_url}{path} answered {last}") from None
+                    raise _StatusError(f"{self.base_url}{path} answered {last}", err.code) from None
                 retry_after = err.headers.get("Retry-After")
             except (TimeoutError, urllib.error.URLError, ConnectionError) as err:
                 last = f"{type(err).__name__}: {getattr(err, 'reason', err)}"
@@ -156,7 +193,7 @@ class OpenAIBackend(Backend):
                 payloads.append(payload)
             replies = self._map("/chat/completions", payloads)
             if prefill and self.assistant_prefill:
-                _check_prefill(replies, prefill, self.base_url)
+                self._reask_reopened(payloads, replies, prefill, [len(g) for g in groups])
             tops = [_chat_top_logprobs(r) for r in replies]
         else:
             payloads = [{"model": self.model, "prompt": self._render(c) + prefill, "max_tokens": 1, "temperature": 0,
@@ -164,6 +201,26 @@ class OpenAIBackend(Backend):
             tops = [_completion_top_logprobs(r) for r in self._map("/completions", payloads)]
         probs = [{lab: sum(math.exp(lp) for tok, lp in top.items() if tok.strip() == lab) for lab in labels} for top in tops]
         return regroup(probs, [len(g) for g in groups])
+
+    def _reask_reopened(self, payloads: list[dict[str, Any]], replies: list[dict[str, Any]], prefill: str,
+                        sizes: list[int]) -> None:
+        """Check every reply for a reopened turn (the server ignored the prefill: the model begins a new
+        reply with the prefill's own word instead of a label), ask those once more, and refuse the item
+        whose reply reopens again: its label probabilities measure something else, so it is never scored.
+        One reply in eight ignored is as wrong as all of them (a majority vote let it through)."""
+        again = [i for i, r in enumerate(replies) if _reopens(r, prefill)]
+        if not again:
+            return
+        for i, reply in zip(again, self._map("/chat/completions", [payloads[i] for i in again]), strict=True):
+            replies[i] = reply
+        still = [i for i in again if _reopens(replies[i], prefill)]
+        if still:
+            first, group = still[0], next(g for g, end in enumerate(itertools.accumulate(sizes)) if still[0] < end)
+            raise PrefillIgnored(
+                f"{self.base_url} ignores the assistant prefill: {len(still)} of {len(replies)} replies opened with "
+                f"{prefill.strip()!r} again instead of a label, twice (first: prompt {first + 1}), so their choice "
+                "probabilities would not be comparable and nothing of this batch is scored. Use --api-mode completions "
+                "with --chat-template-from <the model's tokenizer> against this server.", group)
 
     def answer_logprobs(self, items: Sequence[tuple[Chat, Sequence[str]]]) -> list[list[AnswerScore]]:
         if self.mode != "completions":
@@ -224,22 +281,48 @@ def _completion_top_logprobs(reply: dict[str, Any]) -> dict[str, float]:
         raise BackendError("the server returned no top log-probs for the completion") from None
 
 
-def _check_prefill(replies: Sequence[dict[str, Any]], prefill: str, where: str) -> None:
-    """Refuse a server that ignores the assistant prefill: it closes the turn and the model opens a new
-    reply with the prefill's own word ("Answer") instead of the label, so the label probabilities
-    measure something else (llama.cpp accepts `continue_final_message` and ignores it)."""
-    firsts = []
-    for reply in replies:
-        try:
-            firsts.append(str(reply["choices"][0]["logprobs"]["content"][0]["token"]).strip().lower())
-        except (KeyError, IndexError, TypeError):
-            return  # no log-probs: _chat_top_logprobs says so
-    word = prefill.strip().rstrip(":").lower()
-    reopened = sum(1 for f in firsts if f and word.startswith(f.rstrip(":")) and len(f.rstrip(":")) >= 3)
-    if firsts and reopened * 2 > len(firsts):
-        raise BackendError(f"{where} ignores the assistant prefill: {reopened} of {len(firsts)} replies open with "
-                           f"{prefill.strip()!r} again instead of a label, so its choice probabilities would not be comparable. "
-                           "Use --api-mode completions with --chat-template-from <the model's tokenizer> against this server.")
+def _reopens(reply: dict[str, Any], prefill: str) -> bool:
+    """Whether a prefilled reply opens with the prefill's own word ("Answer"), as one does when the
+    server closed the turn before it (llama.cpp accepts `continue_final_message` and ignores it). A
+    reply without log-probs is left to _chat_top_logprobs, which says so."""
+    try:
+        first = str(reply["choices"][0]["logprobs"]["content"][0]["token"]).strip().lower().rstrip(":")
+    except (KeyError, IndexError, TypeError):
+        return False
+    return len(first) >= 3 and prefill.strip().rstrip(":").lower().startswith(first)
+
+
+_VOLATILE = {"object", "created", "permission", "permissions"}  # per request (vLLM's created, permission ids)
+_PIN_WORDS = ("digest", "sha", "hash", "fingerprint", "checksum")
+
+
+def _stable(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in entry.items() if k not in _VOLATILE}
+
+
+def _pins_weights(value: Any) -> bool:
+    """A field named like a digest or fingerprint with a value, anywhere in a /models entry."""
+    if isinstance(value, dict):
+        return any((any(w in str(k).lower() for w in _PIN_WORDS) and bool(v)) or _pins_weights(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_pins_weights(v) for v in value)
+    return False
+
+
+class _StatusError(BackendError):
+    """An HTTP status that retrying will not change."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+class PrefillIgnored(BackendError):
+    """A reply reopened the assistant's turn twice; `group` is the index of its prompt group (its item)."""
+
+    def __init__(self, message: str, group: int):
+        super().__init__(message)
+        self.group = group
 
 
 def _echo_score(reply: dict[str, Any], n_full: int, n_answer: int, answer: str, where: str = "the server") -> AnswerScore:

@@ -34,8 +34,12 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     from pipeline.runs.store import RunStore
 
     store = checked_run(RunStore(args.benchmark, args.run_id, args.cache))
-    df = store.read()
-    print(json.dumps(store.read_manifest(), indent=2, ensure_ascii=False))
+    from pipeline.runs.session import weights_note
+
+    df, manifest = store.read(), store.read_manifest()
+    print(json.dumps(manifest, indent=2, ensure_ascii=False))
+    if note := weights_note(manifest):
+        print(f"\n{note}")
     if df.height:
         import polars as pl
 

@@ -26,7 +26,7 @@ from typing import Any
 import polars as pl
 
 from analysis.cache import read_benchmark_meta, read_instances
-from pipeline.backends.base import Backend
+from pipeline.backends.base import Backend, BackendError
 from pipeline.backends.config import BACKEND_KINDS, backend_class
 from pipeline.checks import checked_chat_template
 from pipeline.estimates import CHARS_PER_TOKEN, CPU_TOKENS_PER_SECOND
@@ -94,17 +94,21 @@ def estimate(todo: pl.DataFrame, spec: RunSpec) -> dict[str, Any]:
 
 
 def model_for(spec: RunSpec, root: Path | None = None, backend: Backend | None = None) -> ModelSpec:
-    """Local weights are resolved and fingerprinted; an API model is identified by its name and the
-    revision the user pins (providers do not expose weights hashes)."""
+    """Local weights are resolved and fingerprinted (materialised under `root`'s models/ when they
+    must be); an API model is identified by its name, the revision the user pins, and what its
+    server says it serves (GET /models: ids and any digest), asked now, so that other weights behind
+    the same name are another run."""
     if backend is not None and hasattr(backend, "spec"):
         return backend.spec
     if BACKEND_KINDS[spec.backend].by_name:
-        return ModelSpec(spec.model, spec.model, spec.revision or "api")
+        named = ModelSpec(spec.model, spec.model, spec.revision or "api")
+        asker = backend if hasattr(backend, "served_identity") else make_backend(spec, named)
+        return replace(named, served=asker.served_identity())
     if spec.backend == "fake":  # any name: nothing is resolved, downloaded or loaded
         from pipeline.backends.fake import fake_model_spec
 
         return fake_model_spec(spec.model, spec.revision)
-    return resolve_model(spec.model, spec.revision)
+    return resolve_model(spec.model, spec.revision, root)
 
 
 def make_backend(spec: RunSpec, model: ModelSpec) -> Backend:
@@ -182,6 +186,7 @@ def score(run: RunPlan, *, backend: Backend | None = None, backend_factory: Back
         return report
     started = time.time()
     backend = backend or backend_factory(spec, run.model)
+    _check_still_served(run, backend)
     ctx = scoring_context(spec, backend, backend_factory, run.root)
     session = Session(run, backend, getattr(ctx.judge, "name", None), command)
     session.begin()
@@ -197,6 +202,15 @@ def score(run: RunPlan, *, backend: Backend | None = None, backend_factory: Back
         report.model_calls = backend.calls - calls_before
         session.end(report)
     return report
+
+
+def _check_still_served(run: RunPlan, backend: Backend) -> None:
+    """The endpoint serves what the run's key was made of (it may be swapped between plan and score)."""
+    if run.model.served is not None and hasattr(backend, "served_identity"):
+        now = backend.served_identity()
+        if now != run.model.served:
+            raise BackendError(f"the endpoint's served model changed since the run was planned ({run.model.served['models']} "
+                               f"then, {now['models']} now): run it again")
 
 
 def execute(spec: RunSpec, *, root: Path | None = None, backend: Backend | None = None,

@@ -53,6 +53,7 @@ class Session:
             "benchmark_hash": meta.get("content_hash"),
             "synthetic_benchmark": bool(meta.get("synthetic")),
             "model": self.plan.model.describe(),
+            "weights_pinned": self.plan.model.weights_pinned,
             "protocol": spec.protocol,
             "condition": spec.condition,
             "template_version": TEMPLATE_VERSION,
@@ -92,3 +93,25 @@ class Session:
             return manifest
 
         self.plan.store.update_manifest(change)
+
+
+def weights_note(manifest: dict[str, Any]) -> str | None:
+    """In words, when a run's identity does not pin its weights (what `runs show` prints).
+
+    Args:
+        manifest: a run's manifest.
+
+    Returns:
+        A sentence saying what the identity holds and what it cannot tell apart, or None when the
+        weights are pinned or the manifest predates the record.
+    """
+    if manifest.get("weights_pinned") is not False:
+        return None
+    model = manifest.get("model") or {}
+    served = model.get("served")
+    if served is not None:
+        ids = ", ".join(repr(m.get("id")) for m in served.get("models", [])) or "nothing (it has no model list)"
+        return (f"Weights not pinned: the endpoint reports {ids} and no digest or fingerprint of its weights, so other "
+                "weights served under the same name would be taken for these.")
+    return (f"Weights not pinned: revision {model.get('revision')!r} of {model.get('source')!r} is a name that can move, not a "
+            "commit, so other weights published under it would be taken for these; pass --revision <commit>.")

@@ -161,7 +161,7 @@ def _prepare(config: TuneConfig, root: Path | None) -> _Prepared:
     from transformers.trainer_utils import get_last_checkpoint
 
     pairs = select_pairs(read_instances(config.benchmark, root), config.split, config.limit, config.seed)
-    base = resolve_model(config.base)
+    base = resolve_model(config.base, cache_root=root)
     tokenizer = AutoTokenizer.from_pretrained(base.source)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -169,7 +169,7 @@ def _prepare(config: TuneConfig, root: Path | None) -> _Prepared:
     kept = [r for r in rows if _prompt_tokens(tokenizer, r["prompt"]) <= config.max_prompt_length]
     if not kept:
         raise TuningError(f"every prompt is longer than --max-prompt-length {config.max_prompt_length} tokens")
-    work = models_root() / ".tuning" / f"{config.base}-{config.method}-{config.digest(f'{data_hash(kept)}:{base.revision}')}"
+    work = models_root(root) / ".tuning" / f"{config.base}-{config.method}-{config.digest(f'{data_hash(kept)}:{base.revision}')}"
     work.mkdir(parents=True, exist_ok=True)
     last = get_last_checkpoint(str(work)) if any(work.glob("checkpoint-*")) else None
     return _Prepared(base, tokenizer, kept, len(rows) - len(kept), work, last)
@@ -226,7 +226,7 @@ def _save_adapter(config: TuneConfig, prep: _Prepared, trainer: Any, margins: di
     """Save the adapter under the hash of its weights, with tuning.json and the training log beside it."""
     from pipeline.runs.session import package_versions
 
-    tmp = models_root() / f".adapter.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp = models_root(root) / f".adapter.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     trainer.model.save_pretrained(str(tmp))
     name = f"{config.base}-{config.method}-{_weights_hash(tmp)}"
     precision = _precision()
@@ -244,7 +244,7 @@ def _save_adapter(config: TuneConfig, prep: _Prepared, trainer: Any, margins: di
     })
     if prep.log_path.exists():
         shutil.copyfile(prep.log_path, tmp / "training_log.jsonl")
-    target = models_root() / name
+    target = models_root(root) / name
     if target.exists():  # the same weights were saved before: keep that copy
         shutil.rmtree(tmp)
     else:

@@ -16,9 +16,11 @@ class FakeServer:
     """`tokenizer`: echo prompts tokenised as the real model does (a transformers tokenizer), else by
     white space; `special_text_offsets=False` reproduces llama.cpp's `text_offset`, which leaves out
     the special tokens' text; `ignore_prefill` answers a prefilled chat as llama.cpp does (the model
-    opens a new reply with "Answer")."""
+    opens a new reply with "Answer"): always (True), or for the requests a function of the request
+    body picks (a server that ignores it on some replies only). `served`: the GET /models ids, or
+    whole entries (dicts) where a test needs what a server reports besides the id."""
 
-    def __init__(self, tokenizer=None, special_text_offsets: bool = True, ignore_prefill: bool = False):
+    def __init__(self, tokenizer=None, special_text_offsets: bool = True, ignore_prefill=False):
         self.tokenizer, self.special_text_offsets, self.ignore_prefill = tokenizer, special_text_offsets, ignore_prefill
         self.served: list[str] | None = None  # GET /models answers these ids; None: 404, as some APIs do
         self.requests: list[dict] = []
@@ -34,7 +36,8 @@ class FakeServer:
 
             def do_GET(self):
                 if self.path.endswith("/models") and server.served is not None:
-                    return self._send(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in server.served]})
+                    data = [m if isinstance(m, dict) else {"id": m, "object": "model"} for m in server.served]
+                    return self._send(200, {"object": "list", "data": data})
                 return self._send(404, {"error": {"message": "not found"}})
 
             def do_POST(self):
@@ -70,7 +73,9 @@ class FakeServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def chat(self, body):
-        if body.get("logprobs") and self.ignore_prefill and body["messages"][-1]["role"] == "assistant":
+        prefilled = body["messages"][-1]["role"] == "assistant"
+        ignored = self.ignore_prefill(body) if callable(self.ignore_prefill) else self.ignore_prefill
+        if body.get("logprobs") and prefilled and ignored:
             top = [{"token": "Answer", "logprob": math.log(0.7)}, {"token": "A", "logprob": math.log(0.05)}]
             content = [{"token": "Answer", "logprob": math.log(0.7), "top_logprobs": top}]
             return {"choices": [{"message": {"role": "assistant", "content": "Answer"}, "logprobs": {"content": content}}]}
