@@ -1,8 +1,8 @@
-"""Calibration grid of the group statistics (analysis.groups.analyse_groups, per-person estimand) and
-the paired difference (analysis.paired): shapes (rows) × checks (columns), each a rate over R
+"""Calibration grid of the group statistics (analysis.stats.groups.analyse_groups, per-person estimand) and
+the paired difference (analysis.stats.paired): shapes (rows) × checks (columns), each a rate over R
 simulated data sets with its Monte-Carlo SE √(p(1 − p)/R).
 
-Data come from analysis.simulation (its docstring has the model; `SHAPES` the rows): person effects on
+Data come from analysis.stats.simulation (its docstring has the model; `SHAPES` the rows): person effects on
 the logit scale, light or heavy-tailed items per person, binary or choice scores, people in one group
 or spread over several, informative cluster size, unequal person variances, a group whose people all
 score 1, planted shifts. Truths are the superpopulation per-person scores (`true_scores`).
@@ -19,7 +19,7 @@ Checks (a row gets those its shape licenses; targets in TARGETS):
   lowest             the set for the lowest holds every tested group tied for the lowest true score
   tau0               τ's interval includes 0 (null shapes)
   all-one rows:      the all-1 group tested; τ's interval excludes 0; its shrunk score inside its interval
-  paired rows:       false "B higher" / "B lower" (analysis.verdict.comparison_claims), the overall
+  paired rows:       false "B higher" / "B lower" (analysis.present.verdict.comparison_claims), the overall
                      B − A interval's coverage
 
 Run (one core, nice'd; the full grid at R = 1000, B = 200 took 28 minutes on the shared 2-core box):
@@ -27,7 +27,7 @@ Run (one core, nice'd; the full grid at R = 1000, B = 200 took 28 minutes on the
     nice -n 10 .venv/bin/python -m benchmarks.calibration [--cells countries,ranked] [--replications 500]
         [--bootstrap 200] [--seed 0] [--out benchmarks/calibration_results.json]
 
-Results merge into --out by cell, each with the fingerprint of analysis/*.py it ran against.
+Results merge into --out by cell, each with the fingerprint of analysis/**/*.py it ran against.
 """
 
 from __future__ import annotations
@@ -42,11 +42,11 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.groups import analyse_groups
-from analysis.paired import paired_comparison
-from analysis.resampling import replicate_weights
-from analysis.simulation import SHAPES, Shape, paired_frame, simulate, true_paired_difference, true_scores
-from analysis.verdict import comparison_claims
+from analysis.stats.groups import analyse_groups
+from analysis.stats.paired import paired_comparison
+from analysis.stats.resampling import replicate_weights
+from analysis.stats.simulation import SHAPES, Shape, paired_frame, simulate, true_paired_difference, true_scores
+from analysis.present.verdict import comparison_claims
 
 ALPHA, MIN_USERS = 0.05, 20
 TIE = 1e-9  # true scores closer than this are tied (identical settings give identical truths)
@@ -153,9 +153,9 @@ def run_cell(cell: str, R: int, B: int, seed: int) -> dict:
 
 
 def analysis_fingerprint() -> str:
-    """sha256 (12 hex) of analysis/*.py as loaded: each cell records the code it ran against."""
+    """sha256 (12 hex) of analysis/**/*.py as loaded: each cell records the code it ran against."""
     h = hashlib.sha256()
-    for path in sorted((Path(__file__).resolve().parents[1] / "analysis").glob("*.py")):
+    for path in sorted((Path(__file__).resolve().parents[1] / "analysis").rglob("*.py")):
         h.update(path.name.encode() + path.read_bytes())
     return h.hexdigest()[:12]
 

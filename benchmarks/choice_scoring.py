@@ -20,7 +20,7 @@ import time
 import polars as pl
 import torch
 
-from analysis.cache import read_instances
+from analysis.data.cache import read_instances
 from pipeline.backends.base import chat_token_ids, label_token_ids
 from pipeline.backends.transformers_backend import TransformersBackend
 from pipeline.models import resolve_model

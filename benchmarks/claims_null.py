@@ -1,7 +1,7 @@
 """How often each claim kind that asserts a difference is made on data with no true difference, per
-shape of the calibration grid (analysis.simulation: the one simulator), through the claim builder
-every page uses (analysis.verdict.grouping_claims). docs/ANALYSIS.md's "Claims and their licences"
-quotes this table; tests/analysis/test_claims_null.py checks a small slice of it in CI.
+shape of the calibration grid (analysis.stats.simulation: the one simulator), through the claim builder
+every page uses (analysis.present.verdict.grouping_claims). docs/ANALYSIS.md's "Claims and their licences"
+quotes this table; tests/analysis/stats/test_claims_null.py checks a small slice of it in CI.
 
 Each data set: one null shape's cells (`simulate`), `tables_from_cells` without bootstrap (the claims
 read tests, rank sets and τ, not intervals), `grouping_claims`; a kind counts once per data set.
@@ -18,10 +18,10 @@ import time
 
 import numpy as np
 
-from analysis.claims import KINDS, difference_claims
-from analysis.groups import tables_from_cells
-from analysis.simulation import SHAPES, simulate
-from analysis.verdict import grouping_claims
+from analysis.stats.claims import KINDS, difference_claims
+from analysis.stats.groups import tables_from_cells
+from analysis.stats.simulation import SHAPES, simulate
+from analysis.present.verdict import grouping_claims
 
 NULL_SHAPES = [name for name, shape in SHAPES.items() if shape.null and not name.startswith("paired")]
 COLUMNS = {"differs": "differs", "above": "above the rest", "below": "below the rest", "groups_differ": "omnibus",

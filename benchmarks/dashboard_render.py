@@ -35,8 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: `tests.browser` starts the server
 
-from analysis.cache import write_benchmark  # noqa: E402
-from analysis.synthetic import synthetic_results  # noqa: E402
+from analysis.data.cache import write_benchmark  # noqa: E402
+from analysis.data.synthetic import synthetic_results  # noqa: E402
 from pipeline.runs.store import RunStore  # noqa: E402
 from tests.browser import CHROMIUM_FLAGS, chromium_path, running_dashboard  # noqa: E402
 

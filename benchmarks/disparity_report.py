@@ -8,7 +8,7 @@ The report is timed as the CLI runs it (the per-person estimand, the default). T
 the paper's item-level figures (PAA, people, effective people, instances, gap) and a CR2
 group-vs-rest test with Bell–McCaffrey df and Holm; the script checks those figures against the
 report with `estimand="items"` (the tests are not compared: the report's read the larger of the
-null-centred CR2 and the pooled person model's variance, analysis.groups). The report also computes
+null-centred CR2 and the pooled person model's variance, analysis.stats.groups). The report also computes
 what the baseline leaves out (intervals from the shared bootstrap, the omnibus test, τ, shrinkage and
 rank sets), so the ratio understates its advantage. Prints medians as JSON.
 """
@@ -26,10 +26,10 @@ import pandas as pd
 import polars as pl
 from scipy import stats
 
-from analysis.groupings import GROUPINGS
-from analysis.report import disparity_report
-from analysis.significance import holm
-from analysis.synthetic import synthetic_results
+from analysis.data.groupings import GROUPINGS
+from analysis.stats.report import disparity_report
+from analysis.stats.significance import holm
+from analysis.data.synthetic import synthetic_results
 
 
 def _cr2(per_person: pd.DataFrame, rho: float) -> tuple[float, float, float]:

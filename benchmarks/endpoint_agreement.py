@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis.cache import read_instances
+from analysis.data.cache import read_instances
 from pipeline.backends.base import BackendError
 from pipeline.backends.openai_backend import OpenAIBackend
 from pipeline.backends.transformers_backend import TransformersBackend

@@ -1,7 +1,7 @@
-"""How often the Findings page (analysis.findings) says a gap survives when no gap was planted, and how
+"""How often the Findings page (analysis.stats.findings) says a gap survives when no gap was planted, and how
 often it finds planted ones, by simulation on data of PRISM's shape.
 
-Each data set: `analysis.synthetic.synthetic_results` (1,500 people with PRISM's birth countries and
+Each data set: `analysis.data.synthetic.synthetic_results` (1,500 people with PRISM's birth countries and
 demographic marginals, a person-level logit effect SD 0.8, one choice run), the report over the 19
 groupings of people (`disparity_report`, B replicates), then `family_scan`. Counted per data set: any
 confirmed gap (Holm over the whole family, interval clear of 0), any gap worth a look (BH only), and
@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import polars as pl  # noqa: E402
 
-from analysis.findings import CONFIRMED, WORTH_A_LOOK, family_scan  # noqa: E402
-from analysis.groupings import GROUPINGS  # noqa: E402
-from analysis.report import disparity_report  # noqa: E402
-from analysis.synthetic import synthetic_results  # noqa: E402
+from analysis.stats.findings import CONFIRMED, WORTH_A_LOOK, family_scan  # noqa: E402
+from analysis.data.groupings import GROUPINGS  # noqa: E402
+from analysis.stats.report import disparity_report  # noqa: E402
+from analysis.data.synthetic import synthetic_results  # noqa: E402
 
 PLANTED = {"age": {"65+ years old": -0.20}}
 

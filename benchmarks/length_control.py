@@ -1,4 +1,4 @@
-"""Length control (analysis.length): timings on the demo cache and at full scale, and the coverage of
+"""Length control (analysis.stats.length): timings on the demo cache and at full scale, and the coverage of
 the length-controlled PAA's and the length coefficient's intervals by simulation.
 
     python benchmarks/length_control.py [--timing] [--coverage R] [--people 300] [--B 200]
@@ -27,9 +27,9 @@ import numpy as np
 import polars as pl
 from scipy.special import expit
 
-from analysis.length import length_controlled_by_group, length_sensitivity, length_summary, summary_from_rows
-from analysis.length_fit import rows_from_arrays
-from analysis.resampling import replicate_weights
+from analysis.stats.length import length_controlled_by_group, length_sensitivity, length_summary, summary_from_rows
+from analysis.stats.length_fit import rows_from_arrays
+from analysis.stats.resampling import replicate_weights
 
 
 def _median_time(fn, repeats: int = 3) -> float:
@@ -42,8 +42,8 @@ def _median_time(fn, repeats: int = 3) -> float:
 
 
 def demo_timings() -> dict:
-    from analysis.diagnostics import choice_diagnostics_by_group
-    from analysis.results import read_scored
+    from analysis.stats.diagnostics import choice_diagnostics_by_group
+    from analysis.data.results import read_scored
 
     scored, _ = read_scored("demo", Path(__file__).resolve().parents[1] / "cache")
     scored = scored.filter(pl.col("aligned").is_not_null())
@@ -62,8 +62,8 @@ def demo_timings() -> dict:
 
 def full_scale_timing() -> dict:
     """The report's diagnostics at full scale: one length fit per selection on its own replicates."""
-    from analysis.report import SELECTION, disparity_report
-    from analysis.synthetic import synthetic_results
+    from analysis.stats.report import SELECTION, disparity_report
+    from analysis.data.synthetic import synthetic_results
 
     inst, res = synthetic_results()
     rng = np.random.default_rng(0)

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from analysis.cache import default_cache_root
+from analysis.data.cache import default_cache_root
 from pipeline.sweeps.driver import LocalExecutor, run_sweep
 from pipeline.sweeps.spec import load_sweep
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
-from analysis.display import TOO_FEW, group_label
-from analysis.display_cells import NO_DATA
+from analysis.present.display import TOO_FEW, group_label
+from analysis.present.display_cells import NO_DATA
 
 ROW = 22  # pixels per row of a forest plot or a heat map
 RUN_ROW = 14  # pixels per run within a group's band (Models)
@@ -72,7 +72,7 @@ def heat_chart(cells: pl.DataFrame, rows: str, grouping: str, metric: str) -> al
     had vanished).
 
     Args:
-        cells: `analysis.display_cells.heat_cells(...)`. rows, grouping: the groupings. metric: the run's.
+        cells: `analysis.present.display_cells.heat_cells(...)`. rows, grouping: the groupings. metric: the run's.
     Returns:
         The layered chart.
     """
@@ -101,7 +101,7 @@ def runs_chart(cells: pl.DataFrame, metric: str) -> alt.LayerChart:
     runs side by side within the row (never one run's dot on another's).
 
     Args:
-        cells: `analysis.display_cells.runs_by_group_cells(...)`. metric: the runs' one metric.
+        cells: `analysis.present.display_cells.runs_by_group_cells(...)`. metric: the runs' one metric.
     Returns:
         The layered chart, its height a band per group wide enough for every run.
     """

@@ -9,11 +9,11 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from analysis.cache import (default_cache_root, list_benchmarks, read_benchmark_meta, read_instances, read_run_manifest, run_dirs,
+from analysis.data.cache import (default_cache_root, list_benchmarks, read_benchmark_meta, read_instances, read_run_manifest, run_dirs,
                             runs_signature)
-from analysis.diagnostics import choice_diagnostics, position_warning
-from analysis.names import short_model
-from analysis.results import Unreadable, read_scored_runs
+from analysis.stats.diagnostics import choice_diagnostics, position_warning
+from analysis.data.names import short_model
+from analysis.data.results import Unreadable, read_scored_runs
 
 
 # The URL is the view's state. A page run collects what it wants there (`remember`) and app.py writes
@@ -163,7 +163,7 @@ def load_instances(name: str, root: str, content_hash: str) -> pl.DataFrame:  # 
 def load_scored(name: str, root: str, content_hash: str, signature: str) -> tuple[pl.LazyFrame, list[Unreadable]]:
     """One shared, read-only copy per cache state: cache_resource hands out the object itself, where
     cache_data would pickle a copy of millions of rows for every page run. The scored frame is a lazy
-    join of the results (their own columns) and the instances (analysis.results.ScoredRuns): pages
+    join of the results (their own columns) and the instances (analysis.data.results.ScoredRuns): pages
     filter it to a run first, so only that run's rows are joined and materialised. Runs whose files
     cannot be read are left out and returned as problems."""
     runs = read_scored_runs(name, Path(root))
@@ -219,12 +219,12 @@ def show_chart(chart, provenance, **kwargs):
     page's chart goes through here.
 
     Args:
-        chart: an Altair chart or a Vega-Lite spec (dict). provenance: analysis.provenance.Provenance.
+        chart: an Altair chart or a Vega-Lite spec (dict). provenance: analysis.present.provenance.Provenance.
         kwargs: for st.vega_lite_chart (width, key, on_select, ...).
 
     Returns:
         What st.vega_lite_chart returns (the selection event when `on_select` is set)."""
-    from analysis.provenance import export_label, label_spec
+    from analysis.present.provenance import export_label, label_spec
 
     spec = chart if isinstance(chart, dict) else chart.to_dict()
     return st.vega_lite_chart(spec=label_spec(spec, export_label(provenance)), **kwargs)
@@ -267,7 +267,7 @@ SIGNATURE = "_runs_signature"
 
 
 def current_signature(name: str, root: Path | str) -> str:
-    """The runs' fingerprint (analysis.cache.runs_signature) that this page run's `page_data` read:
+    """The runs' fingerprint (analysis.data.cache.runs_signature) that this page run's `page_data` read:
     one directory scan per run (~4 ms at a hundred runs), and a page asked for it three times per
     run (data, provenance, shareable report). Read afresh when the page has not read it for this cache."""
     saved = st.session_state.get(SIGNATURE)
@@ -299,8 +299,8 @@ def page_data() -> tuple[str, Path, dict, str, pl.LazyFrame] | None:
 @st.cache_resource(show_spinner=False, max_entries=16)
 def run_length(_scored: pl.LazyFrame, state: str, run_id: str | None = None) -> pl.DataFrame:
     """Per run (every run, or the one named): length sensitivity and the length-controlled score
-    (analysis.length). A page about one run asks for that run only (a hundred runs take seconds)."""
-    from analysis.length import length_sensitivity
+    (analysis.stats.length). A page about one run asks for that run only (a hundred runs take seconds)."""
+    from analysis.stats.length import length_sensitivity
 
     return length_sensitivity(_scored if run_id is None else _scored.filter(pl.col("run_id") == run_id))
 
@@ -324,7 +324,7 @@ def length_caution(scored: pl.LazyFrame, state: str, run_id: str) -> list[str]:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def run_diagnostics(_scored: pl.LazyFrame, state: str) -> pl.DataFrame:
-    """Per choice run: order consistency, position bias and label mass with intervals (analysis.diagnostics)."""
+    """Per choice run: order consistency, position bias and label mass with intervals (analysis.stats.diagnostics)."""
     return choice_diagnostics(_scored)
 
 
@@ -384,8 +384,8 @@ def place_values(_scored: pl.LazyFrame, state: str, column: str) -> list[str]:
 
 
 def table_config(frame: pl.DataFrame) -> dict:
-    """Column tooltips (analysis.display.HELP) and one-decimal formats for a table in words."""
-    from analysis.display import HELP
+    """Column tooltips (analysis.present.display.HELP) and one-decimal formats for a table in words."""
+    from analysis.present.display import HELP
 
     config = {}
     for column in frame.columns:

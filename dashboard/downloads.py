@@ -1,6 +1,6 @@
 """Downloads: a table as CSV or Parquet, and a view as one shareable HTML report. Each file is written
 when its button is pressed (a deferred download), never on a page run. Every file carries the export
-label (analysis.provenance): a CSV as its first line, a `# ` comment (polars: `comment_prefix="#"`;
+label (analysis.present.provenance): a CSV as its first line, a `# ` comment (polars: `comment_prefix="#"`;
 pandas: `skiprows=1`), a Parquet file in its schema's key-value metadata (`mvpbench.label`, and
 `mvpbench.provenance` as JSON; polars: `pl.read_parquet_metadata`)."""
 
@@ -20,12 +20,12 @@ def table_bytes(df: pl.DataFrame, kind: str, provenance=None) -> bytes:
 
     Args:
         df: the table. kind: "csv" or "parquet".
-        provenance: analysis.provenance.Provenance; when given, the file carries its label (a `# `
+        provenance: analysis.present.provenance.Provenance; when given, the file carries its label (a `# `
             first line in a CSV, schema metadata in a Parquet file).
 
     Returns:
         The file's bytes."""
-    from analysis.provenance import export_label, labelled_csv
+    from analysis.present.provenance import export_label, labelled_csv
 
     label = export_label(provenance) if provenance is not None else None
     if kind == "csv":
@@ -38,7 +38,7 @@ def table_bytes(df: pl.DataFrame, kind: str, provenance=None) -> bytes:
 def page_provenance(df: pl.DataFrame):
     """For a download whose page passed no provenance: the page's benchmark (DEMO or not, name, hash),
     the table's own run ids when it has a run_id column, and the view's state in the URL as its filters."""
-    from analysis.provenance import Provenance
+    from analysis.present.provenance import Provenance
 
     name, root, meta = st.session_state[PAGE_BENCHMARK]
     run_ids = df.get_column("run_id").unique().sort().to_list() if "run_id" in df.columns else []
@@ -78,7 +78,7 @@ def run_details(name: str, root: str, signature: str) -> dict[str, dict]:
 def report_provenance(view: str, name: str, root: Path, meta: dict, run_ids: list[str], filters: dict[str, str]):
     """Where an export's numbers come from: benchmark, content hash, DEMO or not (as the page's DEMO
     banner decides: benchmark.json's `synthetic`), runs, filters, now. Every export of the view takes it."""
-    from analysis.provenance import Provenance
+    from analysis.present.provenance import Provenance
 
     details = run_details(name, str(root), current_signature(name, root))
     return Provenance(view=view, benchmark=name, content_hash=meta.get("content_hash", ""), synthetic=bool(meta.get("synthetic")),
@@ -86,8 +86,8 @@ def report_provenance(view: str, name: str, root: Path, meta: dict, run_ids: lis
 
 
 def report_bytes(provenance, parts: tuple[list[str], list, list]) -> bytes:
-    """The self-contained HTML report (analysis.share) of a view's (verdict lines, charts, tables)."""
-    from analysis.share import share_report
+    """The self-contained HTML report (analysis.present.share) of a view's (verdict lines, charts, tables)."""
+    from analysis.present.share import share_report
 
     verdict, charts, tables = parts
     text_formats = {c: "text" for _, frame in tables for c in frame.columns}  # the tables come already in words
@@ -99,7 +99,7 @@ def share_button(provenance, build, key: str) -> None:
     hash, the runs, every filter and the date, the verdict, charts as images and the tables. `build()`
     returns the view's (verdict lines, [(title, Vega-Lite spec)], [(title, frame)]); it runs only when
     the button is pressed, so the page does not pay for it on every change."""
-    from analysis.share import report_filename
+    from analysis.present.share import report_filename
 
     st.download_button("Download a shareable report (HTML)", lambda: report_bytes(provenance, build()), report_filename(provenance),
                        "text/html", key=key, on_click="ignore")

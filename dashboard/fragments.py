@@ -16,7 +16,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from analysis.cache import runs_signature
+from analysis.data.cache import runs_signature
 from dashboard.common import SIGNATURE, flush_url
 
 NAVIGATION = "_navigation"  # the callable that draws the sidebar's page links (set by app.py each full run)

@@ -12,7 +12,7 @@ NOTEBOOKS = {
     "01_quick_start.ipynb": [
         new_markdown_cell("# Quick start: for whom does the model fall short?\n\nThe demo cache holds SmolLM2-135M's "
                           "answers on a **synthetic** PRISM-shaped population. Everything here works the same on real data."),
-        new_code_cell("import polars as pl\nfrom analysis.results import scan_scored, select_results\n"
+        new_code_cell("import polars as pl\nfrom analysis.data.results import scan_scored, select_results\n"
                       "# one selection = one run: the base model's (the demo also holds its SFT and DPO runs)\n"
                       "scored = select_results(scan_scored('demo'), models=['smollm2-135m'], protocols=['choice'], "
                       "conditions=['profile']).collect()\n"
@@ -20,7 +20,7 @@ NOTEBOOKS = {
         new_markdown_cell("PAA (the share of choices for the value-aligned answer) by birth country, with cluster-bootstrap "
                           "intervals (people resampled, not answers), effective people, and a note for every country that "
                           "was not tested (fewer than 20 effective people, or no variation)."),
-        new_code_cell("from analysis.groups import grouping_tables\n"
+        new_code_cell("from analysis.stats.groups import grouping_tables\n"
                       "result = grouping_tables(scored, 'birth_country', B=1000, seed=0)\n"
                       "result.table.sort(['tested', 'paa'], descending=True).select('birth_country', 'users', 'effective_users', "
                       "'paa', 'ci_lo', 'ci_hi', 'p_holm', 'paa_shrunk', 'note').head(12)"),
@@ -35,7 +35,7 @@ NOTEBOOKS = {
         new_markdown_cell("# The paper's tables, recomputed with intervals\n\nMVPBench reports PAA per model and OPA per "
                           "tuned model without intervals, and region × attribute breakdowns without tests. Here each comes "
                           "with a cluster-bootstrap interval."),
-        new_code_cell("import polars as pl\nfrom analysis.report import disparity_report\nfrom analysis.results import scan_scored, select_results\n"
+        new_code_cell("import polars as pl\nfrom analysis.stats.report import disparity_report\nfrom analysis.data.results import scan_scored, select_results\n"
                       "scored = select_results(scan_scored('demo')).collect()\n"
                       "report = disparity_report(scored, ['special_region', 'age', 'gender'], B=1000)\nreport.leaderboard"),
         new_markdown_cell("OPA (the paper's implicit-preference accuracy, averaged over the margins δ) is the `logprob` "
@@ -43,7 +43,7 @@ NOTEBOOKS = {
                           "averaged) is another metric: the leaderboard ranks each within its own metric."),
         new_code_cell("report.leaderboard.filter(pl.col('protocol') == 'logprob')"),
         new_markdown_cell("Region × attribute (the paper's radar charts), as a table with intervals and small-cell flags."),
-        new_code_cell("from analysis.groups import paa_by_group\n"
+        new_code_cell("from analysis.stats.groups import paa_by_group\n"
                       "choice = scored.filter((pl.col('model') == 'smollm2-135m') & (pl.col('protocol') == 'choice') "
                       "& (pl.col('condition') == 'profile'))  # one run\n"
                       "paa_by_group(choice, ['special_region', 'age'], B=500).select('special_region', 'age', 'users', 'paa', "
@@ -54,7 +54,7 @@ NOTEBOOKS = {
         new_markdown_cell("# A custom regression\n\nDoes a regional gap survive controlling for English proficiency and age? "
                           "`adjusted_disparities` fits a cluster-robust logistic regression; the same frame feeds any "
                           "statsmodels model you like."),
-        new_code_cell("import polars as pl\nfrom analysis.adjusted import adjusted_disparities\nfrom analysis.results import scan_scored, select_results\n"
+        new_code_cell("import polars as pl\nfrom analysis.stats.adjusted import adjusted_disparities\nfrom analysis.data.results import scan_scored, select_results\n"
                       "scored = select_results(scan_scored('demo'), models=['smollm2-135m'], protocols=['choice'], "
                       "conditions=['profile']).collect()  # one run\n"
                       "adjusted_disparities(scored, 'special_region', ['english_proficiency', 'age'])"),

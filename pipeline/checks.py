@@ -4,7 +4,7 @@ calls: `RunSpec.check` (so `mvpbench run`, run files, sweeps and the dashboard's
 `pipeline.runs.runner.plan` (the chat template, before any run folder exists), `mvpbench dashboard`
 (the port) and `mvpbench runs` (the run named).
 
-Every refusal is an `analysis.checks.SettingError` (a ValueError) naming the setting and the value on
+Every refusal is an `analysis.data.checks.SettingError` (a ValueError) naming the setting and the value on
 one line; `mvpbench` prints it as `error: --flag value: rule` and exits with status 2, having written
 nothing. Before: `--limit -1` scored all but one item (`head(-1)`), `--batch-size 0` wrote empty parts
 forever, `--port 99999` was a traceback from inside Streamlit.
@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from analysis.checks import SettingError, checked_number, checked_seed
+from analysis.data.checks import SettingError, checked_number, checked_seed
 
 MAX_COUNT = 2**31 - 1  # instances or people: more than any benchmark; polars refuses far larger numbers
 MAX_BATCH = 4096  # items per model call: larger batches fit no accelerator's memory

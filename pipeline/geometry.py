@@ -29,7 +29,7 @@ from typing import Any
 
 import pycountry
 
-from analysis.cache import atomic_write_bytes, atomic_write_json
+from analysis.data.cache import atomic_write_bytes, atomic_write_json
 
 PACKAGE = "world-atlas@2.0.2"
 SOURCE_FILE = "countries-50m.json"
@@ -195,7 +195,7 @@ def shapes(topology: dict[str, Any], tolerance: float = TOLERANCE) -> tuple[dict
     id = "<grouping>:<name>", dissolved from the unsimplified countries and then simplified."""
     import geopandas as gpd
 
-    from analysis.geography import UNKNOWN, special_region, un_subregion
+    from analysis.data.geography import UNKNOWN, special_region, un_subregion
 
     decoded = topology_to_geojson(topology)["features"]
     frame = gpd.GeoDataFrame(
@@ -250,7 +250,7 @@ MAX_TOLERANCE = 10.0  # degrees: coarser simplification leaves no country recogn
 
 
 def build(source: Path | None = None, data_dir: Path = DATA_DIR, tolerance: float = TOLERANCE) -> dict[str, Any]:
-    from analysis.checks import checked_number
+    from analysis.data.checks import checked_number
 
     checked_number("tolerance", tolerance, low=0, high=MAX_TOLERANCE, low_open=True, integer=False)  # before any download
     try:

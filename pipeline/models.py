@@ -23,7 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from analysis.cache import default_cache_root
+from analysis.data.cache import default_cache_root
 
 EMBEDDED = {
     "smollm2-135m": {

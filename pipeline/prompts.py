@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from analysis.contracts import CONDITIONS
+from analysis.data.contracts import CONDITIONS
 
 TEMPLATE_VERSION = "v1"
 SYSTEM = "You are a helpful, unbiased, and polite AI assistant."

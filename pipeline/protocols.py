@@ -8,7 +8,7 @@ produces the same rows) and what the `ScoringContext` carries.
               for answer_w. The label probability is kept beside it: p_w_first, p_w_second and their
               mean p_w (a confidence, not a choice: a model that cannot choose sits near 0.5 there)
     logprob   length-normalised log-likelihood of answer_w vs answer_l; aligned = share of the paper's
-              margins δ that the margin exceeds (analysis.metrics.opa_score; its mean over instances is OPA)
+              margins δ that the margin exceeds (analysis.data.metrics.opa_score; its mean over instances is OPA)
     generate  a free-form answer, then a judge (see pipeline.judges)
 
 Each protocol's `version` says which rule derived `aligned` from the kept raw fields; a run's
@@ -17,7 +17,7 @@ cached rows from their raw fields (keys unchanged: the model's measurement is th
 that needs new model outputs belongs in the cache key instead (the prompt template version, `identity`).
 
 A new protocol: a function `(instances, ctx) -> rows` decorated with `@protocol(name, version=...)`,
-and its name in `analysis.contracts.PROTOCOLS` (the Result contract checks it).
+and its name in `analysis.data.contracts.PROTOCOLS` (the Result contract checks it).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from analysis.contracts import PROTOCOLS
-from analysis.metrics import opa_score
+from analysis.data.contracts import PROTOCOLS
+from analysis.data.metrics import opa_score
 from pipeline.backends.base import Backend, BackendError, SamplingSettings
 from pipeline.judges import Judge
 from pipeline.prompts import CHOICE_LABELS, CHOICE_PREFILL, answer_prompt, choice_prompts, paper_prompt
@@ -67,7 +67,7 @@ def protocol(name: str, *, version: int, needs_judge: bool = False,
              prompt_formats: tuple[str, ...] = ("chat",)) -> Callable[[Scorer], Scorer]:
     """Register a scorer under `name` (which the Result contract must know)."""
     if name not in PROTOCOLS:
-        raise ValueError(f"protocol {name!r} is not in analysis.contracts.PROTOCOLS")
+        raise ValueError(f"protocol {name!r} is not in analysis.data.contracts.PROTOCOLS")
 
     def register(fn: Scorer) -> Scorer:
         REGISTRY[name] = ScoringProtocol(name, fn, version, needs_judge, prompt_formats)
@@ -143,7 +143,7 @@ def score_choice(instances: Instances, ctx: ScoringContext) -> list[Row]:
 # --- logprob ---------------------------------------------------------------------------------------
 
 
-# The scoring rule lives with the words that describe it (analysis.metrics): one definition of OPA.
+# The scoring rule lives with the words that describe it (analysis.data.metrics): one definition of OPA.
 opa_share = opa_score
 
 

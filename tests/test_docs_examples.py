@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.cache import default_cache_root
+from analysis.data.cache import default_cache_root
 from pipeline.cli import build_parser, main
 from tests.builders import dvb_record, write_json
 
@@ -141,8 +141,8 @@ def _python_blocks(path: Path) -> list[str]:
 
 def test_the_analysis_guides_opening_example_selects_one_run_its_functions_take():
     """docs/ANALYSIS.md's first example is what every function in its table is handed: one run (rows
-    of several runs are refused, analysis.selection), so the example must select one and still run."""
-    from analysis.groups import paa_by_group
+    of several runs are refused, analysis.data.selection), so the example must select one and still run."""
+    from analysis.stats.groups import paa_by_group
 
     namespace: dict = {}
     exec(_python_blocks(REPO / "docs" / "ANALYSIS.md")[0], namespace)  # noqa: S102 - the repository's own documentation

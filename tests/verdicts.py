@@ -17,7 +17,7 @@ import polars as pl
 
 Row = dict[str, str]
 NUM = r"[+-]?\d+(?:\.\d+)?"
-P = r"< 0\.001|\d+(?:\.\d+)?(?:e-\d+)?"  # as analysis.display.p_text writes it
+P = r"< 0\.001|\d+(?:\.\d+)?(?:e-\d+)?"  # as analysis.present.display.p_text writes it
 PW = rf"(?:= )?({P})"  # "p = 0.03" or "p < 0.001" (also the older "p = < 0.001")
 YES = {"yes", "true", "✓", "☑"}
 

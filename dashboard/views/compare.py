@@ -1,23 +1,23 @@
 """Compare: two runs on the same instances (model vs model, profile vs blind, tuned vs base). Paired
 cluster-bootstrap difference overall and per group; for logprob runs the plain share preferring
-answer_w beside OPA; McNemar on the outcome it names (analysis.display.paired_test_lines); and the
+answer_w beside OPA; McNemar on the outcome it names (analysis.present.display.paired_test_lines); and the
 change in each disparity summary with its interval."""
 
 import altair as alt
 import polars as pl
 import streamlit as st
 
-from analysis.groupings import GROUPINGS
-from analysis.paired import PairedComparison, comparable_pair, compare_runs, run_people, shared_people_note
-from analysis.results import metric_name
-from analysis.selection import metric_mismatch
-from analysis.verdict import comparison_verdict
-from analysis.resampling import DEFAULT_REPLICATES
-from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
-from analysis.diagnostics import position_warning
-from analysis.display import (DEFINITIONS, PLAIN_SHARE_DEFINITION, change_display, difference_display, group_label, overall_display,
+from analysis.data.groupings import GROUPINGS
+from analysis.stats.paired import PairedComparison, comparable_pair, compare_runs, run_people, shared_people_note
+from analysis.data.results import metric_name
+from analysis.data.selection import metric_mismatch
+from analysis.present.verdict import comparison_verdict
+from analysis.stats.resampling import DEFAULT_REPLICATES
+from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
+from analysis.stats.diagnostics import position_warning
+from analysis.present.display import (DEFINITIONS, PLAIN_SHARE_DEFINITION, change_display, difference_display, group_label, overall_display,
                               paired_test_lines)
-from analysis.names import short_run
+from analysis.data.names import short_run
 from dashboard.charts import row_axis, sized
 from dashboard.common import choose, choose_int, page_data, provenance, run_diagnostics, run_index, show_chart, table_config
 from dashboard.downloads import export_buttons, report_provenance, share_button
@@ -171,7 +171,7 @@ def render() -> None:
         provenance(name, root, meta)
         return
     protocol_a, protocol_b = info[run_a]["protocol"], info[run_b]["protocol"]
-    if refusal := metric_mismatch(protocol_a, protocol_b):  # the API's refusal (analysis.paired.compare_runs), word for word
+    if refusal := metric_mismatch(protocol_a, protocol_b):  # the API's refusal (analysis.stats.paired.compare_runs), word for word
         st.error(refusal)
     else:
         result = compare(scored, state, run_a, run_b, grouping, min_users)

@@ -2,21 +2,21 @@
 (the chosen run, or every run of its protocol), and in words the gaps that survive a correction across
 that whole family, largest first, each with its size, interval, people and a link to its page; then
 what was scanned and what could not be tested. Where nothing survives it says so, and shows the gaps
-worth a look, labelled not confirmed. Words from analysis.verdict_findings; statistics from
-analysis.report and analysis.findings."""
+worth a look, labelled not confirmed. Words from analysis.present.verdict_findings; statistics from
+analysis.stats.report and analysis.stats.findings."""
 
 import polars as pl
 import streamlit as st
 
-from analysis.display import findings_display, group_label
-from analysis.findings import FamilyScan, family_scan
-from analysis.groupings import GROUPINGS
-from analysis.metrics import ESTIMAND_DEFINITION
-from analysis.report import disparity_report
-from analysis.resampling import DEFAULT_REPLICATES
-from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
-from analysis.verdict import literal
-from analysis.verdict_findings import findings_claims, say_finding
+from analysis.present.display import findings_display, group_label
+from analysis.stats.findings import FamilyScan, family_scan
+from analysis.data.groupings import GROUPINGS
+from analysis.data.metrics import ESTIMAND_DEFINITION
+from analysis.stats.report import disparity_report
+from analysis.stats.resampling import DEFAULT_REPLICATES
+from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
+from analysis.present.verdict import literal
+from analysis.present.verdict_findings import findings_claims, say_finding
 from dashboard.common import choose, choose_int, page_data, position_caution, provenance, run_index, select_run, table_config
 
 SCOPES = ("run", "protocol")  # the chosen run, or every run of its protocol (one metric: like with like)

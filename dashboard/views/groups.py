@@ -7,16 +7,16 @@ from dataclasses import replace
 import polars as pl
 import streamlit as st
 
-from analysis.groupings import GROUPINGS, REGISTRY, get_grouping
-from analysis.groups import grouping_tables
-from analysis.render import disparity_display
-from analysis.report import cross_table
-from analysis.results import metric_name
-from analysis.verdict import grouping_verdict, length_verdict, literal
-from analysis.resampling import DEFAULT_REPLICATES
-from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
-from analysis.display import DEFINITIONS, choice_display, group_display, group_label, group_length_display, omnibus_line
-from analysis.display_cells import heat_cells, heat_display
+from analysis.data.groupings import GROUPINGS, REGISTRY, get_grouping
+from analysis.stats.groups import grouping_tables
+from analysis.present.render import disparity_display
+from analysis.stats.report import cross_table
+from analysis.data.results import metric_name
+from analysis.present.verdict import grouping_verdict, length_verdict, literal
+from analysis.stats.resampling import DEFAULT_REPLICATES
+from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
+from analysis.present.display import DEFINITIONS, choice_display, group_display, group_label, group_length_display, omnibus_line
+from analysis.present.display_cells import heat_cells, heat_display
 from dashboard.charts import forest_chart, heat_chart
 from dashboard.common import (PLACES, choose, choose_int, length_caution, page_data, position_caution, provenance, run_index, select_place,
                               select_run, show_chart, table_config)
@@ -50,7 +50,7 @@ def heat_table(_scored: pl.LazyFrame, state: str, model: str, protocol: str, con
 @st.cache_data(show_spinner=False)
 def group_tables(_scored: pl.LazyFrame, state: str, model: str, protocol: str, condition: str, grouping: str, group: str, by: str,
                  min_users: int, place_by: str | None, place: str | None):
-    """One group's answers (as `analysis.groups.with_groups` labels them) analysed by another grouping."""
+    """One group's answers (as `analysis.stats.groups.with_groups` labels them) analysed by another grouping."""
     sel = selection(_scored, state, model, protocol, condition, place_by, place)
     mine = sel.filter(get_grouping(grouping).expression().cast(pl.String).fill_null("(missing)") == group)
     return grouping_tables(mine, by, B=DEFAULT_REPLICATES, min_users=min_users)
@@ -90,8 +90,8 @@ def heat_map(scored: pl.LazyFrame, state: str, run: tuple[str, str, str], groupi
 def group_diagnostics(_scored: pl.LazyFrame, state: str, model: str, protocol: str, condition: str, grouping: str, min_users: int,
                       place_by: str | None, place: str | None) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """(length-controlled gaps per group, choice diagnostics per group or None for other protocols)."""
-    from analysis.diagnostics import choice_diagnostics_by_group
-    from analysis.length import length_controlled_by_group
+    from analysis.stats.diagnostics import choice_diagnostics_by_group
+    from analysis.stats.length import length_controlled_by_group
 
     sel = selection(_scored, state, model, protocol, condition, place_by, place)
     choice = choice_diagnostics_by_group(sel, grouping, min_users=min_users) if protocol == "choice" else None

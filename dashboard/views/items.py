@@ -5,10 +5,10 @@ or the judge's scores). Model outputs are untrusted text: they appear only in da
 import polars as pl
 import streamlit as st
 
-from analysis.cache import scan_results
-from analysis.metrics import delta_verdicts, item_score_text
-from analysis.names import short_run
-from analysis.verdict import literal
+from analysis.data.cache import scan_results
+from analysis.data.metrics import delta_verdicts, item_score_text
+from analysis.data.names import short_run
+from analysis.present.verdict import literal
 from dashboard.common import PLACES, choose, page_data, provenance, remember, run_index, select_place
 from dashboard.picks import picking_table, row_pick
 
@@ -25,7 +25,7 @@ EVIDENCE = {
     "judge_label": "the judge's verdict",
     "sim_w": "similarity of the model's answer to the value-aligned one",
     "sim_l": "similarity of the model's answer to the value-contradicting one",
-    "aligned": None,  # its legend depends on the protocol: analysis.metrics.item_score_text
+    "aligned": None,  # its legend depends on the protocol: analysis.data.metrics.item_score_text
 }
 
 

@@ -13,19 +13,19 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from analysis.geography import country_shapes, map_frame, region_shapes
-from analysis.groups import GroupingTables, grouping_tables
-from analysis.results import metric_name
-from analysis.verdict import difference_view_verdict, grouping_verdict
-from analysis.render import disparity_display
-from analysis.resampling import DEFAULT_REPLICATES
-from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
-from analysis.display import DEFINITIONS, change_display, difference_display, group_display, map_values, omnibus_line, overall_display
-from analysis.names import short_run
+from analysis.data.geography import country_shapes, map_frame, region_shapes
+from analysis.stats.groups import GroupingTables, grouping_tables
+from analysis.data.results import metric_name
+from analysis.present.verdict import difference_view_verdict, grouping_verdict
+from analysis.present.render import disparity_display
+from analysis.stats.resampling import DEFAULT_REPLICATES
+from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
+from analysis.present.display import DEFINITIONS, change_display, difference_display, group_display, map_values, omnibus_line, overall_display
+from analysis.data.names import short_run
 
 if TYPE_CHECKING:  # the module itself is imported when a difference is asked for (statsmodels)
-    from analysis.paired import PairedComparison
-from analysis.verdict import literal
+    from analysis.stats.paired import PairedComparison
+from analysis.present.verdict import literal
 from dashboard.common import (PLACES, choose, choose_int, follow_url, length_caution, page_data, position_caution, provenance, remember,
                               run_index, select_run, show_chart, table_config, url_toggle)
 from dashboard.downloads import export_buttons, report_provenance, share_button
@@ -58,7 +58,7 @@ def place_tables(_scored: pl.LazyFrame, state: str, model: str, protocol: str, c
 @st.cache_data(show_spinner=False)
 def difference_table(_scored: pl.LazyFrame, state: str, run_a: str, run_b: str, grouping: str, min_users: int) -> PairedComparison | None:
     """Per-place paired differences, the overall one, and the change in the gap between places."""
-    from analysis.paired import compare_runs
+    from analysis.stats.paired import compare_runs
 
     return compare_runs(_scored, run_a, run_b, grouping, B=DEFAULT_REPLICATES, min_users=min_users)
 
@@ -352,7 +352,7 @@ def people_of(_scored: pl.LazyFrame, state: str, run_id: str) -> int:
     Returns:
         The count of people with a scored item in the run.
     """
-    from analysis.paired import run_people  # imported when a difference is asked for, as compare_runs is
+    from analysis.stats.paired import run_people  # imported when a difference is asked for, as compare_runs is
 
     return run_people(_scored, [run_id])[run_id]
 

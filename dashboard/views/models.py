@@ -1,20 +1,20 @@
 """Models: several runs side by side by group (issue 27, item 4). One protocol at a time, so every run
-shown is scored by one metric (like with like, analysis.selection): each run's score per group with its
-own cluster-bootstrap interval (analysis.groups.grouping_tables, the Groups page's numbers), groups as
+shown is scored by one metric (like with like, analysis.data.selection): each run's score per group with its
+own cluster-bootstrap interval (analysis.stats.groups.grouping_tables, the Groups page's numbers), groups as
 rows, runs as columns. No sentence compares runs here: that needs the same people on the same items,
 which Compare's paired test has."""
 
 import polars as pl
 import streamlit as st
 
-from analysis.display import DEFINITIONS, group_label
-from analysis.display_cells import runs_by_group_cells, runs_by_group_display
-from analysis.groupings import GROUPINGS, REGISTRY
-from analysis.groups import grouping_tables
-from analysis.names import short_model
-from analysis.resampling import DEFAULT_REPLICATES
-from analysis.results import metric_name
-from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
+from analysis.present.display import DEFINITIONS, group_label
+from analysis.present.display_cells import runs_by_group_cells, runs_by_group_display
+from analysis.data.groupings import GROUPINGS, REGISTRY
+from analysis.stats.groups import grouping_tables
+from analysis.data.names import short_model
+from analysis.stats.resampling import DEFAULT_REPLICATES
+from analysis.data.results import metric_name
+from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from dashboard.charts import runs_chart
 from dashboard.common import choose, choose_int, follow_url, page_data, provenance, remember, run_index, show_chart, table_config
 from dashboard.downloads import report_provenance

@@ -4,16 +4,16 @@ opening with a verdict in words."""
 import polars as pl
 import streamlit as st
 
-from analysis.diagnostics import POSITION_DRIVEN
-from analysis.display import PLAIN_SHARE_DEFINITION, choice_display, judge_display, leaderboard_display, length_display
-from analysis.metrics import ESTIMAND_DEFINITION, METRIC_WORDS
-from analysis.report import leaderboard
-from analysis.resampling import DEFAULT_REPLICATES
-from analysis.selection import FULL_COVERAGE
-from analysis.sizes import MIN_EFFECTIVE_PEOPLE
-from analysis.summary import benchmark_counts, split_table, users_by_country
-from analysis.values import VALUE_DIMENSIONS
-from analysis.verdict_runs import leaderboard_verdict
+from analysis.stats.diagnostics import POSITION_DRIVEN
+from analysis.present.display import PLAIN_SHARE_DEFINITION, choice_display, judge_display, leaderboard_display, length_display
+from analysis.data.metrics import ESTIMAND_DEFINITION, METRIC_WORDS
+from analysis.stats.report import leaderboard
+from analysis.stats.resampling import DEFAULT_REPLICATES
+from analysis.data.selection import FULL_COVERAGE
+from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE
+from analysis.data.summary import benchmark_counts, split_table, users_by_country
+from analysis.data.values import VALUE_DIMENSIONS
+from analysis.present.verdict_runs import leaderboard_verdict
 from dashboard.common import choose, load_instances, page_data, provenance, run_diagnostics, run_index, run_length, table_config
 
 
@@ -53,7 +53,7 @@ def length_table(scored: pl.LazyFrame, state: str) -> None:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def judge_table_data(_scored: pl.LazyFrame, state: str) -> pl.DataFrame:
-    from analysis.diagnostics import judge_diagnostics
+    from analysis.stats.diagnostics import judge_diagnostics
 
     return judge_diagnostics(_scored)
 

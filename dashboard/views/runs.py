@@ -15,14 +15,14 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from analysis.display import group_label, leaderboard_display
-from analysis.display_runs import omnibus_display, report_disparity_display
-from analysis.groupings import GROUPINGS
-from analysis.provenance import report_filters
-from analysis.render import render as render_report
-from analysis.report import disparity_report
-from analysis.resampling import DEFAULT_REPLICATES
-from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
+from analysis.present.display import group_label, leaderboard_display
+from analysis.present.display_runs import omnibus_display, report_disparity_display
+from analysis.data.groupings import GROUPINGS
+from analysis.present.provenance import report_filters
+from analysis.present.render import render as render_report
+from analysis.stats.report import disparity_report
+from analysis.stats.resampling import DEFAULT_REPLICATES
+from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from dashboard.common import load_instances, page_data, provenance, run_index, table_config
 from dashboard.downloads import export_buttons, report_provenance
 from dashboard.jobs import Job, JobStatus, cancel_job, job_status, list_jobs, start_job

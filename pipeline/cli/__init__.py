@@ -33,9 +33,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from analysis.cache import default_cache_root
-from analysis.checks import SettingError
-from analysis.problems import DataError
+from analysis.data.cache import default_cache_root
+from analysis.data.checks import SettingError
+from analysis.data.problems import DataError
 from pipeline.backends.base import BackendError
 from pipeline.cli import build, dashboard, data, demo, geometry, report, run, runs, sweep, tune
 from pipeline.cli.build import cmd_build
@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except SettingError as err:  # a number or name the API refused (analysis.checks, pipeline.checks): nothing written
+    except SettingError as err:  # a number or name the API refused (analysis.data.checks, pipeline.checks): nothing written
         print(f"error: {setting_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except DataError as err:

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from analysis.checks import SettingError
+from analysis.data.checks import SettingError
 from pipeline.cli.errors import EXIT_FAILED, UsageError
 from pipeline.cli.options import add_endpoint_args, cache_arg, endpoint_options
 

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from analysis.cache import list_benchmarks, read_benchmark_meta, read_instances, write_benchmark
+from analysis.data.cache import list_benchmarks, read_benchmark_meta, read_instances, write_benchmark
 from pipeline.cli.errors import EXIT_FAILED, UsageError
 from pipeline.cli.options import cache_arg, print_table
 
@@ -24,7 +24,7 @@ def cmd_data_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_data_show(args: argparse.Namespace) -> int:
-    from analysis.summary import benchmark_counts, users_by_country
+    from analysis.data.summary import benchmark_counts, users_by_country
     from pipeline.checks import checked_count
     from pipeline.sources import PrismData, load_source
 

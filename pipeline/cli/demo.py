@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from analysis.cache import read_benchmark_meta
+from analysis.data.cache import read_benchmark_meta
 from pipeline.cli.options import cache_arg
 
 

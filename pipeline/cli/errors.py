@@ -17,6 +17,6 @@ FLAGS = {"B": "--bootstrap", "learning_rate": "--lr", "max_retries": "--request-
 
 
 def setting_line(err) -> str:
-    """An analysis.checks.SettingError as the one line `mvpbench` prints: `--flag value: rule`."""
+    """An analysis.data.checks.SettingError as the one line `mvpbench` prints: `--flag value: rule`."""
     flag = FLAGS.get(err.option, "--" + err.option.replace("_", "-"))
     return f"{flag} {err.value}: {err.rule}"

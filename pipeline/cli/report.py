@@ -8,9 +8,9 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from analysis.checks import SettingError
-from analysis.resampling import DEFAULT_REPLICATES
-from analysis.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
+from analysis.data.checks import SettingError
+from analysis.stats.resampling import DEFAULT_REPLICATES
+from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from pipeline.cli.errors import EXIT_FAILED, UsageError
 from pipeline.cli.options import cache_arg
 
@@ -30,8 +30,8 @@ def _cores() -> int:
 def report_provenance(args: argparse.Namespace, groupings: list[str], min_users: int, runs: list[dict]):
     """Where the report's numbers come from: benchmark.json (name, content hash, DEMO or not), the runs
     it read, every filter and setting given on the command line (or its default), and now (UTC)."""
-    from analysis.cache import read_benchmark_meta
-    from analysis.provenance import Provenance, report_filters
+    from analysis.data.cache import read_benchmark_meta
+    from analysis.present.provenance import Provenance, report_filters
 
     meta = read_benchmark_meta(args.benchmark, args.cache)
     every = lambda value: value or "all"  # noqa: E731
@@ -43,13 +43,13 @@ def report_provenance(args: argparse.Namespace, groupings: list[str], min_users:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from analysis.cache import atomic_write_bytes, scan_instances
-    from analysis.groupings import parse_groupings
-    from analysis.provenance import export_label
-    from analysis.render import render
-    from analysis.report import disparity_report
-    from analysis.results import scan_scored, select_results
-    from analysis.sizes import checked_minimum
+    from analysis.data.cache import atomic_write_bytes, scan_instances
+    from analysis.data.groupings import parse_groupings
+    from analysis.present.provenance import export_label
+    from analysis.present.render import render
+    from analysis.stats.report import disparity_report
+    from analysis.data.results import scan_scored, select_results
+    from analysis.data.sizes import checked_minimum
 
     try:
         groupings = parse_groupings(args.by)
@@ -114,7 +114,7 @@ def add_parser(sub) -> None:
     rep.add_argument("--alpha", type=float, default=0.05)
     rep.add_argument("--min-users", type=int, default=None, help=f"minimum effective people for a group to be tested and ranked "
                      f"(default {MIN_EFFECTIVE_PEOPLE}; at least {MIN_PEOPLE_FLOOR}); smaller groups are shown with a note")
-    from analysis.groups import ESTIMANDS  # the one list, read when the parser is built
+    from analysis.stats.groups import ESTIMANDS  # the one list, read when the parser is built
 
     rep.add_argument("--estimand", choices=ESTIMANDS, default="person", help="whose score: 'person' (default: each person "
                      "counts once, the mean of people's own shares) or 'items' (the paper's: every item once); the paper's "

@@ -54,7 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
-    from analysis.contracts import CONDITIONS, PROTOCOLS
+    from analysis.data.contracts import CONDITIONS, PROTOCOLS
     from pipeline.runs.spec import BACKENDS
 
     run = sub.add_parser(

@@ -26,7 +26,7 @@ def _tune_config(args: argparse.Namespace):
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from analysis.checks import SettingError
+    from analysis.data.checks import SettingError
     from pipeline.checks import checked_limit
 
     config = _tune_config(args)
@@ -38,7 +38,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from None
     if args.dry_run:
-        from analysis.cache import read_instances
+        from analysis.data.cache import read_instances
         from pipeline.tuning.data import select_pairs
 
         pairs = select_pairs(read_instances(config.benchmark, args.cache), config.split, config.limit, config.seed)
@@ -70,7 +70,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def _print_evaluation(table) -> None:
-    from analysis.metrics import MCNEMAR_OUTCOMES
+    from analysis.data.metrics import MCNEMAR_OUTCOMES
 
     rows = []
     for r in table.iter_rows(named=True):

@@ -1,7 +1,7 @@
 """Build an MVPBench benchmark from PRISM with any backend (`mvpbench build --from prism`).
 
 Stage 1 (deterministic): each survey row's stated preferences become High/Low labels and the
-preference sentence (`analysis.values`, done by the PRISM loader); conversations are joined to
+preference sentence (`analysis.data.values`, done by the PRISM loader); conversations are joined to
 their author on `user_id`. Stage 2: one request per conversation (history, preference sentence,
 self-description, system string) asks the generator for `per_record` questions, each with
 `answer_w` and `answer_l`, as JSON: schema-constrained where the backend can (vLLM guided decoding,
@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from analysis.cache import PART_GLOB, atomic_write_parquet, benchmark_dir, new_part_path, write_benchmark
-from analysis.contracts import INSTANCE_COLUMNS, INSTANCE_SCHEMA, PROFILE_SCHEMA
+from analysis.data.cache import PART_GLOB, atomic_write_parquet, benchmark_dir, new_part_path, write_benchmark
+from analysis.data.contracts import INSTANCE_COLUMNS, INSTANCE_SCHEMA, PROFILE_SCHEMA
 from pipeline.backends.base import Backend, SamplingSettings
 from pipeline.checks import checked_price
 from pipeline.construct.filters import FilterSettings, quality_filters

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 import polars as pl
 
-from analysis.geography import PREFER_NOT_TO_SAY, UNKNOWN
+from analysis.data.geography import PREFER_NOT_TO_SAY, UNKNOWN
 
 PROFILE_BLOCK = ("age", "gender", "education", "birth_country", "marital_status")
 NO_PREFERENCE = "No strong value preferences stated."

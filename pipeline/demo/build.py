@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from analysis.cache import write_benchmark
-from analysis.contracts import INSTANCE_SCHEMA, conform
-from analysis.geography import Country, resolve_country
-from analysis.values import HIGH, LOW, VALUE_DIMENSIONS
+from analysis.data.cache import write_benchmark
+from analysis.data.contracts import INSTANCE_SCHEMA, conform
+from analysis.data.geography import Country, resolve_country
+from analysis.data.values import HIGH, LOW, VALUE_DIMENSIONS
 from pipeline.demo.compose import Person, answer_pair, display_country
-from analysis.population import ATTRIBUTE_COUNTS, COUNTRY_COUNTS, TOTAL_PARTICIPANTS
+from analysis.data.population import ATTRIBUTE_COUNTS, COUNTRY_COUNTS, TOTAL_PARTICIPANTS
 from pipeline.demo.question_bank import BankQuestion, question_bank
 from pipeline.sources.profile import profile_fields
 from pipeline.splits import SPLIT_FRACTIONS, stratified_user_splits
@@ -319,7 +319,7 @@ def demo_metadata(seed: int) -> dict[str, Any]:
 
 def build_demo(root: Path | None = None, seed: int = DEFAULT_SEED, name: str = DEMO_NAME) -> Path:
     """Build the demo benchmark and write it to `<root>/<name>/`; returns that folder."""
-    from analysis.checks import checked_seed
+    from analysis.data.checks import checked_seed
 
     checked_seed(seed)  # numpy refuses a negative seed with a traceback
     return write_benchmark(name, build_demo_frame(seed), demo_metadata(seed), root=root)

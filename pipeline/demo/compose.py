@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import pycountry
 
-from analysis.geography import PREFER_NOT_TO_SAY, UNKNOWN
-from analysis.values import HIGH
+from analysis.data.geography import PREFER_NOT_TO_SAY, UNKNOWN
+from analysis.data.values import HIGH
 from pipeline.demo.question_bank import BankQuestion
 
 _AGE_PHRASES = {

@@ -21,8 +21,8 @@ from typing import Any
 
 import polars as pl
 
-from analysis.cache import read_benchmark_meta, read_instances
-from analysis.problems import DataError, Problem
+from analysis.data.cache import read_benchmark_meta, read_instances
+from analysis.data.problems import DataError, Problem
 from pipeline.protocols import SCORING_VERSIONS
 from pipeline.runs.store import RunStore
 

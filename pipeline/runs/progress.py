@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from analysis.cache import atomic_write_json
+from analysis.data.cache import atomic_write_json
 
 
 class ProgressWriter:

@@ -21,9 +21,9 @@ from typing import Any
 
 import polars as pl
 
-from analysis.cache import atomic_write_json, atomic_write_parquet
-from analysis.contracts import RESULT_COLUMNS, RESULT_SCHEMA, conform_results, validate_results
-from analysis.problems import DataError
+from analysis.data.cache import atomic_write_json, atomic_write_parquet
+from analysis.data.contracts import RESULT_COLUMNS, RESULT_SCHEMA, conform_results, validate_results
+from analysis.data.problems import DataError
 from pipeline.protocols import SCORING_VERSIONS, choice_fields
 from pipeline.runs.store import RunStore, list_runs
 

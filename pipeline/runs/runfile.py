@@ -24,7 +24,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from analysis.problems import DataError, Problem
+from analysis.data.problems import DataError, Problem
 from pipeline.backends.base import SamplingSettings
 from pipeline.runs.spec import RunSpec
 

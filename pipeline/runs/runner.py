@@ -25,7 +25,7 @@ from typing import Any
 
 import polars as pl
 
-from analysis.cache import read_benchmark_meta, read_instances
+from analysis.data.cache import read_benchmark_meta, read_instances
 from pipeline.backends.base import Backend, BackendError
 from pipeline.backends.config import BACKEND_KINDS, backend_class
 from pipeline.checks import checked_chat_template

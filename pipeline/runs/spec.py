@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 
-from analysis.contracts import CONDITIONS, INSTANCE_COLUMNS
+from analysis.data.contracts import CONDITIONS, INSTANCE_COLUMNS
 from pipeline.backends.base import SamplingSettings
 from pipeline.backends.config import BACKEND_KINDS, backend_config, endpoint_identity
 from pipeline.checks import checked_run_settings

@@ -19,10 +19,10 @@ from typing import Any
 
 import polars as pl
 
-from analysis.cache import (PART_GLOB, RUNS_DIR, atomic_write_json, atomic_write_parquet, benchmark_dir, new_part_path,
+from analysis.data.cache import (PART_GLOB, RUNS_DIR, atomic_write_json, atomic_write_parquet, benchmark_dir, new_part_path,
                             read_run_manifest, scan_results)
-from analysis.contracts import RESULT_COLUMNS, conform_results, validate_results
-from analysis.problems import DataError
+from analysis.data.contracts import RESULT_COLUMNS, conform_results, validate_results
+from analysis.data.problems import DataError
 
 MANIFEST = "manifest.json"
 

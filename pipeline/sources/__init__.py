@@ -1,4 +1,4 @@
-"""Source loaders: each maps a published format onto the Instance contract (analysis.contracts).
+"""Source loaders: each maps a published format onto the Instance contract (analysis.data.contracts).
 
     dvb        released MVPBench / DiverValue-Bench JSON (full file or DVB-train/val/test)
     prism      PRISM survey.jsonl (+ conversations.jsonl), nested or flattened
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import polars as pl
 
-from analysis.contracts import validate_instances
-from analysis.problems import DataError, Problem
+from analysis.data.contracts import validate_instances
+from analysis.data.problems import DataError, Problem
 from pipeline.sources.dvb import load_dvb
 from pipeline.sources.prism import PrismData, load_prism, load_prism_dir
 from pipeline.sources.reading import read_json_records

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import polars as pl
 
-from analysis.contracts import INSTANCE_SCHEMA, ROW, conform, validate_instances
-from analysis.geography import UNKNOWN_COUNTRY
-from analysis.problems import DataError, Problem, renamed
+from analysis.data.contracts import INSTANCE_SCHEMA, ROW, conform, validate_instances
+from analysis.data.geography import UNKNOWN_COUNTRY
+from analysis.data.problems import DataError, Problem, renamed
 from pipeline.sources.profile import profile_fields, read_country, read_demographics, read_prefs
 from pipeline.sources.reading import RecordReader, read_json_records
 

@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from analysis.cache import atomic_write_json, default_cache_root
+from analysis.data.cache import atomic_write_json, default_cache_root
 from pipeline.sources.prism import PRISM_FILES
 
 PRISM_REPO = "HannahRoseKirk/prism-alignment"

@@ -25,9 +25,9 @@ from typing import Any
 
 import polars as pl
 
-from analysis.contracts import PROFILE_SCHEMA, ROW, validate_profiles
-from analysis.geography import NON_COUNTRY_CODES, UNKNOWN_ISO3, Country
-from analysis.problems import DataError, Problem
+from analysis.data.contracts import PROFILE_SCHEMA, ROW, validate_profiles
+from analysis.data.geography import NON_COUNTRY_CODES, UNKNOWN_ISO3, Country
+from analysis.data.problems import DataError, Problem
 from pipeline.sources.profile import profile_fields, read_country, read_demographics, read_prefs
 from pipeline.sources.reading import RecordReader, read_jsonl_records
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from analysis.contracts import DEMOGRAPHIC_FIELDS
-from analysis.geography import UNKNOWN, UNKNOWN_COUNTRY, Country, UnknownCountry, resolve_country
-from analysis.values import DIMENSION_ALIASES, VALUE_DIMENSIONS, ValueThresholds, preference_sentence, value_labels
+from analysis.data.contracts import DEMOGRAPHIC_FIELDS
+from analysis.data.geography import UNKNOWN, UNKNOWN_COUNTRY, Country, UnknownCountry, resolve_country
+from analysis.data.values import DIMENSION_ALIASES, VALUE_DIMENSIONS, ValueThresholds, preference_sentence, value_labels
 from pipeline.sources.reading import RecordReader
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from analysis.problems import DataError, Problem
+from analysis.data.problems import DataError, Problem
 
 
 LFS_POINTER = "version https://git-lfs.github.com/spec/"  # what a clone without git-lfs holds instead of the file

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from analysis.cache import atomic_write_json
+from analysis.data.cache import atomic_write_json
 
 
 class SweepProgress:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from analysis.problems import DataError, Problem
+from analysis.data.problems import DataError, Problem
 from pipeline.backends.base import SamplingSettings
 from pipeline.runs.spec import RunSpec
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import polars as pl
 
-from analysis.paired import paired_comparison, paired_frame
-from analysis.resampling import DEFAULT_REPLICATES
-from analysis.results import scan_scored
+from analysis.stats.paired import paired_comparison, paired_frame
+from analysis.stats.resampling import DEFAULT_REPLICATES
+from analysis.data.results import scan_scored
 from pipeline.runs.runner import RunSpec, execute
 
 GAP_GROUPING = "birth_country"
@@ -22,7 +22,7 @@ GAP_GROUPING = "birth_country"
 
 def _compare(root: Path | None, benchmark: str, run_base: str, run_tuned: str, grouping: str | None, min_users: int | None,
              B: int) -> dict[str, Any]:
-    from analysis.cache import default_cache_root
+    from analysis.data.cache import default_cache_root
 
     scored = scan_scored(benchmark, Path(root) if root else default_cache_root()).filter(
         pl.col("run_id").is_in([run_base, run_tuned])).collect()
@@ -32,7 +32,7 @@ def _compare(root: Path | None, benchmark: str, run_base: str, run_tuned: str, g
         paired = paired.with_columns(pl.col("instance_id").alias("user_id"))
         grouping = None
     result = paired_comparison(paired, grouping, B=B, min_users=min_users)
-    # McNemar is on a named outcome (analysis.paired): for logprob the plain share's margin > 0, not OPA,
+    # McNemar is on a named outcome (analysis.stats.paired): for logprob the plain share's margin > 0, not OPA,
     # so the plain share's own figures ride beside it
     m, plain = result.mcnemar, result.plain
     row = {**result.overall.as_dict(), "mcnemar_p": m.p_value if m else None, "mcnemar_outcome": m.outcome if m else None,

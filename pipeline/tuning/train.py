@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analysis.cache import atomic_write_json, read_benchmark_meta, read_instances
+from analysis.data.cache import atomic_write_json, read_benchmark_meta, read_instances
 from pipeline.models import ModelSpec, models_root, resolve_model
 from pipeline.tuning.config import TuneConfig
 from pipeline.tuning.data import data_hash, preference_rows, select_pairs

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.geography import map_frame
+from analysis.data.geography import map_frame
 from pipeline.demo.build import build_demo
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
@@ -53,8 +53,8 @@ def _download(at: AppTest, label: str) -> bytes:
 def _assert_labelled(spec: dict, names: list[str]) -> None:
     """A chart spec carries the export label under it (dashboard.common.show_chart): DEMO, the demo's
     content hash, the runs (each of `names` appears), the date; in the title and in its usermeta."""
-    from analysis.cache import default_cache_root, read_benchmark_meta
-    from analysis.provenance import LABEL_KEY
+    from analysis.data.cache import default_cache_root, read_benchmark_meta
+    from analysis.present.provenance import LABEL_KEY
 
     digest = read_benchmark_meta("demo", default_cache_root())["content_hash"]
     shown = " ".join([spec["title"]["text"], *spec["title"]["subtitle"]])
@@ -177,7 +177,7 @@ def test_map_page_widgets_and_numbers(app):
 def test_provenance_is_drawn_only_when_opened(app):
     """Closed, the provenance expander is one element (no JSON tree or run table redrawn on every
     filter change); opened, it lists every run folder with its manifest's details."""
-    from analysis.cache import default_cache_root, run_dirs
+    from analysis.data.cache import default_cache_root, run_dirs
 
     at = app.switch_page("views/map.py").run()
     assert not at.exception and not at.json and not any("backend" in d.value.columns for d in at.dataframe)
@@ -201,7 +201,7 @@ def test_a_downloaded_table_is_the_table_shown():
 
 def test_region_maps_use_dissolved_region_shapes(app):
     """By UN subregion and by PRISM region: every region in the data has a dissolved shape, people add up."""
-    from analysis.geography import region_shapes
+    from analysis.data.geography import region_shapes
 
     at = app.switch_page("views/map.py").run()
     at.selectbox(key="map_where").set_value("subregion").run()
@@ -251,7 +251,7 @@ def test_items_page_shows_model_output_as_inert_text(monkeypatch, tmp_path):
     """A model output with <script> and <img onerror> is displayed verbatim as plain text, never as HTML."""
     import shutil
 
-    from analysis.cache import default_cache_root, read_instances
+    from analysis.data.cache import default_cache_root, read_instances
     from pipeline.runs.store import RunStore
 
     src = default_cache_root() / "demo"
@@ -296,14 +296,14 @@ def test_a_map_link_opens_items_for_the_people_of_a_region(monkeypatch):
 
 
 def test_a_groups_interval_is_the_same_on_the_page_in_its_html_report_and_in_the_api(app):
-    """One resampling design: the Groups page's table, its shared report and analysis.groups.paa_by_group
+    """One resampling design: the Groups page's table, its shared report and analysis.stats.groups.paa_by_group
     on the same selection give one group the same interval (to the shown decimal)."""
 
-    from analysis.groups import grouping_tables, paa_by_group
-    from analysis.results import scan_scored, select_results
+    from analysis.stats.groups import grouping_tables, paa_by_group
+    from analysis.data.results import scan_scored, select_results
     from dashboard.downloads import report_bytes
     from datetime import datetime, timezone
-    from analysis.share import Provenance
+    from analysis.present.share import Provenance
 
     at = app.switch_page("views/groups.py").run()
     model, protocol, condition = (at.selectbox(key=f"g_{k}").value for k in ("model", "protocol", "condition"))
@@ -326,8 +326,8 @@ def test_every_groups_chart_carries_the_export_label(app):
     label under the chart (what Save as PNG/SVG keeps): DEMO, the content hash, the run, the date."""
     import json
 
-    from analysis.cache import default_cache_root, read_benchmark_meta
-    from analysis.provenance import LABEL_KEY
+    from analysis.data.cache import default_cache_root, read_benchmark_meta
+    from analysis.present.provenance import LABEL_KEY
 
     at = app.switch_page("views/groups.py").run()
     digest = read_benchmark_meta("demo", default_cache_root())["content_hash"]
@@ -386,7 +386,7 @@ def test_compare_page_pairs_profile_and_blind(app):
 def test_compare_shows_the_dpo_tuned_model_against_its_base(app):
     """The demo's DPO-tuned SmolLM2 (docs/TUNING.md) against its base on the same test instances:
     the paired difference and the change in the gap between birth countries."""
-    from analysis.cache import run_dirs
+    from analysis.data.cache import run_dirs
 
     tuned = next(d.name for d in run_dirs("demo") if "-dpo-" in d.name and ".choice.profile." in d.name)
     app.query_params.update({"a": "smollm2-135m.choice.profile.55351588", "b": tuned, "grouping": "birth_country"})
@@ -441,9 +441,9 @@ def test_hand_edited_links_show_a_notice_instead_of_failing(app, page, params):
 
 
 def _planted_cache(root: Path, planted: dict | None, models: int = 1, base_logit: float = 0.3) -> Path:
-    """A synthetic benchmark with choice runs whose truth is known (analysis.synthetic)."""
-    from analysis.cache import atomic_write_json, atomic_write_parquet, write_benchmark
-    from analysis.synthetic import synthetic_results
+    """A synthetic benchmark with choice runs whose truth is known (analysis.data.synthetic)."""
+    from analysis.data.cache import atomic_write_json, atomic_write_parquet, write_benchmark
+    from analysis.data.synthetic import synthetic_results
 
     inst, res = synthetic_results(instances=6000, models=models, protocols=["choice"], planted=planted, seed=8, base_logit=base_logit)
     write_benchmark("planted", inst, {"source": "demo", "synthetic": True, "description": "planted"}, root=root)
@@ -520,7 +520,7 @@ def test_bad_files_are_named_and_contained(monkeypatch, tmp_path):
     notice naming the file; the other runs and benchmarks keep working on every page."""
     import shutil
 
-    from analysis.cache import default_cache_root
+    from analysis.data.cache import default_cache_root
 
     root = tmp_path / "cache"
     shutil.copytree(default_cache_root() / "demo", root / "demo", ignore=shutil.ignore_patterns("tuning"))
@@ -582,7 +582,7 @@ def test_the_difference_view_speaks_of_the_people_its_table_shows(app, where, co
     and the shared report are all over the people both runs scored; run A's own 1,500 are only counted."""
     import re
 
-    from analysis.cache import run_dirs
+    from analysis.data.cache import run_dirs
 
     tuned = next(d.name for d in run_dirs("demo") if "-dpo-" in d.name and ".choice.profile." in d.name)
     at = app.switch_page("views/map.py").run()

@@ -120,9 +120,9 @@ def test_a_hand_edited_link_shows_a_notice(url, browser):
 def test_the_map_verdict_names_no_place_under_the_minimum_and_compare_pairs_one_metric(url, browser):
     import polars as pl
 
-    from analysis.cache import default_cache_root
-    from analysis.groups import grouping_tables
-    from analysis.results import read_scored
+    from analysis.data.cache import default_cache_root
+    from analysis.stats.groups import grouping_tables
+    from analysis.data.results import read_scored
 
     scored, _ = read_scored("demo", default_cache_root())
     table = grouping_tables(scored.filter(pl.col("run_id") == "smollm2-135m.choice.profile.55351588"), "birth_country", B=0).table
@@ -146,7 +146,7 @@ def damaged_url(tmp_path_factory):
     """The demo with a truncated run part, a run folder named with [ and ?, and two broken benchmarks."""
     import shutil
 
-    from analysis.cache import default_cache_root
+    from analysis.data.cache import default_cache_root
 
     root = tmp_path_factory.mktemp("damaged") / "cache"
     shutil.copytree(default_cache_root() / "demo", root / "demo", ignore=shutil.ignore_patterns("tuning"))
@@ -183,13 +183,13 @@ def _view_reports(tmp_path) -> dict[str, Path]:
 
     import polars as pl
 
-    from analysis.cache import default_cache_root
-    from analysis.display import group_display
-    from analysis.groups import grouping_tables
-    from analysis.paired import compare_runs
-    from analysis.results import read_scored
-    from analysis.share import Provenance, report_filename
-    from analysis.verdict import comparison_verdict, grouping_verdict
+    from analysis.data.cache import default_cache_root
+    from analysis.present.display import group_display
+    from analysis.stats.groups import grouping_tables
+    from analysis.stats.paired import compare_runs
+    from analysis.data.results import read_scored
+    from analysis.present.share import Provenance, report_filename
+    from analysis.present.verdict import comparison_verdict, grouping_verdict
     from dashboard.downloads import report_bytes
 
     view = {name: importlib.import_module(f"dashboard.views.{name}") for name in ("map", "groups", "compare")}
@@ -220,7 +220,7 @@ def _view_reports(tmp_path) -> dict[str, Path]:
 def test_the_shared_reports_open_offline_with_label_hash_runs_filters_and_a_chart(tmp_path, browser):
     import json
 
-    from analysis.cache import default_cache_root
+    from analysis.data.cache import default_cache_root
 
     content_hash = json.loads((default_cache_root() / "demo" / "benchmark.json").read_text())["content_hash"]
     for view, path in _view_reports(tmp_path).items():
@@ -293,7 +293,7 @@ def growing_cache(tmp_path):
     """The demo without its DPO runs (copied in by the test while the page is open), and its server."""
     import shutil
 
-    from analysis.cache import default_cache_root
+    from analysis.data.cache import default_cache_root
 
     root = tmp_path / "cache"
     shutil.copytree(default_cache_root() / "demo", root / "demo", ignore=shutil.ignore_patterns("tuning", "*-dpo-*"))
@@ -306,7 +306,7 @@ def test_a_run_that_lands_while_the_map_is_open_shows_at_the_next_change(growing
     next change hands over to a full page run, which lists the new model."""
     import shutil
 
-    from analysis.cache import default_cache_root
+    from analysis.data.cache import default_cache_root
 
     served, runs = growing_cache
     dpo = "smollm2-135m--smollm2-135m-dpo-e616de2cf10c"  # shown as "smollm2-135m + DPO"

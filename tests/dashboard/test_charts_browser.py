@@ -8,11 +8,11 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from analysis.display import TOO_FEW
-from analysis.display_cells import NO_DATA
-from analysis.groups import grouping_tables
-from analysis.report import cross_table
-from analysis.results import read_scored_runs
+from analysis.present.display import TOO_FEW
+from analysis.present.display_cells import NO_DATA
+from analysis.stats.groups import grouping_tables
+from analysis.stats.report import cross_table
+from analysis.data.results import read_scored_runs
 from tests.browser import CHROMIUM_FLAGS, chromium_path, running_dashboard
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="Debian's chromium is not installed (make test installs it)")

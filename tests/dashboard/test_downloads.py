@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import polars as pl
 
-from analysis.provenance import Provenance, export_label
+from analysis.present.provenance import Provenance, export_label
 from dashboard.downloads import table_bytes
 
 TABLE = pl.DataFrame({"Country of birth": ["Chile", "#1 Côte d'Ivoire"], "PAA, %": [61.5, None], "Tested": [True, False]})

@@ -16,10 +16,10 @@ PLANTED = {"age": {"65+ years old": -0.20}, "gender": {"Female": -0.12}}
 
 
 def write_benchmark_with_runs(root: Path, name: str, planted: dict | None, models: int = 1) -> Path:
-    """A synthetic benchmark (analysis.synthetic: PRISM's 1,500 people, 6,000 items) with choice runs
+    """A synthetic benchmark (analysis.data.synthetic: PRISM's 1,500 people, 6,000 items) with choice runs
     whose planted gaps are known, written as the pipeline writes runs."""
-    from analysis.cache import write_benchmark
-    from analysis.synthetic import synthetic_results
+    from analysis.data.cache import write_benchmark
+    from analysis.data.synthetic import synthetic_results
     from pipeline.runs.store import RunStore
 
     inst, res = synthetic_results(instances=6000, models=models, protocols=["choice"], planted=planted, seed=8)
@@ -90,8 +90,8 @@ def test_a_run_with_nothing_scored_is_said_not_raised(monkeypatch, tmp_path):
     """Every item of the run unscored (a judge that could read no verdict): the page says it cannot scan."""
     import polars as pl
 
-    from analysis.cache import write_benchmark
-    from analysis.synthetic import synthetic_results
+    from analysis.data.cache import write_benchmark
+    from analysis.data.synthetic import synthetic_results
     from pipeline.runs.store import RunStore
 
     inst, res = synthetic_results(instances=600, models=1, protocols=["choice"], seed=3)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.display import TOO_FEW
-from analysis.display_cells import NO_DATA
-from analysis.results import metric_name
+from analysis.present.display import TOO_FEW
+from analysis.present.display_cells import NO_DATA
+from analysis.data.results import metric_name
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 RUN = {"model": "smollm2-135m", "protocol": "choice", "condition": "profile"}
@@ -109,7 +109,7 @@ def test_no_internal_name_or_raw_word_is_shown(app, page, params):
 
 def _runs() -> dict[str, str]:
     """The demo's runs and each one's metric (a run id is model.protocol.condition.hash)."""
-    from analysis.cache import run_dirs
+    from analysis.data.cache import run_dirs
 
     return {d.name: metric_name(d.name.split(".")[-3]) for d in run_dirs("demo")}
 

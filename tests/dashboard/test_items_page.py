@@ -12,8 +12,8 @@ RUN = "m.logprob.profile.test"
 
 def _one_logprob_run(tmp_path: Path, margins: list[float]) -> list[str]:
     """The demo's instances and one logprob run scoring its first items with these margins; their ids."""
-    from analysis.cache import default_cache_root, read_instances
-    from analysis.metrics import opa_score
+    from analysis.data.cache import default_cache_root, read_instances
+    from analysis.data.metrics import opa_score
     from pipeline.runs.store import RunStore
 
     (tmp_path / "demo").mkdir()

@@ -185,7 +185,7 @@ def test_error_text_prefers_the_error_line():
 
 @pytest.fixture
 def demo_copy(tmp_path) -> Path:
-    from analysis.cache import default_cache_root
+    from analysis.data.cache import default_cache_root
 
     (tmp_path / "demo").mkdir()
     for name in ("instances.parquet", "benchmark.json"):
@@ -196,7 +196,7 @@ def demo_copy(tmp_path) -> Path:
 def test_the_real_run_reports_each_call_before_its_batch_is_written(demo_copy):
     """`mvpbench run` against the OpenAI stand-in (0.15 s a request, one at a time, so ~0.3 s an item):
     12 items in one batch of 20, so one part at the end, and still the count moves every ~1.5 s."""
-    from analysis.cache import scan_results
+    from analysis.data.cache import scan_results
 
     with FakeServer() as server:
         chat = server.chat

@@ -35,7 +35,7 @@ FAILS = "import sys\nprint('loading...', file=sys.stderr)\nprint(\"error: unknow
 @pytest.fixture
 def cache(monkeypatch, tmp_path) -> Path:
     """The committed demo benchmark without its runs, as the dashboard's cache."""
-    from analysis.cache import default_cache_root
+    from analysis.data.cache import default_cache_root
 
     (tmp_path / "demo").mkdir()
     for name in ("instances.parquet", "benchmark.json"):
@@ -95,7 +95,7 @@ def test_scoring_is_off_without_the_opt_in(cache, monkeypatch):
 def test_the_rerun_html_report_carries_the_label(monkeypatch):
     """On the committed demo and its runs: Rerun, then the HTML report opens with the DEMO label, the
     benchmark's content hash, the run the chosen protocol and condition select, the settings and the date."""
-    from analysis.cache import default_cache_root, read_benchmark_meta, run_dirs
+    from analysis.data.cache import default_cache_root, read_benchmark_meta, run_dirs
     from tests.dashboard.test_app import _download
 
     monkeypatch.delenv("MVPBENCH_CACHE", raising=False)
@@ -119,7 +119,7 @@ def test_the_rerun_html_report_carries_the_label(monkeypatch):
 def test_scoring_from_the_page_with_the_real_model(cache, monkeypatch, smollm2_spec):
     """Rerun is off with nothing scored; 'Score in the background' starts a real `mvpbench run` with the
     real SmolLM2 and returns at once; the job's results land in the cache; then Rerun computes a report."""
-    from analysis.cache import scan_results
+    from analysis.data.cache import scan_results
 
     monkeypatch.setenv("MVPBENCH_MODELS", str(Path(APP).parents[1] / "cache" / "models"))
     at = _runs_page()
@@ -172,7 +172,7 @@ def test_the_page_starts_from_the_demo_runs_with_one_split_picker(monkeypatch):
 def test_the_fake_backend_is_offered_as_not_a_model_and_runs_the_flow(cache):
     """A newcomer picks the fake backend: it says it is not a model, its run carries a name that says
     so whatever the model box held, it scores in seconds, and Rerun then reports on it."""
-    from analysis.cache import scan_results
+    from analysis.data.cache import scan_results
 
     at = _runs_page()
     backend = at.selectbox(key="s_backend")

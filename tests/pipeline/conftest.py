@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from analysis.cache import read_instances
+from analysis.data.cache import read_instances
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +30,7 @@ def demo_cache(tmp_path) -> Path:
     """A private cache root holding a copy of the committed demo benchmark (not its runs)."""
     import shutil
 
-    from analysis.cache import BENCHMARK_FILE, INSTANCES_FILE, default_cache_root
+    from analysis.data.cache import BENCHMARK_FILE, INSTANCES_FILE, default_cache_root
 
     src = default_cache_root() / "demo"
     (tmp_path / "demo").mkdir()

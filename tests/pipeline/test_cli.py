@@ -75,8 +75,8 @@ def test_an_unreachable_server_is_a_clear_error_after_retries(tmp_path, capsys):
 
 
 def test_report_takes_every_registered_grouping_and_refuses_bad_settings_in_one_line(tmp_path, capsys):
-    from analysis.cache import default_cache_root
-    from analysis.groupings import REGISTRY
+    from analysis.data.cache import default_cache_root
+    from analysis.data.groupings import REGISTRY
 
     out = tmp_path / "tables"
     root = str(default_cache_root())
@@ -100,7 +100,7 @@ def test_every_report_format_carries_the_demo_label_hash_runs_and_settings(tmp_p
 
     import polars as pl
 
-    from analysis.cache import default_cache_root, read_benchmark_meta, run_dirs
+    from analysis.data.cache import default_cache_root, read_benchmark_meta, run_dirs
 
     root = str(default_cache_root())
     digest = read_benchmark_meta("demo", default_cache_root())["content_hash"]
@@ -152,7 +152,7 @@ def test_report_on_a_stale_choice_run_is_one_line_with_the_fix(tmp_path, capsys)
 
     import polars as pl
 
-    from analysis.cache import default_cache_root, run_dirs
+    from analysis.data.cache import default_cache_root, run_dirs
 
     root = tmp_path / "cache"
     shutil.copytree(default_cache_root() / "demo", root / "demo", ignore=shutil.ignore_patterns("tuning"))

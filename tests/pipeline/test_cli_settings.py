@@ -1,6 +1,6 @@
 """Wrong values of the right type, for every numeric option of every command (found by walking the
 argparse tree): negative, zero where zero cannot work, huge, and NaN/infinity for floats. Each is
-refused by the validator the API calls (analysis.checks, pipeline.checks) with exit 2, exactly one
+refused by the validator the API calls (analysis.data.checks, pipeline.checks) with exit 2, exactly one
 `error:` line naming the flag, no traceback, and no file written under the cache. Then the misuse
 lines of issue 28, one family each, and the same refusals through the Python API (what a notebook
 or the dashboard calls)."""
@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from analysis.checks import SettingError
+from analysis.data.checks import SettingError
 from pipeline.cli import build_parser, main
 from tests.pipeline.test_cli_fuzz import _minimal, _walk
 
@@ -142,8 +142,8 @@ def test_an_accepted_run_still_runs_and_a_merge_of_it_still_works(demo_cache, ca
     ({"B": 2.5}, "B"), ({"seed": -1}, "seed"), ({"min_users": 3}, "min_users"), ({"min_users": 10**9}, "min_users"),
 ])
 def test_the_report_api_refuses_the_same_values(settings, option):
-    from analysis.report import disparity_report, leaderboard
-    from analysis.resampling import replicate_weights
+    from analysis.stats.report import disparity_report, leaderboard
+    from analysis.stats.resampling import replicate_weights
 
     empty = pl.DataFrame()
     with pytest.raises(SettingError) as refused:

@@ -5,8 +5,8 @@ import math
 import pytest
 import shapely
 
-from analysis.geography import country_shapes, region_shapes
-from analysis.population import COUNTRY_COUNTS
+from analysis.data.geography import country_shapes, region_shapes
+from analysis.data.population import COUNTRY_COUNTS
 from pipeline.geometry import DATA_DIR, OUTPUT, _planar, shapes, topology_to_geojson
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from analysis.cache import read_instances
-from analysis.contracts import conform_results, validate_results
+from analysis.data.cache import read_instances
+from analysis.data.contracts import conform_results, validate_results
 from pipeline.backends.base import Backend
 from pipeline.protocols import ScoringContext, choice_decision, choice_fields, score_choice
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from analysis.contracts import validate_results
+from analysis.data.contracts import validate_results
 from pipeline.backends.base import SamplingSettings
 from pipeline.backends.config import backend_config
 from pipeline.backends.fake import FAKE_VERSION, FakeBackend, prompt_text

@@ -26,7 +26,7 @@ BASE_URL = "http://127.0.0.1:46459/v1"  # as recorded; nothing is contacted: url
 
 @pytest.fixture
 def items(monkeypatch):
-    from analysis.cache import read_instances
+    from analysis.data.cache import read_instances
 
     monkeypatch.setattr(urllib.request, "urlopen", Replayer(FIXTURES))
     df = read_instances("demo")

@@ -14,7 +14,7 @@ from dataclasses import replace
 import polars as pl
 import pytest
 
-from analysis.cache import read_benchmark_meta, read_instances
+from analysis.data.cache import read_benchmark_meta, read_instances
 from pipeline.backends.base import Backend, BackendError, SamplingSettings
 from pipeline.construct.build import AttemptStore, BuildError, BuildSettings, build_from_prism
 from pipeline.construct.parse import parse_items

@@ -7,12 +7,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analysis.cache import BENCHMARK_FILE, INSTANCES_FILE, read_benchmark_meta
-from analysis.contracts import validate_instances
-from analysis.values import VALUE_DIMENSIONS
+from analysis.data.cache import BENCHMARK_FILE, INSTANCES_FILE, read_benchmark_meta
+from analysis.data.contracts import validate_instances
+from analysis.data.values import VALUE_DIMENSIONS
 from pipeline.demo.build import DEFAULT_SEED, SPLIT_FRACTIONS, build_demo, build_demo_frame
 from pipeline.demo.compose import display_country
-from analysis.population import ATTRIBUTE_COUNTS, COUNTRY_COUNTS, TOTAL_PARTICIPANTS
+from analysis.data.population import ATTRIBUTE_COUNTS, COUNTRY_COUNTS, TOTAL_PARTICIPANTS
 from pipeline.demo.question_bank import DOMAINS, question_bank
 
 REPO = Path(__file__).resolve().parents[3]

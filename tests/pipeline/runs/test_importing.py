@@ -8,9 +8,9 @@ import sys
 import polars as pl
 import pytest
 
-from analysis.cache import default_cache_root, read_instances
-from analysis.problems import DataError
-from analysis.results import read_scored
+from analysis.data.cache import default_cache_root, read_instances
+from analysis.data.problems import DataError
+from analysis.data.results import read_scored
 from pipeline.runs.importing import import_results
 
 
@@ -34,7 +34,7 @@ def test_a_table_of_labels_round_trips_into_the_analysis(cache, tmp_path):
     scored, problems = read_scored("demo", cache)
     assert not problems and scored.height == 40 and set(scored["model"]) == {"my-model"}
     assert scored["aligned"].mean() == pytest.approx(0.5)  # W counts 1; L and TIE 0 (the paper's PAA)
-    from analysis.report import leaderboard
+    from analysis.stats.report import leaderboard
 
     board = leaderboard(scored, B=50)
     assert board.item(0, "paa_items") == pytest.approx(0.5) and board.item(0, "instances") == 40  # the paper's share of items

@@ -10,8 +10,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from analysis.cache import atomic_write_json, atomic_write_parquet, new_part_path
-from analysis.contracts import RESULT_COLUMNS, conform_results, validate_results
+from analysis.data.cache import atomic_write_json, atomic_write_parquet, new_part_path
+from analysis.data.contracts import RESULT_COLUMNS, conform_results, validate_results
 from pipeline.models import ModelSpec
 from pipeline.protocols import SCORING_VERSIONS, choice_decision
 from pipeline.runs.rederive import is_current, rederive_benchmark, rederive_run

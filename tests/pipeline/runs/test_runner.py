@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from analysis.contracts import OPA_DELTAS, validate_results
+from analysis.data.contracts import OPA_DELTAS, validate_results
 from pipeline.backends.base import SamplingSettings
 from pipeline.backends.fake import FakeBackend, fake_model_spec
 from pipeline.protocols import choice_decision
@@ -235,7 +235,7 @@ def test_dry_run_estimates_without_loading_the_model(demo_cache, capsys):
 
 
 def test_run_files(tmp_path):
-    from analysis.problems import DataError
+    from analysis.data.problems import DataError
     from pipeline.runs.runfile import load_run_file
 
     toml = tmp_path / "runs.toml"

@@ -1,7 +1,7 @@
 import polars as pl
 import pytest
 
-from analysis.problems import DataError
+from analysis.data.problems import DataError
 from pipeline.sources.dvb import load_dvb, split_from_filename
 from tests.builders import dvb_record, write_json
 

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from analysis.contracts import validate_profiles
-from analysis.problems import DataError
+from analysis.data.contracts import validate_profiles
+from analysis.data.problems import DataError
 from pipeline.sources.prism import load_prism, load_prism_dir
 from tests.builders import conversation_record, survey_record, write_jsonl
 

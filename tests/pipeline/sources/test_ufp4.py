@@ -55,7 +55,7 @@ def test_real_alignx_quirks_case_only_pairs_profiles_shown_and_one_person_per_pr
 def test_identical_answers_are_still_refused(tmp_path):
     import pytest
 
-    from analysis.problems import DataError
+    from analysis.data.problems import DataError
 
     path = write_json(tmp_path / "honesty.json", [ufp4_record(0, chosen="Same answer", rejected="  Same answer ")])
     with pytest.raises(DataError, match="identical to answer_w"):

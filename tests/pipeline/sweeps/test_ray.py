@@ -82,7 +82,7 @@ def test_a_small_sweep_with_the_real_smollm2_on_ray(cluster, demo_cache, tmp_pat
     sweep = load_sweep(write_sweep(tmp_path, text))
     summary = run_sweep(sweep, RayExecutor(), root=demo_cache, progress=False)
     assert (summary.runs, summary.scored, summary.failures, summary.tasks_sent) == (2, 8, [], 4)
-    from analysis.cache import scan_results
+    from analysis.data.cache import scan_results
 
     rows = scan_results("demo", demo_cache).collect()
     assert rows.height == 8 and rows["aligned"].is_not_null().all()

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from analysis.problems import DataError
+from analysis.data.problems import DataError
 from pipeline.cli import main
 from pipeline.sweeps.driver import LocalExecutor, run_sweep
 from pipeline.sweeps.spec import load_sweep
@@ -43,7 +43,7 @@ def write_sweep(folder: Path, text: str = SWEEP) -> Path:
 
 def cache_contents(root: Path) -> dict[str, tuple[pl.DataFrame, dict]]:
     """Per run: its rows in key order and what its manifest says about the run (not when or where)."""
-    from analysis.cache import run_dirs, read_run_manifest
+    from analysis.data.cache import run_dirs, read_run_manifest
 
     out = {}
     for run in run_dirs("demo", root):
@@ -230,7 +230,7 @@ def test_an_unreachable_cluster_is_one_error_in_seconds(demo_cache, tmp_path, ca
 def test_every_run_gets_a_session_saying_how_it_went(demo_cache, tmp_path, monkeypatch):
     """A run whose every task failed still has a session in its manifest, with the failures; the
     others record their wall time beside the seconds their workers spent."""
-    from analysis.cache import read_run_manifest
+    from analysis.data.cache import read_run_manifest
 
     score = ModelWorker.score
 

@@ -60,7 +60,7 @@ def test_dpo_moves_the_margin_toward_answer_w_and_an_interrupted_run_resumes(mod
 def test_sft_baseline_and_evaluation_against_the_base(models, demo_cache, tmp_path):
     """SFT on answer_w for one step, then `evaluate` scores base and tuned on the same instances in
     domain (paired test, country gap) and out of domain on a UF-P-4 file (prompts as clusters)."""
-    from analysis.cache import write_benchmark
+    from analysis.data.cache import write_benchmark
     from pipeline.sources.ufp4 import load_ufp4
     from pipeline.tuning.evaluate import evaluate
     from pipeline.tuning.train import tune
@@ -87,7 +87,7 @@ def test_sft_baseline_and_evaluation_against_the_base(models, demo_cache, tmp_pa
 
 
 def test_presets_overrides_and_the_paper_prompt(demo_cache):
-    from analysis.cache import read_instances
+    from analysis.data.cache import read_instances
 
     assert preset_for(None, has_gpu=True) == PAPER and preset_for(None, has_gpu=False) == CPU
     assert (PAPER.lora.r, PAPER.lora.alpha, PAPER.beta, PAPER.learning_rate, PAPER.seed) == (16, 32, 0.1, 5e-5, 12)

@@ -1,0 +1,293 @@
+"""A disparity report as a document: Markdown, self-contained HTML (charts as inline SVG, no scripts,
+no network), LaTeX, or CSV tables. Pure: a `DisparityReport` in, text out; the CLI writes files.
+Every value is escaped for its format; group labels come from data and are treated as untrusted.
+Given its provenance, every format opens with the export label (`analysis.present.provenance`): a header
+block in Markdown, HTML and LaTeX, a `# ` comment line atop each CSV table."""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Callable
+
+import polars as pl
+
+from analysis.stats.disparity import LABELS
+from analysis.data.metrics import ESTIMAND_DEFINITION
+from analysis.present.provenance import DEMO_TAG, DEMO_WARNING, ExportLabel, Provenance, export_label, labelled_csv
+from analysis.stats.report import DisparityReport
+
+FORMATS = ("md", "html", "csv", "latex")
+GROUP_COLUMNS = ("group", "users", "effective_users", "instances", "paa", "ci_lo", "ci_hi", "paa_items", "gap", "p_holm",
+                 "p_holm_family", "p_bh_family", "rank_lo", "rank_hi", "lowest_candidate", "paa_shrunk", "note")
+BOARD_COLUMNS = ["model", "protocol", "condition", "metric", "users", "instances", "paa", "ci_lo", "ci_hi", "paa_items", "plain_share"]
+# a group is named lowest (highest) only when the 95% confidence set for the lowest holds it alone
+# (analysis.stats.ranks); otherwise the set is given, so no column names a group the data cannot single out
+DISPARITY_COLUMNS = ["measure", "estimate", "95% interval", "groups tested", "lowest (95% set)", "highest (95% set)"]
+DIAGNOSTICS_COLUMNS = ["model", "protocol", "condition", "answer_w longer", "score when w longer / shorter", "length coef.",
+                       "LC score", "order consistent", "position bias", "label mass", "note"]
+DIAGNOSTICS_LINE = ("Length: the share of items whose answer_w is the longer one; the score when it is longer and when it "
+                    "is shorter; the length coefficient (logit per unit of tanh(log length ratio / σ), a fractional logit "
+                    "of each item's score); and the length-controlled (LC) score, the alignment that fit predicts at equal "
+                    "lengths (as AlpacaEval's length-controlled win rate). Choice runs: the share of items whose choice "
+                    "survives swapping the answers (under 0.5: mostly position), the mean P(label A) − ½ and the mass "
+                    "on the two labels. Intervals: the same people bootstrap, in brackets.")
+
+
+def _points(value) -> str:
+    return "–" if value is None else f"{100 * value:.1f} points"
+
+
+def _candidates(row: dict, named: str, candidates: str) -> str:
+    """The group named, else "one of A; B" when the set leaves some tested group out, else "any of the N
+    tested" (the data cannot tell), else "–" (fewer than two tested groups)."""
+    if row.get(named):
+        return row[named]
+    if not row.get(candidates):
+        return "–"
+    members = row[candidates].split("; ")
+    return f"any of the {row['groups']} tested" if len(members) >= (row.get("groups") or 0) else f"one of {row[candidates]}"
+
+
+def disparity_display(rows: list[dict]) -> pl.DataFrame:
+    """Disparity rows in plain words: τ and ranges in percentage points, I² as a percentage."""
+    out = []
+    for r in rows:
+        as_share = r["statistic"] == "i2"
+        fmt = (lambda v: "–" if v is None else f"{100 * v:.0f}%") if as_share else _points  # noqa: E731
+        interval = f"{fmt(r['ci_lo'])} to {fmt(r['ci_hi'])}" if r.get("ci_lo") is not None else "–"
+        out.append({"measure": LABELS[r["statistic"]], "estimate": fmt(r["estimate"]), "95% interval": interval,
+                    "groups tested": str(r["groups"]), "lowest (95% set)": _candidates(r, "worst_group", "lowest_set"),
+                    "highest (95% set)": _candidates(r, "best_group", "highest_set")})
+    return pl.DataFrame(out, schema={c: pl.String for c in DISPARITY_COLUMNS})
+
+
+def _with_interval(row: dict, name: str, lo: str | None = None, hi: str | None = None) -> str:
+    """'estimate [lo, hi]', the estimate alone without an interval, '–' without an estimate."""
+    lo, hi = row.get(lo or f"{name}_lo"), row.get(hi or f"{name}_hi")
+    if row.get(name) is None:
+        return "–"
+    return _num(row[name]) + (f" [{_num(lo)}, {_num(hi)}]" if lo is not None and hi is not None else "")
+
+
+def diagnostics_display(frame: pl.DataFrame) -> pl.DataFrame:
+    """The report's diagnostics table in words: one row per selection, estimates with their intervals."""
+    out = []
+    for r in frame.rows(named=True):
+        sides = "–" if r["paa_w_longer"] is None and r["paa_w_shorter"] is None else f"{_num(r['paa_w_longer'])} / {_num(r['paa_w_shorter'])}"
+        out.append({"model": r["model"], "protocol": r["protocol"], "condition": r["condition"],
+                    "answer_w longer": "–" if r["w_longer_share"] is None else f"{100 * r['w_longer_share']:.0f}%",
+                    "score when w longer / shorter": sides, "length coef.": _with_interval(r, "length_coef"),
+                    "LC score": _with_interval(r, "lc_paa", "lc_lo", "lc_hi"),
+                    "order consistent": _with_interval(r, "order_consistent"), "position bias": _with_interval(r, "position_bias"),
+                    "label mass": _with_interval(r, "label_mass"),
+                    "note": "; ".join(x for x in (r["note"], "choices mostly position" if r["position_driven"] else None) if x)})
+    return pl.DataFrame(out, schema={c: pl.String for c in DIAGNOSTICS_COLUMNS})
+
+
+def _num(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
+    return str(value)
+
+
+def _sections(report: DisparityReport):
+    """(selection title, grouping, omnibus row, disparity rows, group rows) in a stable order."""
+    for sel, groups in report.groups.partition_by(["model", "protocol", "condition", "grouping"], as_dict=True, maintain_order=True).items():
+        model, protocol, condition, grouping = sel
+        match = (pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition) & (pl.col("grouping") == grouping)
+        omni = report.omnibus.filter(match).row(0, named=True)
+        disp = report.disparities.filter(match).rows(named=True) if report.disparities.height else []
+        # tested groups first by score, each with its 95% rank set beside it (the order alone is no ranking);
+        # untested ones after them, never ranked among them
+        ordered = groups.sort(["tested", "paa"], descending=[True, True], nulls_last=True).rows(named=True)
+        yield f"{model} · {protocol} · {condition}", grouping, omni, disp, ordered
+
+
+def _table(rows: list[list[str]], header: list[str], row_fmt: Callable[[list[str]], str], head_fmt: Callable[[list[str]], str]) -> list[str]:
+    return [head_fmt(header), *(row_fmt(r) for r in rows)]
+
+
+def _md_text(value: object) -> str:
+    """Untrusted text as literal Markdown: every character that could start markup (or raw HTML) is escaped."""
+    return re.sub(r"([\\`*_\[\]<>|#!&~$])", r"\\\1", str(value))  # $: math in GitHub's and others' renderers
+
+
+def _md_label(label: ExportLabel | None) -> list[str]:
+    if label is None:
+        return []
+    demo = [f"> **{DEMO_TAG}.** {DEMO_WARNING}", ""] if label.demo else []
+    return [*demo, *(f"- **{_md_text(k)}:** {_md_text(v)}" for k, v in label.fields), ""]
+
+
+def to_markdown(report: DisparityReport, top: int = 15, label: ExportLabel | None = None) -> str:
+    esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
+    out = ["# Alignment disparity report", "", *_md_label(label), _settings_line(report), "", "## Leaderboard", ""]
+    out += _md_table(report.leaderboard, BOARD_COLUMNS, esc)
+    if report.diagnostics.height:
+        out += ["", "## Diagnostics: answer length and position", "", DIAGNOSTICS_LINE, ""]
+        out += _md_table(diagnostics_display(report.diagnostics), DIAGNOSTICS_COLUMNS, esc)
+    for title, grouping, omni, disp, rows in _sections(report):
+        out += ["", f"## {esc(title)} — by {esc(grouping)}", "", _omnibus_line(omni)]
+        if disp:
+            out += ["", *_md_table(disparity_display(disp), DISPARITY_COLUMNS, esc)]
+        out += ["", *_md_table(pl.DataFrame(rows[:top]), list(GROUP_COLUMNS), esc)]
+        if len(rows) > top:
+            out.append(f"\n… and {len(rows) - top} more groups (CSV has all).")
+    return "\n".join(out) + "\n"
+
+
+def _md_table(df: pl.DataFrame, cols: list[str], esc) -> list[str]:
+    cols = [c for c in cols if c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(esc(_num(r[c])) for c in cols) + " |" for r in df.rows(named=True)]
+    return lines
+
+
+def _settings_line(report: DisparityReport) -> str:
+    s = report.settings
+    whose = (ESTIMAND_DEFINITION + " (paa: each person once; paa_items: the paper's.)" if s.get("estimand", "person") == "person"
+             else "Scores count every item once (the paper's estimand, --estimand items).")
+    return (f"{whose} Cluster bootstrap over people, B = {s['B']} (seed {s['seed']}), expanded percentile intervals; "
+            f"α = {s['alpha']}. Groups with fewer than {s['min_users']} effective people are shown with a note but not tested, "
+            "not ranked and not used in the spread; a group whose people all score the same borrows the pooled variance. "
+            "p_holm corrects within one grouping; p_holm_family across every grouping of the run at once (confirmed, "
+            "family-wise), p_bh_family the same family by false discovery rate (worth a look); family_tests says how many "
+            "tests the family held. Ranks: 95% simultaneous rank sets (1 = lowest); a group is named lowest only when the set for the lowest holds it "
+            "alone. τ is the spread of the groups' true alignment with noise removed; the observed best − worst range includes noise.")
+
+
+def _omnibus_line(omni: dict) -> str:
+    if omni.get("p_value") is None:
+        return f"Omnibus test: {omni.get('groups_tested', 0)} tested group(s), fewer than two: not run."
+    return (f"Omnibus test over {omni['groups_tested']} tested groups ({omni['method']}): F = {_num(omni['statistic'], 2)} "
+            f"on {_num(omni['df1'], 0)} and {_num(omni['df2'], 1)} df, p = {_num(omni['p_value'])} "
+            f"(naive χ² ignoring clustering: p = {_num(omni['naive_p_value'])}).")
+
+
+def _svg_bars(rows: list[dict], width: int = 640) -> str:
+    """PAA per group as horizontal bars with CI whiskers; small groups drawn hatched-grey."""
+    rows = rows[:30]
+    bar_h, left, plot_w = 18, 190, width - 230
+    height = bar_h * len(rows) + 30
+    scale = lambda v: left + plot_w * max(0.0, min(1.0, v))  # noqa: E731
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+             f'font-family="sans-serif" font-size="11">']
+    for tick in (0, 0.25, 0.5, 0.75, 1):
+        x = scale(tick)
+        parts.append(f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{height - 20}" stroke="#ddd"/>'
+                     f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle" fill="#555">{tick:g}</text>')
+    for i, r in enumerate(rows):
+        y = i * bar_h + 4
+        colour = "#4c78a8" if r.get("tested") else "#bbb"
+        parts.append(f'<text x="{left - 6}" y="{y + 11}" text-anchor="end">{html.escape(str(r["group"]))[:32]}</text>')
+        parts.append(f'<rect x="{left}" y="{y}" width="{scale(r["paa"]) - left:.1f}" height="{bar_h - 6}" fill="{colour}">'
+                     f'<title>{html.escape(str(r["group"]))}: {_num(r["paa"])} ({r["users"]} people)</title></rect>')
+        if r.get("ci_lo") is not None and r.get("ci_hi") is not None:
+            yc = y + (bar_h - 6) / 2
+            parts.append(f'<line x1="{scale(r["ci_lo"]):.1f}" y1="{yc}" x2="{scale(r["ci_hi"]):.1f}" y2="{yc}" stroke="#222" stroke-width="1.5"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _html_label(label: ExportLabel | None) -> str:
+    if label is None:
+        return ""
+    e = html.escape
+    demo = f"<p class='demo' role='note'><strong>{e(DEMO_TAG)}.</strong> {e(DEMO_WARNING)}</p>" if label.demo else ""
+    return f"<header>{demo}<dl class='meta'>" + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in label.fields) + "</dl></header>"
+
+
+def to_html(report: DisparityReport, top: int = 30, label: ExportLabel | None = None) -> str:
+    e = lambda v: html.escape(_num(v))  # noqa: E731
+
+    def table(df: pl.DataFrame, cols: list[str]) -> str:
+        cols = [c for c in cols if c in df.columns]
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+        body = "".join("<tr>" + "".join(f"<td>{e(r[c])}</td>" for c in cols) + "</tr>" for r in df.rows(named=True))
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    parts = ["<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Alignment disparity report</title>",
+             "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}table{border-collapse:collapse;"
+             "font-size:13px;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+             "td:first-child,th:first-child{text-align:left}h2{margin-top:2em}.demo{background:#fff3cd;border:2px solid #d39e00;"
+             "padding:.5em 1em}dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em}dl.meta dt{font-weight:600}"
+             "dl.meta dd{margin:0;word-break:break-all}</style></head><body>",
+             "<h1>Alignment disparity report</h1>", _html_label(label), f"<p>{html.escape(_settings_line(report))}</p>",
+             "<h2>Leaderboard</h2>", table(report.leaderboard, BOARD_COLUMNS)]
+    if report.diagnostics.height:
+        parts += ["<h2>Diagnostics: answer length and position</h2>", f"<p>{html.escape(DIAGNOSTICS_LINE)}</p>",
+                  table(diagnostics_display(report.diagnostics), DIAGNOSTICS_COLUMNS)]
+    for title, grouping, omni, disp, rows in _sections(report):
+        parts += [f"<h2>{html.escape(title)} — by {html.escape(grouping)}</h2>", f"<p>{html.escape(_omnibus_line(omni))}</p>",
+                  _svg_bars(rows)]
+        if disp:
+            parts.append(table(disparity_display(disp), DISPARITY_COLUMNS))
+        parts.append(table(pl.DataFrame(rows[:top]), list(GROUP_COLUMNS)))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _tex(value) -> str:
+    text = _num(value)
+    for ch, rep in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"), ("_", r"\_"),
+                    ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\textasciicircum{}")):
+        text = text.replace(ch, rep)  # backslash first, so later escapes are not escaped again
+    return text.replace("–", "--")
+
+
+def _latex_label(label: ExportLabel | None) -> list[str]:
+    if label is None:
+        return []
+    demo = [rf"\noindent\fbox{{\parbox{{\linewidth}}{{\textbf{{{_tex(DEMO_TAG)}.}} {_tex(DEMO_WARNING)}}}}}"] if label.demo else []
+    # braces around each item's name: a ] in it cannot end the optional argument
+    return [f"% {label.text()}", *demo, r"\begin{description}", *(rf"\item[{{{_tex(k)}}}] {_tex(v)}" for k, v in label.fields),
+            r"\end{description}"]
+
+
+def to_latex(report: DisparityReport, top: int = 15, label: ExportLabel | None = None) -> str:
+    def tabular(df: pl.DataFrame, cols: list[str]) -> list[str]:
+        cols = [c for c in cols if c in df.columns]
+        lines = [r"\begin{tabular}{l" + "r" * (len(cols) - 1) + "}", r"\hline", " & ".join(_tex(c) for c in cols) + r" \\", r"\hline"]
+        lines += [" & ".join(_tex(r[c]) for c in cols) + r" \\" for r in df.rows(named=True)]
+        return [*lines, r"\hline", r"\end{tabular}"]
+
+    out = [r"% Alignment disparity report (mvpbench report --format latex)", *_latex_label(label), r"\section*{Leaderboard}"]
+    out += tabular(report.leaderboard, BOARD_COLUMNS)
+    if report.diagnostics.height:
+        out += [r"\section*{Diagnostics: answer length and position}", _tex(DIAGNOSTICS_LINE) + r"\\"]
+        out += tabular(diagnostics_display(report.diagnostics), DIAGNOSTICS_COLUMNS)
+    for title, grouping, omni, disp, rows in _sections(report):
+        out += [rf"\subsection*{{{_tex(title)} --- by {_tex(grouping)}}}", _tex(_omnibus_line(omni)) + r"\\"]
+        if disp:
+            out += tabular(disparity_display(disp), DISPARITY_COLUMNS)
+        out += tabular(pl.DataFrame(rows[:top]), list(GROUP_COLUMNS))
+    return "\n".join(out) + "\n"
+
+
+def to_csv_tables(report: DisparityReport, label: ExportLabel | None = None) -> dict[str, str]:
+    """One CSV per table, full precision; with a label, its `# ` comment line first (`labelled_csv`)."""
+    frames = {name: getattr(report, name) for name in ("leaderboard", "diagnostics", "groups", "omnibus", "disparities")}
+    return {name: labelled_csv(frame, label) if label else frame.write_csv() for name, frame in frames.items() if frame.height}
+
+
+def render(report: DisparityReport, fmt: str, provenance: Provenance | None = None) -> str | dict[str, str]:
+    """The report as a document.
+
+    Args:
+        report: from `analysis.stats.report.disparity_report`.
+        fmt: one of FORMATS.
+        provenance: where the numbers come from; when given, the document carries its export label
+            (DEMO, benchmark, content hash, runs, settings, date).
+
+    Returns:
+        The document's text, or for "csv" table name → CSV text."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    label = export_label(provenance) if provenance is not None else None
+    return {"md": to_markdown, "html": to_html, "latex": to_latex, "csv": to_csv_tables}[fmt](report, label=label)
