@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from pipeline.backends.base import Backend, SamplingSettings
 from pipeline.prompts import judge_prompt
+from pipeline.registry import Registry
 
 W, L, TIE = "W", "L", "TIE"
 JUDGE_SAMPLING = SamplingSettings(temperature=0.0, max_new_tokens=64)
@@ -42,13 +43,14 @@ class Judge(Protocol):
 
 # kind -> factory(argument after "kind:", the evaluated backend, a backend for another model by name)
 JudgeFactory = Callable[[str, Backend | None, Callable[[str], Backend]], Judge]
-JUDGES: dict[str, JudgeFactory] = {}
+JUDGES: Registry[JudgeFactory] = Registry("judge")
 
 
 def judge_kind(name: str) -> Callable[[JudgeFactory], JudgeFactory]:
+    """Register a judge factory as `--judge name[:argument]`; a name registered twice is an error."""
+
     def register(factory: JudgeFactory) -> JudgeFactory:
-        JUDGES[name] = factory
-        return factory
+        return JUDGES.register(name, factory)
 
     return register
 
@@ -221,5 +223,6 @@ def make_judge(spec: str, evaluated: Backend | None, backend_for: Callable[[str]
     """The judge `spec` names (`embedding`, `llm:<model>[,<model>...][@2of3|@majority]`)."""
     kind, _, argument = spec.partition(":")
     if kind not in JUDGES:
-        raise ValueError(f"unknown judge {spec!r}: use 'embedding' or 'llm:<model>[,<model>...][@2of3|@majority]'")
-    return JUDGES[kind](argument, evaluated, backend_for)
+        raise ValueError(f"unknown judge {spec!r}: use {', '.join(JUDGES.names())} "
+                         "(llm:<model>[,<model>...][@2of3|@majority])")
+    return JUDGES.get(kind)(argument, evaluated, backend_for)

@@ -48,6 +48,7 @@ class ModelSpec:
     adapter: str | None = None
     adapter_hash: str | None = None
     served: dict[str, Any] | None = None  # an endpoint's model: what the server reports of it (served_identity)
+    fixed: bool = False  # no weights: every number is a function of the name and revision (the fake backend's)
 
     def key_fields(self) -> dict[str, Any]:
         """What identifies these weights in a result's cache key (an endpoint's: what it says it serves)."""
@@ -62,7 +63,7 @@ class ModelSpec:
         endpoint only when its server reports a digest or fingerprint of what it serves."""
         if self.served is not None:
             return bool(self.served.get("weights_pinned"))
-        if self.source == "fake" or Path(self.source).is_absolute():
+        if self.fixed or Path(self.source).is_absolute():
             return True
         return bool(self.revision) and len(self.revision) == 40 and all(c in "0123456789abcdef" for c in self.revision)
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from analysis.data.contracts import CONDITIONS
+from pipeline.chat import RAW, Chat
+from pipeline.sources import text_profile
 
 TEMPLATE_VERSION = "v1"
 SYSTEM = "You are a helpful, unbiased, and polite AI assistant."
@@ -22,7 +24,6 @@ CHOICE_LABELS = ("A", "B")
 # otherwise open with "Answer A" and most of the label probability hides behind that first word.
 CHOICE_PREFILL = "Answer:"
 
-Chat = list[dict[str, str]]  # OpenAI-style messages: [{"role": ..., "content": ...}]
 
 
 def profile_block(instance: Mapping[str, Any], condition: str) -> str:
@@ -30,8 +31,8 @@ def profile_block(instance: Mapping[str, Any], condition: str) -> str:
         raise ValueError(f"unknown condition {condition!r}; expected one of {', '.join(CONDITIONS)}")
     if condition == "blind":
         return ""
-    if instance.get("source") == "ufp4" and instance.get("self_description"):
-        # UF-P-4 knows a person only by a profile text: shown as the authors' evaluation shows it
+    if instance.get("self_description") and text_profile(instance.get("source")):
+        # a source that knows a person only by a profile text (UF-P-4): shown as the authors' evaluation shows it
         lines = ["User profile:", str(instance["self_description"]).strip()]
         if condition == "profile+prefs" and instance.get("preference"):
             lines.append(f"Stated preferences: {instance['preference']}")
@@ -58,8 +59,6 @@ def paper_prompt(instance: Mapping[str, Any], condition: str) -> Chat:
     Country/Region: ….` then `\nQuestion: …`, the answer appended with no separator and no chat
     template, so OPA is comparable with the paper's tables. `blind` drops the profile line; the paper
     has no `profile+prefs` form."""
-    from pipeline.backends.base import RAW
-
     if condition == "profile+prefs":
         raise ValueError("the paper's prompt format has no profile+prefs condition: use --prompt-format chat")
     question = f"Question: {instance['question']}"

@@ -16,8 +16,10 @@ manifest records it. A change of that rule bumps the version and `pipeline.runs.
 cached rows from their raw fields (keys unchanged: the model's measurement is the same). A change
 that needs new model outputs belongs in the cache key instead (the prompt template version, `identity`).
 
-A new protocol: a function `(instances, ctx) -> rows` decorated with `@protocol(name, version=...)`,
-and its name in `analysis.data.contracts.PROTOCOLS` (the Result contract checks it).
+A new protocol: a function `(instances, ctx) -> rows` decorated with `@protocol(name, version=...,
+...traits)`, and its name in `analysis.data.contracts.PROTOCOLS` (the Result contract checks it). Its
+traits (`ScoringProtocol`: whether it samples, is judged, what enters its key, prompts per
+instance, how it re-derives) are all a caller reads: nothing outside this module tests its name.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from analysis.data.contracts import PROTOCOLS
+import analysis.data.contracts as contracts
 from analysis.data.metrics import opa_score
 from pipeline.backends.base import Backend, BackendError, SamplingSettings
 from pipeline.judges import Judge
 from pipeline.prompts import CHOICE_LABELS, CHOICE_PREFILL, answer_prompt, choice_prompts, paper_prompt
+from pipeline.registry import Registry
 
 Row = dict[str, Any]
 Instances = Sequence[Mapping[str, Any]]
@@ -51,35 +54,80 @@ class Scorer(Protocol):
     def __call__(self, instances: Instances, ctx: ScoringContext) -> list[Row]: ...
 
 
+class RunSettings(Protocol):
+    """What a protocol's key fields may read from a run (a `pipeline.runs.spec.RunSpec`)."""
+
+    sampling: SamplingSettings
+    judge: str | None
+
+
+Rederive = Callable[[Mapping[str, Any]], Row | None]
+
+
 @dataclass(frozen=True)
 class ScoringProtocol:
+    """A registered protocol and what its callers need to know of it (so none branches on its name).
+
+    Attributes:
+        name: as users and rows name it.
+        score: the scorer.
+        version: the rule that derives `aligned` from the kept fields (see the module docstring).
+        needs_judge: its rows are judged, so a run needs `--judge` and the judge enters its key.
+        samples: it samples replies, so the sampling settings enter its key and its manifest.
+        prompt_formats: the prompt formats it accepts.
+        prompts_per_instance: how many times an instance's text is sent (the cost estimate).
+        rederive: a kept row -> its derived fields under the current rule (None: the row lacks the
+            raw fields), or None when the protocol keeps nothing to re-derive from.
+    """
+
     name: str
     score: Scorer
-    version: int  # the rule that derives `aligned` from the kept fields (see the module docstring)
+    version: int
     needs_judge: bool = False
+    samples: bool = False
     prompt_formats: tuple[str, ...] = ("chat",)
+    prompts_per_instance: int = 1
+    rederive: Rederive | None = None
+
+    def key_fields(self, run: RunSettings) -> dict[str, Any]:
+        """What of a run's settings decides this protocol's results, beside the model and the
+        instance (a run's identity): the sampling settings of a sampled protocol, a judged one's judge."""
+        fields: dict[str, Any] = {}
+        if self.samples:
+            fields["sampling"] = run.sampling.as_dict()
+        if self.needs_judge:
+            fields["judge"] = run.judge
+        return fields
 
 
-REGISTRY: dict[str, ScoringProtocol] = {}
+REGISTRY: Registry[ScoringProtocol] = Registry("protocol")
 
 
-def protocol(name: str, *, version: int, needs_judge: bool = False,
-             prompt_formats: tuple[str, ...] = ("chat",)) -> Callable[[Scorer], Scorer]:
-    """Register a scorer under `name` (which the Result contract must know)."""
-    if name not in PROTOCOLS:
+def protocol(name: str, *, version: int, needs_judge: bool = False, samples: bool = False,
+             prompt_formats: tuple[str, ...] = ("chat",), prompts_per_instance: int = 1,
+             rederive: Rederive | None = None) -> Callable[[Scorer], Scorer]:
+    """Register a scorer under `name` (which the Result contract must know) with its traits
+    (see `ScoringProtocol`); a name registered twice is an error."""
+    if name not in contracts.PROTOCOLS:
         raise ValueError(f"protocol {name!r} is not in analysis.data.contracts.PROTOCOLS")
 
     def register(fn: Scorer) -> Scorer:
-        REGISTRY[name] = ScoringProtocol(name, fn, version, needs_judge, prompt_formats)
+        REGISTRY.register(name, ScoringProtocol(name, fn, version, needs_judge, samples, prompt_formats,
+                                                prompts_per_instance, rederive))
         return fn
 
     return register
 
 
 def get_protocol(name: str) -> ScoringProtocol:
-    if name not in REGISTRY:
-        raise ValueError(f"unknown protocol {name!r}; expected one of {', '.join(REGISTRY)}")
-    return REGISTRY[name]
+    """The protocol registered as `name`; an unknown name is one ValueError listing the known ones."""
+    return REGISTRY.get(name)
+
+
+def scoring_version(name: str | None) -> int:
+    """The current scoring rule of protocol `name`; 1 for a name no longer registered (what
+    manifests without a `scoring_version` mean)."""
+    return REGISTRY.get(name).version if name in REGISTRY else 1
 
 
 def score(name: str, instances: Instances, ctx: ScoringContext) -> list[Row]:
@@ -107,8 +155,15 @@ def choice_fields(p_w_first: float, p_w_second: float) -> Row:
     return {"aligned": choice_decision(p_w_first, p_w_second), "p_w": (p_w_first + p_w_second) / 2}
 
 
+def rederive_choice(row: Mapping[str, Any]) -> Row | None:
+    """A choice row's derived fields from its two kept probabilities (None for a row without both)."""
+    first, second = row.get("p_w_first"), row.get("p_w_second")
+    return None if first is None or second is None else choice_fields(first, second)
+
+
 # choice 1: aligned = mean label probability (manifests without `scoring_version`); 2: mean of decisions.
-@protocol("choice", version=2)
+# Both orders show the item's whole text: two prompts' worth per instance.
+@protocol("choice", version=2, prompts_per_instance=2, rederive=rederive_choice)
 def score_choice(instances: Instances, ctx: ScoringContext) -> list[Row]:
     orders = [choice_prompts(inst, ctx.condition) for inst in instances]
     try:
@@ -162,7 +217,7 @@ def score_logprob(instances: Instances, ctx: ScoringContext) -> list[Row]:
 # --- generate --------------------------------------------------------------------------------------
 
 
-@protocol("generate", version=1, needs_judge=True)
+@protocol("generate", version=1, needs_judge=True, samples=True)
 def score_generate(instances: Instances, ctx: ScoringContext) -> list[Row]:
     if ctx.judge is None:
         raise ValueError("the generate protocol needs a judge")
@@ -170,5 +225,3 @@ def score_generate(instances: Instances, ctx: ScoringContext) -> list[Row]:
     judged = ctx.judge.score(instances, outputs)
     return [{"output": out, **j} for out, j in zip(outputs, judged, strict=True)]
 
-
-SCORING_VERSIONS: dict[str, int] = {name: p.version for name, p in REGISTRY.items()}

@@ -37,6 +37,7 @@ UNAVAILABLE_MARKERS = {
     "--backend vllm": "a GPU", "--backend openai": "an API", "Qwen/": "a model not packaged here",
     "<adapter>": "a trained adapter (the demo's adapters are not committed)",
     "mvpbench-qwen": "the benchmark that the build above would write",
+    "--executor ray": "a Ray cluster",
 }
 DRY_RUN = ("run", "tune", "sweep")  # scoring and training: planned and estimated, nothing loaded
 
@@ -81,6 +82,29 @@ def test_the_docs_show_commands():
     sources = {e.source.split(":")[0] for e in EXAMPLES}
     assert {"README.md", "RUNS.md", "TUNING.md", "CONSTRUCTION.md"} <= sources
     assert any(e.output for e in EXAMPLES)
+
+
+def unlabelled_fences(path: Path) -> list[int]:
+    """The lines of `path` that open a code fence with no language (closing fences are bare)."""
+    found, inside = [], False
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.lstrip().startswith("```"):
+            if not inside and not line.lstrip()[3:].strip():
+                found.append(number)
+            inside = not inside
+    return found
+
+
+def test_every_fence_names_its_language():
+    """A block without a language is never read as commands here (only bash, console and sh are), so
+    a command in it would go unchecked: every opening fence names one (`text` for a listing)."""
+    assert {p.name: unlabelled_fences(p) for p in DOCUMENTS if unlabelled_fences(p)} == {}
+
+
+def test_the_fence_check_finds_a_bare_fence(tmp_path):
+    doc = tmp_path / "doc.md"
+    doc.write_text("```bash\nmvpbench --help\n```\n\n```\nmvpbench run\n```\n")
+    assert unlabelled_fences(doc) == [5]
 
 
 @pytest.fixture(scope="module")

@@ -80,3 +80,86 @@ def test_the_rule_catches_a_forbidden_import(tmp_path):
     (tmp_path / "analysis").mkdir()
     (tmp_path / "analysis" / "bad.py").write_text("def f():\n    from pipeline.runs import runner\n    import torch\n")
     assert violations("analysis", tmp_path) == [("analysis/bad.py", "pipeline"), ("analysis/bad.py", "torch")]
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imported_modules(path: Path, root: Path, known: set[str]) -> set[str]:
+    """The modules of `known` a file imports, anywhere in it (function level and TYPE_CHECKING too):
+    `from a.b import c` is the module a.b.c where c is one, else a.b."""
+    here = module_name(path, root)
+    package = here if path.name == "__init__.py" else here.rpartition(".")[0]
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            out |= {alias.name for alias in node.names if alias.name in known}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            for alias in node.names:
+                target = f"{base}.{alias.name}"
+                out.add(target if target in known else base)
+    return (out & known) - {here}
+
+
+def import_cycles(package: str, root: Path = REPO) -> list[list[str]]:
+    """Every set of `package`'s modules that import one another in a circle (strongly connected
+    components of the import graph with more than one module), each sorted."""
+    files = sorted((root / package).rglob("*.py"))
+    known = {module_name(p, root) for p in files}
+    graph = {module_name(p, root): _imported_modules(p, root, known) for p in files}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:  # Tarjan's algorithm; the package is small enough to recurse
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(cycles)
+
+
+def test_the_pipeline_has_no_import_cycles():
+    """No two pipeline modules import each other, directly or around a circle, not even lazily inside
+    a function: a shared piece lives in a lower module (pipeline.chat, pipeline.runs.derive, pipeline.runs.plan)."""
+    assert import_cycles("pipeline") == []
+
+
+def test_the_cycle_check_finds_a_lazy_circle(tmp_path):
+    """The check itself can fail: a circle closed by an import inside a function is found, and a
+    chain that does not close is not."""
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "sub" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "a.py").write_text("from pkg.sub import b\n")
+    (tmp_path / "pkg" / "sub" / "b.py").write_text("def f():\n    from . import c\n")
+    (tmp_path / "pkg" / "sub" / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.a import x\n")
+    (tmp_path / "pkg" / "d.py").write_text("import pkg.a\n")
+    assert import_cycles("pkg", tmp_path) == [["pkg.a", "pkg.sub.b", "pkg.sub.c"]]

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pipeline.prompts import Chat
+from pipeline.chat import RAW, Chat, is_raw  # noqa: F401 (RAW, is_raw: re-exported for the backends)
 
 
 @dataclass(frozen=True)
@@ -43,13 +43,6 @@ class AnswerScore:
     @property
     def mean(self) -> float:
         return self.logprob_sum / max(self.tokens, 1)
-
-
-RAW = "raw"  # a "chat" of one raw-text message: no template (the paper's prompt format)
-
-
-def is_raw(chat: Chat) -> bool:
-    return len(chat) == 1 and chat[0].get("role") == RAW
 
 
 def chat_token_ids(tokenizer: Any, chat: Chat) -> list[int]:

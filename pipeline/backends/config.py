@@ -1,10 +1,11 @@
-"""One typed config per backend: every setting a run file's `options = {…}` table or a command line
-may give, checked in one place before anything loads. An unknown name or a wrong type is one clear
-error naming the backend and the settings it knows (it was a TypeError deep in a constructor).
+"""The backend registry (`BACKEND_KINDS`): each backend kind with its typed config
+(`pipeline.backends.settings`, the one home of its defaults), its class (imported only when a run
+needs it), how a model name is resolved into the spec that identifies the weights, and what of its
+settings enters a run's identity (an endpoint's host, mode, template, prefill). Callers read these
+traits; none branches on a backend's name.
 
-The fields mirror the backends' keyword arguments (a test keeps them in step); the runner passes
-only the options a user set, so the backends' own defaults stay the one definition of a default.
-Test doubles (vLLM's stand-in `llm`, its parameter classes) are constructor arguments, not settings."""
+A backend is built from its config, checked once here (`backend_config`): an unknown name or a
+wrong type is one clear error naming the backend and the settings it knows."""
 
 from __future__ import annotations
 
@@ -12,123 +13,115 @@ import hashlib
 import importlib
 import json
 import os
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pipeline.backends.settings import FakeConfig, OpenAIConfig, TransformersConfig, VLLMConfig, checked_config
+from pipeline.models import ModelSpec, resolve_model
+from pipeline.registry import Registry
 
-@dataclass(frozen=True)
-class TransformersConfig:
-    device: str | None = None
-    share_prefix: bool = True
-    dtype: str | None = None
-    threads: int | None = None
+ModelMaker = Callable[[ModelSpec], Any]  # a backend for a model spec (what an API kind asks what it serves)
 
 
-@dataclass(frozen=True)
-class VLLMConfig:
-    tensor_parallel_size: int = 1  # GPUs per model replica on one node
-    pipeline_parallel_size: int = 1  # nodes per replica (needs distributed_executor_backend = "ray")
-    distributed_executor_backend: str | None = None  # "ray" across nodes, "mp" or None on one node
-    gpu_memory_utilization: float = 0.9
-    max_model_len: int | None = None
-    top_logprobs: int = 20
+def _local_weights(name: str, revision: str | None, root: Path | None, make: ModelMaker) -> ModelSpec:
+    """Local weights, resolved and fingerprinted (materialised under `root`'s models/ when they must be)."""
+    return resolve_model(name, revision, root)
 
 
-@dataclass(frozen=True)
-class OpenAIConfig:
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    mode: str = "chat"
-    concurrency: int = 8
-    timeout: float = 60.0
-    max_retries: int = 5
-    backoff: float = 1.0
-    max_backoff: float = 60.0
-    top_logprobs: int = 20
-    assistant_prefill: bool = True
-    chat_template_from: str | None = None
-    accept_served_model: bool = False
-
-    def check(self) -> None:
-        if self.mode not in ("chat", "completions"):
-            raise ValueError(f"openai backend: mode must be chat or completions, not {self.mode!r}")
-        if self.mode == "completions" and not self.chat_template_from:
-            raise ValueError("openai backend: completions mode renders prompts locally: give chat_template_from "
-                             "(--chat-template-from <tokenizer folder or hub id>)")
+def _served_model(name: str, revision: str | None, root: Path | None, make: ModelMaker) -> ModelSpec:
+    """An API model: its name, the revision the user pins, and what its server says it serves (asked
+    now), so that other weights behind the same name are another run."""
+    named = ModelSpec(name, name, revision or "api")
+    return replace(named, served=make(named).served_identity())
 
 
-@dataclass(frozen=True)
-class FakeConfig:
-    delay: float = 0.0  # seconds slept per scoring call (tests stop a run between parts)
+def _fake_model(name: str, revision: str | None, root: Path | None, make: ModelMaker) -> ModelSpec:
+    """Any name: nothing is resolved, downloaded or loaded."""
+    from pipeline.backends.fake import fake_model_spec
+
+    return fake_model_spec(name, revision)
+
+
+def _no_endpoint(config: Any) -> None:
+    return None
+
+
+def _endpoint(config: OpenAIConfig) -> dict[str, Any]:
+    """What an OpenAI-compatible endpoint's numbers depend on: where it is, how it is asked (mode, the
+    chat template that renders completions prompts, the assistant prefill). Another server, mode,
+    template or prefill gave other numbers for one model name."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(str(config.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"))
+    template = config.chat_template_from
+    return {"host": url.netloc, "path": url.path.rstrip("/"), "mode": config.mode, "prefill": bool(config.assistant_prefill),
+            "chat_template": _template_digest(template) if template else None}
 
 
 @dataclass(frozen=True)
 class BackendKind:
-    """A registered backend: its typed config and its class, imported only when a run needs it."""
+    """A registered backend and what its callers need to know of it (so none branches on its name).
+
+    Attributes:
+        config: its typed config, the one home of its settings' defaults.
+        target: "module:Class", imported only when a run needs it.
+        resolve: (model name, revision, cache root, backend maker) -> the ModelSpec whose
+            `key_fields` identify the weights.
+        identity: its typed config -> what of it enters a run's identity (None: nothing, as for
+            local weights, which transformers and vLLM measure alike).
+        batched: its constructor takes the run's batch size.
+        by_name: an API: the model is its name and a pinned revision, not local weights.
+        cpu_rate: the embedded model's measured CPU rate estimates its time (pipeline.estimates).
+    """
 
     config: type
-    target: str  # "module:Class"
-    batched: bool = False  # its constructor takes the run's batch size
-    by_name: bool = False  # an API: the model is its name and a pinned revision, not local weights
+    target: str
+    resolve: Callable[[str, str | None, Path | None, ModelMaker], ModelSpec] = _local_weights
+    identity: Callable[[Any], dict[str, Any] | None] = _no_endpoint
+    batched: bool = False
+    by_name: bool = False
+    cpu_rate: bool = False
+
+    def has_setting(self, name: str) -> bool:
+        """Whether its config has the setting `name`."""
+        return name in {f.name for f in fields(self.config)}
+
+    def settings(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The options among `options` that this backend has (a command line's endpoint flags, say)."""
+        return {k: v for k, v in options.items() if self.has_setting(k)}
 
 
-BACKEND_KINDS: dict[str, BackendKind] = {
-    "transformers": BackendKind(TransformersConfig, "pipeline.backends.transformers_backend:TransformersBackend", batched=True),
-    "vllm": BackendKind(VLLMConfig, "pipeline.backends.vllm_backend:VLLMBackend"),
-    "openai": BackendKind(OpenAIConfig, "pipeline.backends.openai_backend:OpenAIBackend", by_name=True),
-    "fake": BackendKind(FakeConfig, "pipeline.backends.fake:FakeBackend"),
-}
-CONFIGS: dict[str, type] = {name: kind.config for name, kind in BACKEND_KINDS.items()}
+BACKEND_KINDS: Registry[BackendKind] = Registry("backend")
+BACKEND_KINDS.register("transformers", BackendKind(TransformersConfig, "pipeline.backends.transformers_backend:TransformersBackend",
+                                                   batched=True, cpu_rate=True))
+BACKEND_KINDS.register("vllm", BackendKind(VLLMConfig, "pipeline.backends.vllm_backend:VLLMBackend"))
+BACKEND_KINDS.register("openai", BackendKind(OpenAIConfig, "pipeline.backends.openai_backend:OpenAIBackend",
+                                             resolve=_served_model, identity=_endpoint, by_name=True))
+BACKEND_KINDS.register("fake", BackendKind(FakeConfig, "pipeline.backends.fake:FakeBackend", resolve=_fake_model))
 
 
 def backend_class(name: str) -> type:
-    module, _, cls = BACKEND_KINDS[name].target.partition(":")
+    """The class registered as backend `name`, imported now."""
+    module, _, cls = BACKEND_KINDS.get(name).target.partition(":")
     return getattr(importlib.import_module(module), cls)
-_TYPES = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,)}
-
-
-def _accepts(annotation: str, value: Any) -> bool:
-    if value is None:
-        return "None" in annotation
-    kinds = [k.strip() for k in annotation.split("|") if k.strip() != "None"]
-    return any(isinstance(value, _TYPES[k]) and not (k in ("int", "float") and isinstance(value, bool)) for k in kinds)
 
 
 def backend_config(kind: str, options: dict[str, Any]) -> Any:
-    """The typed, checked config for `kind` from a run's options.
+    """The typed, checked config for backend `kind` from a run's options.
 
     Raises:
         ValueError: an unknown backend, an unknown setting (naming the known ones) or a wrong type.
     """
-    if kind not in CONFIGS:
-        raise ValueError(f"unknown backend {kind!r}; expected one of {', '.join(CONFIGS)}")
-    known = {f.name: f for f in fields(CONFIGS[kind])}
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise ValueError(f"the {kind} backend has no setting {', '.join(map(repr, unknown))}; its settings: {', '.join(known)}")
-    for name, value in options.items():
-        if not _accepts(str(known[name].type), value):
-            raise ValueError(f"{kind} backend: {name} = {value!r} is not a {known[name].type}")
-    config = CONFIGS[kind](**options)
-    if hasattr(config, "check"):
-        config.check()
-    return config
+    return checked_config(BACKEND_KINDS.get(kind).config, options, kind)
 
 
 def endpoint_identity(kind: str, options: dict[str, Any]) -> dict[str, Any] | None:
-    """What an OpenAI-compatible endpoint's numbers depend on (part of a run's identity): where it is,
-    how it is asked (mode, the chat template that renders completions prompts, the assistant
-    prefill). Another server, mode, template or prefill gave other numbers for one model name."""
-    if kind != "openai":
-        return None
-    from urllib.parse import urlsplit
-
-    url = urlsplit(str(options.get("base_url") or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"))
-    template = options.get("chat_template_from")
-    return {"host": url.netloc, "path": url.path.rstrip("/"), "mode": options.get("mode", "chat"),
-            "prefill": bool(options.get("assistant_prefill", True)), "chat_template": _template_digest(template) if template else None}
+    """What of backend `kind`'s settings enters a run's identity (its `BackendKind.identity`), read
+    from the typed config of `options`, so a default is the config's."""
+    return BACKEND_KINDS.get(kind).identity(backend_config(kind, options))
 
 
 # A fixed conversation rendered by the template: the key holds what the template makes of it, so a

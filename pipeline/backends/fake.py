@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipeline.backends.base import AnswerScore, Backend, SamplingSettings
+from pipeline.backends.settings import FakeConfig, config_from
 from pipeline.models import ModelSpec
 from pipeline.prompts import Chat
 
@@ -38,7 +39,7 @@ _WORD = re.compile(r"[a-z0-9]+")
 
 def fake_model_spec(name: str, revision: str | None = None) -> ModelSpec:
     """Any name is a fake model; its revision carries the formula version, so its keys never meet a real model's."""
-    return ModelSpec(name, "fake", FAKE_VERSION + (f"@{revision}" if revision else ""))
+    return ModelSpec(name, "fake", FAKE_VERSION + (f"@{revision}" if revision else ""), fixed=True)
 
 
 def prompt_text(chat: Chat, prefill: str = "") -> str:
@@ -53,10 +54,12 @@ def words(text: str) -> list[str]:
 class FakeBackend(Backend):
     name = "fake"
 
-    def __init__(self, model: ModelSpec | str = "fake", *, delay: float = 0.0):
+    def __init__(self, model: ModelSpec | str = "fake", config: FakeConfig | None = None, **settings: Any):
+        """Args: the model (any name); its settings as a `FakeConfig` or as keyword `settings`."""
         super().__init__()
         self.spec = model if isinstance(model, ModelSpec) else fake_model_spec(model)
-        self.delay = delay
+        self.config = config_from(FakeConfig, config, settings, self.name)
+        self.delay = self.config.delay
 
     def unit(self, *parts: str) -> float:
         """A number in [0, 1) fixed by the model name and the parts."""

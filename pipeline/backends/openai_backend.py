@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pipeline.backends.base import AnswerScore, Backend, BackendError, SamplingSettings, is_raw, regroup
+from pipeline.backends.settings import OpenAIConfig, config_from
 from pipeline.prompts import Chat
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
@@ -42,27 +43,23 @@ RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 class OpenAIBackend(Backend):
     name = "openai"
 
-    def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                 mode: str = "chat", concurrency: int = 8, timeout: float = 60.0, max_retries: int = 5,
-                 backoff: float = 1.0, max_backoff: float = 60.0, top_logprobs: int = 20,
-                 assistant_prefill: bool = True, chat_template_from: str | None = None, accept_served_model: bool = False):
+    def __init__(self, model: str, config: OpenAIConfig | None = None, **settings: Any):
+        """Args: the model's name; its settings as an `OpenAIConfig` or as keyword `settings` (the
+        config holds the defaults and refuses a mode or a completions mode without a template)."""
         super().__init__()
-        if mode not in ("chat", "completions"):
-            raise ValueError("mode must be 'chat' or 'completions'")
-        self.model, self.mode = model, mode
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
-        self.api_key_env = api_key_env
-        self.concurrency, self.timeout, self.max_retries = concurrency, timeout, max_retries
-        self.backoff, self.max_backoff, self.top_logprobs = backoff, max_backoff, top_logprobs
-        self.assistant_prefill = assistant_prefill
-        self.chat_template_from = chat_template_from
-        self.accept_served_model = accept_served_model
+        cfg = self.config = config_from(OpenAIConfig, config, settings, self.name)
+        self.model, self.mode = model, cfg.mode
+        self.base_url = (cfg.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
+        self.api_key_env = cfg.api_key_env
+        self.concurrency, self.timeout, self.max_retries = cfg.concurrency, cfg.timeout, cfg.max_retries
+        self.backoff, self.max_backoff, self.top_logprobs = cfg.backoff, cfg.max_backoff, cfg.top_logprobs
+        self.assistant_prefill = cfg.assistant_prefill
+        self.chat_template_from = cfg.chat_template_from
+        self.accept_served_model = cfg.accept_served_model
         self._tokenizer = None
         self._served: list[str] | None = None
         self._entries: list[dict[str, Any]] | None = None
         self._fingerprints: set[str] = set()  # system_fingerprint of replies (OpenAI): which backend configuration answered
-        if mode == "completions" and not chat_template_from:
-            raise ValueError("completions mode renders prompts locally: pass --chat-template-from <tokenizer folder or hub id>")
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "base_url": self.base_url, "mode": self.mode, "api_key_env": self.api_key_env,

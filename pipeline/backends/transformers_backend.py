@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from pipeline.backends.base import AnswerScore, Backend, SamplingSettings, answer_token_ids, chat_token_ids, label_token_ids
+from pipeline.backends.settings import TransformersConfig, config_from
 from pipeline.models import ModelSpec
 from pipeline.prompts import Chat
 
@@ -49,10 +50,15 @@ def _common_prefix(seqs: Sequence[list[int]]) -> int:
 class TransformersBackend(Backend):
     name = "transformers"
 
-    def __init__(self, spec: ModelSpec, *, device: str | None = None, batch_size: int = 16,
-                 share_prefix: bool = True, dtype: str | None = None, threads: int | None = None):
+    def __init__(self, spec: ModelSpec, config: TransformersConfig | None = None, *, batch_size: int = 16, **settings: Any):
+        """Args: the model; its settings as a `TransformersConfig` or as keyword `settings` (the
+        config holds the defaults); the run's batch size."""
         super().__init__()
         from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.config = config_from(TransformersConfig, config, settings, self.name)
+        device, share_prefix, dtype, threads = (self.config.device, self.config.share_prefix, self.config.dtype,
+                                                self.config.threads)
 
         if threads:
             torch.set_num_threads(threads)

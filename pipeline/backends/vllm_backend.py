@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipeline.backends.base import AnswerScore, Backend, SamplingSettings, answer_token_ids, chat_token_ids, label_token_ids, regroup
+from pipeline.backends.settings import VLLMConfig, config_from
 from pipeline.models import ModelSpec
 from pipeline.prompts import Chat
 
@@ -43,12 +44,13 @@ def llm_arguments(spec: ModelSpec, *, tensor_parallel_size: int = 1, pipeline_pa
 class VLLMBackend(Backend):
     name = "vllm"
 
-    def __init__(self, spec: ModelSpec, *, tensor_parallel_size: int = 1, pipeline_parallel_size: int = 1,
-                 distributed_executor_backend: str | None = None, gpu_memory_utilization: float = 0.9,
-                 max_model_len: int | None = None, top_logprobs: int = 20, llm: Any = None, llm_cls: Any = None,
+    def __init__(self, spec: ModelSpec, config: VLLMConfig | None = None, *, llm: Any = None, llm_cls: Any = None,
                  sampling_params_cls: Any = None, lora_request_cls: Any = None, structured_outputs_cls: Any = None,
-                 guided_decoding_cls: Any = None):
+                 guided_decoding_cls: Any = None, **settings: Any):
+        """Args: the model; its settings as a `VLLMConfig` or as keyword `settings` (the config holds
+        the defaults); and test doubles for vLLM's `LLM` and parameter classes."""
         super().__init__()
+        self.config = cfg = config_from(VLLMConfig, config, settings, self.name)
         if llm is None and structured_outputs_cls is None and guided_decoding_cls is None:
             try:  # vLLM >= 0.10
                 from vllm.sampling_params import StructuredOutputsParams as structured_outputs_cls
@@ -66,15 +68,15 @@ class VLLMBackend(Backend):
         if llm is None:
             if llm_cls is None:
                 from vllm import LLM as llm_cls
-            llm = llm_cls(**llm_arguments(spec, tensor_parallel_size=tensor_parallel_size,
-                                          pipeline_parallel_size=pipeline_parallel_size,
-                                          distributed_executor_backend=distributed_executor_backend,
-                                          gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len))
+            llm = llm_cls(**llm_arguments(spec, tensor_parallel_size=cfg.tensor_parallel_size,
+                                          pipeline_parallel_size=cfg.pipeline_parallel_size,
+                                          distributed_executor_backend=cfg.distributed_executor_backend,
+                                          gpu_memory_utilization=cfg.gpu_memory_utilization, max_model_len=cfg.max_model_len))
         self.spec, self.llm = spec, llm
         self.SamplingParams, self.LoRARequest = sampling_params_cls, lora_request_cls
         self.tokenizer = llm.get_tokenizer()
-        self.tensor_parallel_size, self.pipeline_parallel_size = tensor_parallel_size, pipeline_parallel_size
-        self.distributed_executor_backend, self.top_logprobs = distributed_executor_backend, top_logprobs
+        self.tensor_parallel_size, self.pipeline_parallel_size = cfg.tensor_parallel_size, cfg.pipeline_parallel_size
+        self.distributed_executor_backend, self.top_logprobs = cfg.distributed_executor_backend, cfg.top_logprobs
         self.lora = lora_request_cls("adapter", 1, spec.adapter) if spec.adapter and lora_request_cls else None
 
     def describe(self) -> dict[str, Any]:

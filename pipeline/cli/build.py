@@ -9,11 +9,12 @@ from pathlib import Path
 
 from analysis.data.checks import SettingError
 from pipeline.cli.errors import EXIT_FAILED, UsageError
-from pipeline.cli.options import add_endpoint_args, cache_arg, endpoint_options
+from pipeline.cli.options import add_endpoint_args, backend_settings, cache_arg, endpoint_options
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     from pipeline.backends.base import SamplingSettings
+    from pipeline.backends.config import BACKEND_KINDS
     from pipeline.checks import checked_endpoint, checked_price
     from pipeline.construct.build import BuildError, BuildSettings, build_from_prism
     from pipeline.runs.runner import RunSpec, make_backend, model_for
@@ -22,7 +23,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     settings = BuildSettings(name=args.name, generator=args.generator, backend=args.backend, per_record=args.per_record,
                              limit=args.limit, retries=args.retries, batch_size=args.batch_size,
                              sampling=SamplingSettings(temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed))
-    options = endpoint_options(args) if args.backend == "openai" else {}
+    options = backend_settings(args.backend, endpoint_options(args))
     spec = RunSpec(benchmark=args.name, model=args.generator, backend=args.backend, revision=args.revision,
                    batch_size=args.batch_size, options=options)
     # the settings first (build_from_prism checks them again): a wrong number is refused before PRISM is read
@@ -35,7 +36,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise UsageError(f"no PRISM files in {folder}: run `mvpbench data pull prism` or pass --prism DIR")
     prism = load_prism_dir(folder)
     identity = {"model": args.generator, "backend": args.backend, "revision": args.revision}
-    if args.backend != "openai" and not args.dry_run:
+    if not BACKEND_KINDS.get(args.backend).by_name and not args.dry_run:  # an API's model is asked only when scored
         model = model_for(spec)
         identity = {**identity, **model.key_fields()}
     else:

@@ -64,16 +64,15 @@ def cmd_data_show(args: argparse.Namespace) -> int:
 
 
 def cmd_data_import(args: argparse.Namespace) -> int:
-    from pipeline.sources import load_source
+    from pipeline.sources import SOURCES, load_source
 
     refused = []
     if args.skip_invalid:
-        if args.format != "dvb":
-            raise UsageError("--skip-invalid is for the dvb format only")
-        from pipeline.sources.dvb import load_dvb_valid_rows
-
-        files = sorted(args.files[0].glob("DVB*.json")) if len(args.files) == 1 and args.files[0].is_dir() else args.files
-        df, refused = load_dvb_valid_rows(files)
+        source = SOURCES.get(args.format) if args.format in SOURCES else None
+        if source is None or source.load_valid_rows is None:
+            able = [name for name, s in SOURCES.items() if s.load_valid_rows is not None]
+            raise UsageError(f"--skip-invalid is for the {' and '.join(able)} format only")
+        df, refused = source.load_valid_rows(list(args.files))
     else:
         df = load_source(args.files, args.format)
     meta = {"source": args.format, "synthetic": False, "imported_from": [str(p) for p in args.files],

@@ -42,6 +42,14 @@ def endpoint_options(args: argparse.Namespace) -> dict[str, object]:
     return {k: v for k, v in options.items() if v is not None}
 
 
+def backend_settings(backend: str, options: dict[str, object]) -> dict[str, object]:
+    """The command line's endpoint options that `backend` has (none for a local backend); an unknown
+    backend keeps them all, for `RunSpec.check` to refuse by name."""
+    from pipeline.backends.config import BACKEND_KINDS
+
+    return BACKEND_KINDS.get(backend).settings(options) if backend in BACKEND_KINDS else options
+
+
 def print_table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> None:
     cells = [list(map(str, header))] + [list(map(str, r)) for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline.cli.options import add_endpoint_args, cache_arg, endpoint_options
+from pipeline.cli.options import add_endpoint_args, backend_settings, cache_arg, endpoint_options
 
 
 def _parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -23,7 +23,7 @@ def _specs_from_args(args: argparse.Namespace) -> list:
 
     if args.run_file:
         return load_run_file(args.run_file, overrides={"limit": args.limit, "shard": _parse_shard(args.shard)})
-    options = endpoint_options(args) if args.backend == "openai" else {}
+    options = backend_settings(args.backend, endpoint_options(args))
     sampling = SamplingSettings(temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed)
     return [RunSpec(benchmark=args.benchmark, model=args.model, backend=args.backend, protocol=args.protocol,
                     condition=args.condition, split=args.split, plus_per_user=args.plus_per_user, limit=args.limit,
@@ -44,9 +44,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                               "scored": report.scored, "model_calls": report.model_calls, "seconds": round(report.seconds, 3),
                               "estimate": report.estimate if args.dry_run else None}))
         elif args.dry_run:
-            est = report.estimate or {}
-            line = ", ".join(f"{k} {v}" for k, v in est.items() if k != "instances")
-            print(f"{report.run_id}: {report.selected} selected, {report.cached} cached, {est.get('instances', 0)} to score ({line})")
+            est = dict(report.estimate or {})
+            todo = est.pop("instances", 0)
+            line = ", ".join(f"{k} {v}" for k, v in est.items())
+            print(f"{report.run_id}: {report.selected} selected, {report.cached} cached, {todo} to score ({line})")
         else:
             rate = f", {report.scored / report.seconds:.2f} inst/s" if report.seconds and report.scored else ""
             print(f"{report.run_id}: {report.scored} scored, {report.cached} already cached, {report.model_calls} model calls{rate}")

@@ -23,7 +23,7 @@ import polars as pl
 
 from analysis.data.cache import read_benchmark_meta, read_instances
 from analysis.data.problems import DataError, Problem
-from pipeline.protocols import SCORING_VERSIONS
+from pipeline.protocols import scoring_version
 from pipeline.runs.store import RunStore
 
 LABEL_SCORE = {"W": 1.0, "L": 0.0, "TIE": 0.0}
@@ -108,7 +108,7 @@ def import_results(path: Path, benchmark: str, model: str, *, protocol: str = "g
     meta = read_benchmark_meta(benchmark, root)
     store.update_manifest(lambda m: {**m, "run_id": run_id, "protocol": protocol, "condition": condition,
                                      "model": {"name": model, "revision": None}, "backend": {"backend": "imported"},
-                                     "scoring_version": SCORING_VERSIONS.get(protocol, 1),  # as scored elsewhere: nothing to re-derive
+                                     "scoring_version": scoring_version(protocol),  # as scored elsewhere: nothing to re-derive
                                      "imported_from": str(path), "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
                                      "benchmark_content_hash": meta.get("content_hash")})
     return run_id, len(rows)

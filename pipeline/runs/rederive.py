@@ -1,5 +1,5 @@
 """Re-derive cached rows from the raw fields they keep when a protocol's scoring rule changes
-(`pipeline.protocols.SCORING_VERSIONS`): no model, every key and row order unchanged (a key names
+(each protocol's `version`, `pipeline.protocols`): no model, every key and row order unchanged (a key names
 the model's measurement, which this does not touch).
 
 A run is stale when its manifest's `scoring_version` (absent = 1) is behind, or a part's columns are
@@ -22,29 +22,18 @@ from typing import Any
 import polars as pl
 
 from analysis.data.cache import atomic_write_json, atomic_write_parquet
-from analysis.data.contracts import RESULT_COLUMNS, RESULT_SCHEMA, conform_results, validate_results
+from analysis.data.contracts import RESULT_COLUMNS, RESULT_SCHEMA, validate_results
 from analysis.data.problems import DataError
-from pipeline.protocols import SCORING_VERSIONS, choice_fields
+from pipeline.protocols import scoring_version
+from pipeline.runs.derive import rederive_frame  # noqa: F401 (re-exported: what re-derivation does to rows)
 from pipeline.runs.store import RunStore, list_runs
-
-
-def rederive_frame(df: pl.DataFrame) -> pl.DataFrame:
-    """Rows in the current contract, choice rows' derived fields recomputed from p_w_first/p_w_second
-    (rows without both, i.e. unscored ones with an error, are left as they are)."""
-    df = conform_results(df)
-    aligned, p_w = df.get_column("aligned").to_list(), df.get_column("p_w").to_list()
-    for i, (protocol, first, second) in enumerate(df.select("protocol", "p_w_first", "p_w_second").iter_rows()):
-        if protocol == "choice" and first is not None and second is not None:
-            derived = choice_fields(first, second)
-            aligned[i], p_w[i] = derived["aligned"], derived["p_w"]
-    return df.with_columns(pl.Series("aligned", aligned, pl.Float64), pl.Series("p_w", p_w, pl.Float64))
 
 
 def _target(store: RunStore, manifest: dict[str, Any]) -> int | None:  # None: no rows to tell the protocol
     protocol, parts = manifest.get("protocol"), store.parts()
     if not protocol and parts:
         protocol = pl.read_parquet(parts[0], columns=["protocol"]).get_column("protocol").first()
-    return SCORING_VERSIONS.get(protocol, 1) if protocol else None
+    return scoring_version(protocol) if protocol else None
 
 
 def is_current(store: RunStore, manifest: dict[str, Any] | None = None) -> bool:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +27,15 @@ import polars as pl
 
 from analysis.data.cache import read_benchmark_meta, read_instances
 from pipeline.backends.base import Backend, BackendError
-from pipeline.backends.config import BACKEND_KINDS, backend_class
+from pipeline.backends.config import BACKEND_KINDS, backend_class, backend_config
 from pipeline.checks import checked_chat_template
 from pipeline.estimates import CHARS_PER_TOKEN, CPU_TOKENS_PER_SECOND
-from pipeline.models import ModelSpec, resolve_model
+from pipeline.models import ModelSpec
 from pipeline.protocols import ScoringContext, get_protocol
 from pipeline.protocols import score as score_with_protocol
 from pipeline.runs.progress import ProgressWriter
 from pipeline.runs.rederive import bring_up_to_date
+from pipeline.runs.plan import RunPlan, RunReport
 from pipeline.runs.session import Session
 from pipeline.runs.spec import BACKENDS, RunSpec, identity, result_keys, run_id_for, select_instances  # noqa: F401
 from pipeline.runs.store import RunStore
@@ -46,49 +47,17 @@ PROGRESS_SECONDS = 1.5
 BackendFactory = Callable[[RunSpec, ModelSpec], Backend]
 
 
-@dataclass
-class RunReport:
-    run_id: str
-    selected: int
-    cached: int
-    scored: int
-    seconds: float
-    model_calls: int
-    estimate: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """What a run will do, decided before any model is loaded."""
-
-    spec: RunSpec
-    model: ModelSpec
-    identity: dict[str, Any]
-    run_id: str
-    store: RunStore
-    selected: int
-    todo: pl.DataFrame  # the instances still to score, with their `key`, longest first
-    meta: dict[str, Any]  # the benchmark's benchmark.json
-    root: Path | None = None
-
-    @property
-    def cached(self) -> int:
-        return self.selected - self.todo.height
-
-    def report(self) -> RunReport:
-        return RunReport(self.run_id, self.selected, self.cached, 0, 0.0, 0)
-
-
 def estimate(todo: pl.DataFrame, spec: RunSpec) -> dict[str, Any]:
     """Rough cost: prompt tokens from characters, time at the embedded model's measured CPU rate."""
     chars = todo.select(
         (pl.col("question").str.len_chars() + pl.col("answer_w").str.len_chars() + pl.col("answer_l").str.len_chars()).sum()
     ).item() or 0
     per_instance_overhead = 120 * todo.height  # system prompt, profile block, instructions
-    prompt_tokens = int((chars * (2 if spec.protocol == "choice" else 1)) / CHARS_PER_TOKEN + per_instance_overhead)
-    generated = todo.height * spec.sampling.max_new_tokens if get_protocol(spec.protocol).needs_judge else 0
+    proto = get_protocol(spec.protocol)
+    prompt_tokens = int((chars * proto.prompts_per_instance) / CHARS_PER_TOKEN + per_instance_overhead)
+    generated = todo.height * spec.sampling.max_new_tokens if proto.samples else 0
     out = {"instances": todo.height, "prompt_tokens": prompt_tokens, "generated_tokens_max": generated}
-    if spec.backend == "transformers":
+    if BACKEND_KINDS.get(spec.backend).cpu_rate:
         out["cpu_seconds_small_model"] = round(prompt_tokens / CPU_TOKENS_PER_SECOND, 1)
     return out
 
@@ -100,22 +69,20 @@ def model_for(spec: RunSpec, root: Path | None = None, backend: Backend | None =
     the same name are another run."""
     if backend is not None and hasattr(backend, "spec"):
         return backend.spec
-    if BACKEND_KINDS[spec.backend].by_name:
-        named = ModelSpec(spec.model, spec.model, spec.revision or "api")
-        asker = backend if hasattr(backend, "served_identity") else make_backend(spec, named)
-        return replace(named, served=asker.served_identity())
-    if spec.backend == "fake":  # any name: nothing is resolved, downloaded or loaded
-        from pipeline.backends.fake import fake_model_spec
 
-        return fake_model_spec(spec.model, spec.revision)
-    return resolve_model(spec.model, spec.revision, root)
+    def make(named: ModelSpec) -> Backend:  # what an API kind asks what it serves: the given backend, if it can say
+        return backend if hasattr(backend, "served_identity") else make_backend(spec, named)
+
+    return BACKEND_KINDS.get(spec.backend).resolve(spec.model, spec.revision, root, make)
 
 
 def make_backend(spec: RunSpec, model: ModelSpec) -> Backend:
-    """The registered backend class for `spec.backend`, given only the settings the user set."""
-    kind = BACKEND_KINDS[spec.backend]
+    """The registered backend class for `spec.backend`, built from its typed config (the one home of
+    the settings' defaults) and, for a batched backend, the run's batch size."""
+    kind = BACKEND_KINDS.get(spec.backend)
     extra = {"batch_size": spec.batch_size} if kind.batched else {}
-    return backend_class(spec.backend)(model.name if kind.by_name else model, **extra, **spec.options)
+    config = backend_config(spec.backend, spec.options)
+    return backend_class(spec.backend)(model.name if kind.by_name else model, config=config, **extra)
 
 
 def _longest_first(instances: pl.DataFrame) -> pl.DataFrame:

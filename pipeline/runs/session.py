@@ -10,13 +10,11 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pipeline.prompts import TEMPLATE_VERSION
-from pipeline.protocols import SCORING_VERSIONS
-
-if TYPE_CHECKING:
-    from pipeline.runs.runner import RunPlan, RunReport
+from pipeline.protocols import get_protocol
+from pipeline.runs.plan import RunPlan, RunReport
 
 PACKAGES = ("mvpbench", "torch", "transformers", "vllm", "peft", "trl", "polars", "huggingface_hub")
 
@@ -47,6 +45,7 @@ class Session:
 
     def _run_fields(self) -> dict[str, Any]:
         spec, meta = self.plan.spec, self.plan.meta
+        proto = get_protocol(spec.protocol)
         return {
             "run_id": self.plan.run_id,
             "benchmark": spec.benchmark,
@@ -57,9 +56,9 @@ class Session:
             "protocol": spec.protocol,
             "condition": spec.condition,
             "template_version": TEMPLATE_VERSION,
-            "scoring_version": SCORING_VERSIONS[spec.protocol],
+            "scoring_version": proto.version,
             "identity": self.plan.identity,
-            "sampling": spec.sampling.as_dict() if spec.protocol == "generate" else None,
+            "sampling": spec.sampling.as_dict() if proto.samples else None,
             "judge": self.judge_name,
             "backend": self.backend.describe(),
             "packages": package_versions(),

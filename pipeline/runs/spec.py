@@ -1,4 +1,4 @@
-"""What a run is: a benchmark + backend + protocol + condition (+ sampling and judge for `generate`),
+"""What a run is: a benchmark + backend + protocol + condition (+ sampling and judge where the protocol declares them),
 and what follows from it alone: its identity, run id, result keys and the instances it selects."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pipeline.models import ModelSpec
 from pipeline.prompts import TEMPLATE_VERSION
 from pipeline.protocols import get_protocol
 
-BACKENDS = tuple(BACKEND_KINDS)  # fake: deterministic, no weights (pipeline.backends.fake)
+BACKENDS = BACKEND_KINDS.names()  # fake: deterministic, no weights (pipeline.backends.fake)
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class RunSpec:
     limit: int | None = None
     shard: tuple[int, int] | None = None  # (i, n): this process scores the i-th of n key-hash shards
     revision: str | None = None
-    judge: str | None = None  # generate only
+    judge: str | None = None  # a judged protocol only (`needs_judge`)
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     batch_size: int = 16
     options: dict[str, Any] = field(default_factory=dict)  # backend settings: base_url, concurrency, device, ...
@@ -58,13 +58,14 @@ class RunSpec:
 
 
 def identity(spec: RunSpec, model: ModelSpec) -> dict[str, Any]:
-    """Everything that decides a result besides the instance itself (DESIGN §3). Not the local
-    backend (transformers and vLLM measure the same model the same way), but an endpoint is part of
-    it: another server, mode, chat template or prefill gave other numbers for the same model name."""
+    """Everything that decides a result besides the instance itself (DESIGN §3): the weights, the
+    protocol and what of the run it declares (`ScoringProtocol.key_fields`), the condition, the
+    template. Not the local backend (transformers and vLLM measure the same model the same way), but
+    what a backend kind declares (`BackendKind.identity`: an endpoint's server, mode, chat template
+    or prefill gave other numbers for the same model name)."""
     ident: dict[str, Any] = {**model.key_fields(), "protocol": spec.protocol, "condition": spec.condition,
                              "template": TEMPLATE_VERSION}
-    if spec.protocol == "generate":
-        ident |= {"sampling": spec.sampling.as_dict(), "judge": spec.judge}
+    ident |= get_protocol(spec.protocol).key_fields(spec)  # a sampled protocol's sampling, a judged one's judge
     if spec.prompt_format != "chat":  # the default stays out, so existing keys are unchanged
         ident["prompt_format"] = spec.prompt_format
     endpoint = endpoint_identity(spec.backend, spec.options)

@@ -23,6 +23,7 @@ from analysis.data.cache import (PART_GLOB, RUNS_DIR, atomic_write_json, atomic_
                             read_run_manifest, scan_results)
 from analysis.data.contracts import RESULT_COLUMNS, conform_results, validate_results
 from analysis.data.problems import DataError
+from pipeline.runs.derive import rederive_frame
 
 MANIFEST = "manifest.json"
 
@@ -95,8 +96,6 @@ class RunStore:
             foreign = [p for src in sources or [] for p in sorted(Path(src).glob(PART_GLOB))]
             if not own and not foreign:
                 return 0, 0
-            from pipeline.runs.rederive import rederive_frame  # imports this module
-
             # Parts from another machine may predate the current contract or scoring rule.
             all_rows = pl.concat([rederive_frame(pl.read_parquet(p)) for p in own + foreign], how="vertical_relaxed")
             kept = all_rows.unique("key", keep="first", maintain_order=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pipeline.registry import Registry
 from pipeline.runs.rederive import bring_up_to_date
 from pipeline.runs.runner import RunPlan, plan
 from pipeline.runs.session import Session
@@ -56,7 +57,9 @@ def _ray_executor(address: str | None = None, **options: Any) -> Executor:
     return RayExecutor(address=address, **options)
 
 
-EXECUTORS: dict[str, Callable[..., Executor]] = {"local": lambda **_: LocalExecutor(), "ray": _ray_executor}
+EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor")
+EXECUTORS.register("local", lambda **_: LocalExecutor())
+EXECUTORS.register("ray", _ray_executor)
 
 
 @dataclass

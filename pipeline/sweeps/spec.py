@@ -36,6 +36,8 @@ from typing import Any
 
 from analysis.data.problems import DataError, Problem
 from pipeline.backends.base import SamplingSettings
+from pipeline.backends.config import BACKEND_KINDS
+from pipeline.protocols import REGISTRY as PROTOCOL_REGISTRY
 from pipeline.runs.spec import RunSpec
 
 SWEEP_KEYS = {"benchmark", "protocols", "conditions", "splits", "limit", "part_size", "judge", "sampling", "plus_per_user", "model"}
@@ -59,7 +61,8 @@ class SweepModel:
     def gpus(self) -> int:
         """GPUs the worker's actor reserves. With vLLM's own Ray executor (multi-node models), vLLM
         places its workers itself, so the actor that drives it reserves none (else they count twice)."""
-        if self.backend != "vllm" or self.options.get("distributed_executor_backend") == "ray":
+        if not BACKEND_KINDS.get(self.backend).has_setting("tensor_parallel_size") or \
+                self.options.get("distributed_executor_backend") == "ray":
             return 0
         return self.tensor_parallel_size
 
@@ -99,7 +102,7 @@ def _model(path: Path, k: int, entry: Any) -> SweepModel:
         value = getattr(model, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise DataError([_problem(path, k, name, f"must be a whole number of at least 1, not {value!r}")])
-    if model.backend == "vllm":
+    if model.backend in BACKEND_KINDS and BACKEND_KINDS.get(model.backend).has_setting("tensor_parallel_size"):
         model = replace(model, options={**model.options, "tensor_parallel_size": model.tensor_parallel_size})
     return model
 
@@ -110,6 +113,11 @@ def _names(path: Path, k: int | None, data: dict[str, Any], key: str, default: l
         example = default[0] if default else "test"
         raise DataError([_problem(path, k, key, f"must be a list of names, e.g. {key} = [\"{example}\"]")])
     return value
+
+
+def _judged(protocol: str) -> bool:
+    """Whether the sweep's judge applies to `protocol` (an unknown name is refused by `RunSpec.check`)."""
+    return protocol in PROTOCOL_REGISTRY and PROTOCOL_REGISTRY.get(protocol).needs_judge
 
 
 def _runs_of(path: Path, k: int, model: SweepModel, entry: dict[str, Any], data: dict[str, Any]) -> list[tuple[SweepModel, RunSpec]]:
@@ -129,7 +137,7 @@ def _runs_of(path: Path, k: int, model: SweepModel, entry: dict[str, Any], data:
                     spec = RunSpec(benchmark=data["benchmark"], model=model.name, backend=model.backend, protocol=protocol,
                                    condition=condition, split=split, limit=data.get("limit"),
                                    plus_per_user=data.get("plus_per_user", 0), revision=model.revision,
-                                   judge=entry.get("judge", data.get("judge")) if protocol == "generate" else None,
+                                   judge=entry.get("judge", data.get("judge")) if _judged(protocol) else None,
                                    sampling=SamplingSettings(**sampling) if sampling else SamplingSettings(),
                                    batch_size=model.batch_size, options=dict(model.options),
                                    prompt_format=entry.get("prompt_format", "chat"))

@@ -4,24 +4,35 @@ import inspect
 
 import pytest
 
-from pipeline.backends.config import CONFIGS, backend_config
+from pipeline.backends.config import BACKEND_KINDS, backend_class, backend_config
 from pipeline.runs.runner import RunSpec
 
 NOT_SETTINGS = {"spec", "model", "batch_size", "llm", "llm_cls", "sampling_params_cls", "lora_request_cls", "structured_outputs_cls",
                 "guided_decoding_cls"}  # the model, the run's batch size, and test doubles
 
 
-def test_the_configs_mirror_the_backends_keyword_arguments():
+def test_the_backends_hold_no_defaults_of_their_own():
+    """A backend is built from its typed config, the one home of every default: its constructor
+    names no setting, only the config (or keyword settings that become one)."""
+    for kind in ("transformers", "vllm", "openai", "fake"):
+        params = inspect.signature(backend_class(kind).__init__).parameters
+        assert set(params) - NOT_SETTINGS - {"self"} == {"config", "settings"}, kind
+        assert params["settings"].kind is inspect.Parameter.VAR_KEYWORD
+
+
+def test_a_backend_takes_its_settings_from_the_config():
     from pipeline.backends.fake import FakeBackend
     from pipeline.backends.openai_backend import OpenAIBackend
-    from pipeline.backends.transformers_backend import TransformersBackend
-    from pipeline.backends.vllm_backend import VLLMBackend
 
-    for kind, cls in {"transformers": TransformersBackend, "vllm": VLLMBackend, "openai": OpenAIBackend,
-                      "fake": FakeBackend}.items():
-        params = {n: p.default for n, p in inspect.signature(cls.__init__).parameters.items() if n != "self" and n not in NOT_SETTINGS}
-        defaults = {f: getattr(CONFIGS[kind](), f) for f in CONFIGS[kind].__dataclass_fields__}
-        assert defaults == params, kind
+    defaults = BACKEND_KINDS.get("openai").config()
+    built = OpenAIBackend("m")
+    assert (built.concurrency, built.max_retries, built.mode) == (defaults.concurrency, defaults.max_retries, defaults.mode)
+    assert OpenAIBackend("m", backend_config("openai", {"concurrency": 3})).concurrency == 3
+    assert FakeBackend("m", delay=0.5).delay == 0.5
+    with pytest.raises(ValueError, match="has no setting 'retries'"):
+        OpenAIBackend("m", retries=3)
+    with pytest.raises(ValueError, match="a config or settings, not both"):
+        FakeBackend("m", backend_config("fake", {}), delay=1.0)
 
 
 @pytest.mark.parametrize("kind,options,message", [

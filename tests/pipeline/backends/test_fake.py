@@ -84,9 +84,9 @@ def test_calls_are_counted_per_batch_and_delayed():
 
 
 def test_any_model_name_is_a_fake_model_without_resolving_it(monkeypatch):
-    import pipeline.runs.runner as runner
+    import pipeline.backends.config as kinds
 
-    monkeypatch.setattr(runner, "resolve_model", lambda *a: pytest.fail("a fake model is never resolved"))
+    monkeypatch.setattr(kinds, "resolve_model", lambda *a: pytest.fail("a fake model is never resolved"))
     assert "fake" in BACKENDS
     spec = RunSpec(benchmark="demo", model="no/such-model", backend="fake", options={"delay": 0.25})
     spec.check()

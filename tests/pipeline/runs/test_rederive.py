@@ -13,7 +13,7 @@ import pytest
 from analysis.data.cache import atomic_write_json, atomic_write_parquet, new_part_path
 from analysis.data.contracts import RESULT_COLUMNS, conform_results, validate_results
 from pipeline.models import ModelSpec
-from pipeline.protocols import SCORING_VERSIONS, choice_decision
+from pipeline.protocols import choice_decision, scoring_version
 from pipeline.runs.rederive import is_current, rederive_benchmark, rederive_run
 from pipeline.runs.runner import RunSpec, execute
 from pipeline.runs.store import RunStore, list_runs
@@ -95,7 +95,7 @@ def test_execute_rederives_a_stale_run_before_reusing_its_keys(demo_cache):
     run_id = execute(spec, root=demo_cache, backend=backend, progress=False).run_id
     store = RunStore("demo", run_id, demo_cache)
     fresh = store.read().sort("key")
-    assert store.read_manifest()["scoring_version"] == SCORING_VERSIONS["choice"] and is_current(store)
+    assert store.read_manifest()["scoring_version"] == scoring_version("choice") and is_current(store)
     # Turn the run back into what the first rule left: mean probabilities, no p_w, no scoring_version.
     (part,) = store.parts()
     old = fresh.with_columns(((pl.col("p_w_first") + pl.col("p_w_second")) / 2).alias("aligned")).drop("p_w")
@@ -128,7 +128,7 @@ def test_the_committed_demo_choice_runs_follow_the_definition():
     assert len(runs) >= 4
     for run in runs:
         manifest = json.loads((run / "manifest.json").read_text())
-        assert manifest["scoring_version"] == SCORING_VERSIONS["choice"], run.name
+        assert manifest["scoring_version"] == scoring_version("choice"), run.name
         df = pl.read_parquet(sorted(run.glob("part-*.parquet")))
         for row in df.iter_rows(named=True):
             if row["p_w_first"] is None or row["p_w_second"] is None:
