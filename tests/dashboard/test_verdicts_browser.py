@@ -29,7 +29,7 @@ PAGES = {"overview": ("/overview", "Leaderboard"), "map": (f"/map?{RUN}&where=re
 # The tables each page must show before it is read: on a busy machine a grid below the chart can arrive
 # after the verdict and the status widget have settled.
 NEEDS = {"overview": ["Score, %"], "map": ["Could be lowest", "lowest (95% set)"], "mapdiff": ["Too few people", "Items"],
-         "compare": ["Items"], "groups": ["Could be lowest", "lowest (95% set)"]}
+         "compare": ["Items", "Groups tested in both"], "groups": ["Could be lowest", "lowest (95% set)"]}
 # What the page shows in its main column, in order: text (headings apart), charts, and each data frame's
 # accessible grid as rows keyed by column header, with the number of rows and columns the grid has.
 READ = """() => {
