@@ -183,6 +183,7 @@ def body(view: View) -> None:
 
 
 def render() -> None:
+    """The Compare page (dashboard.page.show_page around `body`)."""
     show_page("Compare two runs", body, runs_needed=2,
               empty="Comparisons need two runs over the same instances (e.g. the same model with and without the profile).")
 

@@ -102,6 +102,7 @@ def body(view: View) -> None:
 
 
 def render() -> None:
+    """The Findings page (dashboard.page.show_page around `body`)."""
     show_page("Findings", body, caption="For whom does a language model fall short? Every grouping of people scanned at once, "
               "and only the gaps that survive a correction for everywhere it looked.")
 

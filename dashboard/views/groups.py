@@ -161,12 +161,11 @@ def view_filters(view: View) -> dict[str, str]:
             "Run": " · ".join(view.run), "Minimum effective people": str(view.min_users)}
 
 
-def report_parts(view: View, result, verdict: list[str]):
+def report_parts(result, grouping: str, metric: str, min_users: int, verdict: list[str]):
     """What the shared report holds: the verdict, the forest plot and the tables, as the page shows them."""
-    grouping, metric = view.grouping, view.metric
     chart = forest_chart(result.table, grouping, metric)
     charts = [(f"Gap to the overall {metric} per tested group, points (95% interval)", chart.to_dict())] if chart is not None else []
-    return ([*verdict, omnibus_line(result.omnibus, view.min_users)], charts,
+    return ([*verdict, omnibus_line(result.omnibus, min_users)], charts,
             [("Groups", group_display(result.table, grouping, metric)),
              ("Spread between groups", disparity_display(result.disparity.to_dicts()))])
 
@@ -224,6 +223,7 @@ def body(view: View) -> None:
 
 
 def render() -> None:
+    """The Groups page (dashboard.page.show_page around `body`)."""
     show_page("Alignment by group", body)
 
 
@@ -236,7 +236,7 @@ def group_view(view: View) -> None:
         st.markdown(f"Only people {PLACES[view.place.column]} **{literal(view.place.value)}**.")
     view = view.having(provenance=report_provenance("groups", view, [view.run_id], view_filters(view)))
     verdict, result = findings(view)
-    share_button(view.provenance, lambda: report_parts(view, result, verdict), "groups_share")
+    share_button(view.provenance, lambda: report_parts(result, view.grouping, view.metric, view.min_users, verdict), "groups_share")
     heat_map(view)
 
 

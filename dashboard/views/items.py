@@ -145,6 +145,7 @@ def body(view: View) -> None:
 
 
 def render() -> None:
+    """The Items page (dashboard.page.show_page around `body`)."""
     show_page("Items", body)
 
 

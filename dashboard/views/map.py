@@ -175,6 +175,7 @@ def body(view: View) -> None:
 
 
 def render() -> None:
+    """The Map page (dashboard.page.show_page around `body`)."""
     show_page("Alignment by place", body)
 
 

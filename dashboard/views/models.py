@@ -77,6 +77,7 @@ def body(view: View) -> None:
 
 
 def render() -> None:
+    """The Models page (dashboard.page.show_page around `body`)."""
     show_page("Models side by side by group", body)
 
 

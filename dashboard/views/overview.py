@@ -45,6 +45,7 @@ def diagnostics_table(diagnostics: pl.DataFrame) -> None:
 
 
 def length_table(view: View) -> None:
+    """Every run's length sensitivity and length-controlled score."""
     st.subheader("Diagnostics before trust: answer length")
     shown = length_display(run_length(view.scored, view.state))
     st.dataframe(shown, hide_index=True, column_config=table_config(shown))
@@ -63,6 +64,7 @@ def judge_table_data(_scored: pl.LazyFrame, state: str) -> pl.DataFrame:
 
 
 def judge_table(view: View) -> None:
+    """The judged runs' unscored items and judges' agreement (nothing when no run is judged)."""
     judged = judge_table_data(view.scored, view.state)
     if judged.height == 0:
         return
@@ -74,6 +76,7 @@ def judge_table(view: View) -> None:
 
 
 def leaderboard_section(view: View, benchmark_instances: int) -> None:
+    """The leaderboard's verdict and table, then the diagnostics before trust."""
     board = cached_leaderboard(view.scored, view.state, benchmark_instances)
     shown = leaderboard_display(board, view.index)
     diagnostics = run_diagnostics(view.scored, view.state)
@@ -108,6 +111,7 @@ def people_tables(df: pl.DataFrame) -> None:
 
 
 def body(view: View) -> None:
+    """The benchmark in numbers, the leaderboard with its diagnostics (when anything is scored), the people."""
     df = load_instances(view.name, str(view.root), view.content_hash)
     headline(df)
     if view.index.height:
@@ -118,6 +122,7 @@ def body(view: View) -> None:
 
 
 def render() -> None:
+    """The Overview page (dashboard.page.show_page around `body`)."""
     show_page("MVPBench Explorer", body, runs_needed=0,
               caption="For whom does a language model fall short? Alignment with the stated values of people from many countries.")
 

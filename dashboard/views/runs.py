@@ -339,6 +339,7 @@ def body(view: View) -> None:
 
 
 def render() -> None:
+    """The Runs page (dashboard.page.show_page around `body`)."""
     show_page("Runs and reruns", body, runs_needed=0)
 
 

@@ -223,8 +223,10 @@ def test_a_clicked_shape_links_to_groups_and_items_for_its_people():
     """AppTest cannot click a Vega chart, so this checks the two halves: the chart declares the click
     selection Streamlit reports back, and the selection state Streamlit documents
     ({"selection": {"pick": [{"place": ...}]}}) is read into the place the links carry."""
+    from dashboard.map_chart import chart_template
+
     view = _view("map")  # the page's functions, called directly
-    template = view.chart_template(False, 5.0, "country", "birth_country", "app/static/countries.geojson")
+    template = chart_template(False, 5.0, "country", "birth_country", "app/static/countries.geojson")
     assert template["data"]["url"] == "app/static/countries.geojson"  # shapes fetched once by the browser, not sent per rerun
     params = template.get("params", []) + [p for layer in template["layer"] for p in layer.get("params", [])]
     assert [p["name"] for p in params] == ["pick"] and params[0]["select"]["fields"] == ["place"]
