@@ -35,352 +35,41 @@ replies without it. `--replay DIR` runs the whole comparison on such a folder in
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import math
 import platform
 import sys
-import threading
 import time
-import urllib.error
 import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: the benchmarks' own modules
 
-from analysis.data.cache import read_instances
-from pipeline.backends.base import BackendError
-from pipeline.backends.openai_backend import OpenAIBackend
-from pipeline.backends.transformers_backend import TransformersBackend
-from pipeline.models import resolve_model
-from pipeline.prompts import CHOICE_LABELS, CHOICE_PREFILL, answer_prompt, choice_prompts
-from pipeline.protocols import ScoringContext, choice_fields, opa_share, score_choice, score_logprob
+from analysis.data.cache import read_instances  # noqa: E402
+from benchmarks.endpoint_http import Recorder, Replayer, http_exchange  # noqa: E402
+from benchmarks.endpoint_raw import chat_raw, completions_choice_raw, logprob_raw, render_prompt  # noqa: E402
+from benchmarks.endpoint_stats import choice_stats, logprob_stats  # noqa: E402
+from pipeline.backends.base import BackendError  # noqa: E402
+from pipeline.backends.openai_backend import OpenAIBackend  # noqa: E402
+from pipeline.backends.transformers_backend import TransformersBackend  # noqa: E402
+from pipeline.models import resolve_model  # noqa: E402
+from pipeline.prompts import CHOICE_PREFILL, choice_prompts  # noqa: E402
+from pipeline.protocols import ScoringContext, score_choice, score_logprob  # noqa: E402
 
-# --- recording the HTTP layer ----------------------------------------------------------------------
-
-
-class _Reply(io.BytesIO):
-    """What `urlopen` returned, already read, so it can be read again by the backend."""
-
-    def __init__(self, data: bytes, status: int, headers: Any, url: str):
-        super().__init__(data)
-        self.status, self.headers, self.url = status, headers, url
-
-    def getcode(self) -> int:
-        return self.status
-
-
-class Recorder:
-    """Wraps `urllib.request.urlopen` (what OpenAIBackend calls) and keeps every exchange in call order."""
-
-    def __init__(self) -> None:
-        self.exchanges: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-        self._real = urllib.request.urlopen
-
-    def _urlopen(self, request, *args, **kwargs):
-        url = request.full_url if isinstance(request, urllib.request.Request) else str(request)
-        body = request.data if isinstance(request, urllib.request.Request) else None
-        entry: dict[str, Any] = {"path": urllib.request.urlparse(url).path,
-                                 "request": json.loads(body) if body else None}
-        try:
-            with self._real(request, *args, **kwargs) as response:
-                data, status, headers = response.read(), response.status, response.headers
-        except urllib.error.HTTPError as err:
-            data = err.read()
-            entry |= {"status": err.code, "response": _json_or_text(data)}
-            self._keep(entry)
-            raise urllib.error.HTTPError(err.url, err.code, err.msg, err.headers, io.BytesIO(data)) from None
-        entry |= {"status": status, "response": _json_or_text(data)}
-        self._keep(entry)
-        return _Reply(data, status, headers, url)
-
-    def _keep(self, entry: dict[str, Any]) -> None:
-        with self.lock:
-            self.exchanges.append(entry)
-
-    @contextmanager
-    def active(self):
-        start = len(self.exchanges)
-        urllib.request.urlopen = self._urlopen
-        try:
-            yield self.exchanges, start
-        finally:
-            urllib.request.urlopen = self._real
-
-
-class Replayer:
-    """Stands in for `urllib.request.urlopen` with recorded exchanges: a request (path + JSON body) that
-    was recorded gets its recorded reply (an HTTPError for a recorded error status); any other request
-    raises LookupError, so nothing is contacted and nothing unrecorded is answered."""
-
-    def __init__(self, folder: Path):
-        self.replies: dict[tuple[str, str], dict[str, Any]] = {}
-        for path in sorted(folder.glob("*.json")):
-            if path.name == "manifest.json":
-                continue
-            ex = json.loads(path.read_text())
-            self.replies.setdefault(self.key(ex["path"], ex["request"]), ex)
-
-    @staticmethod
-    def key(path: str, request: Any) -> tuple[str, str]:
-        return path, json.dumps(request, sort_keys=True)
-
-    def __call__(self, request, *args, **kwargs):
-        url = request.full_url if isinstance(request, urllib.request.Request) else str(request)
-        body = request.data if isinstance(request, urllib.request.Request) else None
-        path = urllib.request.urlparse(url).path
-        ex = self.replies.get(self.key(path, json.loads(body) if body else None))
-        if ex is None:
-            raise LookupError(f"no recorded reply for {path} with this request body")
-        data = json.dumps(ex["response"]).encode() if not isinstance(ex["response"], str) else ex["response"].encode()
-        status = ex.get("status", 200)
-        if status >= 400:
-            raise urllib.error.HTTPError(url, status, "recorded error", {}, io.BytesIO(data))
-        return _Reply(data, status, {"Content-Type": "application/json"}, url)
-
-
-def _json_or_text(data: bytes) -> Any:
-    try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return data.decode("utf-8", "replace")
-
-
-def _http(url: str, payload: dict[str, Any] | None = None, timeout: float = 120.0) -> dict[str, Any]:
-    """One exchange outside the backend (models list, probes): {"path", "status", "request", "response"}."""
-    data = json.dumps(payload).encode() if payload is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"},
-                                 method="POST" if data is not None else "GET")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            status, body = r.status, r.read()
-    except urllib.error.HTTPError as err:
-        status, body = err.code, err.read()
-    return {"path": urllib.request.urlparse(url).path, "status": status, "request": payload, "response": _json_or_text(body)}
-
-
-# --- statistics ------------------------------------------------------------------------------------
-
-
-def _pearson(a, b) -> float | None:
-    pairs = [(x, y) for x, y in zip(a, b, strict=True) if x is not None and y is not None]
-    if len(pairs) < 3:
-        return None
-    x, y = np.array(pairs, dtype=float).T
-    if x.std() == 0 or y.std() == 0:
-        return None
-    return round(float(np.corrcoef(x, y)[0, 1]), 4)
-
-
-def _mean(values) -> float | None:
-    vals = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    return round(float(np.mean(vals)), 4) if vals else None
-
-
-def _max_abs(values) -> float | None:
-    return round(float(max(abs(v) for v in values)), 5) if values else None
-
-
-def _side(p: float) -> int:
-    return 1 if p > 0.5 else -1 if p < 0.5 else 0
-
-
-def choice_stats(local: list[dict], remote: list[dict]) -> dict[str, Any]:
-    ok = [(lo, re) for lo, re in zip(local, remote, strict=True) if lo.get("p_w") is not None and re.get("p_w") is not None]
-    same_item = [_side(lo["p_w"]) == _side(re["p_w"]) for lo, re in ok]
-    same_order = [_side(lo[k]) == _side(re[k]) for lo, re in ok for k in ("p_w_first", "p_w_second")]
-    return {
-        "items": len(local), "scored": len(ok),
-        "same_side_p_w": _mean(same_item), "same_side_per_order": _mean(same_order),
-        "same_aligned": _mean([lo["aligned"] == re["aligned"] for lo, re in ok]),
-        "pearson_p_w": _pearson([lo["p_w"] for lo, _ in ok], [re["p_w"] for _, re in ok]),
-        "max_abs_diff_p_w": _max_abs([lo["p_w"] - re["p_w"] for lo, re in ok]),
-        "paa_local": _mean([lo["aligned"] for lo, _ in ok]), "paa_endpoint": _mean([re["aligned"] for _, re in ok]),
-        "position_bias_local": _mean([lo.get("position_bias") for lo in local]),
-        "position_bias_endpoint": _mean([re.get("position_bias") for re in remote]),
-        "label_mass_local": _mean([lo.get("label_mass") for lo in local]),
-        "label_mass_endpoint": _mean([re.get("label_mass") for re in remote]),
-    }
-
-
-def logprob_stats(local: list[dict], remote: list[dict]) -> dict[str, Any]:
-    ok = [(lo, re) for lo, re in zip(local, remote, strict=True) if re.get("margin") is not None]
-    differ = [i for i, (lo, re) in enumerate(zip(local, remote, strict=True))
-              if (lo["tokens_w"], lo["tokens_l"]) != (re.get("tokens_w"), re.get("tokens_l"))]
-    return {
-        "items": len(local), "scored": len(ok),
-        "pearson_margin": _pearson([lo["margin"] for lo, _ in ok], [re["margin"] for _, re in ok]),
-        "max_abs_diff_margin": _max_abs([lo["margin"] - re["margin"] for lo, re in ok]),
-        "max_abs_diff_logprob_mean": _max_abs([lo[k] - re[k] for lo, re in ok for k in ("logprob_w", "logprob_l") if k in re]),
-        "same_sign": _mean([np.sign(lo["margin"]) == np.sign(re["margin"]) for lo, re in ok]),
-        "opa_local": _mean([lo["aligned"] for lo in local]), "opa_endpoint": _mean([re["aligned"] for _, re in ok]),
-        "token_count_mismatches": len(differ),
-        "token_counts": [{"local": [lo["tokens_w"], lo["tokens_l"]], "endpoint": [re.get("tokens_w"), re.get("tokens_l")]}
-                         for lo, re in zip(local, remote, strict=True)],
-    }
-
-
-# --- raw readings of the replies (independent of what the backend does with them) ----------------
-
-
-def _label_probs_from_top(top: dict[str, float]) -> dict[str, float]:
-    return {lab: sum(math.exp(lp) for tok, lp in top.items() if tok.strip() == lab) for lab in CHOICE_LABELS}
-
-
-def _choice_rows_from(probs: list[dict[str, float]], instances) -> list[dict]:
-    """score_choice's arithmetic on label probabilities read straight from the replies."""
-    rows = []
-    for k, _inst in enumerate(instances):
-        pa, pb = probs[2 * k], probs[2 * k + 1]  # order 1: answer_w is A; order 2: answer_w is B
-        ta, tb = pa["A"] + pa["B"], pb["A"] + pb["B"]
-        if ta <= 0 or tb <= 0:
-            rows.append({"p_w": None, "aligned": None, "label_mass": (ta + tb) / 2})
-            continue
-        w1, w2 = pa["A"] / ta, pb["B"] / tb
-        rows.append({**choice_fields(w1, w2), "p_w_first": w1, "p_w_second": w2,
-                     "position_bias": (pa["A"] / ta + pb["A"] / tb) / 2 - 0.5, "label_mass": (ta + tb) / 2})
-    return rows
-
-
-def _find(exchanges: list[dict], key) -> dict:
-    for ex in exchanges:
-        if key(ex.get("request") or {}):
-            return ex
-    raise LookupError("no recorded exchange for an expected request")
-
-
-def chat_raw(exchanges, instances, condition, tokenizer) -> dict[str, Any]:
-    """First generated tokens, label probabilities as an unchecked reader takes them, and which rendering
-    the server's usage.prompt_tokens matches: the prefill continued (`...assistant\nAnswer:`) or the
-    prefill closed as a turn and a new assistant turn opened (`...Answer:<|im_end|>\n<|im_start|>assistant\n`)."""
-    firsts, probs, matches = [], [], {"continued": 0, "closed_and_reopened": 0, "neither": 0}
-    for inst in instances:
-        for order in choice_prompts(inst, condition):
-            ex = _find(exchanges, lambda r, c=order.chat: r.get("messages", [])[:2] == c)
-            msgs = ex["request"]["messages"]
-            served = (ex["response"].get("usage") or {}).get("prompt_tokens")
-            continued = _count(tokenizer, _render(tokenizer, order.chat) + CHOICE_PREFILL)
-            closed = _count(tokenizer, _render(tokenizer, msgs)) if len(msgs) > 2 else None
-            matches["continued" if served == continued else "closed_and_reopened" if served == closed else "neither"] += 1
-            first = ex["response"]["choices"][0]["logprobs"]["content"][0]
-            firsts.append(first["token"])
-            top = {t["token"]: t["logprob"] for t in first.get("top_logprobs") or []}
-            top.setdefault(first["token"], first["logprob"])
-            probs.append(_label_probs_from_top(top))
-    counts: dict[str, int] = {}
-    for f in firsts:
-        counts[f] = counts.get(f, 0) + 1
-    return {"first_tokens": dict(sorted(counts.items(), key=lambda kv: -kv[1])), "rows": _choice_rows_from(probs, instances),
-            "usage_prompt_tokens_match": matches}
-
-
-def completions_choice_raw(exchanges, instances, condition, tokenizer) -> dict[str, Any]:
-    probs, firsts, same = [], [], 0
-    for inst in instances:
-        for order in choice_prompts(inst, condition):
-            prompt = _render(tokenizer, order.chat) + CHOICE_PREFILL
-            ex = _find(exchanges, lambda r, p=prompt: r.get("prompt") == p)
-            lp = ex["response"]["choices"][0]["logprobs"]
-            same += (ex["response"].get("usage") or {}).get("prompt_tokens") == _count(tokenizer, prompt)
-            firsts.append(lp["tokens"][0])
-            probs.append(_label_probs_from_top(lp["top_logprobs"][0]))
-    counts: dict[str, int] = {}
-    for f in firsts:
-        counts[f] = counts.get(f, 0) + 1
-    return {"first_tokens": dict(sorted(counts.items(), key=lambda kv: -kv[1])), "rows": _choice_rows_from(probs, instances),
-            "usage_prompt_tokens_equal_local": same}
-
-
-def _render(tokenizer, chat) -> str:
-    return tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
-
-
-def _count(tokenizer, text: str) -> int:
-    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-
-def logprob_raw(exchanges, instances, condition, tokenizer) -> dict[str, Any]:
-    """Per answer: the server's and the local token counts, the text_offset shift, and the answer's
-    score located two ways: by character offset, as the pre-issue-13 backend did (echoed tokens but the
-    last whose text_offset >= len(rendered prompt)), and by token alignment (the n echoed prompt tokens
-    before the generated ones, n = the local tokenizer's count of the answer in context; the generated
-    count is the reply's usage.completion_tokens: 0 when the model's next token is end-of-turn)."""
-    per_answer, rows_offset, rows_aligned = [], [], []
-    for inst in instances:
-        prompt = _render(tokenizer, answer_prompt(inst, condition))
-        n_prompt = _count(tokenizer, prompt)
-        scores = {}
-        for side in ("answer_w", "answer_l"):
-            answer = inst[side]
-            full = prompt + answer
-            ex = _find(exchanges, lambda r, p=full: r.get("prompt") == p and r.get("echo"))
-            choice = ex["response"]["choices"][0]
-            usage = ex["response"].get("usage") or {}
-            lp = choice["logprobs"]
-            tokens, tlps, offsets = lp["tokens"], lp["token_logprobs"], lp["text_offset"]
-            generated = usage.get("completion_tokens", 1 if choice.get("text", full) != full else 0)
-            echoed = len(tokens) - generated
-            n_full = _count(tokenizer, full)
-            n_answer = n_full - n_prompt
-            head = len(tokens) - 1  # what the old reading took as the echoed prompt
-            by_offset = [v for off, v in zip(offsets[:head], tlps[:head], strict=True) if off >= len(prompt) and v is not None]
-            aligned = tlps[echoed - n_answer:echoed] if 0 < n_answer <= echoed else []
-            spelled = "".join(tokens[echoed - n_answer:echoed]) if aligned else ""
-            per_answer.append({
-                "instance_id": inst["instance_id"], "side": side, "answer_chars": len(answer),
-                "local_tokens_full": n_full, "server_prompt_tokens": usage.get("prompt_tokens"), "echoed_prompt_tokens": echoed,
-                "generated_tokens": generated, "empty_token_strings": sum(1 for t in tokens[:echoed] if t == ""),
-                "local_tokens_answer": n_answer,
-                # the rendered prompt's length minus where the server says its echoed prompt ends
-                "offset_shift_chars": len(full) - (offsets[echoed - 1] + len(tokens[echoed - 1])),
-                "offset_scored_tokens": len(by_offset), "aligned_spells_answer": " ".join(spelled.split()) == " ".join(answer.split()),
-                "first_echoed_token": tokens[0], "first_token_logprob": tlps[0], "finish_reason": choice.get("finish_reason"),
-            })
-            scores[side] = {"offset": (sum(by_offset), len(by_offset)), "aligned": (sum(v for v in aligned if v is not None), len(aligned))}
-        for name, out in (("offset", rows_offset), ("aligned", rows_aligned)):
-            (sw, nw), (sl, nl) = scores["answer_w"][name], scores["answer_l"][name]
-            mw, ml = sw / max(nw, 1), sl / max(nl, 1)
-            out.append({"margin": mw - ml, "aligned": opa_share(mw - ml), "tokens_w": nw, "tokens_l": nl,
-                        "logprob_w": mw, "logprob_l": ml})
-    return {"answers": per_answer, "rows_offset": rows_offset, "rows_aligned": rows_aligned}
-
-
-# --- the run ---------------------------------------------------------------------------------------
+__all__ = ["Recorder", "Replayer", "choice_stats", "logprob_stats", "main"]  # the tests replay with these
+# What the endpoint scores: (mode, protocol) → the protocol's scoring function.
+ENDPOINT_RUNS = {("chat", "choice"): score_choice, ("completions", "choice"): score_choice, ("completions", "logprob"): score_logprob}
+UNKNOWN_MODEL = "no-such-model-served-here"
 
 
 def load_items(n: int) -> list[dict[str, Any]]:
+    """The first `n` demo test items by instance_id."""
     df = read_instances("demo")
     return df.filter(df["split"] == "test").sort("instance_id").head(n).to_dicts()
 
 
-def endpoint_rows(fn, instances, backend, condition, recorder, record_n) -> tuple[list[dict] | None, str | None, list[dict]]:
-    """Score through the endpoint (first the recorded items, then the rest), keeping every exchange."""
-    rows, error, exchanges = [], None, []
-    for part in (instances[:record_n], instances[record_n:]):
-        if not part:
-            continue
-        with recorder.active() as (log, start):
-            try:
-                rows += fn(part, ScoringContext(backend, condition))
-            except BackendError as err:
-                error = str(err)
-            exchanges.append(log[start:])
-    return (None if error else rows), error, exchanges
-
-
-def write_fixture(folder: Path, name: str, exchanges: list[dict]) -> list[str]:
-    names = []
-    for k, ex in enumerate(exchanges):
-        path = folder / f"{name}-{k:03d}.json"
-        path.write_text(json.dumps(ex, indent=1, ensure_ascii=False) + "\n")
-        names.append(path.name)
-    return names
-
-
-def main(argv: list[str] | None = None) -> int:
+def arguments(argv: list[str] | None) -> argparse.Namespace:
+    """The command line; with --replay, the recorded run's items, condition and base URL."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--base-url", help="the endpoint, e.g. http://127.0.0.1:8080/v1")
     ap.add_argument("--replay", type=Path, help="answer every request from the exchanges recorded in this folder (no server)")
@@ -399,130 +88,218 @@ def main(argv: list[str] | None = None) -> int:
         manifest = json.loads((args.replay / "manifest.json").read_text())
         args.items = min(args.items, manifest["recorded_items"])
         args.condition = manifest["condition"]
-        urllib.request.urlopen = Replayer(args.replay)  # for the whole run: nothing is contacted
         args.base_url = args.base_url or manifest["summary"]["base_url"]
     elif not args.base_url:
         ap.error("--base-url is required (or --replay DIR)")
-    base = args.base_url.rstrip("/")
-    record_n = args.items if args.record_items is None else min(args.record_items, args.items)
+    return args
 
-    instances = load_items(args.items)
-    spec = resolve_model("smollm2-135m")
+
+def score_locally(spec, instances: list[dict], condition: str, threads: int | None):
+    """The transformers backend's rows on the packaged model: (backend, choice rows, logprob rows, seconds)."""
     t0 = time.perf_counter()
-    local = TransformersBackend(spec, threads=args.threads)
-    local_choice = score_choice(instances, ScoringContext(local, args.condition))
-    local_logprob = score_logprob(instances, ScoringContext(local, args.condition))
-    t_local = time.perf_counter() - t0
+    local = TransformersBackend(spec, threads=threads)
+    local_choice = score_choice(instances, ScoringContext(local, condition))
+    local_logprob = score_logprob(instances, ScoringContext(local, condition))
+    return local, local_choice, local_logprob, time.perf_counter() - t0
 
-    models = _http(f"{base}/models")
+
+def served_model(base: str, requested: str | None) -> tuple[dict, list[str], str]:
+    """(the /v1/models exchange, the ids it lists, the model to request: `requested`, else the first listed)."""
+    models = http_exchange(f"{base}/models")
     served = [m.get("id") for m in (models["response"].get("data") or [])] if isinstance(models["response"], dict) else []
-    model = args.model or (served[0] if served else "smollm2-135m")
+    return models, served, requested or (served[0] if served else "smollm2-135m")
+
+
+def endpoint_rows(fn, instances, backend, condition, recorder, record_n) -> tuple[list[dict] | None, str | None, list[dict]]:
+    """Score through the endpoint (first the recorded items, then the rest), keeping every exchange."""
+    rows, error, exchanges = [], None, []
+    for part in (instances[:record_n], instances[record_n:]):
+        if not part:
+            continue
+        with recorder.active() as (log, start):
+            try:
+                rows += fn(part, ScoringContext(backend, condition))
+            except BackendError as err:
+                error = str(err)
+            exchanges.append(log[start:])
+    return (None if error else rows), error, exchanges
+
+
+def score_endpoint(args, base: str, model: str, spec, instances: list[dict], record_n: int):
+    """Every (mode, protocol) of ENDPOINT_RUNS through OpenAIBackend: ({key: (rows or None, refusal, exchanges)}, seconds)."""
     recorder = Recorder()
     kw = {"base_url": base, "concurrency": 1, "timeout": args.timeout, "max_retries": 1, "backoff": 0.5}
-    chat = OpenAIBackend(model, mode="chat", **kw)
-    comp = OpenAIBackend(model, mode="completions", chat_template_from=spec.source, **kw)
-    tokenizer = local.tokenizer
-
+    backends = {"chat": OpenAIBackend(model, mode="chat", **kw),
+                "completions": OpenAIBackend(model, mode="completions", chat_template_from=spec.source, **kw)}
     t0 = time.perf_counter()
-    runs = {
-        ("chat", "choice"): endpoint_rows(score_choice, instances, chat, args.condition, recorder, record_n),
-        ("completions", "choice"): endpoint_rows(score_choice, instances, comp, args.condition, recorder, record_n),
-        ("completions", "logprob"): endpoint_rows(score_logprob, instances, comp, args.condition, recorder, record_n),
-    }
-    t_endpoint = time.perf_counter() - t0
+    runs = {(mode, protocol): endpoint_rows(fn, instances, backends[mode], args.condition, recorder, record_n)
+            for (mode, protocol), fn in ENDPOINT_RUNS.items()}
+    return runs, time.perf_counter() - t0
+
+
+def raw_readings(runs: dict, instances: list[dict], condition: str, tokenizer) -> dict[str, dict]:
+    """The replies re-read here (endpoint_raw), whatever the backend made of them: chat, completions choice, logprob."""
     every = {key: [ex for part in run[2] for ex in part] for key, run in runs.items()}
+    return {"chat": chat_raw(every[("chat", "choice")], instances, condition, tokenizer),
+            "completions": completions_choice_raw(every[("completions", "choice")], instances, condition, tokenizer),
+            "logprob": logprob_raw(every[("completions", "logprob")], instances, condition, tokenizer)}
 
-    raw_chat = chat_raw(every[("chat", "choice")], instances, args.condition, tokenizer)
-    raw_comp = completions_choice_raw(every[("completions", "choice")], instances, args.condition, tokenizer)
-    raw_lp = logprob_raw(every[("completions", "logprob")], instances, args.condition, tokenizer)
 
-    # Probes of the prefill: one choice prompt sent with the prefill + continue_final_message, with the
-    # prefill and no flag, and with no prefill at all; the first generated token tells which was honoured.
-    probe_chat = choice_prompts(instances[0], args.condition)[0].chat
+def send_probes(base: str, model: str, instance: dict, condition: str, tokenizer) -> tuple[list[dict], dict[str, dict]]:
+    """Probes of the prefill (one choice prompt with the prefill + continue_final_message, with the
+    prefill and no flag, with no prefill at all, and in completions mode with the local template): the
+    first generated token tells which was honoured. And requests naming a model the server does not serve.
+
+    Returns:
+        (the four probe exchanges, {mode: the unknown-model exchange})."""
+    probe_chat = choice_prompts(instance, condition)[0].chat
     pre = [*probe_chat, {"role": "assistant", "content": CHOICE_PREFILL}]
     common = {"model": model, "max_tokens": 3, "temperature": 0, "logprobs": True, "top_logprobs": 5}
     probes = [
-        _http(f"{base}/chat/completions", {**common, "messages": pre, "continue_final_message": True, "add_generation_prompt": False}),
-        _http(f"{base}/chat/completions", {**common, "messages": pre}),
-        _http(f"{base}/chat/completions", {**common, "messages": probe_chat}),
-        _http(f"{base}/completions", {"model": model, "prompt": _render(tokenizer, probe_chat) + CHOICE_PREFILL, "max_tokens": 3,
-                                      "temperature": 0, "logprobs": 5}),
+        http_exchange(f"{base}/chat/completions", {**common, "messages": pre, "continue_final_message": True,
+                                                   "add_generation_prompt": False}),
+        http_exchange(f"{base}/chat/completions", {**common, "messages": pre}),
+        http_exchange(f"{base}/chat/completions", {**common, "messages": probe_chat}),
+        http_exchange(f"{base}/completions", {"model": model, "prompt": render_prompt(tokenizer, probe_chat) + CHOICE_PREFILL,
+                                              "max_tokens": 3, "temperature": 0, "logprobs": 5}),
     ]
-    unknown_name = "no-such-model-served-here"
     unknown = {
-        "chat": _http(f"{base}/chat/completions", {**common, "model": unknown_name, "messages": probe_chat}),
-        "completions": _http(f"{base}/completions", {"model": unknown_name, "prompt": _render(tokenizer, probe_chat),
-                                                     "max_tokens": 3, "temperature": 0, "logprobs": 5}),
+        "chat": http_exchange(f"{base}/chat/completions", {**common, "model": UNKNOWN_MODEL, "messages": probe_chat}),
+        "completions": http_exchange(f"{base}/completions", {"model": UNKNOWN_MODEL, "prompt": render_prompt(tokenizer, probe_chat),
+                                                             "max_tokens": 3, "temperature": 0, "logprobs": 5}),
+    }
+    return probes, unknown
+
+
+def probe_text(ex: dict) -> Any:
+    """What a probe's reply says: its first choice's text (the error body when it has no choices)."""
+    r = ex["response"]
+    if not isinstance(r, dict) or "choices" not in r:
+        return r
+    c = r["choices"][0]
+    return c.get("message", {}).get("content") if "message" in c else c.get("text")
+
+
+def agreement(local_choice: list[dict], local_logprob: list[dict], runs: dict, raw: dict[str, dict]) -> dict[str, Any]:
+    """Each endpoint reading against the local rows: the backend's own rows (or its refusal) and the raw readings."""
+    def through_backend(key, stats, local):
+        rows, refused = runs[key][0], runs[key][1]
+        return {"refused": refused} | (stats(local, rows) if rows else {})
+
+    chat, comp, lp = raw["chat"], raw["completions"], raw["logprob"]
+    return {
+        "choice_chat": through_backend(("chat", "choice"), choice_stats, local_choice),
+        "choice_chat_unchecked": choice_stats(local_choice, chat["rows"]) | {
+            "first_tokens": chat["first_tokens"], "usage_prompt_tokens_match": chat["usage_prompt_tokens_match"]},
+        "choice_completions": through_backend(("completions", "choice"), choice_stats, local_choice),
+        "choice_completions_raw": choice_stats(local_choice, comp["rows"]) | {
+            "first_tokens": comp["first_tokens"], "usage_prompt_tokens_equal_local": comp["usage_prompt_tokens_equal_local"]},
+        "logprob_completions": through_backend(("completions", "logprob"), logprob_stats, local_logprob),
+        "logprob_by_text_offset": logprob_stats(local_logprob, lp["rows_offset"]),
+        "logprob_by_token_alignment": logprob_stats(local_logprob, lp["rows_aligned"]),
     }
 
-    def probe_text(ex):
-        r = ex["response"]
-        if not isinstance(r, dict) or "choices" not in r:
-            return r
-        c = r["choices"][0]
-        return c.get("message", {}).get("content") if "message" in c else c.get("text")
 
+def echo_summary(answers: list[dict]) -> dict[str, Any]:
+    """What the echoed completions say about the server's tokens and offsets, over every answer."""
+    return {
+        "offset_shift_chars": sorted({a["offset_shift_chars"] for a in answers}),
+        "echoed_prompt_minus_local_tokens": sorted({a["echoed_prompt_tokens"] - a["local_tokens_full"] for a in answers}),
+        "usage_prompt_minus_local_tokens": sorted({(a["server_prompt_tokens"] or 0) - a["local_tokens_full"] for a in answers}),
+        "replies_with_no_generated_token": sum(a["generated_tokens"] == 0 for a in answers),
+        "empty_token_strings": sorted({a["empty_token_strings"] for a in answers}),
+        "first_echoed_token": sorted({a["first_echoed_token"] for a in answers}),
+        "aligned_tokens_spell_answer": sum(a["aligned_spells_answer"] for a in answers),
+        "answers": len(answers),
+        "offset_scored_vs_local": [[a["offset_scored_tokens"], a["local_tokens_answer"]] for a in answers],
+    }
+
+
+def probe_summary(probes: list[dict], unknown: dict[str, dict]) -> dict[str, Any]:
+    """The prefill probes' first texts, and how the server answered a model it does not serve."""
+    names = ("chat prefill + continue_final_message", "chat prefill, no flag", "chat, no prefill", "completions, local template + prefill")
+    return {
+        "prefill_probe_first_text": {name: probe_text(ex) for name, ex in zip(names, probes, strict=True)},
+        "unknown_model": {mode: {"status": ex["status"],
+                                 "served_as": (ex["response"] or {}).get("model") if isinstance(ex["response"], dict) else None,
+                                 "text": probe_text(ex)} for mode, ex in unknown.items()},
+    }
+
+
+def write_fixture(folder: Path, name: str, exchanges: list[dict]) -> list[str]:
+    """Each exchange as `folder/<name>-NNN.json`; the file names."""
+    names = []
+    for k, ex in enumerate(exchanges):
+        path = folder / f"{name}-{k:03d}.json"
+        path.write_text(json.dumps(ex, indent=1, ensure_ascii=False) + "\n")
+        names.append(path.name)
+    return names
+
+
+def record(folder: Path, runs: dict, models: dict, probes: list[dict], unknown: dict[str, dict], manifest: dict) -> None:
+    """The fixtures a replay needs (the recorded items' exchanges, models, probes, unknown-model replies)
+    and `manifest.json` (`manifest` plus the list of files), replacing the folder's old JSON files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.json"):
+        old.unlink()
+    files = []
+    for (mode, protocol), run in runs.items():
+        files += write_fixture(folder, f"{mode}-{protocol}", run[2][0] if run[2] else [])
+    (folder / "models.json").write_text(json.dumps(models, indent=1) + "\n")
+    files.append("models.json")
+    for mode, ex in unknown.items():
+        files += write_fixture(folder, f"{mode}-unknown_model", [ex])
+    files += write_fixture(folder, "chat-prefill_probe", probes[:3])
+    files += write_fixture(folder, "completions-prefill_probe", probes[3:])
+    described = {k: v for k, v in manifest.items() if k != "summary"} | {"files": sorted(files), "summary": manifest["summary"]}
+    (folder / "manifest.json").write_text(json.dumps(described, indent=1, ensure_ascii=False) + "\n")
+
+
+def recorded_manifest(summary: dict, record_n: int, local_choice: list[dict], local_logprob: list[dict]) -> dict[str, Any]:
+    """What manifest.json says besides its files: the recorded items, the settings, the local rows and the summary."""
+    return {
+        "what": "real replies of an OpenAI-compatible llama-cpp-python server serving the packaged SmolLM2-135M-Instruct GGUF, "
+                "recorded by benchmarks/endpoint_agreement.py; each other file is one exchange {path, status, request, response} "
+                "in the order the backend sent them (concurrency 1)",
+        "recorded_items": record_n, "instance_ids": summary["instance_ids"][:record_n], "condition": summary["condition"],
+        "requested_model": summary["requested_model"], "chat_template_from": "smollm2-135m (pipeline.models.materialise_embedded)",
+        "local_choice": local_choice[:record_n], "local_logprob": local_logprob[:record_n],
+        "summary": {k: v for k, v in summary.items() if k != "local"},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Score the items locally and through the endpoint (or its recording), compare, print, and record on request.
+
+    Args:
+        argv: the command line (default: sys.argv[1:]).
+    Returns:
+        0 (a refusing backend is reported in the summary, not as a failure)."""
+    args = arguments(argv)
+    if args.replay:
+        urllib.request.urlopen = Replayer(args.replay)  # for the whole run: nothing is contacted
+    base = args.base_url.rstrip("/")
+    record_n = args.items if args.record_items is None else min(args.record_items, args.items)
+    instances = load_items(args.items)
+    spec = resolve_model("smollm2-135m")
+    local, local_choice, local_logprob, t_local = score_locally(spec, instances, args.condition, args.threads)
+    models, served, model = served_model(base, args.model)
+    runs, t_endpoint = score_endpoint(args, base, model, spec, instances, record_n)
+    raw = raw_readings(runs, instances, args.condition, local.tokenizer)
+    probes, unknown = send_probes(base, model, instances[0], args.condition, local.tokenizer)
     summary: dict[str, Any] = {
         "base_url": base, "served_models": served, "requested_model": model, "items": len(instances),
         "condition": args.condition, "instance_ids": [i["instance_id"] for i in instances],
         "seconds": {"local": round(t_local, 1), "endpoint": round(t_endpoint, 1)},
-        "choice_chat": {"refused": runs[("chat", "choice")][1]} | (choice_stats(local_choice, runs[("chat", "choice")][0]) if runs[("chat", "choice")][0] else {}),
-        "choice_chat_unchecked": choice_stats(local_choice, raw_chat["rows"]) | {"first_tokens": raw_chat["first_tokens"],
-                                                                                 "usage_prompt_tokens_match": raw_chat["usage_prompt_tokens_match"]},
-        "choice_completions": {"refused": runs[("completions", "choice")][1]} | (choice_stats(local_choice, runs[("completions", "choice")][0]) if runs[("completions", "choice")][0] else {}),
-        "choice_completions_raw": choice_stats(local_choice, raw_comp["rows"]) | {"first_tokens": raw_comp["first_tokens"],
-                                                                                  "usage_prompt_tokens_equal_local": raw_comp["usage_prompt_tokens_equal_local"]},
-        "logprob_completions": {"refused": runs[("completions", "logprob")][1]} | (logprob_stats(local_logprob, runs[("completions", "logprob")][0]) if runs[("completions", "logprob")][0] else {}),
-        "logprob_by_text_offset": logprob_stats(local_logprob, raw_lp["rows_offset"]),
-        "logprob_by_token_alignment": logprob_stats(local_logprob, raw_lp["rows_aligned"]),
-        "echo": {
-            "offset_shift_chars": sorted({a["offset_shift_chars"] for a in raw_lp["answers"]}),
-            "echoed_prompt_minus_local_tokens": sorted({a["echoed_prompt_tokens"] - a["local_tokens_full"] for a in raw_lp["answers"]}),
-            "usage_prompt_minus_local_tokens": sorted({(a["server_prompt_tokens"] or 0) - a["local_tokens_full"] for a in raw_lp["answers"]}),
-            "replies_with_no_generated_token": sum(a["generated_tokens"] == 0 for a in raw_lp["answers"]),
-            "empty_token_strings": sorted({a["empty_token_strings"] for a in raw_lp["answers"]}),
-            "first_echoed_token": sorted({a["first_echoed_token"] for a in raw_lp["answers"]}),
-            "aligned_tokens_spell_answer": sum(a["aligned_spells_answer"] for a in raw_lp["answers"]),
-            "answers": len(raw_lp["answers"]),
-            "offset_scored_vs_local": [[a["offset_scored_tokens"], a["local_tokens_answer"]] for a in raw_lp["answers"]],
-        },
-        "prefill_probe_first_text": {
-            "chat prefill + continue_final_message": probe_text(probes[0]), "chat prefill, no flag": probe_text(probes[1]),
-            "chat, no prefill": probe_text(probes[2]), "completions, local template + prefill": probe_text(probes[3]),
-        },
-        "unknown_model": {mode: {"status": ex["status"], "served_as": (ex["response"] or {}).get("model") if isinstance(ex["response"], dict) else None,
-                                 "text": probe_text(ex)} for mode, ex in unknown.items()},
+        **agreement(local_choice, local_logprob, runs, raw), "echo": echo_summary(raw["logprob"]["answers"]),
+        **probe_summary(probes, unknown),
         "local": {"backend": local.describe(), "choice": local_choice, "logprob": local_logprob},
         "platform": {"python": platform.python_version(), "machine": platform.machine()},
     }
     if args.record:
-        folder = args.record
-        folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.glob("*.json"):
-            old.unlink()
-        files = []
-        for (mode, protocol), run in runs.items():
-            files += write_fixture(folder, f"{mode}-{protocol}", run[2][0] if run[2] else [])
-        (folder / "models.json").write_text(json.dumps(models, indent=1) + "\n")
-        files.append("models.json")
-        for mode, ex in unknown.items():
-            files += write_fixture(folder, f"{mode}-unknown_model", [ex])
-        files += write_fixture(folder, "chat-prefill_probe", probes[:3])
-        files += write_fixture(folder, "completions-prefill_probe", probes[3:])
-        manifest = {
-            "what": "real replies of an OpenAI-compatible llama-cpp-python server serving the packaged SmolLM2-135M-Instruct GGUF, "
-                    "recorded by benchmarks/endpoint_agreement.py; each other file is one exchange {path, status, request, response} "
-                    "in the order the backend sent them (concurrency 1)",
-            "recorded_items": record_n, "instance_ids": summary["instance_ids"][:record_n], "condition": args.condition,
-            "requested_model": model, "chat_template_from": "smollm2-135m (pipeline.models.materialise_embedded)",
-            "local_choice": local_choice[:record_n], "local_logprob": local_logprob[:record_n],
-            "files": sorted(files), "summary": {k: v for k, v in summary.items() if k != "local"},
-        }
-        (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
-
-    out = json.dumps(summary, indent=1, ensure_ascii=False, default=str)
+        record(args.record, runs, models, probes, unknown, recorded_manifest(summary, record_n, local_choice, local_logprob))
     if args.json:
-        args.json.write_text(out + "\n")
+        args.json.write_text(json.dumps(summary, indent=1, ensure_ascii=False, default=str) + "\n")
     _print_table(summary)
     print(json.dumps({k: v for k, v in summary.items() if k not in ("local", "instance_ids")}, default=str))
     return 0

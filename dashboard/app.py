@@ -5,8 +5,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.common import carried_params, flush_url, settle_long_lived_objects
 from dashboard.fragments import draw_navigation, set_navigation
+from dashboard.page import settle_long_lived_objects
+from dashboard.url import carried_params, flush_url
 
 HERE = Path(__file__).parent
 st.set_page_config(page_title="MVPBench Explorer", layout="wide")

@@ -1,4 +1,5 @@
-"""The group charts (Groups, Models): a height that follows the number of rows and a label on every row.
+"""Every page's chart is drawn by `show_chart`, with its export label under it. The group charts
+(Groups, Models): a height that follows the number of rows and a label on every row.
 
 Streamlit sizes a chart drawn at the container's width with autosize "fit": the whole chart, axes and
 the export label under it included, squeezed into the height the spec gives, so four groups got 128
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import altair as alt
 import polars as pl
+import streamlit as st
 
 from analysis.present.display import TOO_FEW, group_label
 from analysis.present.display_cells import NO_DATA
@@ -119,3 +121,20 @@ def runs_chart(cells: pl.DataFrame, metric: str) -> alt.LayerChart:
     # with a y offset the step is each run's slot within a group's band: the band grows with the runs
     return (whiskers + points).properties(height=alt.Step(RUN_ROW),
                                           autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
+
+
+def show_chart(chart, provenance, **kwargs):
+    """Draw a chart with its export label under it, so an image saved from the chart's menu (Save as
+    PNG/SVG) says DEMO or not, the benchmark and its hash, the runs, the filters and the date. Every
+    page's chart goes through here.
+
+    Args:
+        chart: an Altair chart or a Vega-Lite spec (dict). provenance: analysis.present.provenance.Provenance.
+        kwargs: for st.vega_lite_chart (width, key, on_select, ...).
+
+    Returns:
+        What st.vega_lite_chart returns (the selection event when `on_select` is set)."""
+    from analysis.present.provenance import export_label, label_spec
+
+    spec = chart if isinstance(chart, dict) else chart.to_dict()
+    return st.vega_lite_chart(spec=label_spec(spec, export_label(provenance)), **kwargs)

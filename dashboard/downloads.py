@@ -7,12 +7,12 @@ pandas: `skiprows=1`), a Parquet file in its schema's key-value metadata (`mvpbe
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import polars as pl
 import streamlit as st
 
-from dashboard.common import PAGE_BENCHMARK, current_signature, run_provenance
+from dashboard.data import PAGE_BENCHMARK, current_signature, run_provenance
+from dashboard.view import View
 
 
 def table_bytes(df: pl.DataFrame, kind: str, provenance=None) -> bytes:
@@ -75,13 +75,19 @@ def run_details(name: str, root: str, signature: str) -> dict[str, dict]:
             for r in run_provenance(name, root, signature).iter_rows(named=True) if r["model"] != "manifest unreadable"}
 
 
-def report_provenance(view: str, name: str, root: Path, meta: dict, run_ids: list[str], filters: dict[str, str]):
+def report_provenance(kind: str, view: View, run_ids: list[str], filters: dict[str, str]):
     """Where an export's numbers come from: benchmark, content hash, DEMO or not (as the page's DEMO
-    banner decides: benchmark.json's `synthetic`), runs, filters, now. Every export of the view takes it."""
+    banner decides: benchmark.json's `synthetic`), runs, filters, now. Every export of the view takes it.
+
+    Args:
+        kind: the page ("groups", "map", ...). view: the page's View (its benchmark).
+        run_ids: the runs its numbers come from. filters: every active filter, in words.
+    Returns:
+        An analysis.present.provenance.Provenance."""
     from analysis.present.provenance import Provenance
 
-    details = run_details(name, str(root), current_signature(name, root))
-    return Provenance(view=view, benchmark=name, content_hash=meta.get("content_hash", ""), synthetic=bool(meta.get("synthetic")),
+    details = run_details(view.name, str(view.root), current_signature(view.name, view.root))
+    return Provenance(view=kind, benchmark=view.name, content_hash=view.content_hash, synthetic=bool(view.meta.get("synthetic")),
                       runs=[details.get(r, {"run_id": r}) for r in run_ids], filters=filters, created=_now())
 
 

@@ -17,7 +17,8 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from analysis.data.cache import runs_signature
-from dashboard.common import SIGNATURE, flush_url
+from dashboard.data import SIGNATURE
+from dashboard.url import flush_url
 
 NAVIGATION = "_navigation"  # the callable that draws the sidebar's page links (set by app.py each full run)
 NAVIGATION_DRAWN = "_navigation_drawn"

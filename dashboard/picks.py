@@ -1,7 +1,7 @@
 """Picking a thing by clicking it: a row of a table (the keyboard's and the phone's way to pick a
 place, the Items page's way to open an item) or a shape on the map, with the pick kept in the URL.
 
-The URL holds the pick (dashboard.common.remember); a widget's own selection is only an input. A run
+The URL holds the pick (dashboard.url.remember); a widget's own selection is only an input. A run
 asks each widget whether the person just picked something with it (its selection changed since the
 last run saw it); if so that pick wins, else the URL's value does (Back, Forward, a shared link).
 A table whose selection no longer says what the URL says is drawn afresh under a new key with the

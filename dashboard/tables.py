@@ -1,13 +1,32 @@
-"""A table whose rows open what they name (issue 27, item 3): one click on a row puts it in the URL,
-so a shared link shows the same drill and the browser's Back undoes it (dashboard.common writes the
-URL once per run: one history entry per click)."""
+"""Tables in words: their column tooltips and formats (`table_config`), and a table whose rows open
+what they name (issue 27, item 3): one click on a row puts it in the URL, so a shared link shows the
+same drill and the browser's Back undoes it (dashboard.url writes the URL once per run: one history
+entry per click)."""
 
 from __future__ import annotations
 
 import polars as pl
 import streamlit as st
 
-from dashboard.common import remember, table_config
+from dashboard.url import remember
+
+
+def table_config(frame: pl.DataFrame) -> dict:
+    """Column tooltips (analysis.present.display.HELP) and one-decimal formats for a table in words.
+
+    Args:
+        frame: the table as shown (headers in words). Returns: st.dataframe's column_config for it."""
+    from analysis.present.display import HELP
+
+    config = {}
+    for column in frame.columns:
+        helptext = HELP.get(column)
+        if column.endswith(", %") or column.endswith("points"):
+            config[column] = st.column_config.NumberColumn(column, help=helptext, format="%.1f")
+        elif helptext:
+            config[column] = st.column_config.Column(column, help=helptext)
+    return config
+
 
 _SEEN = "_picked_in"  # per URL key: the options the last run offered (a pick from a table no longer shown is no notice)
 

@@ -13,14 +13,18 @@ from analysis.data.results import metric_name
 from analysis.data.selection import metric_mismatch
 from analysis.present.verdict import comparison_verdict
 from analysis.stats.resampling import DEFAULT_REPLICATES
-from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from analysis.stats.diagnostics import position_warning
 from analysis.present.display import (DEFINITIONS, PLAIN_SHARE_DEFINITION, change_display, difference_display, group_label, overall_display,
                               paired_test_lines)
 from analysis.data.names import short_run
-from dashboard.charts import row_axis, sized
-from dashboard.common import choose, choose_int, page_data, provenance, run_diagnostics, run_index, show_chart, table_config
+from dashboard.charts import row_axis, show_chart, sized
+from dashboard.data import run_diagnostics
 from dashboard.downloads import export_buttons, report_provenance, share_button
+from dashboard.page import show_page
+from dashboard.pickers import select_min_users
+from dashboard.tables import table_config
+from dashboard.url import choose
+from dashboard.view import View
 
 
 @st.cache_data(show_spinner=False)
@@ -40,11 +44,12 @@ def partner(index: pl.DataFrame, run_a: str, others: list[str]) -> str | None:
     return ranked[0] if ranked else None
 
 
-def pick_runs(index: pl.DataFrame) -> tuple[str, str | None, str, int, dict]:
+def pick_runs(view: View) -> tuple[View, str, str | None, dict]:
     """A and B (default: the most meaningful pair, e.g. base vs tuned under one protocol), the grouping
-    and the minimum; run names are short, full ids beneath. B offers only runs of A's metric, so
-    changing A to a run of another metric moves B with it (before, B stayed and the page showed only
-    a refusal); B is None when no other run has A's metric."""
+    and the minimum (in the returned View); run names are short, full ids beneath. B offers only runs
+    of A's metric, so changing A to a run of another metric moves B with it (before, B stayed and the
+    page showed only a refusal); B is None when no other run has A's metric. `info`: run id → its index row."""
+    index = view.index
     info = {r["run_id"]: r for r in index.iter_rows(named=True)}
     runs = sorted(info)
     label = lambda r: short_run(info[r]["model"], info[r]["protocol"], info[r]["condition"])  # noqa: E731
@@ -61,9 +66,7 @@ def pick_runs(index: pl.DataFrame) -> tuple[str, str | None, str, int, dict]:
                        format_func=label)
         st.caption(f"A = `{run_a}`, B = `{run_b}`")
     grouping = choose(c3, "Per group", list(GROUPINGS), "grouping", "c_grouping", "special_region", format_func=group_label)
-    min_users = choose_int(st.sidebar, "Minimum effective people per group", MIN_PEOPLE_FLOOR, 500, "min_users", "c_min_users",
-                           MIN_EFFECTIVE_PEOPLE)
-    return run_a, run_b, grouping, min_users, info
+    return view.having(grouping=grouping, min_users=select_min_users("c_min_users")), run_a, run_b, info
 
 
 def difference_chart(groups: pl.DataFrame, grouping: str, metric: str) -> alt.LayerChart:
@@ -84,9 +87,9 @@ def difference_chart(groups: pl.DataFrame, grouping: str, metric: str) -> alt.La
     return sized(zero + whiskers + points)
 
 
-def cautions(scored: pl.LazyFrame, state: str, runs: dict[str, str]) -> list[str]:
+def cautions(view: View, runs: dict[str, str]) -> list[str]:
     """A line for each of A and B whose choices are mostly position (their difference is then mostly noise)."""
-    diagnostics = run_diagnostics(scored, state)
+    diagnostics = run_diagnostics(view.scored, view.state)
     lines = [f"**{side}:** {w}" for side, run in runs.items() if (w := position_warning(diagnostics, run))]
     for line in lines:
         st.warning(line, icon="⚠️")
@@ -98,10 +101,10 @@ def people_of(_scored: pl.LazyFrame, state: str, run_a: str, run_b: str) -> dict
     return run_people(_scored, [run_a, run_b])
 
 
-def population_note(scored: pl.LazyFrame, state: str, run_a: str, run_b: str, result: PairedComparison) -> list[str]:
+def population_note(view: View, run_a: str, run_b: str, result: PairedComparison) -> list[str]:
     """A line when the comparison's A and B figures (shared instances only) cover other people than
     each run's own figure on the Overview, so 50.5% here against 50.9% there is not a contradiction."""
-    people = people_of(scored, state, run_a, run_b)
+    people = people_of(view.scored, view.state, run_a, run_b)
     note = shared_people_note(result.overall, people[run_a], people[run_b])
     if note:
         st.info(note, icon="ℹ️")
@@ -119,16 +122,17 @@ def report_parts(result: dict, grouping: str, metric: str, caution: list[str] = 
                if result.disparity_change is not None else [])])
 
 
-def findings(result: PairedComparison, grouping: str, metric: str, name: str, prov) -> None:
+def findings(view: View, result: PairedComparison, metric: str) -> None:
     """The comparison's verdict, figures, tests, chart, table and downloads.
 
     Args:
-        result: `compare_runs` output with a grouping. grouping: its group column. metric: the runs'
-        metric. name: the benchmark (the downloads' file names). prov: the view's Provenance, whose
-        label the chart and the downloads carry.
+        view: the page's View: its grouping (the group column), its benchmark (the downloads' file
+        names) and its provenance, whose label the chart and the downloads carry.
+        result: `compare_runs` output with that grouping. metric: the runs' metric.
     Returns:
         None (it draws).
     """
+    grouping, name, prov = view.grouping, view.name, view.provenance
     o = result.overall
     for line in comparison_verdict(result, metric):
         st.markdown(line)
@@ -154,40 +158,34 @@ def findings(result: PairedComparison, grouping: str, metric: str, name: str, pr
         st.dataframe(change, hide_index=True, column_config=table_config(change))
 
 
-def render() -> None:
-    data = page_data()
-    if not data:
-        return
-    name, root, meta, state, scored = data
-    st.title("Compare two runs")
-    index = run_index(scored, state)
-    if index.height < 2:
-        st.info("Comparisons need two runs over the same instances (e.g. the same model with and without the profile).")
-        provenance(name, root, meta)
-        return
-    run_a, run_b, grouping, min_users, info = pick_runs(index)
+def body(view: View) -> None:
+    """A and B picked, then their comparison (or why there is none)."""
+    view, run_a, run_b, info = pick_runs(view)
     if run_b is None:
         st.info(f"No other run measures {metric_name(info[run_a]['protocol'])}: pick another A to compare.")
-        provenance(name, root, meta)
         return
     protocol_a, protocol_b = info[run_a]["protocol"], info[run_b]["protocol"]
     if refusal := metric_mismatch(protocol_a, protocol_b):  # the API's refusal (analysis.stats.paired.compare_runs), word for word
         st.error(refusal)
-    else:
-        result = compare(scored, state, run_a, run_b, grouping, min_users)
-        if result is None:
-            st.warning("These two runs share no instance: nothing to compare.")
-        else:
-            caution = cautions(scored, state, {"A": run_a, "B": run_b})
-            caution += population_note(scored, state, run_a, run_b, result)
-            filters = {"Per group": group_label(grouping), "A": short_run(**{k: info[run_a][k] for k in ("model", "protocol", "condition")}),
-                       "B": short_run(**{k: info[run_b][k] for k in ("model", "protocol", "condition")}),
-                       "Minimum effective people": str(min_users)}
-            # built before the chart and the downloads: each carries the label (DEMO, hash, runs, filters, date)
-            prov = report_provenance("compare", name, root, meta, [run_a, run_b], filters)
-            findings(result, grouping, metric_name(protocol_a), name, prov)
-            share_button(prov, lambda: report_parts(result, grouping, metric_name(protocol_a), caution), "compare_share")
-    provenance(name, root, meta)
+        return
+    result = compare(view.scored, view.state, run_a, run_b, view.grouping, view.min_users)
+    if result is None:
+        st.warning("These two runs share no instance: nothing to compare.")
+        return
+    caution = cautions(view, {"A": run_a, "B": run_b}) + population_note(view, run_a, run_b, result)
+    filters = {"Per group": group_label(view.grouping), "A": short_run(**{k: info[run_a][k] for k in ("model", "protocol", "condition")}),
+               "B": short_run(**{k: info[run_b][k] for k in ("model", "protocol", "condition")}),
+               "Minimum effective people": str(view.min_users)}
+    # built before the chart and the downloads: each carries the label (DEMO, hash, runs, filters, date)
+    view = view.having(provenance=report_provenance("compare", view, [run_a, run_b], filters))
+    findings(view, result, metric_name(protocol_a))
+    share_button(view.provenance, lambda: report_parts(result, view.grouping, metric_name(protocol_a), caution), "compare_share")
+
+
+def render() -> None:
+    """The Compare page (dashboard.page.show_page around `body`)."""
+    show_page("Compare two runs", body, runs_needed=2,
+              empty="Comparisons need two runs over the same instances (e.g. the same model with and without the profile).")
 
 
 if __name__ == "__main__":

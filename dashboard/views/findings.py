@@ -14,10 +14,15 @@ from analysis.data.groupings import GROUPINGS
 from analysis.data.metrics import ESTIMAND_DEFINITION
 from analysis.stats.report import disparity_report
 from analysis.stats.resampling import DEFAULT_REPLICATES
-from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
+from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE
 from analysis.present.verdict import literal
 from analysis.present.verdict_findings import findings_claims, say_finding
-from dashboard.common import choose, choose_int, page_data, position_caution, provenance, run_index, select_run, table_config
+from dashboard.cautions import position_caution
+from dashboard.page import show_page
+from dashboard.pickers import select_min_users, select_run
+from dashboard.tables import table_config
+from dashboard.url import choose
+from dashboard.view import Run, View
 
 SCOPES = ("run", "protocol")  # the chosen run, or every run of its protocol (one metric: like with like)
 # Countries are drawn on the Map (Groups lists every other grouping); the Map's `where` for each.
@@ -37,17 +42,16 @@ def scan(_scored: pl.LazyFrame, state: str, runs: tuple[tuple[str, str, str], ..
     return family_scan(report.groups, minimum=min_users)
 
 
-def controls(scored: pl.LazyFrame, state: str) -> tuple[tuple[str, str, str], list[tuple[str, str, str]], int]:
-    """(the chosen run, the runs scanned, the minimum of effective people), kept in the URL."""
+def controls(view: View) -> tuple[View, list[Run]]:
+    """The chosen run and the minimum of effective people (in the returned View) and the runs scanned, kept in the URL."""
     c1, c2, c3, c4 = st.columns(4)
-    run = select_run(run_index(scored, state), (c1, c2, c3), "f_")
-    index = run_index(scored, state).filter(pl.col("protocol") == run[1]).select("model", "protocol", "condition").unique()
-    alike = sorted(index.iter_rows())
-    words = {"run": "this run", "protocol": f"every {run[1]} run ({len(alike)})"}
+    run = select_run(view.index, (c1, c2, c3), "f_")
+    index = view.index.filter(pl.col("protocol") == run.protocol).select("model", "protocol", "condition").unique()
+    alike = [Run(*r) for r in sorted(index.iter_rows())]
+    words = {"run": "this run", "protocol": f"every {run.protocol} run ({len(alike)})"}
     scope = choose(c4, "Scan", list(SCOPES), "scan", "f_scan", "run", format_func=words.get)
-    min_users = choose_int(st.sidebar, "Minimum effective people per group", MIN_PEOPLE_FLOOR, 500, "min_users", "f_min_users",
-                           MIN_EFFECTIVE_PEOPLE)
-    return run, ([run] if scope == "run" else alike), min_users
+    view = view.with_run(run, min_users=select_min_users("f_min_users"))
+    return view, ([run] if scope == "run" else alike)
 
 
 def page_link(row: dict, name: str, min_users: int) -> None:
@@ -76,28 +80,17 @@ def verdict(found: FamilyScan, name: str, min_users: int) -> list[str]:
     return lines
 
 
-def render() -> None:
-    st.title("Findings")
-    st.caption("For whom does a language model fall short? Every grouping of people scanned at once, and only the gaps that "
-               "survive a correction for everywhere it looked.")
-    data = page_data()
-    if not data:
-        return
-    name, root, meta, state, scored = data
-    if run_index(scored, state).height == 0:
-        st.info("No model results for this benchmark yet: score one with `mvpbench run --benchmark " + name + "`.")
-        provenance(name, root, meta)
-        return
-    _, runs, min_users = controls(scored, state)
+def body(view: View) -> None:
+    """The scan's verdict, its table and what the table means."""
+    view, runs = controls(view)
     for scanned in runs:
-        position_caution(scored, state, *scanned)
+        position_caution(view, scanned)
     try:
-        found = scan(scored, state, tuple(runs), min_users)
+        found = scan(view.scored, view.state, tuple(runs), view.min_users)
     except ValueError as error:  # nothing scored in these runs (every item unscored), or a NaN score: said, not raised
         st.error(f"These runs cannot be scanned: {str(error).splitlines()[0]}")
-        provenance(name, root, meta)
         return
-    verdict(found, name, min_users)
+    verdict(found, view.name, view.min_users)
     st.subheader("Every tested group, findings first")
     shown = findings_display(found.rows, found.metric)
     st.dataframe(shown, hide_index=True, column_config=table_config(shown))
@@ -106,7 +99,12 @@ def render() -> None:
                "below it after Benjamini–Hochberg's false-discovery-rate correction only; not confirmed. Each interval is for one "
                "group on its own; the corrections are what make a finding. " + ESTIMAND_DEFINITION + " Open a finding's page for its "
                "grouping's tests, rank sets and the length and position diagnostics.")
-    provenance(name, root, meta)
+
+
+def render() -> None:
+    """The Findings page (dashboard.page.show_page around `body`)."""
+    show_page("Findings", body, caption="For whom does a language model fall short? Every grouping of people scanned at once, "
+              "and only the gaps that survive a correction for everywhere it looked.")
 
 
 if __name__ == "__main__":

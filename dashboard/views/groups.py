@@ -7,22 +7,24 @@ from dataclasses import replace
 import polars as pl
 import streamlit as st
 
-from analysis.data.groupings import GROUPINGS, REGISTRY, get_grouping
+from analysis.data.groupings import GROUPINGS, get_grouping
 from analysis.stats.groups import grouping_tables
 from analysis.present.render import disparity_display
 from analysis.stats.report import cross_table
-from analysis.data.results import metric_name
 from analysis.present.verdict import grouping_verdict, length_verdict, literal
 from analysis.stats.resampling import DEFAULT_REPLICATES
-from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
+from analysis.data.sizes import MIN_PEOPLE_FLOOR
 from analysis.present.display import DEFINITIONS, choice_display, group_display, group_label, group_length_display, omnibus_line
 from analysis.present.display_cells import heat_cells, heat_display
-from dashboard.charts import forest_chart, heat_chart
-from dashboard.common import (PLACES, choose, choose_int, length_caution, page_data, position_caution, provenance, run_index, select_place,
-                              select_run, show_chart, table_config)
-from dashboard.tables import picked_row
+from dashboard.cautions import length_caution, position_caution
+from dashboard.charts import forest_chart, heat_chart, show_chart
 from dashboard.downloads import export_buttons, report_provenance, share_button
 from dashboard.fragments import run_view
+from dashboard.page import show_page
+from dashboard.pickers import PLACES, select_grouping, select_min_users, select_place, select_run
+from dashboard.tables import picked_row, table_config
+from dashboard.url import choose, choose_int
+from dashboard.view import View
 
 
 @st.cache_data(show_spinner=False)
@@ -64,20 +66,22 @@ def untested_list(table: pl.DataFrame, grouping: str, metric: str) -> None:
             st.dataframe(shown, hide_index=True, column_config=table_config(shown))
 
 
-def heat_map(scored: pl.LazyFrame, state: str, run: tuple[str, str, str], grouping: str, min_users: int, metric: str,
-             place: tuple[str | None, str | None], prov) -> None:
+def heat_map(view: View) -> None:
+    """The place × group heat map of the view's run and grouping, its table and its downloads."""
     st.subheader("Place × group heat map")
     c1, c2 = st.columns(2)
     rows = choose(c1, "Rows", list(PLACES), "heat_rows", "heat_rows", "birth_country", format_func=group_label)
     min_cell = choose_int(c2, "Minimum effective people per cell", MIN_PEOPLE_FLOOR, 500, "heat_min", "heat_min", 10)
-    heat = heat_table(scored, state, *run, rows, grouping, min_users, min_cell, *place)
+    grouping, min_users, metric = view.grouping, view.min_users, view.metric
+    heat = heat_table(view.scored, view.state, *view.run, rows, grouping, min_users, min_cell, *view.place)
     if heat.height == 0:
         st.info(f"No {group_label(rows).lower()} has {min_users}+ people in this selection.")
         return
-    prov = replace(prov, filters={**prov.filters, "Heat map rows": group_label(rows), "Minimum people per cell": str(min_cell)})
+    prov = replace(view.provenance, filters={**view.provenance.filters, "Heat map rows": group_label(rows),
+                                             "Minimum people per cell": str(min_cell)})
     show_chart(heat_chart(heat_cells(heat, rows, grouping), rows, grouping, metric), prov, width="stretch")
-    st.caption(f"Rows with {min_users}+ people{' among the people selected in the sidebar' if place[0] else ''}. Colour is the "
-               f"cell's {metric} minus the overall, in points, on a scale no narrower than ±5; ✱ marks a cell whose gap survives "
+    st.caption(f"Rows with {min_users}+ people{' among the people selected in the sidebar' if view.place.column else ''}. Colour is "
+               f"the cell's {metric} minus the overall, in points, on a scale no narrower than ±5; ✱ marks a cell whose gap survives "
                f"Holm's correction over every cell tested. Cells with fewer than {min_cell} effective people are mid grey and not to "
                "be read; cells no one falls in are pale. Each cell's interval is in its tooltip and in the table below.")
     with st.expander("The heat map's cells as a table"):
@@ -98,11 +102,11 @@ def group_diagnostics(_scored: pl.LazyFrame, state: str, model: str, protocol: s
     return length_controlled_by_group(sel, grouping, min_users=min_users), choice
 
 
-def diagnostics_section(scored: pl.LazyFrame, state: str, run, grouping: str, min_users: int, place) -> list[tuple[str, pl.DataFrame]]:
+def diagnostics_section(view: View) -> list[tuple[str, pl.DataFrame]]:
     """Is a group's gap about values, or about answer length or position? Per group, with intervals."""
-    metric = metric_name(run[1])
-    lengths, choice = group_diagnostics(scored, state, *run, grouping, min_users, *place)
-    tables = [("Gaps at equal answer lengths", group_length_display(lengths, grouping, metric))]
+    grouping = view.grouping
+    lengths, choice = group_diagnostics(view.scored, view.state, *view.run, grouping, view.min_users, *view.place)
+    tables = [("Gaps at equal answer lengths", group_length_display(lengths, grouping, view.metric))]
     if choice is not None:
         tables.append(("Position and order per group", choice_display(choice, grouping)))
     with st.expander("Is it length or position? Diagnostics for these groups"):
@@ -119,16 +123,17 @@ def diagnostics_section(scored: pl.LazyFrame, state: str, run, grouping: str, mi
     return tables
 
 
-def group_drill(scored: pl.LazyFrame, state: str, run, grouping: str, group: str, min_users: int, place, prov) -> None:
+def group_drill(view: View, group: str) -> None:
     """The group picked in the table, opened: its people's answers by another grouping (a place by
     default), each with its gap to the group's own score and its interval."""
-    metric = metric_name(run[1])
+    grouping, metric = view.grouping, view.metric
     st.subheader(f"{group_label(grouping)}: {literal(group)}")
     others = [g for g in (*PLACES, *GROUPINGS) if g != grouping]
     by = choose(st, "Its people by", list(dict.fromkeys(others)), "drill_by", "g_drill_by", "birth_country", format_func=group_label)
-    result = group_tables(scored, state, *run, grouping, group, by, min_users, *place)
+    result = group_tables(view.scored, view.state, *view.run, grouping, group, by, view.min_users, *view.place)
     chart = forest_chart(result.table, by, metric, reference=f"this group's ({group})")
     if chart is not None:
+        prov = view.provenance
         show_chart(chart, replace(prov, filters={**prov.filters, "Group": f"{group_label(grouping)}: {group}"}), width="stretch")
     shown = group_display(result.table, by, metric)
     st.dataframe(shown, hide_index=True, column_config=table_config(shown))
@@ -136,28 +141,24 @@ def group_drill(scored: pl.LazyFrame, state: str, run, grouping: str, group: str
                f"{group_label(by).lower()} tested here. Pick the row again (or press Back) to close it.")
 
 
-def run_controls(scored: pl.LazyFrame, state: str) -> tuple[tuple[str, str, str], str]:
+def run_controls(view: View) -> View:
     """The run and the grouping: inside the view's fragment, so changing them redraws the view only."""
     c1, c2, c3, c4 = st.columns(4)
-    run = select_run(run_index(scored, state), (c1, c2, c3), "g_")
-    # people's groups, then the design's (the value a question targets, its domain, the split); countries are the Map's
-    groupings = [g for g in (*GROUPINGS, *REGISTRY) if g not in ("birth_country", "reside_country")]
-    groupings = list(dict.fromkeys(groupings))
-    grouping = choose(c4, "Grouping", groupings, "grouping", "grouping", "english_proficiency", format_func=group_label)
-    return run, grouping
+    run = select_run(view.index, (c1, c2, c3), "g_")
+    return view.with_run(run, grouping=select_grouping(c4, "grouping"))
 
 
-def sidebar_controls(scored: pl.LazyFrame, state: str) -> tuple[int, tuple[str | None, str | None]]:
+def sidebar_controls(view: View) -> View:
     """The threshold and the people: outside the fragment (a change reruns the page)."""
-    min_users = choose_int(st.sidebar, "Minimum effective people per group", MIN_PEOPLE_FLOOR, 500, "min_users", "g_min_users",
-                           MIN_EFFECTIVE_PEOPLE)
-    return min_users, select_place(scored, state, st.sidebar, "g_")
+    min_users = select_min_users("g_min_users")
+    return view.having(min_users=min_users, place=select_place(view, st.sidebar, "g_"))
 
 
-def view_filters(run, grouping: str, min_users: int, place) -> dict[str, str]:
+def view_filters(view: View) -> dict[str, str]:
     """Every active filter in words, for a shared report and its file name."""
-    return {"Grouping": group_label(grouping), "Only people": f"{PLACES[place[0]]} {place[1]}" if place[0] else "everyone",
-            "Run": " · ".join(run), "Minimum effective people": str(min_users)}
+    place = view.place
+    return {"Grouping": group_label(view.grouping), "Only people": f"{PLACES[place.column]} {place.value}" if place.column else "everyone",
+            "Run": " · ".join(view.run), "Minimum effective people": str(view.min_users)}
 
 
 def report_parts(result, grouping: str, metric: str, min_users: int, verdict: list[str]):
@@ -169,21 +170,34 @@ def report_parts(result, grouping: str, metric: str, min_users: int, verdict: li
              ("Spread between groups", disparity_display(result.disparity.to_dicts()))])
 
 
-def findings(scored: pl.LazyFrame, state: str, run, run_id: str, grouping: str, min_users: int, place, prov) -> tuple[list[str], object]:
-    metric = metric_name(run[1])
-    result = tables(scored, state, *run, grouping, min_users, *place)
-    caution = [*position_caution(scored, state, *run), *length_caution(scored, state, run_id)]
-    verdict = grouping_verdict(result, grouping, metric=metric, minimum=min_users)
-    lengths, _ = group_diagnostics(scored, state, *run, grouping, min_users, *place)
-    if (line := length_verdict(result.table, lengths, grouping, metric)):
+def verdict_lines(view: View, result) -> list[str]:
+    """The grouping's verdict (and the length verdict when length may explain a gap), drawn and returned."""
+    verdict = grouping_verdict(result, view.grouping, metric=view.metric, minimum=view.min_users)
+    lengths, _ = group_diagnostics(view.scored, view.state, *view.run, view.grouping, view.min_users, *view.place)
+    if (line := length_verdict(result.table, lengths, view.grouping, view.metric)):
         verdict.append(line)
     for line in verdict:
         st.markdown(line)
+    return verdict
+
+
+def findings(view: View) -> tuple[list[str], object]:
+    """The verdict, the tests, the forest plot, the groups' table (a row opens its group) and the diagnostics.
+
+    Args:
+        view: the page's View with run, grouping, minimum, place and provenance.
+    Returns:
+        (the verdict's lines, cautions first; the grouping's tables), for the shared report.
+    """
+    grouping, metric, min_users = view.grouping, view.metric, view.min_users
+    result = tables(view.scored, view.state, *view.run, grouping, min_users, *view.place)
+    caution = [*position_caution(view), *length_caution(view)]
+    verdict = verdict_lines(view, result)
     st.markdown(omnibus_line(result.omnibus, min_users))
     st.dataframe(disparity_display(result.disparity.to_dicts()), hide_index=True)
     chart = forest_chart(result.table, grouping, metric)
     if chart is not None:
-        show_chart(chart, prov, width="stretch")
+        show_chart(chart, view.provenance, width="stretch")
         st.caption("Each interval is for one group on its own: with many groups some miss zero by chance. Whether a gap "
                    "survives testing every group at once is the verdict's Holm-corrected finding above.")
     shown = group_display(result.table, grouping, metric)
@@ -195,41 +209,35 @@ def findings(scored: pl.LazyFrame, state: str, run, run_id: str, grouping: str, 
                "spread of the groups' true alignment with noise removed.")
     untested_list(result.table, grouping, metric)
     if group is not None:
-        group_drill(scored, state, run, grouping, group, min_users, place, prov)
-    diagnostics_section(scored, state, run, grouping, min_users, place)
+        group_drill(view, group)
+    diagnostics_section(view)
+    run, place = view.run, view.place
     stem = f"{run[0]}-{run[1]}-{run[2]}-by-{grouping.replace(':', '-')}" + (f"-{place[0]}-{place[1]}" if place[0] else "")
-    export_buttons(result.table, stem, "groups", prov)
+    export_buttons(result.table, stem, "groups", view.provenance)
     return [*caution, *verdict], result
 
 
+def body(view: View) -> None:
+    """The sidebar's pickers, then the run's view (a fragment)."""
+    group_view(sidebar_controls(view))
+
+
 def render() -> None:
-    data = page_data()
-    if not data:
-        return
-    name, root, meta, state, scored = data
-    st.title("Alignment by group")
-    if run_index(scored, state).height == 0:
-        st.info("No model results for this benchmark yet: score one with `mvpbench run`.")
-    else:
-        min_users, place = sidebar_controls(scored, state)
-        group_view(name, root, meta, state, scored, min_users, place)
-    provenance(name, root, meta)
+    """The Groups page (dashboard.page.show_page around `body`)."""
+    show_page("Alignment by group", body)
 
 
 @run_view
-def group_view(name: str, root, meta: dict, state: str, scored: pl.LazyFrame, min_users: int,
-               place: tuple[str | None, str | None]) -> None:
+def group_view(view: View) -> None:
     """Everything about the picked run and grouping: a fragment (dashboard.fragments), so a change of
     run or grouping redraws this view only."""
-    run, grouping = run_controls(scored, state)
-    if place[0]:
-        st.markdown(f"Only people {PLACES[place[0]]} **{literal(place[1])}**.")
-    run_id = run_index(scored, state).filter((pl.col("model") == run[0]) & (pl.col("protocol") == run[1])
-                                             & (pl.col("condition") == run[2])).item(0, "run_id")
-    prov = report_provenance("groups", name, root, meta, [run_id], view_filters(run, grouping, min_users, place))
-    verdict, result = findings(scored, state, run, run_id, grouping, min_users, place, prov)
-    share_button(prov, lambda: report_parts(result, grouping, metric_name(run[1]), min_users, verdict), "groups_share")
-    heat_map(scored, state, run, grouping, min_users, metric_name(run[1]), place, prov)
+    view = run_controls(view)
+    if view.place.column:
+        st.markdown(f"Only people {PLACES[view.place.column]} **{literal(view.place.value)}**.")
+    view = view.having(provenance=report_provenance("groups", view, [view.run_id], view_filters(view)))
+    verdict, result = findings(view)
+    share_button(view.provenance, lambda: report_parts(result, view.grouping, view.metric, view.min_users, verdict), "groups_share")
+    heat_map(view)
 
 
 if __name__ == "__main__":

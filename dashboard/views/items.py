@@ -9,7 +9,10 @@ from analysis.data.cache import scan_results
 from analysis.data.metrics import delta_verdicts, item_score_text
 from analysis.data.names import short_run
 from analysis.present.verdict import literal
-from dashboard.common import PLACES, choose, page_data, provenance, remember, run_index, select_place
+from dashboard.page import show_page
+from dashboard.pickers import PLACES, select_place
+from dashboard.url import choose, remember
+from dashboard.view import View
 from dashboard.picks import picking_table, row_pick
 
 COLUMNS = ["instance_id", "birth_country", "target_dimension", "aligned", "question", "answer_w", "answer_l", "output",
@@ -44,12 +47,13 @@ def pick_run(index: pl.DataFrame, column) -> str:
     return run
 
 
-def run_items(scored: pl.LazyFrame, name: str, root, run: str) -> pl.DataFrame:
-    # the results frame holds only the core result fields; the raw ones come from the run's parts
-    raw = scan_results(name, root, [run]).collect()
-    shared = scored.collect_schema().names()
+def run_items(view: View, run: str) -> pl.DataFrame:
+    """The run's rows with every field it recorded: the results frame holds only the core result
+    fields; the raw ones (the model's output, the judge's scores) come from the run's parts."""
+    raw = scan_results(view.name, view.root, [run]).collect()
+    shared = view.scored.collect_schema().names()
     keep = [c for c in raw.columns if c not in shared or c == "instance_id"]
-    return scored.filter(pl.col("run_id") == run).collect().join(raw.select(keep), on="instance_id")
+    return view.scored.filter(pl.col("run_id") == run).collect().join(raw.select(keep), on="instance_id")
 
 
 def evidence(row: dict) -> None:
@@ -106,27 +110,25 @@ def inspect(items: pl.DataFrame, chosen: str) -> None:
     st.text(f"{row['age']}, {row['gender']}, born in {row['birth_country']}; preference: {row['preference']}")
 
 
-def render() -> None:
-    data = page_data()
-    if not data:
-        return
-    name, root, meta, state, scored = data
-    st.title("Items")
-    if run_index(scored, state).height == 0:
-        st.info("No model results for this benchmark yet: score one with `mvpbench run`.")
-        provenance(name, root, meta)
-        return
+def filtered_items(view: View) -> tuple[pl.DataFrame, tuple[str | None, str | None]]:
+    """The run, place and search pickers, and the run's items they select (with the place picked)."""
     c1, c2, c3 = st.columns(3)
-    run = pick_run(run_index(scored, state), c1)
+    run = pick_run(view.index, c1)
     with c2:
-        place_by, place = select_place(scored, state, st, "i_")
+        place_by, place = select_place(view, st, "i_")
     search = c3.text_input("Question contains", value=st.query_params.get("q", ""), key="q")
     remember("q", search or None)
-    items = run_items(scored, name, root, run)
+    items = run_items(view, run)
     if place_by:
         items = items.filter(pl.col(place_by) == place)
     if search:
         items = items.filter(pl.col("question").str.contains(search, literal=True, strict=False))
+    return items, (place_by, place)
+
+
+def body(view: View) -> None:
+    """The picked run's items as a table, and the item picked in it opened."""
+    items, (place_by, place) = filtered_items(view)
     st.caption(f"{items.height} items" + (f" of people {PLACES[place_by]} {literal(place)}" if place_by else ""))
     table = items.select([c for c in dict.fromkeys([*COLUMNS, place_by or "birth_country"]) if c in items.columns]).sort("instance_id")
     ids = table.get_column("instance_id").to_list()
@@ -135,13 +137,16 @@ def render() -> None:
                "Tab to the table, arrows, Shift+Space) or an id below to inspect the item.")
     if not items.height:
         shown.dataframe(table, hide_index=True, height=360)
-        provenance(name, root, meta)
         return
     chosen = pick_item(ids, st.container())
     with shown:  # cells are plain text
         picking_table("items_table", table, ids, chosen, hide_index=True, height=360)
     inspect(items, chosen)
-    provenance(name, root, meta)
+
+
+def render() -> None:
+    """The Items page (dashboard.page.show_page around `body`)."""
+    show_page("Items", body)
 
 
 if __name__ == "__main__":

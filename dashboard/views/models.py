@@ -9,15 +9,17 @@ import streamlit as st
 
 from analysis.present.display import DEFINITIONS, group_label
 from analysis.present.display_cells import runs_by_group_cells, runs_by_group_display
-from analysis.data.groupings import GROUPINGS, REGISTRY
 from analysis.stats.groups import grouping_tables
 from analysis.data.names import short_model
 from analysis.stats.resampling import DEFAULT_REPLICATES
 from analysis.data.results import metric_name
-from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
-from dashboard.charts import runs_chart
-from dashboard.common import choose, choose_int, follow_url, page_data, provenance, remember, run_index, show_chart, table_config
+from dashboard.charts import runs_chart, show_chart
 from dashboard.downloads import report_provenance
+from dashboard.page import show_page
+from dashboard.pickers import select_grouping, select_min_users
+from dashboard.tables import table_config
+from dashboard.url import choose, follow_url, remember
+from dashboard.view import View
 
 MAX_RUNS = 6  # more dots per row than this are unreadable; the picker says so
 
@@ -34,8 +36,10 @@ def run_name(run: dict) -> str:
     return f"{short_model(run['model'])} · {run['condition']}"
 
 
-def pick(index: pl.DataFrame) -> tuple[str, list[str], str, int]:
-    """The protocol (hence the one metric), the runs of it, the grouping and the minimum, all in the URL."""
+def pick(view: View) -> tuple[View, str, list[str]]:
+    """The grouping and the minimum (in the returned View), the protocol (hence the one metric) and the
+    runs of it, all in the URL."""
+    index = view.index
     c1, c2 = st.columns([1, 3])
     protocols = sorted(index.get_column("protocol").unique().to_list())
     protocol = choose(c1, "Protocol", protocols, "protocol", "m_protocol", "choice",
@@ -49,41 +53,32 @@ def pick(index: pl.DataFrame) -> tuple[str, list[str], str, int]:
     chosen = c2.multiselect(f"Runs ({metric_name(protocol)}, up to {MAX_RUNS})", runs, default=default, key=f"m_runs:{protocol}",
                             max_selections=MAX_RUNS, format_func=info.get)
     remember("runs", ",".join(chosen) if chosen != runs[:MAX_RUNS] else None)
-    groupings = list(dict.fromkeys(g for g in (*GROUPINGS, *REGISTRY) if g not in ("birth_country", "reside_country")))
-    grouping = choose(st, "Grouping", groupings, "grouping", "m_grouping", "english_proficiency", format_func=group_label)
-    min_users = choose_int(st.sidebar, "Minimum effective people per group", MIN_PEOPLE_FLOOR, 500, "min_users", "m_min_users",
-                           MIN_EFFECTIVE_PEOPLE)
-    return protocol, chosen, grouping, min_users
+    view = view.having(grouping=select_grouping(st, "m_grouping"), min_users=select_min_users("m_min_users"))
+    return view, protocol, chosen
 
 
-def render() -> None:
-    data = page_data()
-    if not data:
-        return
-    name, root, meta, state, scored = data
-    st.title("Models side by side by group")
-    index = run_index(scored, state)
-    if index.height == 0:
-        st.info("No model results for this benchmark yet: score one with `mvpbench run`.")
-        provenance(name, root, meta)
-        return
-    protocol, runs, grouping, min_users = pick(index)
-    metric = metric_name(protocol)
+def body(view: View) -> None:
+    """The chosen runs' scores per group: a chart, its table and what they mean."""
+    view, protocol, runs = pick(view)
+    metric, grouping = metric_name(protocol), view.grouping
     if not runs:
         st.info("Pick one or more runs.")
-        provenance(name, root, meta)
         return
-    info = {r["run_id"]: run_name(r) for r in index.iter_rows(named=True)}
-    tables = {info[r]: run_table(scored, state, r, grouping, min_users) for r in runs}
-    prov = report_provenance("models", name, root, meta, runs, {"Grouping": group_label(grouping), "Protocol": protocol,
-                                                               "Minimum effective people": str(min_users)})
+    info = {r["run_id"]: run_name(r) for r in view.index.iter_rows(named=True)}
+    tables = {info[r]: run_table(view.scored, view.state, r, grouping, view.min_users) for r in runs}
+    prov = report_provenance("models", view, runs, {"Grouping": group_label(grouping), "Protocol": protocol,
+                                                    "Minimum effective people": str(view.min_users)})
     show_chart(runs_chart(runs_by_group_cells(tables, grouping), metric), prov, width="stretch")
     shown = runs_by_group_display(tables, grouping, metric)
     st.dataframe(shown, hide_index=True, column_config=table_config(shown))
     st.caption(DEFINITIONS.get(metric, "") + f" Each run's {metric} per group with its own 95% interval (cluster bootstrap over "
                "people); a run scored on part of the benchmark covers fewer people. Overlapping intervals are not a test: "
                "Compare pairs two runs on the same items and tests their difference.")
-    provenance(name, root, meta)
+
+
+def render() -> None:
+    """The Models page (dashboard.page.show_page around `body`)."""
+    show_page("Models side by side by group", body)
 
 
 if __name__ == "__main__":

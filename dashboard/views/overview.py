@@ -14,7 +14,11 @@ from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE
 from analysis.data.summary import benchmark_counts, split_table, users_by_country
 from analysis.data.values import VALUE_DIMENSIONS
 from analysis.present.verdict_runs import leaderboard_verdict
-from dashboard.common import choose, load_instances, page_data, provenance, run_diagnostics, run_index, run_length, table_config
+from dashboard.data import load_instances, run_diagnostics, run_length
+from dashboard.page import show_page
+from dashboard.tables import table_config
+from dashboard.url import choose
+from dashboard.view import View
 
 
 @st.cache_data(show_spinner=False)
@@ -40,9 +44,10 @@ def diagnostics_table(diagnostics: pl.DataFrame) -> None:
                f"{int(100 * POSITION_DRIVEN)}% order consistency is mostly position-driven: read its PAA and its gaps with that in mind.")
 
 
-def length_table(scored: pl.LazyFrame, state: str) -> None:
+def length_table(view: View) -> None:
+    """Every run's length sensitivity and length-controlled score."""
     st.subheader("Diagnostics before trust: answer length")
-    shown = length_display(run_length(scored, state))
+    shown = length_display(run_length(view.scored, view.state))
     st.dataframe(shown, hide_index=True, column_config=table_config(shown))
     st.caption("Length-controlled: the score predicted at equal answer lengths (a fractional logit on the answers' length "
                "ratio, in the spirit of AlpacaEval's length-controlled win rate); length effect: the predicted score when "
@@ -58,8 +63,9 @@ def judge_table_data(_scored: pl.LazyFrame, state: str) -> pl.DataFrame:
     return judge_diagnostics(_scored)
 
 
-def judge_table(scored: pl.LazyFrame, state: str) -> None:
-    judged = judge_table_data(scored, state)
+def judge_table(view: View) -> None:
+    """The judged runs' unscored items and judges' agreement (nothing when no run is judged)."""
+    judged = judge_table_data(view.scored, view.state)
     if judged.height == 0:
         return
     st.subheader("Diagnostics before trust: judged runs")
@@ -69,10 +75,11 @@ def judge_table(scored: pl.LazyFrame, state: str) -> None:
                "agree: for a panel of judges, the share of items where they give one verdict.")
 
 
-def leaderboard_section(scored: pl.LazyFrame, state: str, benchmark_instances: int) -> None:
-    board = cached_leaderboard(scored, state, benchmark_instances)
-    shown = leaderboard_display(board, run_index(scored, state))
-    diagnostics = run_diagnostics(scored, state)
+def leaderboard_section(view: View, benchmark_instances: int) -> None:
+    """The leaderboard's verdict and table, then the diagnostics before trust."""
+    board = cached_leaderboard(view.scored, view.state, benchmark_instances)
+    shown = leaderboard_display(board, view.index)
+    diagnostics = run_diagnostics(view.scored, view.state)
     for line in leaderboard_verdict(board, diagnostics):
         st.markdown(line)
     st.subheader("Leaderboard")
@@ -83,8 +90,8 @@ def leaderboard_section(scored: pl.LazyFrame, state: str, benchmark_instances: i
                "its protocol's largest run) is shown, never ranked.")
     if diagnostics.height:
         diagnostics_table(diagnostics)
-    length_table(scored, state)
-    judge_table(scored, state)
+    length_table(view)
+    judge_table(view)
 
 
 def people_tables(df: pl.DataFrame) -> None:
@@ -103,21 +110,21 @@ def people_tables(df: pl.DataFrame) -> None:
         st.dataframe(users_by_country(df, where), hide_index=True, height=420)
 
 
-def render() -> None:
-    st.title("MVPBench Explorer")
-    st.caption("For whom does a language model fall short? Alignment with the stated values of people from many countries.")
-    data = page_data()
-    if not data:
-        return
-    name, root, meta, state, scored = data
-    df = load_instances(name, str(root), meta.get("content_hash", ""))
+def body(view: View) -> None:
+    """The benchmark in numbers, the leaderboard with its diagnostics (when anything is scored), the people."""
+    df = load_instances(view.name, str(view.root), view.content_hash)
     headline(df)
-    if run_index(scored, state).height:
-        leaderboard_section(scored, state, df.height)
+    if view.index.height:
+        leaderboard_section(view, df.height)
     else:
-        st.info("No model results yet: score one with `mvpbench run --benchmark " + name + "`.")
+        st.info(f"No model results yet: score one with `mvpbench run --benchmark {view.name}`.")
     people_tables(df)
-    provenance(name, root, meta)
+
+
+def render() -> None:
+    """The Overview page (dashboard.page.show_page around `body`)."""
+    show_page("MVPBench Explorer", body, runs_needed=0,
+              caption="For whom does a language model fall short? Alignment with the stated values of people from many countries.")
 
 
 if __name__ == "__main__":

@@ -23,9 +23,12 @@ from analysis.present.render import render as render_report
 from analysis.stats.report import disparity_report
 from analysis.stats.resampling import DEFAULT_REPLICATES
 from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
-from dashboard.common import load_instances, page_data, provenance, run_index, table_config
+from dashboard.data import load_instances
 from dashboard.downloads import export_buttons, report_provenance
 from dashboard.jobs import Job, JobStatus, cancel_job, job_status, list_jobs, start_job
+from dashboard.page import show_page
+from dashboard.tables import table_config
+from dashboard.view import View
 
 POLL_SECONDS = 2
 # The page's defaults are those of the demo's runs (docs/demo_runs.toml): choice and logprob under the
@@ -106,14 +109,14 @@ def rerun_params(index: pl.DataFrame, split: str) -> dict:
             "min_users": int(min_users), "B": int(B), "alpha": float(alpha), "seed": int(seed)}
 
 
-def rerun_provenance(name: str, root: Path, meta: dict, index: pl.DataFrame, params_json: str):
+def rerun_provenance(view: View, params_json: str):
     """Where the rerun report's numbers come from: the runs its protocols and conditions select and
     the settings it was computed with (those of the last Rerun, not the widgets' current values)."""
     p = json.loads(params_json)
-    run_ids = index.filter(pl.col("protocol").is_in(p["protocols"]) & pl.col("condition").is_in(p["conditions"])).get_column("run_id")
+    run_ids = view.index.filter(pl.col("protocol").is_in(p["protocols"]) & pl.col("condition").is_in(p["conditions"])).get_column("run_id")
     filters = report_filters(", ".join(p["protocols"]), ", ".join(p["conditions"]), p["split"].strip("()"), ", ".join(p["groupings"]),
                              p["B"], p["seed"], p["alpha"], p["min_users"])
-    return report_provenance("runs", name, root, meta, run_ids.to_list(), filters)
+    return report_provenance("runs", view, run_ids.to_list(), filters)
 
 
 def computing_label(params: dict, runs: int) -> str:
@@ -123,9 +126,10 @@ def computing_label(params: dict, runs: int) -> str:
             f"grouping{'s' if len(params['groupings']) != 1 else ''}, {work}…")
 
 
-def rerun_section(name: str, root: Path, meta: dict, state: str, scored: pl.LazyFrame, instances: pl.DataFrame, split: str) -> None:
+def rerun_section(view: View, instances: pl.DataFrame, split: str) -> None:
+    """The rerun settings, the Rerun button, and the report of the last Rerun with its downloads."""
     st.subheader("Rerun the analysis")
-    index = run_index(scored, state)
+    index = view.index
     if not index.height:
         st.info("Nothing is scored on this benchmark yet, so there is nothing to analyse: score some items below "
                 "(the fake backend takes seconds), then rerun.")
@@ -140,7 +144,7 @@ def rerun_section(name: str, root: Path, meta: dict, state: str, scored: pl.Lazy
     chosen = json.loads(st.session_state["params"])
     runs = index.filter(pl.col("protocol").is_in(chosen["protocols"]) & pl.col("condition").is_in(chosen["conditions"])).height
     with st.status(computing_label(chosen, runs), expanded=False) as box:  # a cached report returns at once
-        report, seconds = cached_report(scored, instances, state, st.session_state["params"])
+        report, seconds = cached_report(view.scored, instances, view.state, st.session_state["params"])
         digest = hashlib.sha256(st.session_state["params"].encode()).hexdigest()[:10]
         box.update(label=f"Computed in {seconds:.2f} s (cached under parameter hash {digest}; the same settings again cost nothing).",
                    state="complete")
@@ -155,7 +159,8 @@ def rerun_section(name: str, root: Path, meta: dict, state: str, scored: pl.Lazy
         if shown is not None:
             st.markdown(f"**{title}**")
             st.dataframe(shown, hide_index=True, column_config=table_config(shown))
-    prov = rerun_provenance(name, root, meta, index, st.session_state["params"])
+    prov = rerun_provenance(view, st.session_state["params"])
+    name = view.name
     export_buttons(report.groups, f"{name}-groups-{digest}", "runs_groups", prov)
     st.download_button("Download HTML report", render_report(report, "html", prov).encode("utf-8"), f"{name}-report-{digest}.html",
                        "text/html", key="runs_html")
@@ -319,24 +324,23 @@ def live_panel(name: str, root: Path, polling: bool) -> None:
     st.fragment(run_every=POLL_SECONDS if polling else None)(lambda: job_panel(name, root))()
 
 
-def render() -> None:
-    data = page_data()
-    if not data:
-        return
-    name, root, meta, state, scored = data
-    st.title("Runs and reruns")
-    instances = load_instances(name, str(root), meta.get("content_hash", ""))
+def body(view: View) -> None:
+    """Rerun (when the benchmark has instances), scoring, and the jobs' panel."""
+    instances = load_instances(view.name, str(view.root), view.content_hash)
     empty = instances.height == 0
     if empty:
-        st.warning(f"Benchmark '{name}' is empty: it has no instances, so there is nothing to score or analyse. Build it "
+        st.warning(f"Benchmark '{view.name}' is empty: it has no instances, so there is nothing to score or analyse. Build it "
                    "again (`mvpbench build`) or pick another benchmark in the sidebar.")
     else:
-        split = split_picker()
-        rerun_section(name, root, meta, state, scored, instances, split)
-    running = [job for job, status in jobs_with_status(name, root) if status.state == "running"]
-    score_section(name, root, running, empty)
-    live_panel(name, root, polling=bool(running))
-    provenance(name, root, meta)
+        rerun_section(view, instances, split_picker())
+    running = [job for job, status in jobs_with_status(view.name, view.root) if status.state == "running"]
+    score_section(view.name, view.root, running, empty)
+    live_panel(view.name, view.root, polling=bool(running))
+
+
+def render() -> None:
+    """The Runs page (dashboard.page.show_page around `body`)."""
+    show_page("Runs and reruns", body, runs_needed=0)
 
 
 # Streamlit runs a page as __main__; tests import this module to call its functions one by one.

@@ -34,7 +34,7 @@ def _download(at: AppTest, label: str) -> bytes:
     from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
     button = next(b for b in at.get("download_button") if b.label == label)
-    gc.unfreeze()  # the app freezes what lives after a page's first run (dashboard.common): make it findable
+    gc.unfreeze()  # the app freezes what lives after a page's first run (dashboard.page): make it findable
     if button.proto.HasField("deferred_file_id"):  # written when pressed: run the callable the page registered
         from streamlit.runtime.media_file_manager import MediaFileManager
 
@@ -51,7 +51,7 @@ def _download(at: AppTest, label: str) -> bytes:
 
 
 def _assert_labelled(spec: dict, names: list[str]) -> None:
-    """A chart spec carries the export label under it (dashboard.common.show_chart): DEMO, the demo's
+    """A chart spec carries the export label under it (dashboard.charts.show_chart): DEMO, the demo's
     content hash, the runs (each of `names` appears), the date; in the title and in its usermeta."""
     from analysis.data.cache import default_cache_root, read_benchmark_meta
     from analysis.present.provenance import LABEL_KEY
@@ -223,8 +223,10 @@ def test_a_clicked_shape_links_to_groups_and_items_for_its_people():
     """AppTest cannot click a Vega chart, so this checks the two halves: the chart declares the click
     selection Streamlit reports back, and the selection state Streamlit documents
     ({"selection": {"pick": [{"place": ...}]}}) is read into the place the links carry."""
+    from dashboard.map_chart import chart_template
+
     view = _view("map")  # the page's functions, called directly
-    template = view.chart_template(False, 5.0, "country", "birth_country", "app/static/countries.geojson")
+    template = chart_template(False, 5.0, "country", "birth_country", "app/static/countries.geojson")
     assert template["data"]["url"] == "app/static/countries.geojson"  # shapes fetched once by the browser, not sent per rerun
     params = template.get("params", []) + [p for layer in template["layer"] for p in layer.get("params", [])]
     assert [p["name"] for p in params] == ["pick"] and params[0]["select"]["fields"] == ["place"]
@@ -322,7 +324,7 @@ def test_a_groups_interval_is_the_same_on_the_page_in_its_html_report_and_in_the
 
 
 def test_every_groups_chart_carries_the_export_label(app):
-    """The forest plot and the heat map go through dashboard.common.show_chart: their specs carry the
+    """The forest plot and the heat map go through dashboard.charts.show_chart: their specs carry the
     label under the chart (what Save as PNG/SVG keeps): DEMO, the content hash, the run, the date."""
     import json
 
@@ -661,16 +663,16 @@ def test_a_pages_first_run_settles_what_lives_long(monkeypatch):
     full collection after every later run walks only what runs create; later runs freeze nothing."""
     import gc
 
-    from dashboard import common
+    from dashboard import page
 
     monkeypatch.delenv("MVPBENCH_CACHE", raising=False)
-    monkeypatch.setattr(common, "_SETTLED", set())
+    monkeypatch.setattr(page, "_SETTLED", set())
     gc.unfreeze()
     at = AppTest.from_file(APP, default_timeout=120).run()
-    assert not at.exception and common._SETTLED == {"Findings"} and gc.get_freeze_count() > 0  # the page the app opens on
+    assert not at.exception and page._SETTLED == {"Findings"} and gc.get_freeze_count() > 0  # the page the app opens on
     frozen = gc.get_freeze_count()
     at.run()
     assert gc.get_freeze_count() <= frozen  # nothing more frozen (frozen objects may still be freed by refcount)
     at.switch_page("views/map.py").run()
-    assert common._SETTLED == {"Findings", "Map"}
+    assert page._SETTLED == {"Findings", "Map"}
     gc.unfreeze()

@@ -50,7 +50,7 @@ def test_clicking_a_country_opens_groups_for_its_people(url):
             pixels = np.asarray(Image.open(io.BytesIO(chart.screenshot())).convert("RGB"), dtype=int)
             spread = pixels.max(axis=2) - pixels.min(axis=2)
             # a coloured pixel in the shapes' box (the legend and the export label are under it) lies inside a country with data
-            from dashboard.views.map import MAP_HEIGHT
+            from dashboard.map_chart import MAP_HEIGHT
 
             ys, xs = np.nonzero(spread[: int(MAP_HEIGHT * spread.shape[0] / box["height"])] > 60)
             assert len(xs) > 1_000

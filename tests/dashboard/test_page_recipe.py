@@ -1,5 +1,6 @@
 """docs/ARCHITECTURE.md's "a page" recipe carried out: a throwaway page written the way the recipe
-says (`render()` from small functions, its selection through `choose`, numbers from `analysis`,
+says (`render()` calling `show_page(title, body)`, the body taking the `View`, its selection through
+`choose`, numbers from `analysis`,
 model text only in data tables) runs under Streamlit's real runtime on a FakeBackend run."""
 
 from pathlib import Path
@@ -14,12 +15,9 @@ PAGE = '''
 import polars as pl
 import streamlit as st
 
-from analysis.data.results import scan_scored
-from dashboard.common import choose
-
-
-def _scored(benchmark: str) -> pl.DataFrame:
-    return scan_scored(benchmark).collect()
+from dashboard.page import show_page
+from dashboard.url import choose
+from dashboard.view import View
 
 
 def _summary(frame: pl.DataFrame) -> None:
@@ -27,11 +25,14 @@ def _summary(frame: pl.DataFrame) -> None:
     st.dataframe(frame.select("instance_id", "question", "aligned").to_pandas())  # text only in a data table
 
 
+def _body(view: View) -> None:
+    runs = sorted(view.index.get_column("run_id").to_list())
+    run = choose(st, "Run", runs, "run", "recipe_run")
+    _summary(view.scored.filter(pl.col("run_id") == run).collect())
+
+
 def render() -> None:
-    st.title("Recipe page")
-    frame = _scored("demo")
-    run = choose(st, "Run", sorted(frame.get_column("run_id").unique().to_list()), "run", "recipe_run")
-    _summary(frame.filter(pl.col("run_id") == run))
+    show_page("Recipe page", _body)
 
 
 if __name__ == "__main__":
@@ -65,10 +66,10 @@ def test_a_new_page_shows_a_fake_run_and_follows_its_selection(cache_with_fake_r
     page.write_text(PAGE, encoding="utf-8")
     at = AppTest.from_file(str(page), default_timeout=60).run()
     assert not at.exception
-    assert at.title[0].value == "Recipe page" and at.selectbox[0].options == ids
+    assert at.title[0].value == "Recipe page" and at.selectbox(key="recipe_run").options == ids
     counts = {}
     for run_id in ids:
-        at.selectbox[0].select(run_id).run()
+        at.selectbox(key="recipe_run").select(run_id).run()
         assert not at.exception
         counts[run_id] = int(at.metric[0].value)
     assert sorted(counts.values()) == [5, 7]

@@ -1,0 +1,53 @@
+"""The verdict's first lines when a run's numbers may be about something other than values: its
+choices mostly follow position, or its scores move with answer length. Each is drawn as a warning and
+returned, so a shared report carries it too."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from analysis.stats.diagnostics import position_warning
+from dashboard.data import run_diagnostics, run_length
+from dashboard.view import Run, View
+
+
+def position_caution(view: View, run: Run | None = None) -> list[str]:
+    """A line when the run's choices are mostly position.
+
+    Args:
+        view: the page's view. run: (model, protocol, condition); default: the view's run.
+    Returns:
+        The warning shown, as a one-line list (empty when none).
+    """
+    model, protocol, condition = run or view.run
+    index = view.index.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
+    if protocol == "choice" and index.height:
+        warning = position_warning(run_diagnostics(view.scored, view.state), index.item(0, "run_id"))
+        if warning:
+            st.warning(warning, icon="⚠️")
+            return [warning]
+    return []
+
+
+def length_caution(view: View) -> list[str]:
+    """A line when the view's run's choices follow answer length (its length effect's interval excludes 0).
+
+    Args:
+        view: the page's view, with a run picked.
+    Returns:
+        The warning shown, as a one-line list (empty when none).
+    """
+    row = run_length(view.scored, view.state, view.run_id)
+    if row.height == 0 or row.item(0, "length_effect_lo") is None:
+        return []
+    lo, hi, effect = row.item(0, "length_effect_lo"), row.item(0, "length_effect_hi"), row.item(0, "length_effect")
+    if lo <= 0 <= hi:
+        return []
+    side = "longer" if effect > 0 else "shorter"
+    line = (f"**Caution: this run's scores move with answer length**: it sides with the value-aligned answer more when that "
+            f"answer is the {side} one (length effect {100 * effect:+.1f} points, 95% interval {100 * lo:+.1f} to {100 * hi:+.1f}). "
+            "Part of a gap between groups whose value-aligned answers differ in length may be length, not values: compare the "
+            "gaps with the length-controlled ones under \"Is it length or position?\".")
+    st.warning(line, icon="⚠️")
+    return [line]

@@ -1,0 +1,116 @@
+"""Cached data every page reads: the benchmark's instances and scored results, the runs' index and
+fingerprint, the provenance table, and the per-run diagnostics the cautions quote. One shared,
+read-only object per cache state; no drawing here.
+
+Cached functions take the scored frame as `_scored` (a leading underscore: Streamlit does not hash it)
+and a `state` string that identifies it cheaply (benchmark, root, content hash, runs' fingerprint):
+without `state` new results would be answered from an old cache entry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import streamlit as st
+
+from analysis.data.cache import list_benchmarks, read_benchmark_meta, read_instances, read_run_manifest, run_dirs, runs_signature
+from analysis.stats.diagnostics import choice_diagnostics
+from analysis.data.results import Unreadable, read_scored_runs
+
+PAGE_BENCHMARK = "_page_benchmark"  # (name, root, meta) of this page run: what a download without its own provenance names
+SIGNATURE = "_runs_signature"  # (name, root, fingerprint) this page run read
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def load_instances(name: str, root: str, content_hash: str) -> pl.DataFrame:  # the hash keys the cache
+    """One shared, read-only frame per benchmark state (cache_data would unpickle a copy, answer
+    texts and all, on every page run that asks)."""
+    return read_instances(name, root=Path(root))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def load_scored(name: str, root: str, content_hash: str, signature: str) -> tuple[pl.LazyFrame, list[Unreadable]]:
+    """One shared, read-only copy per cache state: cache_resource hands out the object itself, where
+    cache_data would pickle a copy of millions of rows for every page run. The scored frame is a lazy
+    join of the results (their own columns) and the instances (analysis.data.results.ScoredRuns): pages
+    filter it to a run first, so only that run's rows are joined and materialised. Runs whose files
+    cannot be read are left out and returned as problems."""
+    runs = read_scored_runs(name, Path(root))
+    return runs.joined(), runs.problems
+
+
+@st.cache_data(show_spinner=False, ttl=5)
+def readable_benchmarks(root: str) -> tuple[list[str], list[str]]:
+    """(benchmarks whose benchmark.json reads, one notice per benchmark whose does not)."""
+    names, notices = [], []
+    for name in list_benchmarks(Path(root)):
+        try:
+            read_benchmark_meta(name, Path(root))
+            names.append(name)
+        except (OSError, ValueError) as error:
+            notices.append(f"Benchmark '{name}' is unreadable: `{name}/benchmark.json` is not valid JSON ({str(error)[:120]}).")
+    return names, notices
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def run_provenance(name: str, root: str, signature: str) -> pl.DataFrame:
+    """One row per run folder: model, revision, protocol, condition, template and backend from its
+    manifest ("manifest unreadable" when it cannot be read). One shared, read-only frame per cache
+    state (cache_data would unpickle a copy on every page run that asks)."""
+    rows = []
+    for d in run_dirs(name, Path(root)):
+        try:
+            m = read_run_manifest(d)
+        except (OSError, ValueError):
+            rows.append({"run": d.name, "model": "manifest unreadable"})
+            continue
+        values = {"model": m.get("model", {}).get("name"), "revision": m.get("model", {}).get("revision"), "protocol": m.get("protocol"),
+                  "condition": m.get("condition"), "template": m.get("template_version"), "backend": m.get("backend", {}).get("backend")}
+        rows.append({"run": d.name, **{k: None if v is None else str(v) for k, v in values.items()}})
+    schema = dict.fromkeys(("run", "model", "revision", "protocol", "condition", "template", "backend"), pl.String)
+    return pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
+
+
+def current_signature(name: str, root: Path | str) -> str:
+    """The runs' fingerprint (analysis.data.cache.runs_signature) that this page run read (`read_signature`,
+    from `dashboard.page.open_page`): one directory scan per run (~4 ms at a hundred runs), and a page asked for it three times per
+    run (data, provenance, shareable report). Read afresh when the page has not read it for this cache."""
+    saved = st.session_state.get(SIGNATURE)
+    if saved and saved[0] == name and saved[1] == str(root):
+        return saved[2]
+    return runs_signature(name, Path(root))
+
+
+def read_signature(name: str, root: Path) -> str:
+    """Read the runs' fingerprint afresh and keep it for this page run (`current_signature`, the fragments' check)."""
+    signature = runs_signature(name, root)
+    st.session_state[SIGNATURE] = (name, str(root), signature)
+    return signature
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def run_length(_scored: pl.LazyFrame, state: str, run_id: str | None = None) -> pl.DataFrame:
+    """Per run (every run, or the one named): length sensitivity and the length-controlled score
+    (analysis.stats.length). A page about one run asks for that run only (a hundred runs take seconds)."""
+    from analysis.stats.length import length_sensitivity
+
+    return length_sensitivity(_scored if run_id is None else _scored.filter(pl.col("run_id") == run_id))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def run_diagnostics(_scored: pl.LazyFrame, state: str) -> pl.DataFrame:
+    """Per choice run: order consistency, position bias and label mass with intervals (analysis.stats.diagnostics)."""
+    return choice_diagnostics(_scored)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def run_index(_scored: pl.LazyFrame, state: str) -> pl.DataFrame:
+    """One row per run (run_id, model, protocol, condition): the pickers read this, not the
+    millions of result rows, on every page run; empty when nothing is scored yet."""
+    return _scored.select("run_id", "model", "protocol", "condition").unique().sort("run_id").collect()
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def place_values(_scored: pl.LazyFrame, state: str, column: str) -> list[str]:
+    """The values of a place column (`dashboard.pickers.PLACES`) that some scored row has, sorted."""
+    return sorted(_scored.select(column).drop_nulls().unique().collect().get_column(column).to_list())
