@@ -30,6 +30,28 @@ def free_port() -> int:
 
 
 @contextmanager
+def launched_chromium() -> Iterator:
+    """A headless Debian Chromium (Playwright's driver) for the duration of the block."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def settle(page, text: str | None = None, timeout: int = 120_000) -> None:
+    """Wait until a page's sidebar links (and `text`) are drawn and its script has finished."""
+    page.wait_for_selector("[data-testid='stSidebar'] a", timeout=timeout)
+    if text:
+        page.wait_for_selector(f"text={text}", timeout=timeout)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+    page.wait_for_timeout(1500)
+
+
+@contextmanager
 def running_dashboard(cache: Path | None = None, timeout: float = 90) -> Iterator[str]:
     """A dashboard server on 127.0.0.1 for the duration of the block; yields its URL."""
     import urllib.request

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.browser import CHROMIUM_FLAGS, chromium_path, running_dashboard
+from tests.browser import CHROMIUM_FLAGS, chromium_path, launched_chromium, running_dashboard, settle
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
@@ -37,15 +37,6 @@ FOCUSED = """() => {
 }"""
 
 
-def _settle(page, text: str | None = None, timeout: int = 120_000) -> None:
-    """Wait until the page's sidebar links (and `text`) are drawn and the script has finished."""
-    page.wait_for_selector("[data-testid='stSidebar'] a", timeout=timeout)
-    if text:
-        page.wait_for_selector(f"text={text}", timeout=timeout)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
-    page.wait_for_timeout(1500)
-
-
 def _picked(page, label: str) -> str:
     """The value a selectbox shows (its combobox input's value)."""
     return page.get_by_role("combobox", name=label, exact=True).input_value()
@@ -63,12 +54,8 @@ def url():
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+    with launched_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 def _serious(page) -> list[str]:
@@ -91,7 +78,7 @@ VISITS = {"Findings": "/", "Overview": "/overview", "Map": "/map", "Groups": "/g
 def test_every_sidebar_page_is_checked(url, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 720})
     page.goto(f"{url}/overview")
-    _settle(page, "Leaderboard")
+    settle(page, "Leaderboard")
     titles = set(page.eval_on_selector_all("[data-testid='stSidebar'] a[href]", "as => as.map(a => a.innerText)"))
     page.close()
     assert {"Findings", "Overview", "Map", "Groups", "Compare", "Items", "Runs"} <= titles, titles
@@ -104,7 +91,7 @@ def test_every_page_has_no_serious_or_critical_axe_violation(url, browser, title
     """Each page at 1280×720, plus the Map with a place picked and the Items page with an item open."""
     page = browser.new_page(viewport={"width": 1280, "height": 720})
     page.goto(f"{url}{VISITS[title]}")
-    _settle(page)
+    settle(page)
     page.wait_for_timeout(1000)  # charts and grids finish drawing after the script
     problems = _serious(page)
     page.close()
@@ -116,7 +103,7 @@ def test_tab_enters_each_table_once_and_never_stops_on_a_hidden_cell(url, browse
     per table). Now every stop can be seen and Tab leaves a table after its grid (and its scroller)."""
     page = browser.new_page(viewport={"width": 1280, "height": 720})
     page.goto(f"{url}/overview")
-    _settle(page, "Leaderboard")
+    settle(page, "Leaderboard")
     page.add_style_tag(content="* { transition: none !important; }")  # read each stop as it ends up, not mid-fade
     grids = page.locator(GRID).count()
     stops = []
@@ -148,14 +135,14 @@ def _tab_to_grid(page, index: int) -> None:
 def test_a_place_picked_from_the_keyboard_is_in_the_url_opens_its_people_and_back_undoes_it(url, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 720})
     page.goto(f"{url}/map?protocol=logprob")
-    _settle(page, "Alignment by place")
+    settle(page, "Alignment by place")
     page.wait_for_function(f"document.querySelectorAll({GRID!r}).length >= 2", timeout=60_000)  # the quoted rows, the places
     last = page.locator(GRID).count() - 1  # the places' table comes last (after the tables the verdict quotes)
     _tab_to_grid(page, last)
     page.keyboard.press("ArrowDown")  # the first place's row (the header is row 0 of the grid)
     page.keyboard.press("Shift+Space")  # the grid's "select row" key
     page.wait_for_function("new URLSearchParams(window.location.search).has('place')", timeout=60_000)
-    _settle(page, "Selected:")
+    settle(page, "Selected:")
     place = _query(page)["place"]
     assert _query(page)["place_by"] == "birth_country" and f"Selected: {place}" in page.inner_text("body")
     # the sidebar's Items link carries the place and the run shown (the base model's logprob run, not the DPO one)
@@ -163,11 +150,11 @@ def test_a_place_picked_from_the_keyboard_is_in_the_url_opens_its_people_and_bac
     carried = {k: v[0] for k, v in parse_qs(urlparse(items).query).items()}
     assert carried["place"] == place and carried["protocol"] == "logprob" and carried["model"] == "smollm2-135m", carried
     page.go_back()
-    _settle(page, "Alignment by place")
+    settle(page, "Alignment by place")
     page.wait_for_timeout(1500)  # a stale table selection would write the place back into the URL by now
     assert "place" not in _query(page) and "Selected:" not in page.inner_text("body")
     page.go_forward()
-    _settle(page, "Selected:")
+    settle(page, "Selected:")
     assert _query(page)["place"] == place
     page.close()
 
@@ -175,9 +162,9 @@ def test_a_place_picked_from_the_keyboard_is_in_the_url_opens_its_people_and_bac
 def test_the_sidebar_items_link_from_the_map_opens_the_run_shown(url, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 720})
     page.goto(f"{url}/map?protocol=logprob")
-    _settle(page, "Alignment by place")
+    settle(page, "Alignment by place")
     page.locator("[data-testid='stSidebar'] a:has-text('Items')").click()
-    _settle(page, "Inspect item")
+    settle(page, "Inspect item")
     shown = _picked(page, "Run")
     assert "logprob" in shown and "DPO" not in shown, shown
     query = _query(page)
@@ -188,16 +175,16 @@ def test_the_sidebar_items_link_from_the_map_opens_the_run_shown(url, browser):
 def test_an_item_opens_from_its_row_and_back_undoes_it(url, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(f"{url}/items?protocol=choice")
-    _settle(page, "Inspect item")
+    settle(page, "Inspect item")
     first = _picked(page, "Inspect item")
     box = page.locator(GRID).first.bounding_box()
     page.mouse.click(box["x"] + 22, box["y"] + 35 + 2 * 35 + 17)  # the third row's selection box (rows are 35 px)
     page.wait_for_function("new URLSearchParams(window.location.search).has('item')", timeout=60_000)
-    _settle(page, "Question")
+    settle(page, "Question")
     item = _query(page)["item"]
     assert item != first and _picked(page, "Inspect item") == item
     page.go_back()
-    _settle(page, "Inspect item")
+    settle(page, "Inspect item")
     page.wait_for_timeout(1500)
     assert "item" not in _query(page)
     assert _picked(page, "Inspect item") == first
@@ -222,7 +209,7 @@ def test_the_map_and_its_headline_are_above_the_fold_at_1280_by_720(url, browser
     page = browser.new_page(viewport={"width": 1280, "height": 720})
     page.goto(f"{url}/map")
     page.wait_for_selector(CHART, timeout=120_000)
-    _settle(page, "were tested")
+    settle(page, "were tested")
     shown = _map_layout(page)
     # the map's legend (under the shapes) ends on screen; the shapes are as wide as the legend or wider
     assert shown["headline"]["bottom"] <= 720 and shown["map"]["bottom"] <= 720, shown
@@ -235,7 +222,7 @@ def test_the_map_fills_a_phone_screen_and_nothing_scrolls_sideways(url, browser)
     page = context.new_page()
     page.goto(f"{url}/map")
     page.wait_for_selector(CHART, timeout=120_000)
-    _settle(page, "were tested")
+    settle(page, "were tested")
     shown = _map_layout(page)
     assert shown["chart"]["width"] >= 330 and shown["chart"]["height"] >= 250, shown  # the map was ~150 px wide
     assert shown["scroll"] <= shown["viewport"], shown  # no sideways scrolling
@@ -262,7 +249,7 @@ def save_screenshots(target: Path = ROOT / "docs" / "images") -> list[Path]:
             page = context.new_page()
             page.goto(f"{served}/map")
             page.wait_for_selector(CHART, timeout=120_000)
-            _settle(page, "were tested")
+            settle(page, "were tested")
             if phone:  # the verdict's first lines and the map under them
                 page.evaluate("""() => { const lines = [...document.querySelectorAll('[data-testid="stMarkdownContainer"]')];
                   lines.find(e => e.innerText.includes('were tested')).scrollIntoView({block: 'start'});

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.browser import CHROMIUM_FLAGS, chromium_path, running_dashboard, screenshot_map
+from tests.browser import CHROMIUM_FLAGS, chromium_path, launched_chromium, running_dashboard, screenshot_map
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="Debian's chromium is not installed (make test installs it)")
 
@@ -87,12 +87,8 @@ def _settle(page, text: str, timeout: int = 120_000) -> str:
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+    with launched_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 def test_back_returns_to_the_previous_page_in_one_press_and_selections_follow(url, browser):

@@ -9,22 +9,13 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.browser import CHROMIUM_FLAGS, chromium_path, running_dashboard
+from tests.browser import CHROMIUM_FLAGS, chromium_path, running_dashboard, settle
 from tests.dashboard.test_findings_page import PLANTED, write_benchmark_with_runs
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="Debian's chromium is not installed (make test installs it)")
 
 GRID = "[data-testid='stDataFrame']"
 ROW = 35  # px: the data grid's header and row height
-
-
-def _settle(page, text: str | None = None, timeout: int = 120_000) -> None:
-    """Wait until the sidebar's links (and `text`) are drawn and the script has finished."""
-    page.wait_for_selector("[data-testid='stSidebar'] a", timeout=timeout)
-    if text:
-        page.wait_for_selector(f"text={text}", timeout=timeout)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
-    page.wait_for_timeout(1500)
 
 
 def _where(page) -> tuple[str, dict[str, str]]:
@@ -49,33 +40,33 @@ def test_findings_to_a_group_to_an_item_and_back(tmp_path):
         try:
             page = browser.new_page(viewport={"width": 1300, "height": 1000})
             page.goto(f"{url}/?benchmark=planted")
-            _settle(page, "survive correction")
+            settle(page, "survive correction")
             start = _where(page)
             assert start[0] == ""  # the app opens on Findings
 
             page.locator("[data-testid='stMain'] [data-testid='stPageLink'] a").filter(has_text="Age").first.click()
             page.wait_for_function("window.location.pathname.endsWith('/groups')", timeout=60_000)
-            _settle(page, "Alignment by group")
+            settle(page, "Alignment by group")
             path, query = _where(page)
             assert path == "groups" and query["grouping"] == "age", (path, query)
 
             _click_row(page, 1, 0)  # the group table (after the spread table): its first group
             page.wait_for_function("new URLSearchParams(window.location.search).has('group')", timeout=60_000)
-            _settle(page)
+            settle(page)
             group = _where(page)[1]["group"]
             assert page.get_by_role("heading", name=f"Age: {group}").count() == 1  # the group opened
 
             page.locator("[data-testid='stSidebar'] a").filter(has_text="Items").first.click()
             page.wait_for_function("window.location.pathname.endsWith('/items')", timeout=60_000)
-            _settle(page, "Inspect item")
+            settle(page, "Inspect item")
             _click_row(page, 0, 2)
             page.wait_for_function("new URLSearchParams(window.location.search).has('item')", timeout=60_000)
-            _settle(page)
+            settle(page)
 
             back = []
             for _ in range(4):
                 page.go_back()
-                _settle(page)
+                settle(page)
                 back.append(_where(page))
             assert back[0][0] == "items" and "item" not in back[0][1], back
             assert back[1][0] == "groups" and back[1][1].get("group") == group, back
