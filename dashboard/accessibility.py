@@ -6,6 +6,7 @@ Found with axe-core and the keyboard in a real Chromium (tests/dashboard/test_ac
 - Streamlit's data grid (glide-data-grid) binds Tab to "next cell", so Tab walked every column of a
   table through its hidden accessible cells (~13 stops per table) before leaving it. The script
   keeps Tab for moving between controls: Tab enters a table once and leaves it; arrows move in it;
+  focus that lands on a hidden cell (a grid's current cell stays in the Tab order) moves to its canvas;
 - a table's toolbar stayed transparent while its buttons had the keyboard's focus (four invisible stops);
 - the top padding (6rem) pushed the Map's map below the fold at 1280×720."""
 
@@ -41,6 +42,16 @@ SCRIPT = """<script>
     if (target.matches('canvas[data-testid="data-grid-canvas"]') || target.closest('table[role="grid"]')) {
       event.stopPropagation();
     }
+  }, true);
+  // A table's accessible cells are drawn hidden under its canvas; a grid that keeps a current cell
+  // (a picked row) leaves that cell in the Tab order, so Tab could stop where nothing shows. Focus
+  // arriving there goes to the grid's canvas, which shows the focus and takes the arrows.
+  window.addEventListener('focusin', (event) => {
+    const target = event.target;
+    if (!(target instanceof Element) || !target.closest('table[role="grid"]')) return;
+    const frame = target.closest('[data-testid="stDataFrame"]');
+    const canvas = frame && frame.querySelector('canvas[data-testid="data-grid-canvas"]');
+    if (canvas && canvas !== target) canvas.focus({preventScroll: true});
   }, true);
 })();
 </script>"""
