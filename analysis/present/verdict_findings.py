@@ -62,9 +62,11 @@ def _gap_words(c: Claim) -> str:
     where = f" in {_text(n['run'])}" if n["several_runs"] else ""
     # per person every person weighs one and the effective count is the head count: said only where it differs
     effective = "" if round(n["effective_users"], 1) == n["users"] else f" ({n['effective_users']:.1f} effective)"
-    return (f"**{_text(group_label(n['grouping']))}: {_text(n['group'])} is {side} the rest**{where}: {_points(n['gap'])} points of "
-            f"{n['metric']} from the overall (95% interval {_points(n['gap_lo'])} to {_points(n['gap_hi'])}), "
-            f"{n['users']:,} people{effective}")
+    # only a confirmed gap says the group "is below/above the rest"; an unconfirmed one states what was observed
+    head = (f"**{_text(group_label(n['grouping']))}: {_text(n['group'])} is {side} the rest**{where}: " if c.kind == "family_gap_confirmed"
+            else f"**{_text(group_label(n['grouping']))}: {_text(n['group'])}**{where}: observed ")
+    return (f"{head}{_points(n['gap'])} points of {n['metric']} from the overall (95% interval {_points(n['gap_lo'])} to "
+            f"{_points(n['gap_hi'])}), {n['users']:,} people{effective}")
 
 
 def say_finding(c: Claim) -> str:

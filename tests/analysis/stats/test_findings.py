@@ -74,7 +74,8 @@ def test_a_null_data_set_says_no_difference_survives_and_labels_what_it_shows(nu
     if scan.having(WORTH_A_LOOK).height == 0:  # the largest observed gaps, said to be possibly noise
         largest = scan.having(UNCERTAIN).head(3)
         assert len(shown) == largest.height and all("may be noise" in s for s in shown)
-        assert [f": {literal(g)} is" in s for g, s in zip(largest["group"], shown, strict=True)] == [True] * largest.height
+        assert [f": {literal(g)}**: observed" in s for g, s in zip(largest["group"], shown, strict=True)] == [True] * largest.height
+        assert not any(" the rest" in s for s in shown)  # an unconfirmed gap is what was observed, never "is below the rest"
 
 
 def test_one_run_is_the_reports_own_family(planted):
