@@ -48,7 +48,7 @@ def settle(page, text: str | None = None, timeout: int = 120_000) -> None:
     if text:
         page.wait_for_selector(f"text={text}", timeout=timeout)
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
-    page.wait_for_timeout(1500)
+    page.wait_for_timeout(800)
 
 
 @contextmanager

@@ -92,7 +92,7 @@ def test_every_page_has_no_serious_or_critical_axe_violation(url, browser, title
     page = browser.new_page(viewport={"width": 1280, "height": 720})
     page.goto(f"{url}{VISITS[title]}")
     settle(page)
-    page.wait_for_timeout(1000)  # charts and grids finish drawing after the script
+    page.wait_for_timeout(400)  # charts and grids finish drawing after the script (settle waited 0.8 s already)
     problems = _serious(page)
     page.close()
     assert not problems, (title, problems)
