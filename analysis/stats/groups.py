@@ -157,7 +157,7 @@ def analyse_groups(cells: Cells, W: np.ndarray, *, alpha: float = 0.05, min_user
     _, v_null, _ = cr2_parts(Sc, Nc, rho, centre=overall)
     v = np.fmax(pooled, v_null)
     own = (paa, v, df)
-    tests = _tested_vs_rest(S, N, tested, per_person, rho, own, overall, (between, within))
+    tests = group_vs_rest(S, N, tested, per_person, rho, own, centre=overall, components=(between, within))
     # the random-effects fit reads moderated variances for tested groups (stable weights), the pooled
     # model's for the rest (a one-person group has no variance of its own)
     v_fit = np.where(tested, moderated_variance(v, df, pooled), pooled)
@@ -194,25 +194,6 @@ def _packed(S: np.ndarray, N: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     packed_S, packed_N = np.zeros(shape, order="F"), np.zeros(shape, order="F")  # columns contiguous, as the report's cells
     packed_S[depth, cols], packed_N[depth, cols] = S[rows, cols], N[rows, cols]
     return packed_S, packed_N
-
-
-def _tested_vs_rest(S: np.ndarray, N: np.ndarray, tested: np.ndarray, per_person: bool, rho: float,
-                    own: tuple[np.ndarray, np.ndarray, np.ndarray], overall: float,
-                    components: tuple[float, float]) -> dict[str, np.ndarray]:
-    """`group_vs_rest` for the tested groups, read from their columns and one column that sums every
-    untested group: a tested group's rest is the same people with the same sums, and an untested
-    group's columns are NaN either way (75 countries, 9 tested: 10 columns read instead of 75)."""
-    if tested.all() or not tested.any():
-        return group_vs_rest(S, N, tested, per_person, rho, own, centre=overall, components=components)
-    idx = np.flatnonzero(tested)
-    lump = lambda a: np.column_stack([a[:, idx], a[:, ~tested].sum(axis=1)])  # noqa: E731
-    sub_tested = np.append(np.ones(len(idx), dtype=bool), False)
-    sub = group_vs_rest(lump(S), lump(N), sub_tested, per_person, rho, tuple(np.append(x[idx], np.nan) for x in own), centre=overall,
-                        components=components)
-    out = {name: np.full(len(tested), np.nan) for name in sub}
-    for name, values in sub.items():
-        out[name][idx] = values[:-1]
-    return out
 
 
 def _score_covariance(S: np.ndarray, N: np.ndarray, v: np.ndarray, per_person: bool) -> np.ndarray:

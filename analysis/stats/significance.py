@@ -74,8 +74,15 @@ def group_vs_rest(S: np.ndarray, N: np.ndarray, tested: np.ndarray, per_person: 
     Returns:
         {"diff_rest", "se", "df", "p_value", "p_holm", "p_bh"}, each (groups,).
     """
-    rest_S, rest_N = S.sum(axis=1, keepdims=True) - S, N.sum(axis=1, keepdims=True) - N
-    p_g, v_g, df_g = own if own is not None else cr2_parts(S, N, rho, centre)
+    out = {name: np.full(S.shape[1], np.nan) for name in ("diff_rest", "se", "df", "p_value", "p_holm", "p_bh")}
+    idx = np.flatnonzero(tested)
+    if idx.size == 0:
+        return out
+    # only the tested columns are read: each one's rest is its people's row total less the column, so
+    # 9 tested of 75 countries cost 9 columns, not 75 (every statistic here is column by column)
+    rest_S, rest_N = S.sum(axis=1, keepdims=True) - S[:, idx], N.sum(axis=1, keepdims=True) - N[:, idx]
+    S, N = S[:, idx], N[:, idx]
+    p_g, v_g, df_g = tuple(x[idx] for x in own) if own is not None else cr2_parts(S, N, rho, centre)
     p_r, v_r, df_r = cr2_parts(rest_S, rest_N, rho, centre)
     if per_person:
         var = v_g + v_r
@@ -92,9 +99,11 @@ def group_vs_rest(S: np.ndarray, N: np.ndarray, tested: np.ndarray, per_person: 
     with np.errstate(invalid="ignore", divide="ignore"):
         se = np.sqrt(var)
         p = 2 * t_sf(np.abs(diff / se), df)
-    ok = tested & np.isfinite(p) & (var > 0)
-    diff, se, df, p = (np.where(ok, x, np.nan) for x in (diff, se, df, p))
-    return {"diff_rest": diff, "se": se, "df": df, "p_value": p, "p_holm": holm(p), "p_bh": benjamini_hochberg(p)}
+    ok = np.isfinite(p) & (var > 0)
+    for name, values in (("diff_rest", diff), ("se", se), ("df", df), ("p_value", p)):
+        out[name][idx] = np.where(ok, values, np.nan)
+    out["p_holm"], out["p_bh"] = holm(out["p_value"]), benjamini_hochberg(out["p_value"])
+    return out
 
 
 def contrast_working_variance(N: np.ndarray, rest_N: np.ndarray, between: float, within: float) -> np.ndarray:
