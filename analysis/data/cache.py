@@ -37,7 +37,7 @@ def default_cache_root() -> Path:
     """$MVPBENCH_CACHE, else the repository's `cache/` (an editable install or a checkout), else ./cache."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV])
-    repo_cache = Path(__file__).resolve().parent.parent / "cache"
+    repo_cache = Path(__file__).resolve().parents[2] / "cache"
     if (repo_cache / "demo" / BENCHMARK_FILE).exists():
         return repo_cache
     return Path.cwd() / "cache"
@@ -157,7 +157,8 @@ def run_dirs(benchmark: str, root: Path | None = None) -> list[Path]:
     return sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
 
 
-def _run_id_of(folder: Path) -> str:
+def run_id_of(folder: Path) -> str:
+    """The run a folder holds: its manifest's run id, else the folder's name."""
     try:
         return str(read_run_manifest(folder).get("run_id") or folder.name)
     except (OSError, ValueError):
@@ -171,7 +172,7 @@ def run_groups(benchmark: str, root: Path | None = None, run_ids: list[str] | No
     groups: dict[str, list[Path]] = {}
     for d in run_dirs(benchmark, root):
         if run_ids is None or d.name in run_ids:
-            groups.setdefault(_run_id_of(d), []).append(d)
+            groups.setdefault(run_id_of(d), []).append(d)
     return list(groups.values())
 
 

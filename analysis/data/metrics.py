@@ -126,3 +126,27 @@ def plain_shares(scored: pl.DataFrame | pl.LazyFrame, by: Sequence[str] = ("mode
         rows = rows.filter(pl.col("margin").is_not_null()).group_by(*by, "user_id").agg(share)
         share = pl.col("plain_share").mean()
     return rows.group_by(*by).agg(share).collect().cast(schema).sort(list(by))
+
+
+def plain_shares_of_summary(summary: pl.DataFrame | pl.LazyFrame, by: Sequence[str] = ("model", "protocol", "condition"),
+                            estimand: str = "person") -> pl.DataFrame:
+    """`plain_shares` from person-level summaries (analysis.data.person_summary): the same figures,
+    from each person's counts of items with a margin (`margin_n`) and with margin > 0 (`margin_pos`).
+
+    Args:
+        summary: summary rows (whole-person facet only is read).
+        by: the columns that name a selection.
+        estimand: "person" (default) or "items".
+    Returns:
+        As `plain_shares`.
+    """
+    schema = {**{c: pl.String for c in by}, "plain_share": pl.Float64}
+    rows = summary.lazy().filter((pl.col("facet") == "person") & (pl.col("protocol") == "logprob"))
+    # a person's own share over their items with a margin (several rows when they span splits)
+    per = rows.group_by(*by, "user_id").agg(pl.col("margin_pos").sum(), pl.col("margin_n").sum())
+    if estimand == "person":
+        per = per.filter(pl.col("margin_n") > 0).with_columns((pl.col("margin_pos") / pl.col("margin_n")).alias("plain_share"))
+        share = pl.col("plain_share").mean()
+    else:
+        share = pl.col("margin_pos").sum() / pl.col("margin_n").sum().replace(0, None)
+    return per.group_by(*by).agg(share.alias("plain_share")).collect().cast(schema).sort(list(by))

@@ -64,7 +64,7 @@ def _reason(error: Exception) -> str:
     return text[:200]
 
 
-def _read_run(folders: list[Path], root: Path) -> tuple[pl.DataFrame | None, Unreadable | None]:
+def read_run(folders: list[Path], root: Path) -> tuple[pl.DataFrame | None, Unreadable | None]:
     """One run's results from its folders (analysis.data.cache.run_groups), read file by file: the first
     file that fails names the run's problem."""
     relative = lambda p: str(p.relative_to(root))  # noqa: E731
@@ -124,7 +124,7 @@ def read_scored_runs(benchmark: str, root: Path) -> ScoredRuns:
     instances = scan_instances(benchmark, root).collect()
     frames, problems = [], []
     for folders in run_groups(benchmark, root):
-        frame, problem = _read_run(folders, root)
+        frame, problem = read_run(folders, root)
         if problem:
             problems.append(problem)
         elif frame is not None:

@@ -1,7 +1,13 @@
-"""Integer codes and per-(person, group) cells for many selections at once: what the disparity
-report sums before any statistics (analysis.stats.report). Instances and people become integer codes once;
-each selection's rows are summed with bincount, one grouping at a time, so a hundred runs never hold
-runs × people × groups at once."""
+"""Integer codes and per-(person, group) cells for many selections at once, from person-level
+summaries (analysis.data.person_summary): what the disparity report sums before any statistics
+(analysis.stats.report). Summary rows and people become integer codes once; each selection's rows
+are summed with bincount, one grouping at a time, so a thousand runs never hold runs × people ×
+groups at once, and the work grows with people × runs, not items × runs.
+
+A summary row is a *unit*: a person's items in one split (facet "person"), or those of them in one
+level of a grouping that splits people's items (facet "domain", ...). A grouping reads the rows of
+its own facet only, so no item is counted twice.
+"""
 
 from __future__ import annotations
 
@@ -10,48 +16,94 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from analysis.stats.diagnostics import DIAGNOSTIC_FIELDS
 from analysis.data.groupings import get_grouping, grouping_expr
+from analysis.data.person_summary import DIAGNOSTIC_FIELDS, MISSING, PERSON_FACET, item_facets
 from analysis.stats.groups import Cells
-from analysis.stats.length_fit import length_frame
 
 SELECTION = ("model", "protocol", "condition")
 
 
 @dataclass(frozen=True)
 class Index:
-    """Integer codes computed once: each result row's selection, person and instance."""
+    """Integer codes computed once for summary rows: each row's selection, person, unit and facet,
+    and its sums; rows sorted by (selection, facet), selection k's facet f rows at order[bounds[k, f]:bounds[k, f + 1]]."""
 
     selections: list[tuple[str, str, str]]
-    sel: np.ndarray
-    user: np.ndarray
+    facets: tuple[str, ...]  # facets[0] is the whole person
+    user: np.ndarray  # per row: person code (people in sorted-id order)
     n_users: int
-    instances: pl.DataFrame  # one row per instance, in code order
-    inst: np.ndarray
-    aligned: np.ndarray
-    user_of_instance: np.ndarray  # instance code -> person code
+    units: pl.DataFrame  # one row per unit in code order: facet, the person's columns, each item facet's level
+    unit: np.ndarray  # per row: unit code
+    s: np.ndarray  # per row: Σ aligned
+    s2: np.ndarray  # per row: Σ aligned²
+    n: np.ndarray  # per row: scored items
+    user_of_unit: np.ndarray  # unit code -> person code
+    facet_of_unit: np.ndarray  # unit code -> facet code
+    order: np.ndarray
+    bounds: np.ndarray  # (selections, facets + 1)
+
+    def rows(self, k: int, facet: str = PERSON_FACET) -> np.ndarray:
+        f = self.facets.index(facet)
+        return self.order[self.bounds[k, f]:self.bounds[k, f + 1]]
 
 
-def index_codes(rows: pl.DataFrame, instances: pl.DataFrame) -> Index:
-    """Codes for result `rows` (selection, instance_id, aligned, ...) and the `instances` they score."""
-    sel_keys = rows.select(SELECTION).unique().sort(SELECTION)
-    sel = rows.select(SELECTION).join(sel_keys.with_row_index("c"), on=list(SELECTION), how="left", maintain_order="left")
-    # Codes by joining to the sorted distinct ids (a hash join), not by ranking millions of strings.
-    ids = rows.select(pl.col("instance_id").unique().sort()).with_row_index("c")
-    inst_code = rows.select("instance_id").join(ids, on="instance_id", how="left", maintain_order="left").get_column("c").to_numpy().astype(np.int64)
-    instances = ids.join(instances, on="instance_id", how="left", maintain_order="left").drop("c")
-    user_of_instance = instances.get_column("user_id").rank("dense").cast(pl.Int64).to_numpy() - 1
-    user = user_of_instance[inst_code]
-    return Index([tuple(r) for r in sel_keys.iter_rows()], sel.get_column("c").to_numpy().astype(np.int64), user,
-                  int(user.max()) + 1, instances, inst_code, rows.get_column("aligned").to_numpy().astype(float), user_of_instance)
+def _codes(rows: pl.DataFrame, keys: pl.DataFrame, on: list[str]) -> np.ndarray:
+    """Each row's position in `keys` (a hash join to the sorted distinct keys, not a rank of millions of strings)."""
+    return rows.select(on).join(keys.with_row_index("c"), on=on, how="left", nulls_equal=True,
+                                maintain_order="left").get_column("c").to_numpy().astype(np.int64)
+
+
+def summary_index(summary: pl.DataFrame, people: pl.DataFrame) -> Index:
+    """Codes for `summary` rows (analysis.data.person_summary.SUMMARY_SCHEMA) and the `people` they are about.
+
+    Args:
+        summary: summary rows of one or many runs.
+        people: one row per person (analysis.data.person_summary.people_table).
+    Returns:
+        The Index.
+    """
+    facets = (PERSON_FACET, *item_facets())
+    sel_keys = summary.select(SELECTION).unique().sort(SELECTION)
+    unit_cols = ["user_id", "split", "facet", "level"]
+    unit_keys = summary.select(unit_cols).unique().sort(unit_cols, nulls_last=False)
+    sel, unit = _codes(summary, sel_keys, list(SELECTION)), _codes(summary, unit_keys, unit_cols)
+    users = unit_keys.select(pl.col("user_id").unique().sort())
+    units = (unit_keys.join(people.drop("split", strict=False), on="user_id", how="left", maintain_order="left")
+             .with_columns(pl.when(pl.col("facet") == f).then(pl.col("level")).otherwise(None).alias(f) for f in item_facets()))
+    user_of_unit = _codes(unit_keys, users, ["user_id"])
+    facet_of_unit = units.get_column("facet").replace_strict(list(facets), list(range(len(facets))), return_dtype=pl.Int64).to_numpy()
+    facet = facet_of_unit[unit]
+    order = np.lexsort((facet, sel))
+    starts = sel[order] * len(facets) + facet[order]
+    bounds = np.searchsorted(starts, np.arange(len(sel_keys) * len(facets) + 1)).astype(np.int64)
+    bounds = np.column_stack([bounds[:-1].reshape(len(sel_keys), len(facets)), bounds[len(facets)::len(facets)]])
+    return Index([tuple(r) for r in sel_keys.iter_rows()], facets, user_of_unit[unit], users.height, units, unit,
+                 summary.get_column("s").to_numpy().astype(float), summary.get_column("s2").to_numpy().astype(float),
+                 summary.get_column("n").to_numpy().astype(float), user_of_unit, facet_of_unit, order, bounds)
+
+
+def facet_of(grouping: str) -> str:
+    """The summary facet a grouping reads: the whole person for a grouping of people, else its own.
+
+    Raises:
+        ValueError: for a grouping that splits people's items but is no facet of the summaries.
+    """
+    spec = get_grouping(grouping)
+    if spec.per_person:
+        return PERSON_FACET
+    if grouping in item_facets():
+        return grouping
+    raise ValueError(f"grouping {grouping!r} splits people's items and is not summarised: analyse it from the item rows "
+                     "(analysis.stats.groups.grouping_tables)")
 
 
 @dataclass(frozen=True)
 class GroupCodes:
-    """One grouping over the benchmark's instances: each instance's group code and the groups'
-    labels, and each person's group when every person's instances share one (`of_person`)."""
+    """One grouping over the units of its facet: each unit's group code (-1 outside the facet), the
+    groups' labels, and each person's group when every person's units share one (`of_person`)."""
 
-    codes: np.ndarray  # instance code -> group code
+    facet: str
+    codes: np.ndarray  # unit code -> group code
     names: np.ndarray
     iso3: np.ndarray
     of_person: np.ndarray | None  # person code -> group code, or None when a person spans groups
@@ -62,17 +114,22 @@ class GroupCodes:
 
 
 def group_codes(ix: Index, grouping: str) -> GroupCodes:
-    group = grouping_expr(grouping).cast(pl.String).fill_null("(missing)").alias("group")
+    facet = facet_of(grouping)
+    mine = ix.facet_of_unit == ix.facets.index(facet)
+    group = grouping_expr(grouping).cast(pl.String).fill_null(MISSING).alias("group")
     spec = get_grouping(grouping)
     iso = pl.col(spec.iso3) if spec.iso3 else pl.lit(None, dtype=pl.String)
-    labels = ix.instances.select(group, iso.alias("iso3"))
-    codes = labels.get_column("group").rank("dense").cast(pl.Int64).to_numpy() - 1
-    table = labels.with_columns(pl.Series("g", codes)).unique("g").sort("g").drop("g")
+    labels = ix.units.filter(pl.Series(mine)).select(group, iso.alias("iso3"))
+    own = labels.get_column("group").rank("dense").cast(pl.Int64).to_numpy() - 1
+    table = labels.with_columns(pl.Series("g", own)).unique("g").sort("g").drop("g")
     as_array = lambda name: np.array(table.get_column(name).to_list(), dtype=object)  # noqa: E731
+    codes = np.full(len(mine), -1, dtype=np.int64)
+    codes[mine] = own
+    people = ix.user_of_unit[mine]
     of_person = np.full(ix.n_users, -1, dtype=np.int64)
-    of_person[ix.user_of_instance] = codes
-    one_each = bool((of_person[ix.user_of_instance] == codes).all())  # checked on the data, whatever the grouping declares
-    return GroupCodes(codes, as_array("group"), as_array("iso3"), of_person if one_each else None)
+    of_person[people] = own
+    one_each = bool((of_person[people] == own).all())  # checked on the data, whatever the grouping declares
+    return GroupCodes(facet, codes, as_array("group"), as_array("iso3"), of_person if one_each else None)
 
 
 @dataclass(frozen=True)
@@ -85,20 +142,19 @@ class PersonSums:
 
 
 def person_sums(ix: Index, rows: np.ndarray) -> PersonSums:
-    user, aligned = ix.user[rows], ix.aligned[rows]
-    return PersonSums(np.bincount(user, weights=aligned, minlength=ix.n_users),
-                       np.bincount(user, weights=aligned**2, minlength=ix.n_users),
-                       np.bincount(user, minlength=ix.n_users).astype(float))
+    """Per-person sums of a selection's whole-person rows (`ix.rows(k)`)."""
+    user = ix.user[rows]
+    total = lambda w: np.bincount(user, weights=w[rows], minlength=ix.n_users)  # noqa: E731
+    return PersonSums(total(ix.s), total(ix.s2), total(ix.n))
 
 
 def selection_cells(ix: Index, rows: np.ndarray, groups: GroupCodes, people: PersonSums) -> tuple[Cells, np.ndarray]:
-    """One selection's cells for one grouping, for the people and groups present in it, and which
-    groups those are (a mask over `groups`): small arrays per selection, so a hundred runs never hold
-    (runs × people × groups) at once.
+    """One selection's cells for one grouping (`rows`: the selection's rows of the grouping's facet),
+    for the people and groups present in it, and which groups those are (a mask over `groups`).
 
-    A grouping of people places each present person's sums in their group's column (the same sums as
-    counting row by row), straight into the present people × present groups shape; a grouping that
-    splits people's instances counts row by row.
+    A grouping whose people each sit in one group places each present person's sums in their group's
+    column (the same sums as counting unit by unit), straight into the present people × present
+    groups shape; a grouping that splits people's items counts unit by unit.
     """
     if groups.of_person is None:
         return present_cells(*selection_sums(ix, rows, groups))
@@ -107,7 +163,7 @@ def selection_cells(ix: Index, rows: np.ndarray, groups: GroupCodes, people: Per
     cols = np.bincount(group, minlength=groups.n) > 0
     column = (np.cumsum(cols) - 1)[group]  # group code -> column among the present groups
     shape, at = (len(person), int(cols.sum())), (np.arange(len(person)), column)
-    # column-major, as the row-by-row path's masks leave them: BLAS sums the bootstrap's float32
+    # column-major, as the unit-by-unit path's masks leave them: BLAS sums the bootstrap's float32
     # products in an order that depends on the layout, and the intervals must not move with it
     S, S2, N = np.zeros(shape, order="F"), np.zeros(shape, order="F"), np.zeros(shape, order="F")
     S[at], S2[at], N[at] = people.s[person], people.s2[person], people.n[person]
@@ -115,14 +171,12 @@ def selection_cells(ix: Index, rows: np.ndarray, groups: GroupCodes, people: Per
 
 
 def selection_sums(ix: Index, rows: np.ndarray, groups: GroupCodes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(S, S2, N) of one selection's rows counted row by row, shape (people, groups)."""
+    """(S, S2, N) of one selection's rows counted unit by unit, shape (people, groups)."""
     shape = (ix.n_users, groups.n)
-    key = ix.user[rows] * groups.n + groups.codes[ix.inst[rows]]
-    size, aligned = ix.n_users * groups.n, ix.aligned[rows]
-    S = np.bincount(key, weights=aligned, minlength=size).reshape(shape)
-    S2 = np.bincount(key, weights=aligned**2, minlength=size).reshape(shape)
-    N = np.bincount(key, minlength=size).astype(float).reshape(shape)
-    return S, S2, N
+    key = ix.user[rows] * groups.n + groups.codes[ix.unit[rows]]
+    size = ix.n_users * groups.n
+    total = lambda w: np.bincount(key, weights=w[rows], minlength=size).reshape(shape)  # noqa: E731
+    return total(ix.s), total(ix.s2), total(ix.n)
 
 
 def present_cells(S: np.ndarray, S2: np.ndarray, N: np.ndarray) -> tuple[Cells, np.ndarray]:
@@ -131,24 +185,13 @@ def present_cells(S: np.ndarray, S2: np.ndarray, N: np.ndarray) -> tuple[Cells, 
     return Cells(None, np.flatnonzero(rows), S[rows][:, cols], N[rows][:, cols], S2[rows][:, cols]), cols
 
 
-@dataclass(frozen=True)
-class RowExtras:
-    """Per result row, computed once: the answers' log length ratio (None without answer texts), the
-    choice diagnostics (NaN where null; None when the frame has none), and the rows of selection k
-    as order[bounds[k]:bounds[k + 1]]."""
-
-    log_ratio: np.ndarray | None
-    fields: dict[str, np.ndarray] | None
-    order: np.ndarray
-    bounds: np.ndarray
-
-
-def row_extras(results: pl.DataFrame, ix: Index) -> RowExtras:
-    log_ratio = None
-    if {"answer_w", "answer_l"} <= set(ix.instances.columns):  # lengths measured once per instance, not per result
-        log_ratio = length_frame(ix.instances).get_column("log_ratio").to_numpy()[ix.inst]
-    fields = None
-    if set(DIAGNOSTIC_FIELDS) <= set(results.columns):
-        fields = {c: results.get_column(c).cast(pl.Float64).to_numpy() for c in DIAGNOSTIC_FIELDS}
-    order = np.argsort(ix.sel, kind="stable")
-    return RowExtras(log_ratio, fields, order, np.searchsorted(ix.sel[order], np.arange(len(ix.selections) + 1)))
+def diagnostic_sums(summary: pl.DataFrame, ix: Index, rows: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
+    """A selection's choice-diagnostic sums per present person (sorted-id order, W's columns) and the
+    items that carry them, from its whole-person rows; None when no item carries them."""
+    n = summary.get_column("diag_n").to_numpy()[rows].astype(float)
+    if not n.any():
+        return None
+    _, user = np.unique(ix.user[rows], return_inverse=True)
+    size = int(user.max()) + 1
+    sums = {c: np.bincount(user, weights=summary.get_column(f"diag_{c}").to_numpy()[rows], minlength=size) for c in DIAGNOSTIC_FIELDS}
+    return sums, np.bincount(user, weights=n, minlength=size)

@@ -18,22 +18,23 @@ import numpy as np
 import polars as pl
 
 from analysis.data.checks import checked_alpha, checked_replicates, checked_seed, checked_workers
-from analysis.stats.cells import (SELECTION, GroupCodes, Index, RowExtras, group_codes, index_codes, person_sums, row_extras,
-                            selection_cells)
 from analysis.data.contracts import RESULT_SCHEMA
-from analysis.stats.diagnostics import DIAGNOSTIC_FIELDS, DIAGNOSTIC_SCHEMA, POSITION_DRIVEN, diagnostic_values
 from analysis.data.groupings import GROUPINGS, get_grouping, grouping_expr
-from analysis.stats.groups import GroupAnalysis, analyse_groups, checked_estimand, disparity_frame, paa_by_group
-from analysis.stats.length import LENGTH_COLUMNS, summary_from_rows
-from analysis.stats.length_fit import rows_from_arrays
-from analysis.stats.parallel import map_indices
-from analysis.stats.significance import benjamini_hochberg, holm
-from analysis.stats.resampling import DEFAULT_REPLICATES, mean_interval, replicate_weights
-from analysis.data.metrics import metric_name, plain_shares
+from analysis.data.metrics import metric_name, plain_shares, plain_shares_of_summary
+from analysis.data.person_summary import PERSON_FACET, item_facets, people_table, person_rows, summarise
 from analysis.data.selection import refuse_nan, with_coverage
 from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE, checked_minimum, kish_effective_people
+from analysis.stats.cells import SELECTION, GroupCodes, Index, diagnostic_sums, facet_of, group_codes, person_sums, selection_cells, summary_index
+from analysis.stats.diagnostics import DIAGNOSTIC_FIELDS, DIAGNOSTIC_SCHEMA, POSITION_DRIVEN, diagnostic_values
+from analysis.stats.groups import GroupAnalysis, analyse_groups, checked_estimand, disparity_frame, paa_by_group
+from analysis.stats.length import LENGTH_COLUMNS
+from analysis.stats.parallel import map_indices
+from analysis.stats.report_items import ItemLengths, item_lengths, length_row
+from analysis.stats.resampling import DEFAULT_REPLICATES, mean_interval, replicate_weights
+from analysis.stats.significance import benjamini_hochberg, holm
 
-__all__ = ["SELECTION", "DisparityReport", "cross_table", "disparity_report", "leaderboard", "overall_row"]
+__all__ = ["SELECTION", "DisparityReport", "cross_table", "disparity_report", "leaderboard", "leaderboard_of_summaries", "overall_row",
+           "report_from_summaries"]
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,9 @@ def disparity_report(
     workers: int = 1,
     estimand: str = "person",
 ) -> DisparityReport:
-    """Everything for every selection (model × protocol × condition) and grouping.
+    """Everything for every selection (model × protocol × condition) and grouping, from result rows:
+    they are summed to person-level summaries first (analysis.data.person_summary), so this is
+    `report_from_summaries` on the rows' summaries, with each run's length diagnostics from its rows.
 
     Args:
         scored: scored results with their instances' columns (analysis.data.results.scan_scored).
@@ -107,11 +110,9 @@ def disparity_report(
         alpha: 1 − confidence level.
         min_users: minimum effective people for a group to be tested (None: the default).
         instances: the benchmark's instances (analysis.data.cache.scan_instances), when the caller has
-            them: their columns are then read once per instance rather than once per result row
-            (at a hundred runs, 24 thousand rows instead of 2.4 million); `scored` then needs only
-            the results' own columns, and results of instances not in it are left out.
-        workers: processes to analyse selections in (1: this one). More use forked processes on
-            Linux (analysis.stats.parallel), for a command-line report of many runs; the tables are identical.
+            them: their columns are then read once per instance rather than once per result row;
+            `scored` then needs only the results' own columns, and results of instances not in it are left out.
+        workers: processes to analyse selections in (1: this one); the tables are identical.
         estimand: "person" (default: each person counts once) or "items" (the paper's share of items);
             every table carries the paper's figure as `paa_items` either way.
     Returns:
@@ -119,22 +120,61 @@ def disparity_report(
     Raises:
         ValueError: when nothing is scored, or a score is NaN (analysis.data.selection.refuse_nan).
     """
-    minimum = checked_minimum(min_users)
-    B, seed, alpha, workers = checked_replicates(B), checked_seed(seed), checked_alpha(alpha), checked_workers(workers)
     results, instance_table = _read(scored.lazy(), instances, groupings)
     if results.height == 0:
         raise ValueError("no scored results to report on")
     refuse_nan(results)  # a NaN score would make a selection's overall NaN while its tests vanish
-    ix = index_codes(results, instance_table)
-    inputs = _Inputs(ix, {g: group_codes(ix, g) for g in groupings}, row_extras(results, ix), B, seed, alpha, minimum,
-                     checked_estimand(estimand))
+    if "run_id" not in results.columns:
+        results = results.with_columns(pl.lit("").alias("run_id"))
+    return report_from_summaries(summarise(results, instance_table), instance_table, groupings, B=B, seed=seed, alpha=alpha,
+                                 min_users=min_users, workers=workers, estimand=estimand,
+                                 items=item_lengths(results, instance_table, list(SELECTION)))
+
+
+def report_from_summaries(
+    summary: pl.DataFrame,
+    instances: pl.DataFrame,
+    groupings: Sequence[str] = GROUPINGS,
+    *,
+    B: int = DEFAULT_REPLICATES,
+    seed: int = 0,
+    alpha: float = 0.05,
+    min_users: int | None = None,
+    workers: int = 1,
+    estimand: str = "person",
+    items: ItemLengths | None = None,
+) -> DisparityReport:
+    """The disparity report from person-level summaries (analysis.data.summary_cache.read_summaries):
+    every number but the length diagnostics comes from them, so a thousand runs read people × runs rows.
+
+    Args:
+        summary: summary rows (analysis.data.person_summary.SUMMARY_SCHEMA) of the runs to report on.
+        instances: the benchmark's instances (people's columns are read from them).
+        groupings, B, seed, alpha, min_users, workers, estimand: as `disparity_report`.
+        items: each selection's length terms (analysis.stats.report_items: held, or read one selection at
+            a time from its runs' files); None: the report has no length diagnostics, and says so.
+    Returns:
+        The DisparityReport, equal (to rounding) to `disparity_report` on the summaries' rows.
+    Raises:
+        ValueError: when nothing is scored, or a grouping that splits people's items is not summarised.
+    """
+    minimum = checked_minimum(min_users)
+    B, seed, alpha, workers = checked_replicates(B), checked_seed(seed), checked_alpha(alpha), checked_workers(workers)
+    estimand = checked_estimand(estimand)
+    facets = {facet_of(g) for g in groupings}  # refuses an unsummarised grouping before any work
+    summary = summary.filter(pl.col("facet").is_in([PERSON_FACET, *facets]))
+    if summary.height == 0:
+        raise ValueError("no scored results to report on")
+    ix = summary_index(summary, people_table(instances))
+    inputs = _Inputs(ix, {g: group_codes(ix, g) for g in groupings}, summary.select("diag_n", *(f"diag_{c}" for c in DIAGNOSTIC_FIELDS)),
+                     items, B, seed, alpha, minimum, estimand)
     parts = _each_selection(inputs, workers)
     group_columns: dict[str, list] = {}
     for part in parts:
         for name, values in part.groups.items():
             group_columns.setdefault(name, []).extend(values)
     return DisparityReport(
-        leaderboard=_leaderboard_frame([p.board for p in parts], plain_shares(_with_people(results, instance_table), SELECTION, estimand)),
+        leaderboard=_leaderboard_frame([p.board for p in parts], plain_shares_of_summary(summary, SELECTION, estimand)),
         groups=_groups_frame(group_columns),
         omnibus=pl.DataFrame([r for p in parts for r in p.omnibus], schema_overrides=OMNIBUS_SCHEMA, nan_to_null=True),
         disparities=disparity_frame([r for p in parts for r in p.disparities]),
@@ -150,7 +190,8 @@ class _Inputs:
 
     ix: Index
     codes: dict[str, GroupCodes]
-    extras: RowExtras
+    diagnostics: pl.DataFrame  # per summary row: diag_n and the diagnostic sums
+    items: ItemLengths | None
     B: int
     seed: int
     alpha: float
@@ -171,16 +212,16 @@ class _SelectionTables:
 
 def _selection_tables(inputs: _Inputs, k: int) -> _SelectionTables:
     """Every grouping of selection k on its own replicates, and its diagnostics."""
-    ix, extras = inputs.ix, inputs.extras
+    ix = inputs.ix
     model, protocol, condition = ix.selections[k]
     selection = {"model": model, "protocol": protocol, "condition": condition}
-    rows = extras.order[extras.bounds[k]:extras.bounds[k + 1]]
+    rows = ix.rows(k)
     people = person_sums(ix, rows)
     W = replicate_weights(int((people.n > 0).sum()), inputs.B, inputs.seed)
     present = people.n > 0
     out = _SelectionTables({**selection, **overall_row(people.s[present], people.n[present], W, inputs.alpha, inputs.estimand)})
     for grouping, groups in inputs.codes.items():
-        cells, present = selection_cells(ix, rows, groups, people)
+        cells, present = selection_cells(ix, ix.rows(k, groups.facet), groups, people)
         key = {**selection, "grouping": grouping}
         names, iso3 = groups.names[present], groups.iso3[present]
         result = analyse_groups(cells, W, alpha=inputs.alpha, min_users=inputs.minimum, per_person=get_grouping(grouping).per_person,
@@ -189,7 +230,7 @@ def _selection_tables(inputs: _Inputs, k: int) -> _SelectionTables:
             out.groups.setdefault(name, []).append(values)
         out.omnibus.append({**key, **result.omnibus})
         out.disparities.extend({**key, **row} for row in result.disparity)
-    out.diagnostics = {**selection, "metric": metric_name(protocol), **_diagnostics_row(extras, ix, rows, protocol, W, inputs.alpha)}
+    out.diagnostics = {**selection, "metric": metric_name(protocol), **_diagnostics_row(inputs, k, W)}
     return out
 
 
@@ -197,14 +238,14 @@ def _each_selection(inputs: _Inputs, workers: int) -> list[_SelectionTables]:
     """Selections in order, here or in forked workers (analysis.stats.parallel): each selection's analysis
     is independent and its replicates depend only on its people, B and the seed."""
     if workers > 1:  # drawn once here, inherited by every worker
-        replicate_weights(int(np.unique(inputs.ix.user).size), inputs.B, inputs.seed)
+        replicate_weights(int(inputs.ix.n_users), inputs.B, inputs.seed)
     return map_indices(_selection_tables, inputs, len(inputs.ix.selections), workers)
 
 
 def _read(lazy: pl.LazyFrame, instances: pl.DataFrame | pl.LazyFrame | None,
           groupings: Sequence[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(result rows, instances): the scored rows' own columns, and one row per instance with the
-    columns the groupings and lengths read, from `instances` when given, else from the rows."""
+    columns the groupings, summaries and lengths read, from `instances` when given, else from the rows."""
     lazy = lazy.filter(pl.col("aligned").is_not_null())
     if instances is None:
         wanted = _needed_columns(lazy.collect_schema().names(), groupings)
@@ -218,17 +259,12 @@ def _read(lazy: pl.LazyFrame, instances: pl.DataFrame | pl.LazyFrame | None,
     return lazy.select(own).join(instance_table.lazy().select("instance_id"), on="instance_id", how="semi").collect(), instance_table
 
 
-def _with_people(results: pl.DataFrame, instances: pl.DataFrame) -> pl.DataFrame:
-    """Results with their person (`user_id` lives on the instance when instances were given apart)."""
-    if "user_id" in results.columns:
-        return results
-    return results.join(instances.select("instance_id", "user_id"), on="instance_id", how="left")
-
-
 def _needed_columns(available: list[str], groupings: Sequence[str]) -> list[str]:
     """What the report reads: ids, scores, logprob margins (the plain share), diagnostics, answer
-    texts (lengths) and the groupings' source columns; not the question, the profile text or anything else a result carries."""
-    wanted = {*SELECTION, "instance_id", "user_id", "aligned", "margin", *DIAGNOSTIC_FIELDS, "answer_w", "answer_l", "log_ratio"}
+    texts (lengths), the split and item facets (summaries) and the groupings' source columns; not the
+    question, the profile text or anything else a result carries."""
+    wanted = {*SELECTION, "run_id", "instance_id", "user_id", "aligned", "margin", *DIAGNOSTIC_FIELDS, "answer_w", "answer_l",
+              "log_ratio", "split", *item_facets()}
     for grouping in groupings:
         wanted |= set(grouping_expr(grouping).meta.root_names())
         if get_grouping(grouping).iso3:
@@ -272,24 +308,23 @@ DIAGNOSTICS_SCHEMA = {**{c: pl.String for c in (*SELECTION, "metric")}, **LENGTH
                       "position_driven": pl.Boolean}
 
 
-def _diagnostics_row(extras: RowExtras, ix: Index, rows: np.ndarray, protocol: str, W: np.ndarray, alpha: float) -> dict:
+def _diagnostics_row(inputs: _Inputs, k: int, W: np.ndarray) -> dict:
     """One selection's diagnostics on its own replicates: length sensitivity and the length-controlled
-    PAA (analysis.stats.length) for every protocol, position diagnostics (analysis.stats.diagnostics) for choice:
-    the numbers `length_sensitivity` and `choice_diagnostics` give for the run (the latter also counts
-    unscored rows that carry diagnostics, which the report has dropped: equal when there are none)."""
-    _, user = np.unique(ix.user[rows], return_inverse=True)  # people in sorted-id order: W's columns
-    if extras.log_ratio is None:
-        row = {c: None for c in LENGTH_COLUMNS} | {"note": "no answer texts: length not measured"}
+    PAA (analysis.stats.length) from the item rows when given (else a note), and for
+    choice the position diagnostics (analysis.stats.diagnostics) from the summaries' sums: the numbers
+    `length_sensitivity` and `choice_diagnostics` give for the run (the latter also counts unscored
+    rows that carry diagnostics, which the report has dropped: equal when there are none)."""
+    ix = inputs.ix
+    selection = ix.selections[k]
+    if inputs.items is not None:
+        row = length_row(inputs.items, selection, W, inputs.alpha)
     else:
-        row = summary_from_rows(rows_from_arrays(user, ix.inst[rows], extras.log_ratio[rows], ix.aligned[rows]), W, alpha)
+        row = {c: None for c in LENGTH_COLUMNS} | {"note": "length not measured: the report read person-level summaries only"}
     row |= {c: None for c in DIAGNOSTIC_SCHEMA} | {"position_driven": None}
-    if protocol == "choice" and extras.fields is not None:
-        keep = ~np.isnan(extras.fields["order_consistent"][rows])
-        size = int(user.max()) + 1
-        n = np.bincount(user[keep], minlength=size).astype(float)
-        # a null field counts 0, as polars' sum skips it in choice_diagnostics
-        sums = {c: np.bincount(user[keep], weights=np.nan_to_num(v[rows][keep]), minlength=size) for c, v in extras.fields.items()}
-        row |= diagnostic_values(sums, n, W, alpha)
+    rows = ix.rows(k)
+    sums = diagnostic_sums(inputs.diagnostics, ix, rows) if selection[1] == "choice" else None
+    if sums is not None:
+        row |= diagnostic_values(sums[0], sums[1], W, inputs.alpha)
         if row["order_consistent"] is not None:
             row["position_driven"] = row["order_consistent"] < POSITION_DRIVEN
     return row
@@ -327,13 +362,38 @@ def leaderboard(scored: pl.DataFrame | pl.LazyFrame, *, B: int = DEFAULT_REPLICA
         benchmark_instances = scored_instances.item()
     else:
         per_person = per_person.collect()
+    rows = _board_rows(per_person, B, seed, alpha, estimand)
+    return with_coverage(_leaderboard_frame(rows, plain_shares(scored, SELECTION, estimand)), benchmark_instances)
+
+
+def leaderboard_of_summaries(summary: pl.DataFrame | pl.LazyFrame, benchmark_instances: int, *, B: int = DEFAULT_REPLICATES,
+                             seed: int = 0, alpha: float = 0.05, estimand: str = "person") -> pl.DataFrame:
+    """`leaderboard` from person-level summaries (analysis.data.summary_cache.read_summaries): the same
+    table, reading people × runs rows instead of items × runs.
+
+    Args:
+        summary: summary rows of the runs to rank.
+        benchmark_instances: the benchmark's instances, for `coverage`.
+        B, seed, alpha, estimand: as `leaderboard`.
+    Returns:
+        As `leaderboard`.
+    """
+    B, seed, alpha = checked_replicates(B), checked_seed(seed), checked_alpha(alpha)
+    people = person_rows(summary)
+    per_person = people.group_by(*SELECTION, "user_id").agg(pl.col("s").sum(), pl.col("n").sum()).collect()
+    rows = _board_rows(per_person, B, seed, alpha, estimand)
+    return with_coverage(_leaderboard_frame(rows, plain_shares_of_summary(people, SELECTION, estimand)), benchmark_instances)
+
+
+def _board_rows(per_person: pl.DataFrame, B: int, seed: int, alpha: float, estimand: str) -> list[dict]:
+    """One overall row per selection from its per-person sums (s, n), people in sorted-id order."""
     rows = []
     for (model, protocol, condition), per in sorted(per_person.partition_by(list(SELECTION), as_dict=True).items()):
         per = per.sort("user_id")
         s, n = per.get_column("s").to_numpy(), per.get_column("n").to_numpy().astype(float)
         rows.append({"model": model, "protocol": protocol, "condition": condition,
                      **overall_row(s, n, replicate_weights(len(s), B, seed), alpha, estimand)})
-    return with_coverage(_leaderboard_frame(rows, plain_shares(scored, SELECTION, estimand)), benchmark_instances)
+    return rows
 
 
 def cross_table(df: pl.DataFrame | pl.LazyFrame, rows: str, columns: str, *, min_row_users: int = MIN_EFFECTIVE_PEOPLE,

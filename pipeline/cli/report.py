@@ -42,13 +42,45 @@ def report_provenance(args: argparse.Namespace, groupings: list[str], min_users:
                       created=datetime.now(timezone.utc).replace(microsecond=0))
 
 
+def _summaries_report(args: argparse.Namespace, groupings: list[str], min_users: int):
+    """(report, runs read) from the cache's person-level summaries (rebuilt where stale); only the
+    length diagnostics read item rows (two columns of each run)."""
+    import polars as pl
+
+    from analysis.data.cache import default_cache_root, run_groups, run_id_of, scan_results
+    from analysis.data.person_summary import select_summary
+    from analysis.data.summary_cache import read_summaries
+    from analysis.stats.report import report_from_summaries
+    from analysis.stats.report_items import item_lengths
+
+    split = lambda v: [x for x in v.split(",") if x] if v else None  # noqa: E731
+    root = args.cache or default_cache_root()
+    summaries = read_summaries(args.benchmark, root)
+    if summaries.problems:  # all or nothing, as the item reader was: a report never silently leaves a run out
+        raise ValueError("; ".join(str(p) for p in summaries.problems))
+    summary = select_summary(summaries.frame, models=split(args.model), protocols=split(args.protocol),
+                             conditions=split(args.condition), splits=split(args.split))
+    instances = summaries.instances
+    if split(args.split):
+        instances = instances.filter(pl.col("split").is_in(split(args.split)))
+    # the length fit needs each item's score: read once here (two columns), never in the forked workers
+    # (polars is not fork-safe), and held per selection
+    run_ids = summary.get_column("run_id").unique().to_list()
+    folders = [d.name for group in run_groups(args.benchmark, root) if run_id_of(group[0]) in run_ids for d in group]
+    rows = scan_results(args.benchmark, root, folders).filter(pl.col("aligned").is_not_null()).select(
+        "model", "protocol", "condition", "instance_id", "aligned").collect()
+    items = item_lengths(rows, instances, ["model", "protocol", "condition"])
+    report = report_from_summaries(summary, instances, groupings, B=args.bootstrap, seed=args.seed, alpha=args.alpha,
+                                   min_users=min_users, workers=_cores() if args.workers is None else args.workers,
+                                   estimand=args.estimand, items=items)
+    return report, summary.select("run_id", "model", "protocol", "condition").unique().sort("run_id").to_dicts()
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    from analysis.data.cache import atomic_write_bytes, scan_instances
+    from analysis.data.cache import atomic_write_bytes
     from analysis.data.groupings import parse_groupings
     from analysis.present.provenance import export_label
     from analysis.present.render import render
-    from analysis.stats.report import disparity_report
-    from analysis.data.results import scan_scored, select_results
     from analysis.data.sizes import checked_minimum
 
     try:
@@ -56,14 +88,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ValueError as problem:
         raise UsageError(str(problem)) from None
     min_users = checked_minimum(args.min_users)
-    split = lambda v: [x for x in v.split(",") if x] if v else None  # noqa: E731
-    try:  # lazy: the report reads only the columns it uses
-        scored = select_results(scan_scored(args.benchmark, args.cache), models=split(args.model), protocols=split(args.protocol),
-                                conditions=split(args.condition), splits=split(args.split))
-        report = disparity_report(scored, groupings, B=args.bootstrap, seed=args.seed, alpha=args.alpha, min_users=min_users,
-                                  instances=scan_instances(args.benchmark, args.cache), workers=_cores() if args.workers is None else args.workers,
-                                  estimand=args.estimand)
-        runs = scored.select("run_id", "model", "protocol", "condition").unique().sort("run_id").collect().to_dicts()
+    try:
+        report, runs = _summaries_report(args, list(groupings), min_users)
     except SettingError:  # alpha, B, seed, workers: main prints it as a usage error (exit 2)
         raise
     except ValueError as problem:  # a choice run scored under the old rule (the message says how to fix it), or no results

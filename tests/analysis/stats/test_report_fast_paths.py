@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 
 import analysis.stats.groups as groups
-from analysis.stats.cells import group_codes, index_codes, person_sums, present_cells, row_extras, selection_cells, selection_sums
+from analysis.data.person_summary import people_table, summarise
+from analysis.stats.cells import group_codes, person_sums, present_cells, selection_cells, selection_sums, summary_index
 from analysis.stats.report import _read, disparity_report
 from analysis.data.synthetic import synthetic_results
 
@@ -28,14 +29,13 @@ def scored():
 
 def test_cells_of_a_grouping_of_people_are_the_row_by_row_sums(scored):
     results, instances = _read(scored.lazy(), None, BY)
-    ix = index_codes(results, instances)
-    extras = row_extras(results, ix)
+    ix = summary_index(summarise(results, instances), people_table(instances))
     checked = 0
     for k in range(len(ix.selections)):
-        rows = extras.order[extras.bounds[k]:extras.bounds[k + 1]]
-        people = person_sums(ix, rows)
+        people = person_sums(ix, ix.rows(k))
         for grouping in BY:
             codes = group_codes(ix, grouping)
+            rows = ix.rows(k, codes.facet)
             fast, fast_present = selection_cells(ix, rows, codes, people)
             plain, plain_present = present_cells(*selection_sums(ix, rows, codes))
             np.testing.assert_array_equal(fast_present, plain_present)
