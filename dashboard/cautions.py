@@ -7,6 +7,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from analysis.data.contracts import CHOICE
 from analysis.stats.diagnostics import position_warning
 from dashboard.data import run_diagnostics, run_length
 from dashboard.view import Run, View
@@ -22,7 +23,7 @@ def position_caution(view: View, run: Run | None = None) -> list[str]:
     """
     model, protocol, condition = run or view.run
     index = view.index.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
-    if protocol == "choice" and index.height:
+    if protocol == CHOICE and index.height:
         warning = position_warning(run_diagnostics(view.scored, view.state), index.item(0, "run_id"))
         if warning:
             st.warning(warning, icon="⚠️")

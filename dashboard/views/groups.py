@@ -7,6 +7,7 @@ from dataclasses import replace
 import polars as pl
 import streamlit as st
 
+from analysis.data.contracts import CHOICE
 from analysis.data.groupings import GROUPINGS, get_grouping
 from analysis.stats.groups import grouping_tables
 from analysis.present.render import disparity_display
@@ -98,7 +99,7 @@ def group_diagnostics(_scored: pl.LazyFrame, state: str, model: str, protocol: s
     from analysis.stats.length import length_controlled_by_group
 
     sel = selection(_scored, state, model, protocol, condition, place_by, place)
-    choice = choice_diagnostics_by_group(sel, grouping, min_users=min_users) if protocol == "choice" else None
+    choice = choice_diagnostics_by_group(sel, grouping, min_users=min_users) if protocol == CHOICE else None
     return length_controlled_by_group(sel, grouping, min_users=min_users), choice
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from analysis.data.contracts import OPA_DELTAS, validate_results
+from analysis.data.contracts import validate_results
+from analysis.data.metrics import OPA_DELTAS
 from pipeline.backends.base import SamplingSettings
 from pipeline.backends.fake import FakeBackend, fake_model_spec
 from pipeline.protocols import choice_decision
