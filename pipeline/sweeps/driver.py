@@ -110,7 +110,7 @@ def _rederive(sweep: Sweep, root: Path | None) -> None:
 
 def tasks_of(run: RunPlan, part_size: int) -> list[Task]:
     rows = run.todo.to_dicts()
-    return [Task(run.run_id, run.model.name, run.spec, tuple(rows[i : i + part_size]), k)
+    return [Task(run.run_id, run.model.name, run.spec, tuple(rows[i : i + part_size]), k, run.root)
             for k, i in enumerate(range(0, len(rows), part_size))]
 
 
