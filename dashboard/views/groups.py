@@ -17,7 +17,7 @@ from analysis.stats.resampling import DEFAULT_REPLICATES
 from analysis.data.sizes import MIN_PEOPLE_FLOOR
 from analysis.present.display import DEFINITIONS, choice_display, group_display, group_label, group_length_display, omnibus_line
 from analysis.present.display_cells import heat_cells, heat_display
-from dashboard.cautions import length_caution, position_caution
+from dashboard.cautions import length_caution, position_caution, stand_in_caution
 from dashboard.charts import forest_chart, heat_chart, show_chart
 from dashboard.downloads import export_buttons, report_provenance, share_button
 from dashboard.fragments import run_view
@@ -192,7 +192,7 @@ def findings(view: View) -> tuple[list[str], object]:
     """
     grouping, metric, min_users = view.grouping, view.metric, view.min_users
     result = tables(view.scored, view.state, *view.run, grouping, min_users, *view.place)
-    caution = [*position_caution(view), *length_caution(view)]
+    caution = [*stand_in_caution(view), *position_caution(view), *length_caution(view)]
     verdict = verdict_lines(view, result)
     st.markdown(omnibus_line(result.omnibus, min_users))
     st.dataframe(disparity_display(result.disparity.to_dicts()), hide_index=True)

@@ -155,19 +155,19 @@ def score(run: RunPlan, *, backend: Backend | None = None, backend_factory: Back
     backend = backend or backend_factory(spec, run.model)
     _check_still_served(run, backend)
     ctx = scoring_context(spec, backend, backend_factory, run.root)
-    session = Session(run, backend, getattr(ctx.judge, "name", None), command)
-    session.begin()
+    session = Session(run, backend, getattr(ctx.judge, "name", None), command)  # in the manifest with the first part
     bar = _progress(total=run.todo.height, enabled=progress, desc=run.run_id)
     calls_before = backend.calls
     try:
         if tracker:
             tracker.start_scoring()
-        _score_and_store(run, ctx, report, part_size or spec.batch_size, bar, tracker)
+        _score_and_store(run, ctx, report, part_size or spec.batch_size, bar, tracker, session)
     finally:
         bar.close()
         report.seconds = time.time() - started
         report.model_calls = backend.calls - calls_before
-        session.end(report)
+        if session.begun:  # a run that failed before its first part leaves nothing, not a folder with a manifest
+            session.end(report)
     return report
 
 
@@ -218,9 +218,10 @@ class ChunkSizer:
 
 
 def _score_and_store(run: RunPlan, ctx: ScoringContext, report: RunReport, size: int, bar: Any,
-                     tracker: ProgressWriter | None) -> None:
-    """Score the plan's rows and write a part every `size` rows. Without a tracker every call is a
-    whole part; with one, calls are sized by ChunkSizer (never crossing a part) and each is reported."""
+                     tracker: ProgressWriter | None, session: Session) -> None:
+    """Score the plan's rows and write a part every `size` rows; the session enters the manifest once
+    the first part is written. Without a tracker every call is a whole part; with one, calls are sized
+    by ChunkSizer (never crossing a part) and each is reported."""
     # A backend serving `concurrency` requests at once needs that many items per call to use them.
     sizer = ChunkSizer(size, least=int(getattr(ctx.backend, "concurrency", 1) or 1)) if tracker else None
     rows_all = run.todo.to_dicts()
@@ -237,6 +238,8 @@ def _score_and_store(run: RunPlan, ctx: ScoringContext, report: RunReport, size:
         report.scored += len(chunk)
         if len(pending) >= size or start >= len(rows_all):
             run.store.write_part(pending)
+            if not session.begun:
+                session.begin()
             saved, pending = saved + len(pending), []
         bar.update(len(chunk))
         if tracker:
