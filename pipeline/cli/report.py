@@ -50,7 +50,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from analysis.stats.report import disparity_report
     from analysis.data.results import scan_scored, select_results
     from analysis.data.sizes import checked_minimum
+    from pipeline.checks import checked_output_path
 
+    checked_output_path(args.out, "out", folder=args.format == "csv")  # before a report that may take a minute
     try:
         groupings = parse_groupings(args.by)
     except ValueError as problem:

@@ -32,8 +32,10 @@ def _specs_from_args(args: argparse.Namespace) -> list:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.checks import checked_output_path
     from pipeline.runs.runner import execute
 
+    checked_output_path(args.progress_file, "progress_file")  # every setting first (execute checks it too)
     specs = _specs_from_args(args)
     command = "mvpbench " + " ".join(sys.argv[1:]) if sys.argv else None
     for spec in specs:

@@ -28,7 +28,7 @@ import polars as pl
 from analysis.data.cache import read_benchmark_meta, read_instances
 from pipeline.backends.base import Backend, BackendError
 from pipeline.backends.config import BACKEND_KINDS, backend_class, backend_config
-from pipeline.checks import checked_chat_template
+from pipeline.checks import checked_chat_template, checked_output_path
 from pipeline.estimates import CHARS_PER_TOKEN, CPU_TOKENS_PER_SECOND
 from pipeline.models import ModelSpec
 from pipeline.protocols import ScoringContext, get_protocol
@@ -142,6 +142,7 @@ def score(run: RunPlan, *, backend: Backend | None = None, backend_factory: Back
           progress: bool = True, part_size: int | None = None, command: str | None = None,
           progress_file: Path | None = None) -> RunReport:
     """Score what `run` found missing and write it as parts; the report counts what happened."""
+    checked_output_path(progress_file, "progress_file")
     spec, report = run.spec, run.report()
     tracker = ProgressWriter(progress_file, run.run_id, run.selected, run.cached) if progress_file else None
     # Cached rows derived by an older scoring rule are re-derived (no model) before anything is reused
@@ -184,6 +185,7 @@ def execute(spec: RunSpec, *, root: Path | None = None, backend: Backend | None 
             backend_factory: BackendFactory = make_backend, dry_run: bool = False, progress: bool = True,
             part_size: int | None = None, command: str | None = None, progress_file: Path | None = None) -> RunReport:
     """Plan `spec`, then score it (or, with `dry_run`, only estimate what scoring would cost)."""
+    checked_output_path(progress_file, "progress_file")  # before the plan, which may materialise the model
     run = plan(spec, root, backend)
     if dry_run:
         report = run.report()
