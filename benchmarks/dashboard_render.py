@@ -198,77 +198,105 @@ def floor_figures(repeats: int, browser) -> dict:
         proc.terminate()
 
 
+def map_first_renders(browser, target: str, repeats: int) -> tuple[list[float], list[float]]:
+    """A new session's first render of the Map, `repeats` times: (until the chart is painted, until the
+    network is idle), in seconds."""
+    first_drawn, first_render = [], []
+    for _ in range(repeats):
+        context = browser.new_context(viewport={"width": 1300, "height": 1000})
+        page = context.new_page()
+        start = time.perf_counter()
+        with page.expect_response(lambda r: r.url.endswith("countries.geojson"), timeout=120_000) as shapes:
+            page.goto(target)
+        page.wait_for_selector(CHART, timeout=120_000)
+        shapes.value.finished()
+        page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")  # painted
+        first_drawn.append(time.perf_counter() - start)
+        page.wait_for_load_state("networkidle")
+        first_render.append(time.perf_counter() - start)
+        context.close()
+    return first_drawn, first_render
+
+
+def map_filter_changes(browser, url: str, target: str, repeats: int) -> tuple[list[float], list[float]]:
+    """On one warm Map page: (the protocol changed in the browser's selectbox, a revisit of the URL with
+    the other protocol until the chart is drawn), in seconds."""
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    page.goto(target)
+    page.wait_for_selector(CHART, timeout=120_000)
+    page.wait_for_timeout(1500)
+    browser_change = browser_filter_changes(page, repeats + 1)[1:]  # the first fills the other protocol's caches
+    revisits = []
+    for k in range(repeats):
+        protocol = "logprob" if k % 2 == 0 else "choice"
+        start = time.perf_counter()
+        page.goto(f"{url}/map?benchmark=synthetic&model=model-00&protocol={protocol}")
+        page.wait_for_selector(CHART, timeout=120_000)
+        revisits.append(time.perf_counter() - start)
+    return browser_change, revisits
+
+
+def browser_figures(cache: Path, repeats: int, sync_playwright) -> dict:
+    """Everything measured in the browser against one running server on `cache` (see the module docstring)."""
+    with running_dashboard(cache) as url, sync_playwright() as p:
+        port = int(url.rsplit(":", 1)[1])
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        target = f"{url}/map?benchmark=synthetic&model=model-00&protocol=choice"
+        warm = browser.new_page()
+        warm.goto(target)
+        warm.wait_for_selector(CHART, timeout=300_000)  # first visit fills the server's caches
+        figures = dict(zip(("first_drawn", "first_render"), map_first_renders(browser, target, repeats)))
+        figures.update(zip(("browser_change", "revisits"), map_filter_changes(browser, url, target, repeats)))
+        figures["map_rss"] = server_peak_rss_mb(port)
+        figures["findings_first"], figures["findings_renders"] = findings_first_renders(browser, url, repeats)
+        figures["pages"] = page_visits(browser, url)
+        figures["groups_change"] = groups_filter_changes(browser, url, repeats)
+        figures["rss"] = server_peak_rss_mb(port)
+        figures["floor"] = floor_figures(repeats, browser)
+        browser.close()
+    return figures
+
+
+def report(rows: int, f: dict, widget_change: list[float]) -> dict:
+    """The printed summary: medians, ratios to Streamlit's floor, and the raw first renders and reruns."""
+    median = statistics.median
+    floor, rss, map_rss = f["floor"], f["rss"], f["map_rss"]
+    return {
+        "result_rows": rows,
+        "first_render_drawn_seconds_median": round(median(f["first_drawn"]), 3),
+        "first_render_seconds_median": round(median(f["first_render"]), 3),
+        "filter_change_rerun_seconds_median": round(median(widget_change), 3),
+        "browser_filter_change_seconds_median": round(median(f["browser_change"]), 3),
+        "groups_browser_filter_change_seconds_median": round(median(f["groups_change"]), 3),
+        "warm_revisit_seconds_median": round(median(f["revisits"]), 3),
+        "server_peak_rss_mb": None if rss is None else round(rss, 1),
+        "server_peak_rss_mb_map_only": None if map_rss is None else round(map_rss, 1),
+        "findings_first_visit_seconds": round(f["findings_first"], 3),
+        "findings_first_render_seconds_median": round(median(f["findings_renders"]), 3),
+        "findings_first_render_over_floor": round(median(f["findings_renders"]) / floor["first"], 2),
+        "findings_first_render_seconds": [round(t, 3) for t in f["findings_renders"]],
+        "pages": f["pages"],
+        "floor_first_render_seconds_median": round(floor["first"], 3),
+        "floor_browser_change_seconds_median": round(floor["change"], 3),
+        "first_render_drawn_over_floor": round(median(f["first_drawn"]) / floor["first"], 2),
+        "browser_filter_change_over_floor": round(median(f["browser_change"]) / floor["change"], 2),
+        "first_render_seconds": [round(t, 3) for t in f["first_render"]],
+        "filter_change_rerun_seconds": [round(t, 3) for t in widget_change],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--models", type=int, default=10, help="models x 2 protocols runs of 24,020 results (50: 2.4 million)")
     args = parser.parse_args()
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import sync_playwright  # before the cache is built: a missing Playwright fails at once
 
     with tempfile.TemporaryDirectory() as tmp:
         rows = build_cache(Path(tmp), args.models)
-        with running_dashboard(Path(tmp)) as url, sync_playwright() as p:
-            port = int(url.rsplit(":", 1)[1])
-            browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
-            target = f"{url}/map?benchmark=synthetic&model=model-00&protocol=choice"
-            warm = browser.new_page()
-            warm.goto(target)
-            warm.wait_for_selector(CHART, timeout=300_000)  # first visit fills the server's caches
-            first_render, first_drawn, filter_change = [], [], []
-            for _ in range(args.repeats):
-                context = browser.new_context(viewport={"width": 1300, "height": 1000})
-                page = context.new_page()
-                start = time.perf_counter()
-                with page.expect_response(lambda r: r.url.endswith("countries.geojson"), timeout=120_000) as shapes:
-                    page.goto(target)
-                page.wait_for_selector(CHART, timeout=120_000)
-                shapes.value.finished()
-                page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")  # painted
-                first_drawn.append(time.perf_counter() - start)
-                page.wait_for_load_state("networkidle")
-                first_render.append(time.perf_counter() - start)
-                context.close()
-            page = browser.new_page(viewport={"width": 1300, "height": 1000})
-            page.goto(target)
-            page.wait_for_selector(CHART, timeout=120_000)
-            page.wait_for_timeout(1500)
-            browser_change = browser_filter_changes(page, args.repeats + 1)[1:]  # the first fills the other protocol's caches
-            for k in range(args.repeats):
-                protocol = "logprob" if k % 2 == 0 else "choice"
-                start = time.perf_counter()
-                page.goto(f"{url}/map?benchmark=synthetic&model=model-00&protocol={protocol}")
-                page.wait_for_selector(CHART, timeout=120_000)
-                filter_change.append(time.perf_counter() - start)
-            map_rss = server_peak_rss_mb(port)
-            findings_first, findings_renders = findings_first_renders(browser, url, args.repeats)
-            pages = page_visits(browser, url)
-            groups_change = groups_filter_changes(browser, url, args.repeats)
-            rss = server_peak_rss_mb(port)
-            floor = floor_figures(args.repeats, browser)
-            browser.close()
+        figures = browser_figures(Path(tmp), args.repeats, sync_playwright)
         widget_change = warm_filter_changes(Path(tmp), args.repeats)
-    print(json.dumps({
-        "result_rows": rows,
-        "first_render_drawn_seconds_median": round(statistics.median(first_drawn), 3),
-        "first_render_seconds_median": round(statistics.median(first_render), 3),
-        "filter_change_rerun_seconds_median": round(statistics.median(widget_change), 3),
-        "browser_filter_change_seconds_median": round(statistics.median(browser_change), 3),
-        "groups_browser_filter_change_seconds_median": round(statistics.median(groups_change), 3),
-        "warm_revisit_seconds_median": round(statistics.median(filter_change), 3),
-        "server_peak_rss_mb": None if rss is None else round(rss, 1),
-        "server_peak_rss_mb_map_only": None if map_rss is None else round(map_rss, 1),
-        "findings_first_visit_seconds": round(findings_first, 3),
-        "findings_first_render_seconds_median": round(statistics.median(findings_renders), 3),
-        "findings_first_render_over_floor": round(statistics.median(findings_renders) / floor["first"], 2),
-        "findings_first_render_seconds": [round(t, 3) for t in findings_renders],
-        "pages": pages,
-        "floor_first_render_seconds_median": round(floor["first"], 3),
-        "floor_browser_change_seconds_median": round(floor["change"], 3),
-        "first_render_drawn_over_floor": round(statistics.median(first_drawn) / floor["first"], 2),
-        "browser_filter_change_over_floor": round(statistics.median(browser_change) / floor["change"], 2),
-        "first_render_seconds": [round(t, 3) for t in first_render],
-        "filter_change_rerun_seconds": [round(t, 3) for t in widget_change],
-    }, indent=2))
+    print(json.dumps(report(rows, figures, widget_change), indent=2))
 
 
 if __name__ == "__main__":

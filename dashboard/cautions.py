@@ -1,5 +1,5 @@
-"""The verdict's first lines when a run's numbers may be about something other than values: its
-choices mostly follow position, or its scores move with answer length. Each is drawn as a warning and
+"""The verdict's first lines when a run's numbers may be about something other than values: they are
+a stand-in's, not a model's; its choices mostly follow position; or its scores move with answer length. Each is drawn as a warning and
 returned, so a shared report carries it too."""
 
 from __future__ import annotations
@@ -7,9 +7,41 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from analysis.data.contracts import CHOICE
 from analysis.stats.diagnostics import position_warning
-from dashboard.data import run_diagnostics, run_length
+from dashboard.data import current_signature, run_diagnostics, run_length, run_provenance
 from dashboard.view import Run, View
+
+
+STAND_IN_WARNING = ("**Not a model's numbers**: this run was scored by a stand-in backend (made-up numbers from a hash of "
+                    "the text, for trying the flow and for tests), whatever its model is called. Nothing here says anything "
+                    "about a model.")
+
+
+def is_stand_in(provenance: pl.DataFrame, run_id: str | None) -> bool:
+    """Whether the run's manifest says a stand-in for a model scored it (the backend kind's `stand_in`
+    trait, recorded by the pipeline; a manifest from before the record says nothing, so: no).
+
+    Args:
+        provenance: `dashboard.data.run_provenance`'s frame. run_id: the run (None: none picked).
+    Returns:
+        True only when its manifest records `stand_in: true`.
+    """
+    return run_id is not None and provenance.filter((pl.col("run") == run_id) & (pl.col("stand_in") == "yes")).height > 0
+
+
+def stand_in_caution(view: View) -> list[str]:
+    """A line when the view's run was scored by a stand-in (`is_stand_in`).
+
+    Args:
+        view: the page's view.
+    Returns:
+        The warning shown, as a one-line list (empty when none).
+    """
+    if not is_stand_in(run_provenance(view.name, str(view.root), current_signature(view.name, view.root)), view.run_id):
+        return []
+    st.warning(STAND_IN_WARNING, icon="⚠️")
+    return [STAND_IN_WARNING]
 
 
 def position_caution(view: View, run: Run | None = None) -> list[str]:
@@ -22,7 +54,7 @@ def position_caution(view: View, run: Run | None = None) -> list[str]:
     """
     model, protocol, condition = run or view.run
     index = view.index.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
-    if protocol == "choice" and index.height:
+    if protocol == CHOICE and index.height:
         warning = position_warning(run_diagnostics(view.scored, view.state), index.item(0, "run_id"))
         if warning:
             st.warning(warning, icon="⚠️")

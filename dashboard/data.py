@@ -54,9 +54,10 @@ def readable_benchmarks(root: str) -> tuple[list[str], list[str]]:
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def run_provenance(name: str, root: str, signature: str) -> pl.DataFrame:
-    """One row per run folder: model, revision, protocol, condition, template and backend from its
-    manifest ("manifest unreadable" when it cannot be read). One shared, read-only frame per cache
-    state (cache_data would unpickle a copy on every page run that asks)."""
+    """One row per run folder: model, revision, protocol, condition, template, backend and stand_in
+    ("yes" when its backend is a stand-in for a model, "no", empty for a manifest from before the
+    field) from its manifest ("manifest unreadable" when it cannot be read). One shared, read-only
+    frame per cache state (cache_data would unpickle a copy on every page run that asks)."""
     rows = []
     for d in run_dirs(name, Path(root)):
         try:
@@ -65,9 +66,10 @@ def run_provenance(name: str, root: str, signature: str) -> pl.DataFrame:
             rows.append({"run": d.name, "model": "manifest unreadable"})
             continue
         values = {"model": m.get("model", {}).get("name"), "revision": m.get("model", {}).get("revision"), "protocol": m.get("protocol"),
-                  "condition": m.get("condition"), "template": m.get("template_version"), "backend": m.get("backend", {}).get("backend")}
+                  "condition": m.get("condition"), "template": m.get("template_version"), "backend": m.get("backend", {}).get("backend"),
+                  "stand_in": "yes" if m.get("stand_in") is True else "no" if m.get("stand_in") is False else None}
         rows.append({"run": d.name, **{k: None if v is None else str(v) for k, v in values.items()}})
-    schema = dict.fromkeys(("run", "model", "revision", "protocol", "condition", "template", "backend"), pl.String)
+    schema = dict.fromkeys(("run", "model", "revision", "protocol", "condition", "template", "backend", "stand_in"), pl.String)
     return pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
 
 

@@ -2,7 +2,8 @@
 settings, shard, port, chat template, run folders), each checked by one definition that the API
 calls: `RunSpec.check` (so `mvpbench run`, run files, sweeps and the dashboard's jobs inherit it),
 `pipeline.runs.runner.plan` (the chat template, before any run folder exists), `mvpbench dashboard`
-(the port) and `mvpbench runs` (the run named).
+(the port), `mvpbench runs` (the run named) and the commands that write a file (`--out`,
+`--progress-file`: `checked_output_path`, called by `execute`, `run_sweep` and `mvpbench report`).
 
 Every refusal is an `analysis.data.checks.SettingError` (a ValueError) naming the setting and the value on
 one line; `mvpbench` prints it as `error: --flag value: rule` and exits with status 2, having written
@@ -178,6 +179,35 @@ def checked_path(path: Any, option: str, *, folder: bool = False) -> Path:
     path = Path(path)
     if not (path.is_dir() if folder else path.is_file()):
         raise SettingError(option, str(path), f"no such {'folder' if folder else 'file'}")
+    return path
+
+
+def checked_output_path(path: Any, option: str, *, folder: bool = False) -> Path | None:
+    """Where a command will write (`--out`, `--progress-file`): a file, or with `folder` a folder it
+    fills, in a folder that exists, and not a folder where a file goes (nor a file where a folder
+    goes). Checked before any work: a report once computed for a minute, and a run planned, loaded
+    its model and left a run folder, before failing to write into a missing folder (or a traceback,
+    writing a file onto a folder).
+
+    Args:
+        path: the path given (None: not given).
+        option: the setting's name ("out", "progress_file"), for the message.
+        folder: the command writes a folder of files there (a csv report).
+    Returns:
+        The path, or None.
+    Raises:
+        SettingError: its parent is not a folder, or it is a folder where a file goes (a file where a folder goes).
+    """
+    if path is None:
+        return None
+    path = Path(path)
+    parent = path.expanduser().parent
+    if not parent.is_dir():
+        raise SettingError(option, str(path), f"no such folder: {parent} (create it first)")
+    if not folder and path.expanduser().is_dir():
+        raise SettingError(option, str(path), "is a folder: give a file name")
+    if folder and path.expanduser().exists() and not path.expanduser().is_dir():
+        raise SettingError(option, str(path), "is a file: give a folder for the tables")
     return path
 
 

@@ -17,8 +17,8 @@ cached rows from their raw fields (keys unchanged: the model's measurement is th
 that needs new model outputs belongs in the cache key instead (the prompt template version, `identity`).
 
 A new protocol: a function `(instances, ctx) -> rows` decorated with `@protocol(name, version=...,
-...traits)`, and its name in `analysis.data.contracts.PROTOCOLS` (the Result contract checks it). Its
-traits (`ScoringProtocol`: whether it samples, is judged, what enters its key, prompts per
+...traits)`; nothing else names it (the Result contract takes any protocol name, `mvpbench run
+--protocol` offers what this registry holds). Its traits (`ScoringProtocol`: whether it samples, is judged, what enters its key, prompts per
 instance, how it re-derives) are all a caller reads: nothing outside this module tests its name.
 """
 
@@ -28,7 +28,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import analysis.data.contracts as contracts
 from analysis.data.metrics import opa_score
 from pipeline.backends.base import Backend, BackendError, SamplingSettings
 from pipeline.judges import Judge
@@ -106,10 +105,8 @@ REGISTRY: Registry[ScoringProtocol] = Registry("protocol")
 def protocol(name: str, *, version: int, needs_judge: bool = False, samples: bool = False,
              prompt_formats: tuple[str, ...] = ("chat",), prompts_per_instance: int = 1,
              rederive: Rederive | None = None) -> Callable[[Scorer], Scorer]:
-    """Register a scorer under `name` (which the Result contract must know) with its traits
-    (see `ScoringProtocol`); a name registered twice is an error."""
-    if name not in contracts.PROTOCOLS:
-        raise ValueError(f"protocol {name!r} is not in analysis.data.contracts.PROTOCOLS")
+    """Register a scorer under `name` with its traits (see `ScoringProtocol`); a name registered twice
+    is an error."""
 
     def register(fn: Scorer) -> Scorer:
         REGISTRY.register(name, ScoringProtocol(name, fn, version, needs_judge, samples, prompt_formats,

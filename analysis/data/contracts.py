@@ -15,7 +15,6 @@ from __future__ import annotations
 import polars as pl
 
 from analysis.data.geography import NON_COUNTRY_CODES, is_country_code
-from analysis.data.metrics import OPA_DELTAS  # noqa: F401 - the paper's margins, defined with the words that quote them
 from analysis.data.problems import Problem
 from analysis.data.values import VALUE_DIMENSIONS, VALUE_LABELS
 
@@ -197,7 +196,12 @@ def conform(df: pl.DataFrame) -> pl.DataFrame:
 # --- Results -------------------------------------------------------------------------------------
 # One model, one instance, one protocol, one condition. `aligned` in [0, 1] is what PAA averages and
 # all the analysis reads; the protocol's raw fields sit beside it (null where a protocol has none).
-PROTOCOLS = ("choice", "logprob", "generate")
+# A protocol is any name the pipeline's protocol registry holds (pipeline.protocols.REGISTRY): the
+# contract asks only that a row names one, so a newly registered protocol's rows pass unchanged.
+# The built-in protocols' names are defined here because the contract defines their raw fields and
+# analysis reads those fields by these names (choice diagnostics, logprob margins, judged replies).
+CHOICE, LOGPROB, GENERATE = "choice", "logprob", "generate"
+PROTOCOLS = (CHOICE, LOGPROB, GENERATE)  # the built-in protocols, not a limit on which may be registered
 CONDITIONS = ("profile", "blind", "profile+prefs")
 
 RESULT_SCHEMA: dict[str, pl.DataType] = {
@@ -253,10 +257,9 @@ def validate_results(df: pl.DataFrame, file: str = "<results>") -> list[Problem]
     problems += _failures(
         df, pl.col("aligned").is_null() & pl.col("error").is_null(), file, "aligned", "is null without an error saying why"
     )
-    problems += _failures(df, ~pl.col("protocol").is_in(list(PROTOCOLS)), file, "protocol", pl.format("unknown protocol '{}'", pl.col("protocol")))
     # A choice row derived by the old rule (aligned = mean probability, no p_w) must not pass as a
     # decision. Each order decides 0, ½ or 1 (½ on an exact tie), so an item is a multiple of ¼.
-    scored_choice = (pl.col("protocol") == "choice") & pl.col("p_w_first").is_not_null() & pl.col("p_w_second").is_not_null()
+    scored_choice = (pl.col("protocol") == CHOICE) & pl.col("p_w_first").is_not_null() & pl.col("p_w_second").is_not_null()
     problems += _failures(
         df, scored_choice & (pl.col("p_w").is_null() | ~pl.col("aligned").is_in([0.0, 0.25, 0.5, 0.75, 1.0])), file, "aligned",
         "is not a mean of two choice decisions, with p_w beside it: derived by an older rule, "

@@ -1,6 +1,9 @@
 """The groupings: one registry of every way to split people (or instances) into groups, read by the
 API, the CLI and the dashboard. A grouping has a name (what `--by` and the URL take), a label (what
 a page shows), a kind (geographic, demographic, values, design) and the expression that computes it.
+
+`REGISTRY` is the plug-in registry type every plug-in kind uses (`analysis.data.registry`): a new
+grouping is `REGISTRY.register(name, Grouping(...))`, and a name registered twice is an error.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from analysis.data.registry import Registry
 from analysis.data.values import VALUE_DIMENSIONS
 
 
@@ -29,7 +33,7 @@ def _column(name: str, label: str, kind: str, **extra) -> Grouping:
     return Grouping(name, label, kind, pl.col(name), **extra)
 
 
-_REGISTRY: tuple[Grouping, ...] = (
+_BUILT_IN: tuple[Grouping, ...] = (
     _column("birth_country", "Country of birth", "geographic", iso3="birth_iso3"),
     _column("reside_country", "Country of residence", "geographic", iso3="reside_iso3"),
     _column("un_subregion", "UN subregion (of birth)", "geographic"),
@@ -47,12 +51,14 @@ _REGISTRY: tuple[Grouping, ...] = (
     _column("domain", "Question domain", "design", per_person=False),
     _column("target_dimension", "Value the question targets", "design", per_person=False),
 )
-REGISTRY: dict[str, Grouping] = {g.name: g for g in _REGISTRY}
+REGISTRY: Registry[Grouping] = Registry("grouping")
+for _grouping in _BUILT_IN:
+    REGISTRY.register(_grouping.name, _grouping)
 # What a report covers by default: the groupings of people (design groupings are asked for by name).
-GROUPINGS: tuple[str, ...] = tuple(g.name for g in _REGISTRY if g.kind != "design")
-GEOGRAPHIC_GROUPINGS = tuple(g.name for g in _REGISTRY if g.kind == "geographic")
-DEMOGRAPHIC_GROUPINGS = tuple(g.name for g in _REGISTRY if g.kind == "demographic")
-VALUE_GROUPINGS = tuple(g.name for g in _REGISTRY if g.kind == "values")
+GROUPINGS: tuple[str, ...] = tuple(g.name for g in _BUILT_IN if g.kind != "design")
+GEOGRAPHIC_GROUPINGS = tuple(g.name for g in _BUILT_IN if g.kind == "geographic")
+DEMOGRAPHIC_GROUPINGS = tuple(g.name for g in _BUILT_IN if g.kind == "demographic")
+VALUE_GROUPINGS = tuple(g.name for g in _BUILT_IN if g.kind == "values")
 # Internal groupings for leaderboards: a run's identity, not a property of people.
 _SELECTION_COLUMNS = ("model", "protocol", "condition", "run_id")
 
@@ -67,11 +73,9 @@ def get_grouping(name: str) -> Grouping:
     Raises:
         ValueError: naming the known groupings, for an unknown name.
     """
-    if name in REGISTRY:
-        return REGISTRY[name]
-    if name in _SELECTION_COLUMNS or name.startswith("_"):
+    if name not in REGISTRY and (name in _SELECTION_COLUMNS or name.startswith("_")):
         return Grouping(name, name, "internal", pl.col(name), per_person=False)
-    raise ValueError(f"unknown grouping {name!r}; known: {', '.join(REGISTRY)}")
+    return REGISTRY.get(name)
 
 
 def grouping_expr(name: str) -> pl.Expr:

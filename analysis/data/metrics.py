@@ -17,12 +17,14 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from analysis.data.contracts import CHOICE, GENERATE, LOGPROB
+
 # The paper's margins for OPA, in mean log-probability per token. `opa_score` is the scoring rule
 # (pipeline.protocols scores logprob items with it) and OPA's words below quote this grid.
 OPA_DELTAS: tuple[float, ...] = (0.0, 0.2, 2.0, 4.0, 6.0, 8.0)
 
 # What each protocol's `aligned` averages to. Different metrics: never ranked in one column.
-METRICS = {"choice": "PAA", "generate": "PAA", "logprob": "OPA"}
+METRICS = {CHOICE: "PAA", GENERATE: "PAA", LOGPROB: "OPA"}
 
 PLAIN_SHARE = "Plain share preferring answer_w (margin > 0)"
 
@@ -82,9 +84,9 @@ PLAIN_SHARE_DEFINITION = (f"{PLAIN_SHARE}: the share of items whose log-probabil
 
 # What one item's `aligned` is, per protocol (the Items page's legend).
 ITEM_SCORE = {
-    "choice": "the item's score: 1 if the model chose answer_w in both answer orders, 0 in neither, ½ when the orders split",
-    "generate": "the item's score: 1 if the judge says answer_w (W), 0 if not (the embedding judge: ½ on a tie)",
-    "logprob": (f"the item's score: the share of the {len(OPA_DELTAS)} margins δ ∈ {delta_text()} that its log-prob "
+    CHOICE: "the item's score: 1 if the model chose answer_w in both answer orders, 0 in neither, ½ when the orders split",
+    GENERATE: "the item's score: 1 if the judge says answer_w (W), 0 if not (the embedding judge: ½ on a tie)",
+    LOGPROB: (f"the item's score: the share of the {len(OPA_DELTAS)} margins δ ∈ {delta_text()} that its log-prob "
                 "margin exceeds (what OPA averages)"),
 }
 
@@ -119,7 +121,7 @@ def plain_shares(scored: pl.DataFrame | pl.LazyFrame, by: Sequence[str] = ("mode
     schema = {**{c: pl.String for c in by}, "plain_share": pl.Float64}
     if "margin" not in lf.collect_schema().names():
         return pl.DataFrame(schema=schema)
-    rows = lf.filter((pl.col("protocol") == "logprob") & pl.col("aligned").is_not_null())
+    rows = lf.filter((pl.col("protocol") == LOGPROB) & pl.col("aligned").is_not_null())
     # mean over rows with a margin; a row without one (an older cache) is not counted as a miss
     share = (pl.col("margin") > 0).cast(pl.Float64).mean().alias("plain_share")
     if estimand == "person":  # each person's own share first, then the mean over people

@@ -7,6 +7,7 @@ from __future__ import annotations
 import polars as pl
 
 from analysis.stats.claims import Claim, claim, licensed
+from analysis.data.contracts import CHOICE, GENERATE
 from analysis.data.names import short_run
 from analysis.present.verdict import literal as _text
 from analysis.present.verdict import say
@@ -49,7 +50,7 @@ def _protocol_claims(protocol: str, part: pl.DataFrame) -> list[Claim]:
     part = part.sort("paa", descending=True, nulls_last=True)
     # a run over part of the benchmark scores other people: it is named, never ranked or leading
     full, partial = part.filter(~pl.col("partial")), part.filter(pl.col("partial"))
-    metric, chance = part.item(0, "metric"), 0.5 if protocol in ("choice", "generate") else None  # a coin: half aligned
+    metric, chance = part.item(0, "metric"), 0.5 if protocol in (CHOICE, GENERATE) else None  # a coin: half aligned
     head = f"Under **{_text(protocol)}** ({metric}), "
     if full.height == 0:
         claims = [claim("run_score", (), {"text": head + "no run covers the benchmark's people and items in full"})]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from analysis.data.contracts import CHOICE, GENERATE
 from analysis.data.groupings import get_grouping
 from analysis.stats.resampling import DEFAULT_REPLICATES, bootstrap_interval, mean_interval, replicate_ratios, replicate_weights
 from analysis.data.sizes import MIN_PEOPLE_FOR_INTERVAL, checked_minimum, kish_effective_people
@@ -53,7 +54,7 @@ def _per_person(part: pl.DataFrame, by: list[str]) -> pl.DataFrame:
 
 
 def _choice_rows(scored: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    return scored.lazy().filter((pl.col("protocol") == "choice") & pl.col("order_consistent").is_not_null()).collect()
+    return scored.lazy().filter((pl.col("protocol") == CHOICE) & pl.col("order_consistent").is_not_null()).collect()
 
 
 def choice_diagnostics(scored: pl.DataFrame | pl.LazyFrame, *, B: int = DEFAULT_REPLICATES, seed: int = 0, alpha: float = 0.05) -> pl.DataFrame:
@@ -219,7 +220,7 @@ def judge_diagnostics(results: pl.DataFrame | pl.LazyFrame, *, B: int = DEFAULT_
         (share of pairs of readable judge labels that agree; several judges only), tie_share (TIE
         verdicts among scored items), each with _lo/_hi, judges (per item), note.
     """
-    frame = results.lazy().filter(pl.col("protocol") == "generate").collect()
+    frame = results.lazy().filter(pl.col("protocol") == GENERATE).collect()
     frame = frame.with_columns([pl.lit(None, dtype=pl.String).alias(c) for c in JUDGE_FIELDS if c not in frame.columns])
     rows = []
     for (run_id,), part in sorted(frame.partition_by(["run_id"], as_dict=True).items()):

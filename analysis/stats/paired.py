@@ -25,6 +25,7 @@ import polars as pl
 from statsmodels.stats.contingency_tables import mcnemar
 
 from analysis.stats.disparity import grouping_disparity, replicate_disparity
+from analysis.data.contracts import LOGPROB
 from analysis.stats.distributions import t_sf
 from analysis.data.groupings import get_grouping
 from analysis.stats.groups import Cells, analyse_groups, checked_estimand, person_level, user_cells, with_groups
@@ -122,7 +123,7 @@ def _has_margins(paired: pl.DataFrame) -> bool:
 def _is_logprob(paired: pl.DataFrame) -> bool:
     """A logprob pair: named so by its protocol, or (a frame without one) by margins on every row."""
     if "protocol" in paired.columns:
-        return bool((paired.get_column("protocol") == "logprob").any())
+        return bool((paired.get_column("protocol") == LOGPROB).any())
     return _has_margins(paired)
 
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 import polars as pl
 import streamlit as st
 
+from analysis.data.contracts import CHOICE
 from analysis.data.groupings import GROUPINGS, get_grouping
 from analysis.stats.groups import grouping_tables
 from analysis.present.render import disparity_display
@@ -16,7 +17,7 @@ from analysis.stats.resampling import DEFAULT_REPLICATES
 from analysis.data.sizes import MIN_PEOPLE_FLOOR
 from analysis.present.display import DEFINITIONS, choice_display, group_display, group_label, group_length_display, omnibus_line
 from analysis.present.display_cells import heat_cells, heat_display
-from dashboard.cautions import length_caution, position_caution
+from dashboard.cautions import length_caution, position_caution, stand_in_caution
 from dashboard.charts import forest_chart, heat_chart, show_chart
 from dashboard.downloads import export_buttons, report_provenance, share_button
 from dashboard.fragments import run_view
@@ -98,7 +99,7 @@ def group_diagnostics(_scored: pl.LazyFrame, state: str, model: str, protocol: s
     from analysis.stats.length import length_controlled_by_group
 
     sel = selection(_scored, state, model, protocol, condition, place_by, place)
-    choice = choice_diagnostics_by_group(sel, grouping, min_users=min_users) if protocol == "choice" else None
+    choice = choice_diagnostics_by_group(sel, grouping, min_users=min_users) if protocol == CHOICE else None
     return length_controlled_by_group(sel, grouping, min_users=min_users), choice
 
 
@@ -191,7 +192,7 @@ def findings(view: View) -> tuple[list[str], object]:
     """
     grouping, metric, min_users = view.grouping, view.metric, view.min_users
     result = tables(view.scored, view.state, *view.run, grouping, min_users, *view.place)
-    caution = [*position_caution(view), *length_caution(view)]
+    caution = [*stand_in_caution(view), *position_caution(view), *length_caution(view)]
     verdict = verdict_lines(view, result)
     st.markdown(omnibus_line(result.omnibus, min_users))
     st.dataframe(disparity_display(result.disparity.to_dicts()), hide_index=True)

@@ -6,6 +6,7 @@ import polars as pl
 import streamlit as st
 
 from analysis.data.cache import scan_results
+from analysis.data.contracts import CHOICE, LOGPROB
 from analysis.data.metrics import delta_verdicts, item_score_text
 from analysis.data.names import short_run
 from analysis.present.verdict import literal
@@ -37,7 +38,7 @@ def pick_run(index: pl.DataFrame, column) -> str:
     runs = index.get_column("run_id").to_list()
     carried = index.filter(*(pl.col(k) == st.query_params[k] for k in ("model", "protocol", "condition") if k in st.query_params))
     # among the runs that fit, the one the other pages' pickers open by default: the first model, choice, profile
-    carried = carried.sort(["model", pl.col("protocol") != "choice", pl.col("condition") != "profile", "run_id"])
+    carried = carried.sort(["model", pl.col("protocol") != CHOICE, pl.col("condition") != "profile", "run_id"])
     default = carried.item(0, "run_id") if carried.height else runs[0]
     info = {r["run_id"]: short_run(r["model"], r["protocol"], r["condition"]) for r in index.iter_rows(named=True)}
     run = choose(column, "Run", runs, "run", "run", default, format_func=lambda r: info.get(r, r))
@@ -65,7 +66,7 @@ def evidence(row: dict) -> None:
         st.markdown("**What the model did**")
         st.dataframe(pl.DataFrame({"measure": [m for m, _ in shown], "value": [str(round(v, 4)) if isinstance(v, float) else str(v)
                                                                                for _, v in shown]}), hide_index=True)
-    if row.get("protocol") == "logprob" and row.get("margin") is not None:
+    if row.get("protocol") == LOGPROB and row.get("margin") is not None:
         margin_verdicts(row["margin"], row.get("aligned"))
 
 

@@ -22,7 +22,7 @@ from analysis.data.names import short_run
 if TYPE_CHECKING:  # the module itself is imported when a difference is asked for (statsmodels)
     from analysis.stats.paired import PairedComparison
 from analysis.present.verdict import literal
-from dashboard.cautions import length_caution, position_caution
+from dashboard.cautions import length_caution, position_caution, stand_in_caution
 from dashboard.charts import show_chart
 from dashboard.downloads import export_buttons, report_provenance, share_button
 from dashboard.fragments import run_view
@@ -263,7 +263,7 @@ def verdict_column(view: View, colour: tuple[bool, bool], side) -> tuple[str | N
 
     Returns:
         (run B or None for the one-run map, its PlaceView, the cautions shown)."""
-    caution = [*position_caution(view), *length_caution(view)]
+    caution = [*stand_in_caution(view), *position_caution(view), *length_caution(view)]
     run_b = compared_run(view, side)
     compared = difference_table(view.scored, view.state, view.run_id, run_b, view.grouping, view.min_users) if run_b else None
     if run_b and compared is None:

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -36,11 +37,24 @@ POLL_SECONDS = 2
 DEMO_MODEL, DEMO_PROTOCOL, DEMO_CONDITION, DEMO_SPLIT, DEMO_PLUS_PER_USER = "smollm2-135m", "choice", "profile", "test", 1
 ALL_SPLITS = "(all)"
 SPLITS = [DEMO_SPLIT, "val", "train", ALL_SPLITS]
-# The fake backend (pipeline.backends.fake) is no model: made-up numbers from a hash of the text. Its runs
-# carry this name whatever the model box says, so its numbers never stand under a real model's name.
+# A stand-in backend (the pipeline's `stand_in` trait: pipeline.backends.fake) is no model: made-up numbers
+# from a hash of the text. Its runs carry this name whatever the model box says, so its numbers never
+# stand under a real model's name (and its manifest says `stand_in`, which the pages' cautions read).
 FAKE_MODEL = "fake-not-a-model"
-BACKENDS = {"transformers": "transformers: the model, run on this machine (minutes on a CPU)",
-            "fake": "fake (not a model): made-up numbers in seconds, for trying the flow"}
+
+
+@dataclass(frozen=True)
+class OfferedBackend:
+    """A backend this page can score with: how the picker labels it, and whether it is a stand-in for a
+    model (the pipeline's `BackendKind.stand_in`, which the dashboard cannot import: a test keeps the two equal)."""
+
+    label: str
+    stand_in: bool = False
+
+
+BACKENDS = {"transformers": OfferedBackend("transformers: the model, run on this machine (minutes on a CPU)"),
+            "fake": OfferedBackend("fake (not a model): made-up numbers in seconds, for trying the flow", stand_in=True)}
+DEFAULT_BACKEND = "transformers"
 SEEN = "runs_jobs_seen_running"  # job ids this session saw running: their end refreshes the whole page
 START_ERROR = "runs_start_error"
 
@@ -169,15 +183,20 @@ def rerun_section(view: View, instances: pl.DataFrame, split: str) -> None:
 # --- score what is missing -------------------------------------------------------------------------
 
 
+def chosen_backend() -> str:
+    """The backend picked in the scoring widgets (the default before the picker is drawn)."""
+    return st.session_state.get("s_backend") or DEFAULT_BACKEND
+
+
 def scoring_model() -> str:
-    """The model the run is named after: the box's value, or FAKE_MODEL for the fake backend."""
-    return FAKE_MODEL if st.session_state.get("s_backend") == "fake" else (st.session_state.get("s_model") or DEMO_MODEL)
+    """The model the run is named after: the box's value, or FAKE_MODEL for a stand-in backend."""
+    return FAKE_MODEL if BACKENDS[chosen_backend()].stand_in else (st.session_state.get("s_model") or DEMO_MODEL)
 
 
 def scoring_command(name: str, root: Path) -> tuple[list[str], str]:
     """The `mvpbench run` command for the scoring widgets' values (and the page's split), and its label for the panel."""
     get = st.session_state.get
-    backend, model, split = get("s_backend") or "transformers", scoring_model(), get("runs_split") or DEMO_SPLIT
+    backend, model, split = chosen_backend(), scoring_model(), get("runs_split") or DEMO_SPLIT
     command = [sys.executable, "-m", "pipeline.cli", "run", "--cache", str(root), "--benchmark", name, "--backend", backend,
                "--model", model, "--protocol", get("s_protocol"), "--condition", get("s_condition"), "--quiet"]
     plus = int(get("s_plus", True)) * DEMO_PLUS_PER_USER if split != ALL_SPLITS else 0
@@ -211,10 +230,11 @@ def start_scoring(name: str, root: Path) -> None:
 def score_section(name: str, root: Path, running: list[Job], empty: bool) -> None:
     st.subheader("Score what is missing")
     e1, e2, e3, e4 = st.columns(4)
-    backend = e1.selectbox("Backend", list(BACKENDS), key="s_backend", format_func=BACKENDS.get)
-    if backend == "fake":
+    backend = e1.selectbox("Backend", list(BACKENDS), key="s_backend", format_func=lambda b: BACKENDS[b].label)
+    stand_in = BACKENDS[backend].stand_in
+    if stand_in:
         e2.text_input("Model", FAKE_MODEL, key="s_model_fake", disabled=True,
-                      help="The fake backend's runs are always named so: their numbers are not a model's.")
+                      help=f"The {backend} backend's runs are always named so: their numbers are not a model's.")
     else:
         e2.text_input("Model", DEMO_MODEL, key="s_model", help="A short name, a hub id or a local folder.")
     e3.selectbox("Protocol", ["choice", "logprob"], key="s_protocol")
@@ -223,8 +243,8 @@ def score_section(name: str, root: Path, running: list[Job], empty: bool) -> Non
     f1.number_input("At most this many instances (0: all)", 0, 100_000, 50, key="s_limit")
     if st.session_state.get("runs_split", DEMO_SPLIT) != ALL_SPLITS:
         f2.checkbox("Also one item of every other person (so every country appears, as in the demo's runs)", True, key="s_plus")
-    if backend == "fake":
-        st.warning(f"The fake backend is not a model: its answers are made-up numbers from a hash of the text. It is there to "
+    if stand_in:
+        st.warning(f"The {backend} backend is not a model: its answers are made-up numbers from a hash of the text. It is there to "
                    f"try this page's flow in seconds. Its run is saved in this benchmark's cache as '{FAKE_MODEL}' and shows "
                    "on every page under that name; delete its folder under runs/ to remove it.", icon="⚠️")
     allowed = jobs_allowed()

@@ -75,6 +75,8 @@ class BackendKind:
         batched: its constructor takes the run's batch size.
         by_name: an API: the model is its name and a pinned revision, not local weights.
         cpu_rate: the embedded model's measured CPU rate estimates its time (pipeline.estimates).
+        stand_in: its numbers measure no model (made-up, for trying the flow and for tests): a run's
+            manifest records it, so the dashboard warns about such a run whatever its model is named.
     """
 
     config: type
@@ -84,6 +86,7 @@ class BackendKind:
     batched: bool = False
     by_name: bool = False
     cpu_rate: bool = False
+    stand_in: bool = False
 
     def has_setting(self, name: str) -> bool:
         """Whether its config has the setting `name`."""
@@ -100,7 +103,8 @@ BACKEND_KINDS.register("transformers", BackendKind(TransformersConfig, "pipeline
 BACKEND_KINDS.register("vllm", BackendKind(VLLMConfig, "pipeline.backends.vllm_backend:VLLMBackend"))
 BACKEND_KINDS.register("openai", BackendKind(OpenAIConfig, "pipeline.backends.openai_backend:OpenAIBackend",
                                              resolve=_served_model, identity=_endpoint, by_name=True))
-BACKEND_KINDS.register("fake", BackendKind(FakeConfig, "pipeline.backends.fake:FakeBackend", resolve=_fake_model))
+BACKEND_KINDS.register("fake", BackendKind(FakeConfig, "pipeline.backends.fake:FakeBackend", resolve=_fake_model,
+                                           stand_in=True))
 
 
 def backend_class(name: str) -> type:

@@ -82,7 +82,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from analysis.present.provenance import export_label
     from analysis.present.render import render
     from analysis.data.sizes import checked_minimum
+    from pipeline.checks import checked_output_path
 
+    checked_output_path(args.out, "out", folder=args.format == "csv")  # before a report that may take a minute
     try:
         groupings = parse_groupings(args.by)
     except ValueError as problem:

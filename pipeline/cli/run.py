@@ -32,8 +32,10 @@ def _specs_from_args(args: argparse.Namespace) -> list:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.checks import checked_output_path
     from pipeline.runs.runner import execute
 
+    checked_output_path(args.progress_file, "progress_file")  # every setting first (execute checks it too)
     specs = _specs_from_args(args)
     command = "mvpbench " + " ".join(sys.argv[1:]) if sys.argv else None
     for spec in specs:
@@ -55,8 +57,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
-    from analysis.data.contracts import CONDITIONS, PROTOCOLS
-    from pipeline.runs.spec import BACKENDS
+    from analysis.data.contracts import CONDITIONS
+    from pipeline.backends.config import BACKEND_KINDS
+    from pipeline.protocols import REGISTRY as PROTOCOLS
+
 
     run = sub.add_parser(
         "run",
@@ -74,7 +78,8 @@ def add_parser(sub) -> None:
     run.add_argument("--benchmark", default="demo", help="benchmark in the cache (default demo)")
     run.add_argument("--model", default="smollm2-135m", help="short name, hub id, local folder, or base+adapter")
     run.add_argument("--revision", default=None, help="hub revision to pin (or the API model version)")
-    run.add_argument("--backend", choices=BACKENDS, default="transformers")
+    # the registries themselves, not copies: a backend or protocol registered later is offered too
+    run.add_argument("--backend", choices=BACKEND_KINDS, default="transformers")
     run.add_argument("--protocol", choices=PROTOCOLS, default="choice")
     run.add_argument("--condition", choices=CONDITIONS, default="profile")
     run.add_argument("--split", default=None, help="only this split (train, val, test)")

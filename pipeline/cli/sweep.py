@@ -30,9 +30,11 @@ def _dry_run(sweep, args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from pipeline.checks import checked_output_path
     from pipeline.sweeps.driver import EXECUTORS, run_sweep
     from pipeline.sweeps.spec import load_sweep
 
+    checked_output_path(args.progress_file, "progress_file")  # every setting first (run_sweep checks it too)
     sweep = load_sweep(args.file)
     if args.dry_run:
         return _dry_run(sweep, args)

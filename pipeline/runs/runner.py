@@ -28,7 +28,7 @@ import polars as pl
 from analysis.data.cache import read_benchmark_meta, read_instances
 from pipeline.backends.base import Backend, BackendError
 from pipeline.backends.config import BACKEND_KINDS, backend_class, backend_config
-from pipeline.checks import checked_chat_template
+from pipeline.checks import checked_chat_template, checked_output_path
 from pipeline.estimates import CHARS_PER_TOKEN, CPU_TOKENS_PER_SECOND
 from pipeline.models import ModelSpec
 from pipeline.protocols import ScoringContext, get_protocol
@@ -142,6 +142,7 @@ def score(run: RunPlan, *, backend: Backend | None = None, backend_factory: Back
           progress: bool = True, part_size: int | None = None, command: str | None = None,
           progress_file: Path | None = None) -> RunReport:
     """Score what `run` found missing and write it as parts; the report counts what happened."""
+    checked_output_path(progress_file, "progress_file")
     spec, report = run.spec, run.report()
     tracker = ProgressWriter(progress_file, run.run_id, run.selected, run.cached) if progress_file else None
     # Cached rows derived by an older scoring rule are re-derived (no model) before anything is reused
@@ -155,19 +156,19 @@ def score(run: RunPlan, *, backend: Backend | None = None, backend_factory: Back
     backend = backend or backend_factory(spec, run.model)
     _check_still_served(run, backend)
     ctx = scoring_context(spec, backend, backend_factory, run.root)
-    session = Session(run, backend, getattr(ctx.judge, "name", None), command)
-    session.begin()
+    session = Session(run, backend, getattr(ctx.judge, "name", None), command)  # in the manifest with the first part
     bar = _progress(total=run.todo.height, enabled=progress, desc=run.run_id)
     calls_before = backend.calls
     try:
         if tracker:
             tracker.start_scoring()
-        _score_and_store(run, ctx, report, part_size or spec.batch_size, bar, tracker)
+        _score_and_store(run, ctx, report, part_size or spec.batch_size, bar, tracker, session)
     finally:
         bar.close()
         report.seconds = time.time() - started
         report.model_calls = backend.calls - calls_before
-        session.end(report)
+        if session.begun:  # a run that failed before its first part leaves nothing, not a folder with a manifest
+            session.end(report)
     return report
 
 
@@ -184,6 +185,7 @@ def execute(spec: RunSpec, *, root: Path | None = None, backend: Backend | None 
             backend_factory: BackendFactory = make_backend, dry_run: bool = False, progress: bool = True,
             part_size: int | None = None, command: str | None = None, progress_file: Path | None = None) -> RunReport:
     """Plan `spec`, then score it (or, with `dry_run`, only estimate what scoring would cost)."""
+    checked_output_path(progress_file, "progress_file")  # before the plan, which may materialise the model
     run = plan(spec, root, backend)
     if dry_run:
         report = run.report()
@@ -218,9 +220,10 @@ class ChunkSizer:
 
 
 def _score_and_store(run: RunPlan, ctx: ScoringContext, report: RunReport, size: int, bar: Any,
-                     tracker: ProgressWriter | None) -> None:
-    """Score the plan's rows and write a part every `size` rows. Without a tracker every call is a
-    whole part; with one, calls are sized by ChunkSizer (never crossing a part) and each is reported."""
+                     tracker: ProgressWriter | None, session: Session) -> None:
+    """Score the plan's rows and write a part every `size` rows; the session enters the manifest once
+    the first part is written. Without a tracker every call is a whole part; with one, calls are sized
+    by ChunkSizer (never crossing a part) and each is reported."""
     # A backend serving `concurrency` requests at once needs that many items per call to use them.
     sizer = ChunkSizer(size, least=int(getattr(ctx.backend, "concurrency", 1) or 1)) if tracker else None
     rows_all = run.todo.to_dicts()
@@ -237,6 +240,8 @@ def _score_and_store(run: RunPlan, ctx: ScoringContext, report: RunReport, size:
         report.scored += len(chunk)
         if len(pending) >= size or start >= len(rows_all):
             run.store.write_part(pending)
+            if not session.begun:
+                session.begin()
             saved, pending = saved + len(pending), []
         bar.update(len(chunk))
         if tracker:

@@ -1,7 +1,7 @@
 """A scoring session as its run's manifest records it: what was run (model, protocol, identity,
-backend, judge, package versions) and, per session, when, by which command, on which instances, and
-how it went. Several processes may write one run at once (shards, workers): each finds its own
-session by id."""
+backend, whether that backend is a stand-in for a model, judge, package versions) and, per session,
+when, by which command, on which instances, and how it went. Several processes may write one run at
+once (shards, workers): each finds its own session by id."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
+from pipeline.backends.config import BACKEND_KINDS
 from pipeline.prompts import TEMPLATE_VERSION
 from pipeline.protocols import get_protocol
 from pipeline.runs.plan import RunPlan, RunReport
@@ -35,13 +36,18 @@ def _now() -> str:
 
 @dataclass
 class Session:
-    """One process's scoring of a planned run; `begin()` before the first part, `end()` after the last."""
+    """One process's scoring of a planned run: `begin()` writes its entry into the manifest, `end()`
+    records how it went. `mvpbench run` begins with its first part written (`begun` says whether it
+    has), so a run refused or failed before any result leaves no folder; its entry's `started` is
+    still when the session was made (scoring began)."""
 
     plan: RunPlan
     backend: Any  # its describe() goes to the manifest
     judge_name: str | None = None
     command: str | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    started: str = field(default_factory=_now)
+    begun: bool = False
 
     def _run_fields(self) -> dict[str, Any]:
         spec, meta = self.plan.spec, self.plan.meta
@@ -61,11 +67,14 @@ class Session:
             "sampling": spec.sampling.as_dict() if proto.samples else None,
             "judge": self.judge_name,
             "backend": self.backend.describe(),
+            # the kind's trait, so a reader that cannot import the pipeline (the dashboard) need not know its name
+            "stand_in": BACKEND_KINDS.get(spec.backend).stand_in,
             "packages": package_versions(),
         }
 
     def begin(self) -> None:
-        spec, now = self.plan.spec, _now()
+        """Write the run's fields and this session's entry into the manifest (the run folder appears)."""
+        spec, now = self.plan.spec, self.started
         selection = {"split": spec.split, "plus_per_user": spec.plus_per_user, "limit": spec.limit,
                      "shard": list(spec.shard) if spec.shard else None}
 
@@ -77,6 +86,7 @@ class Session:
             return manifest
 
         self.plan.store.update_manifest(change)
+        self.begun = True
 
     def end(self, report: RunReport, extra: dict[str, Any] | None = None) -> None:
         """Record how the session went; `extra` adds fields to its entry (a sweep's worker seconds and failures)."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pipeline.checks import checked_output_path
 from pipeline.registry import Registry
 from pipeline.runs.rederive import bring_up_to_date
 from pipeline.runs.runner import RunPlan, plan
@@ -110,7 +111,7 @@ def _rederive(sweep: Sweep, root: Path | None) -> None:
 
 def tasks_of(run: RunPlan, part_size: int) -> list[Task]:
     rows = run.todo.to_dicts()
-    return [Task(run.run_id, run.model.name, run.spec, tuple(rows[i : i + part_size]), k)
+    return [Task(run.run_id, run.model.name, run.spec, tuple(rows[i : i + part_size]), k, run.root)
             for k, i in enumerate(range(0, len(rows), part_size))]
 
 
@@ -188,6 +189,7 @@ class _Writer:
 def run_sweep(sweep: Sweep, executor: Executor, *, root: Path | None = None, progress: bool = True,
               command: str | None = None, progress_file: Path | None = None) -> SweepSummary:
     """Plan, send what is missing to `executor`'s workers, write what returns; a summary of it all."""
+    checked_output_path(progress_file, "progress_file")
     started = time.time()
     _rederive(sweep, root)
     planned = plan_sweep(sweep, root)

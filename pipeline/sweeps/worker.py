@@ -1,14 +1,16 @@
 """A sweep worker: one model loaded once, scoring chunks of any of that model's runs.
 
 The same class runs in the driver's process (`--executor local`) and as a Ray actor (`--executor
-ray`); it reads nothing from and writes nothing to the cache, so a worker needs the model and the
-package, not the cache (the driver plans and writes)."""
+ray`); it reads nothing from and writes nothing to the cache's results, so a worker needs the model
+and the package, not the cache (the driver plans and writes). A local model it must materialise goes
+under the sweep's chosen cache (`Task.root`, as `mvpbench run --cache DIR` does), never the default one."""
 
 from __future__ import annotations
 
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pipeline.protocols import ScoringContext
@@ -25,6 +27,7 @@ class Task:
     spec: RunSpec
     rows: tuple[dict[str, Any], ...]
     index: int  # the chunk's place in its run
+    root: Path | None = None  # the sweep's cache (`--cache`): where local models materialise (None: the default cache)
 
 
 @dataclass(frozen=True)
@@ -51,16 +54,16 @@ class ModelWorker:
             self.judge_backends[key] = make_backend(spec, model)
         return self.judge_backends[key]
 
-    def _context(self, spec: RunSpec) -> ScoringContext:
+    def _context(self, spec: RunSpec, root: Path | None) -> ScoringContext:
         if self.backend is None:  # the first task loads the model; every later one reuses it
-            self.backend = make_backend(spec, model_for(spec))
+            self.backend = make_backend(spec, model_for(spec, root))
         key = (spec.protocol, spec.condition, spec.prompt_format, spec.judge, spec.sampling)
         if key not in self.contexts:
-            self.contexts[key] = scoring_context(spec, self.backend, backend_factory=self._judge_backend)
+            self.contexts[key] = scoring_context(spec, self.backend, backend_factory=self._judge_backend, root=root)
         return self.contexts[key]
 
     def score(self, task: Task) -> TaskResult:
-        ctx = self._context(task.spec)
+        ctx = self._context(task.spec, task.root)
         before, started = self.backend.calls, time.perf_counter()
         rows = result_rows(task.spec, task.run_id, task.model_name, list(task.rows), ctx)
         return TaskResult(rows, self.backend.calls - before, time.perf_counter() - started, self.backend.describe(),

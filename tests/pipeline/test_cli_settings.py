@@ -88,6 +88,54 @@ def test_a_wrong_number_is_one_line_exit_2_and_writes_nothing(argv, flag, has_ca
     assert _files(demo_cache) == before
 
 
+# --- every path a command writes to: a missing folder, or a folder where a file goes ------------------------------
+
+OUTPUT_OPTIONS = ("--out", "--progress-file")
+WRONG_PATHS = {"missing folder": ("no-such-folder/out.file", "no such folder"), "a folder": (".", "is a folder")}
+# what a command needs besides its minimal line so that, were the path not checked, it would run (and write)
+RUNNABLE = {("run",): ["--backend", "fake", "--limit", "2"]}
+SWEEP = 'benchmark = "demo"\nprotocols = ["choice"]\nlimit = 2\n\n[[model]]\nname = "m"\nbackend = "fake"\n'
+
+
+def _output_cases():
+    cases = []
+    for words, parser in _walk(build_parser(), []):
+        for action in parser._actions:
+            for flag in set(action.option_strings) & set(OUTPUT_OPTIONS):
+                cases += [pytest.param(words, parser, flag, wrong, id=" ".join([*words, flag, wrong])) for wrong in WRONG_PATHS]
+    return cases
+
+
+OUTPUT_CASES = _output_cases()
+
+
+def test_every_output_path_has_a_family():
+    assert {(" ".join(c.values[0]), c.values[2]) for c in OUTPUT_CASES} >= {("report", "--out"), ("run", "--progress-file"),
+                                                                           ("sweep", "--progress-file")}
+
+
+@pytest.mark.parametrize("words,parser,flag,wrong", OUTPUT_CASES)
+def test_a_wrong_output_path_is_one_line_exit_2_before_any_work(words, parser, flag, wrong, demo_cache, tmp_path, capsys):
+    """A path in a folder that does not exist (it was created, silently, after the work) or a folder
+    given for a file (a traceback after the work) is refused before anything runs or is written."""
+    if words == ["sweep"]:
+        (tmp_path / "sweep.toml").write_text(SWEEP, encoding="utf-8")
+        argv = ["sweep", str(tmp_path / "sweep.toml")]
+    else:
+        argv = [*words, *_minimal(parser), *RUNNABLE.get(tuple(words), [])]
+    relative, says = WRONG_PATHS[wrong]
+    before = _files(demo_cache)
+    code = main([*argv, flag, str(tmp_path / relative), "--cache", str(demo_cache)])
+    _assert_refused(code, capsys.readouterr().err, f"{flag} {tmp_path / relative}: {says}")
+    assert _files(demo_cache) == before and not (tmp_path / "no-such-folder").exists()
+
+
+def test_a_csv_report_needs_a_folder_not_a_file(demo_cache, tmp_path, capsys):
+    (tmp_path / "tables").write_text("not a folder")
+    code = main(["report", "--format", "csv", "--out", str(tmp_path / "tables"), "--cache", str(demo_cache)])
+    _assert_refused(code, capsys.readouterr().err, "is a file: give a folder for the tables")
+
+
 # --- the misuse lines of issue 28, one family each -------------------------------------------------------------
 
 MISUSE = [
@@ -155,6 +203,24 @@ def test_the_report_api_refuses_the_same_values(settings, option):
     if option in ("B", "seed"):
         with pytest.raises(SettingError):
             replicate_weights(10, **settings)
+
+
+def test_the_run_and_sweep_apis_refuse_a_wrong_progress_file(demo_cache, tmp_path):
+    from pipeline.runs.runner import execute
+    from pipeline.runs.spec import RunSpec
+    from pipeline.sweeps.driver import LocalExecutor, run_sweep
+    from pipeline.sweeps.spec import load_sweep
+
+    (tmp_path / "sweep.toml").write_text(SWEEP, encoding="utf-8")
+    for call in (lambda path: execute(RunSpec(benchmark="demo", model="m", backend="fake", limit=2), root=demo_cache,
+                                      progress=False, progress_file=path),
+                 lambda path: run_sweep(load_sweep(tmp_path / "sweep.toml"), LocalExecutor(), root=demo_cache, progress=False,
+                                        progress_file=path)):
+        for path in (tmp_path / "missing" / "progress.json", tmp_path):
+            with pytest.raises(SettingError) as refused:
+                call(path)
+            assert refused.value.option == "progress_file"
+    assert not (demo_cache / "demo" / "runs").exists()
 
 
 @pytest.mark.parametrize("change,option", [

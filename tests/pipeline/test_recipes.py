@@ -38,9 +38,9 @@ def _rows(root: Path, run_id: str, benchmark: str = "demo") -> pl.DataFrame:
 
 
 @pytest.fixture
-def sampled_protocol(monkeypatch):
-    """A second sampled protocol: a reply, and aligned = whether it names a word of answer_w."""
-    monkeypatch.setattr(contracts, "PROTOCOLS", (*contracts.PROTOCOLS, "recipe-sampled"))
+def sampled_protocol():
+    """A second sampled protocol: a reply, and aligned = whether it names a word of answer_w. Only the
+    registration names it: the Result contract and the command line take it as it is."""
 
     def score(instances: Sequence[Mapping[str, Any]], ctx) -> list[dict[str, Any]]:
         replies = ctx.backend.generate([answer_prompt(i, ctx.condition) for i in instances], ctx.sampling)
@@ -52,7 +52,7 @@ def sampled_protocol(monkeypatch):
     PROTOCOLS.unregister("recipe-sampled")
 
 
-def test_a_new_sampled_protocol_keys_its_sampling_settings(sampled_protocol, demo_cache):
+def test_a_new_sampled_protocol_keys_its_sampling_settings(sampled_protocol, demo_cache, capsys):
     spec = RunSpec(benchmark="demo", model="m", backend="fake", protocol=sampled_protocol, limit=4)
     report = execute(spec, root=demo_cache, progress=False)
     rows = _rows(demo_cache, report.run_id)
@@ -65,6 +65,11 @@ def test_a_new_sampled_protocol_keys_its_sampling_settings(sampled_protocol, dem
     assert plan(spec, demo_cache).todo.height == 0  # and the same settings find the cache
     with pytest.raises(ValueError, match="already registered"):
         protocol(sampled_protocol, version=1)(lambda instances, ctx: [])
+    from pipeline.cli import main
+
+    assert main(["run", "--backend", "fake", "--model", "m", "--protocol", sampled_protocol, "--limit", "4", "--quiet",
+                 "--cache", str(demo_cache)]) == 0  # `--protocol` offers what the registry holds
+    assert capsys.readouterr().out.startswith(f"{report.run_id}: 0 scored, 4 already cached")
 
 
 # --- a backend -------------------------------------------------------------------------------------
@@ -168,19 +173,32 @@ def test_a_new_source_is_detected_loaded_and_scored(lines_source, demo_cache):
 # --- a grouping ------------------------------------------------------------------------------------
 
 
-def test_a_new_grouping_tables_a_fake_run(demo_cache, monkeypatch):
+@pytest.fixture
+def young_grouping():
+    """A grouping registered as the recipe says: one `Grouping` in the groupings' registry."""
     from analysis.data.groupings import REGISTRY as GROUPINGS
     from analysis.data.groupings import Grouping
+
+    young = pl.col("age").is_in(["18-24 years old", "25-34 years old"])
+    grouping = Grouping("recipe-young", "Under 35", "demographic", pl.when(young).then(pl.lit("under 35")).otherwise(pl.lit("35 or older")))
+    GROUPINGS.register("recipe-young", grouping)
+    yield "recipe-young"
+    GROUPINGS.unregister("recipe-young")
+
+
+def test_a_new_grouping_tables_a_fake_run(young_grouping, demo_cache):
+    from analysis.data.groupings import REGISTRY as GROUPINGS
+    from analysis.data.groupings import parse_groupings
     from analysis.stats.groups import paa_by_group
     from analysis.data.results import scan_scored
 
-    young = pl.col("age").is_in(["18-24 years old", "25-34 years old"])
-    monkeypatch.setitem(GROUPINGS, "recipe-young", Grouping("recipe-young", "Under 35", "demographic",
-                                                            pl.when(young).then(pl.lit("under 35")).otherwise(pl.lit("35 or older"))))
     report = execute(RunSpec(benchmark="demo", model="m", backend="fake", limit=120), root=demo_cache, progress=False)
-    table = paa_by_group(scan_scored("demo", demo_cache, [report.run_id]).collect(), "recipe-young", B=0)
+    assert parse_groupings(young_grouping) == [young_grouping]  # what `--by` reads
+    table = paa_by_group(scan_scored("demo", demo_cache, [report.run_id]).collect(), young_grouping, B=0)
     assert table.get_column("instances").sum() == 120
-    assert sorted(table.get_column("recipe-young").to_list()) == ["35 or older", "under 35"]
+    assert sorted(table.get_column(young_grouping).to_list()) == ["35 or older", "under 35"]
+    with pytest.raises(ValueError, match="grouping 'recipe-young' is already registered"):
+        GROUPINGS.register(young_grouping, GROUPINGS.get(young_grouping))
 
 
 # --- an executor -----------------------------------------------------------------------------------

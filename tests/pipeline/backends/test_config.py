@@ -56,3 +56,16 @@ def test_good_settings_pass():
     config = backend_config("openai", {"mode": "completions", "chat_template_from": "tok", "timeout": 5, "accept_served_model": True})
     assert (config.mode, config.timeout, config.max_retries) == ("completions", 5, 5)
     RunSpec(benchmark="demo", model="m", backend="vllm", options={"tensor_parallel_size": 2}).check()
+
+
+def test_a_stand_in_backend_is_recorded_in_its_runs_manifest(demo_cache):
+    """The fake backend is a stand-in for a model (its trait), and every run it scores says so in its
+    manifest whatever the model is called, so a reader that cannot import the pipeline need not know
+    its name; a model's run says it is not."""
+    from pipeline.runs.runner import execute
+    from pipeline.runs.store import RunStore
+
+    assert [name for name, kind in BACKEND_KINDS.items() if kind.stand_in] == ["fake"]
+    report = execute(RunSpec(benchmark="demo", model="smollm2-135m", backend="fake", limit=2), root=demo_cache, progress=False)
+    manifest = RunStore("demo", report.run_id, demo_cache).read_manifest()
+    assert manifest["stand_in"] is True and manifest["model"]["name"] == "smollm2-135m"

@@ -15,8 +15,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from analysis.data.contracts import OPA_DELTAS, validate_results
-from pipeline.backends.base import SamplingSettings
+from analysis.data.contracts import validate_results
+from analysis.data.metrics import OPA_DELTAS
+from pipeline.backends.base import BackendError, SamplingSettings
 from pipeline.backends.fake import FakeBackend, fake_model_spec
 from pipeline.protocols import choice_decision
 from pipeline.runs.runner import RunSpec, execute, run_id_for
@@ -85,6 +86,33 @@ def test_rerun_makes_zero_model_calls(demo_cache, fake):
     other = RunStore("demo", blind.run_id, demo_cache).read().row(0, named=True)
     assert other["instance_id"] == df.sort("instance_id").row(0, named=True)["instance_id"]
     assert other["margin"] != df.sort("instance_id").row(0, named=True)["margin"]  # and its own numbers
+
+
+class _GoesAway(FakeBackend):
+    """A backend whose server answers `batches` scoring calls, then goes away."""
+
+    def __init__(self, batches: int):
+        super().__init__(fake_model_spec(FAKE))
+        self.batches = batches
+
+    def label_probs(self, *args, **kwargs):
+        if self.calls >= self.batches:
+            raise BackendError("the server went away")
+        return super().label_probs(*args, **kwargs)
+
+
+def test_a_run_that_fails_before_any_result_leaves_nothing(demo_cache):
+    """A backend that raises on the first batch leaves no run folder (it once left one holding only a
+    manifest); one that fails later keeps its parts, with the session saying how far it got."""
+    runs = demo_cache / "demo" / "runs"
+    with pytest.raises(BackendError, match="went away"):
+        execute(_fake_spec(batch_size=2), root=demo_cache, backend=_GoesAway(0), progress=False)
+    assert not runs.exists()
+    with pytest.raises(BackendError, match="went away"):
+        execute(_fake_spec(batch_size=2), root=demo_cache, backend=_GoesAway(1), progress=False)
+    (run,) = runs.iterdir()
+    store = RunStore("demo", run.name, demo_cache)
+    assert len(store.parts()) == 1 and store.read_manifest()["sessions"][-1]["scored"] == 2
 
 
 @pytest.mark.model

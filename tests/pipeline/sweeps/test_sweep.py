@@ -279,3 +279,32 @@ backend = "fake"
     summary = run_sweep(load_sweep(write_sweep(tmp_path, text)), LocalExecutor(), root=demo_cache, progress=False)
     assert summary.failures == [] and summary.scored == 18
     assert loaded.count("fake-a") == 1 and loaded.count("fake-judge") == 1
+
+
+def test_workers_materialise_models_under_the_sweeps_cache(demo_cache, tmp_path, monkeypatch):
+    """A worker resolves its model (and a judge's) with the sweep's `--cache`, as `mvpbench run --cache`
+    does: local weights materialise under that cache's models/, never the default cache's. A
+    throwaway backend kind records where each resolution would put them."""
+    from pipeline.backends.config import BACKEND_KINDS, BackendKind
+    from pipeline.backends.fake import fake_model_spec
+    from pipeline.backends.settings import FakeConfig
+    from pipeline.models import models_root
+
+    monkeypatch.delenv("MVPBENCH_MODELS", raising=False)
+    monkeypatch.setenv("MVPBENCH_CACHE", str(tmp_path / "default-cache"))  # where a forgotten root would lead
+    roots = []
+
+    def resolve(name, revision, root, make):
+        roots.append(models_root(root))
+        return fake_model_spec(name, revision)
+
+    BACKEND_KINDS.register("sweep-local", BackendKind(FakeConfig, "pipeline.backends.fake:FakeBackend", resolve=resolve))
+    try:
+        sweep = write_sweep(tmp_path, 'benchmark = "demo"\nprotocols = ["choice"]\nlimit = 4\n\n'
+                                      '[[model]]\nname = "m"\nbackend = "sweep-local"\n')
+        summary = run_sweep(load_sweep(sweep), LocalExecutor(), root=demo_cache, progress=False)
+    finally:
+        BACKEND_KINDS.unregister("sweep-local")
+    assert summary.failures == [] and summary.scored == 4
+    assert len(roots) >= 2 and set(roots) == {demo_cache / "models"}  # the driver's plan and the worker's load
+    assert not (tmp_path / "default-cache").exists()
