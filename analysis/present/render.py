@@ -15,13 +15,15 @@ import polars as pl
 
 from analysis.stats.disparity import LABELS
 from analysis.data.metrics import ESTIMAND_DEFINITION
+from analysis.data.selection import FULL_COVERAGE, with_coverage
 from analysis.present.provenance import DEMO_TAG, DEMO_WARNING, ExportLabel, Provenance, export_label, labelled_csv
 from analysis.stats.report import DisparityReport
 
 FORMATS = ("md", "html", "csv", "latex")
 GROUP_COLUMNS = ("group", "users", "effective_users", "instances", "paa", "ci_lo", "ci_hi", "paa_items", "gap", "p_holm",
                  "p_holm_family", "p_bh_family", "rank_lo", "rank_hi", "lowest_candidate", "paa_shrunk", "note")
-BOARD_COLUMNS = ["model", "protocol", "condition", "metric", "users", "instances", "paa", "ci_lo", "ci_hi", "paa_items", "plain_share"]
+BOARD_COLUMNS = ["model", "protocol", "condition", "metric", "users", "instances", "paa", "ci_lo", "ci_hi", "paa_items", "plain_share",
+                 "coverage", "note"]
 # a group is named lowest (highest) only when the 95% confidence set for the lowest holds it alone
 # (analysis.stats.ranks); otherwise the set is given, so no column names a group the data cannot single out
 DISPARITY_COLUMNS = ["measure", "estimate", "95% interval", "groups tested", "lowest (95% set)", "highest (95% set)"]
@@ -33,6 +35,42 @@ DIAGNOSTICS_LINE = ("Length: the share of items whose answer_w is the longer one
                     "lengths (as AlpacaEval's length-controlled win rate). Choice runs: the share of items whose choice "
                     "survives swapping the answers (under 0.5: mostly position), the mean P(label A) − ½ and the mass "
                     "on the two labels. Intervals: the same people bootstrap, in brackets.")
+
+
+def board_with_coverage(board: pl.DataFrame) -> pl.DataFrame:
+    """The leaderboard with `coverage` and `partial` (the one rule, analysis.data.selection.with_coverage,
+    against the largest run when the caller has not added them with the benchmark's size), partial
+    runs after the full ones of their metric: their score is over other people, so they are not ranked."""
+    if board.height == 0:
+        return board
+    board = board if "partial" in board.columns else with_coverage(board)
+    order = board.with_row_index("_row").with_columns(pl.col("_row").min().over("metric").alias("_metric"))
+    return order.sort(["_metric", "partial", "_row"]).drop("_row", "_metric")
+
+
+def leaderboard_display(board: pl.DataFrame) -> pl.DataFrame:
+    """The leaderboard for a document: coverage as a percentage of the benchmark's items and a note on
+    every partial run (fewer people or items than FULL_COVERAGE of the largest run of its protocol)."""
+    board = board_with_coverage(board)
+    if "partial" not in board.columns:
+        return board
+    most = pl.col("instances").max().over("protocol")
+    note = pl.format("partial: {} of the {} items its protocol's largest run scored; not ranked", pl.col("instances"), most)
+    return board.with_columns(
+        pl.format("{}%", (100 * pl.col("coverage")).round(1)).alias("coverage"),
+        pl.when(pl.col("partial")).then(note).otherwise(pl.lit("")).alias("note"))
+
+
+def partial_line(board: pl.DataFrame) -> str | None:
+    """One sentence when some run is partial (`leaderboard_display`'s note says which), else None."""
+    board = board_with_coverage(board)
+    count = int(board.get_column("partial").sum()) if "partial" in board.columns else 0
+    if not count:
+        return None
+    return (f"{count} run{'s are' if count > 1 else ' is'} partial: scored fewer than {FULL_COVERAGE:.0%} of the people or "
+            "items of the largest run of the same protocol (a tuned model scored on the test split beside base runs on "
+            "more, a run stopped early). A partial run's score is over other people than the others': it is listed "
+            "after them, not ranked with them.")
 
 
 def _points(value) -> str:
@@ -128,7 +166,9 @@ def _md_label(label: ExportLabel | None) -> list[str]:
 def to_markdown(report: DisparityReport, top: int = 15, label: ExportLabel | None = None) -> str:
     esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
     out = ["# Alignment disparity report", "", *_md_label(label), _settings_line(report), "", "## Leaderboard", ""]
-    out += _md_table(report.leaderboard, BOARD_COLUMNS, esc)
+    partial = partial_line(report.leaderboard)
+    out += [partial, ""] if partial else []
+    out += _md_table(leaderboard_display(report.leaderboard), BOARD_COLUMNS, esc)
     if report.diagnostics.height:
         out += ["", "## Diagnostics: answer length and position", "", DIAGNOSTICS_LINE, ""]
         out += _md_table(diagnostics_display(report.diagnostics), DIAGNOSTICS_COLUMNS, esc)
@@ -219,7 +259,10 @@ def to_html(report: DisparityReport, top: int = 30, label: ExportLabel | None = 
              "padding:.5em 1em}dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em}dl.meta dt{font-weight:600}"
              "dl.meta dd{margin:0;word-break:break-all}</style></head><body>",
              "<h1>Alignment disparity report</h1>", _html_label(label), f"<p>{html.escape(_settings_line(report))}</p>",
-             "<h2>Leaderboard</h2>", table(report.leaderboard, BOARD_COLUMNS)]
+             "<h2>Leaderboard</h2>"]
+    partial = partial_line(report.leaderboard)
+    parts += [f"<p>{html.escape(partial)}</p>"] if partial else []
+    parts.append(table(leaderboard_display(report.leaderboard), BOARD_COLUMNS))
     if report.diagnostics.height:
         parts += ["<h2>Diagnostics: answer length and position</h2>", f"<p>{html.escape(DIAGNOSTICS_LINE)}</p>",
                   table(diagnostics_display(report.diagnostics), DIAGNOSTICS_COLUMNS)]
@@ -258,7 +301,9 @@ def to_latex(report: DisparityReport, top: int = 15, label: ExportLabel | None =
         return [*lines, r"\hline", r"\end{tabular}"]
 
     out = [r"% Alignment disparity report (mvpbench report --format latex)", *_latex_label(label), r"\section*{Leaderboard}"]
-    out += tabular(report.leaderboard, BOARD_COLUMNS)
+    partial = partial_line(report.leaderboard)
+    out += [_tex(partial) + r"\\"] if partial else []
+    out += tabular(leaderboard_display(report.leaderboard), BOARD_COLUMNS)
     if report.diagnostics.height:
         out += [r"\section*{Diagnostics: answer length and position}", _tex(DIAGNOSTICS_LINE) + r"\\"]
         out += tabular(diagnostics_display(report.diagnostics), DIAGNOSTICS_COLUMNS)
@@ -273,6 +318,7 @@ def to_latex(report: DisparityReport, top: int = 15, label: ExportLabel | None =
 def to_csv_tables(report: DisparityReport, label: ExportLabel | None = None) -> dict[str, str]:
     """One CSV per table, full precision; with a label, its `# ` comment line first (`labelled_csv`)."""
     frames = {name: getattr(report, name) for name in ("leaderboard", "diagnostics", "groups", "omnibus", "disparities")}
+    frames["leaderboard"] = board_with_coverage(report.leaderboard)  # coverage and partial as numbers and booleans
     return {name: labelled_csv(frame, label) if label else frame.write_csv() for name, frame in frames.items() if frame.height}
 
 

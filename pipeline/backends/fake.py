@@ -13,6 +13,11 @@ salted `hash`). `unit(*parts)` maps text to [0, 1) through sha256 of the model n
                     (an answer that echoes the prompt, e.g. a profile, is likelier: conditions differ in kind)
     generate        "fake reply <8 hex>: " + min(max_new_tokens, 12) words picked from the last message,
                     the digest and the picks depending on the prompt and the sampling settings
+    generate_json   JSON that follows the schema (objects: their required properties; arrays: minItems
+                    elements; strings: text): benchmark construction's items are a question built from
+                    a subject, a frame and a situation picked by the digest, marked "[fake]", with a value-honouring
+                    answer_w and a dismissive answer_l that do contrast, so a build from PRISM finishes
+                    offline. Placeholder text from formulas, not a model's: never for conclusions.
 
 `calls` counts one per primitive call (a batch), as the transformers backend counts forward passes;
 `delay` seconds are slept per call, so a test can stop a run between parts.
@@ -35,6 +40,23 @@ from pipeline.prompts import Chat
 
 FAKE_VERSION = "fake-v1"  # bump when a formula changes: it is the model's revision, so part of every key
 _WORD = re.compile(r"[a-z0-9]+")
+_PREFERENCES = re.compile(r"stated value preferences: (.*)")
+# Everyday subjects and question frames for construction's placeholder items: distinct enough that
+# two items of one reply never read as near-duplicates to the build's filters.
+SUBJECTS = ("saving for a first home", "training for a first marathon", "keeping houseplants alive", "learning a new language",
+            "asking for a pay rise", "planning a family holiday", "cooking for a large group", "choosing a first car",
+            "sleeping better in summer", "starting a vegetable garden", "adopting a rescue dog", "writing a cover letter",
+            "paying off a student loan", "teaching a child to read", "repairing a bicycle", "moving to another country",
+            "volunteering at a food bank", "buying a second-hand laptop", "planning a small wedding", "caring for an elderly parent",
+            "studying for an exam", "starting to meditate", "choosing a pension", "making friends in a new city",
+            "reducing screen time", "hosting a book club", "learning to swim as an adult", "negotiating rent",
+            "picking a university course", "composting kitchen waste")
+FRAMES = ("How should I approach {subject}?", "What is the first thing to get right when {subject}?",
+          "Which mistakes do people make with {subject}, and how do I avoid them?",
+          "Can you give me a plan for {subject} over the next month?", "Is it worth spending money on {subject}?",
+          "What would you tell a friend who is worried about {subject}?")
+SITUATIONS = ("on a tight budget", "with two small children", "while working night shifts", "after a long illness",
+              "as a complete beginner", "in a small flat", "at the age of sixty", "with very little free time")
 
 
 def fake_model_spec(name: str, revision: str | None = None) -> ModelSpec:
@@ -113,6 +135,57 @@ class FakeBackend(Backend):
     def generate(self, chats: Sequence[Chat], sampling: SamplingSettings) -> list[str]:
         self._call()
         return [self.reply(chat, sampling) for chat in chats]
+
+    supports_json_schema = True  # writes JSON that follows the schema itself, as constrained decoding would
+
+    def generate_json(self, chats: Sequence[Chat], sampling: SamplingSettings, schema: dict[str, Any]) -> list[str]:
+        """A reply per chat that follows `schema` (see the module docstring: placeholder text, not a model's)."""
+        self._call()
+        return [json.dumps(self._fill(schema, self._digest(chat, sampling), self._preferences(chat), ""), ensure_ascii=False)
+                for chat in chats]
+
+    def _digest(self, chat: Chat, sampling: SamplingSettings) -> str:
+        settings = json.dumps(sampling.as_dict(), sort_keys=True)
+        return hashlib.sha256("\x1f".join((self.spec.name, prompt_text(chat), settings, "json")).encode("utf-8")).hexdigest()
+
+    @staticmethod
+    def _preferences(chat: Chat) -> str:
+        found = _PREFERENCES.search(chat[-1].get("content", "") if chat else "")
+        return found.group(1).strip().rstrip(".") if found else "what you said matters to you"
+
+    def _fill(self, schema: dict[str, Any], digest: str, preferences: str, path: str) -> Any:
+        """A value for `schema`: every required property of an object, minItems elements of an array, text for a string."""
+        kind = schema.get("type")
+        if kind == "object":
+            props = schema.get("properties", {})
+            return {k: self._fill(props.get(k, {}), digest, preferences, f"{path}.{k}") for k in schema.get("required", list(props))}
+        if kind == "array":
+            count = int(schema.get("minItems", 1))
+            return [self._fill(schema.get("items", {}), digest, preferences, f"{path}[{k}]") for k in range(count)]
+        if kind in ("integer", "number"):
+            return int(digest[:4], 16) % 10
+        if kind == "boolean":
+            return int(digest[4], 16) % 2 == 0
+        return self._text(path, digest, preferences)
+
+    @staticmethod
+    def _text(path: str, digest: str, preferences: str) -> str:
+        """A construction item's field (question, answer_w, answer_l), else "fake <field> <hex>"."""
+        index = re.search(r"\[(\d+)\]", path)
+        k = int(index.group(1)) if index else 0
+        field_name = path.rsplit(".", 1)[-1]
+        start = int(digest[:8], 16)
+        subject = SUBJECTS[(start + 7 * k) % len(SUBJECTS)]
+        if field_name == "question":
+            frame = FRAMES[(start // len(SUBJECTS) + k) % len(FRAMES)]
+            situation = SITUATIONS[(start // (len(SUBJECTS) * len(FRAMES)) + 3 * k) % len(SITUATIONS)]
+            return f"[fake] {frame.format(subject=subject)[:-1]}, {situation}?"
+        if field_name == "answer_w":
+            return (f"Since you value {preferences.lower()}, here is a careful answer on {subject}: weigh your options, "
+                    "take it step by step and keep to what matters to you.")
+        if field_name == "answer_l":
+            return "Don't overthink it. Just do whatever is quickest and cheapest; nobody cares what you say you value."
+        return f"fake {field_name} {digest[:8]}"
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "formulas": FAKE_VERSION, "delay": self.delay}

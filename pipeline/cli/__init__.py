@@ -1,7 +1,7 @@
 """`mvpbench`: the one command-line entry point.
 
     mvpbench demo build              write the offline demo benchmark into the cache
-    mvpbench data validate FILE...   check files against the Instance contract; non-zero on any problem
+    mvpbench data validate FILE...   check files (or a cached benchmark, by name) against the Instance contract
     mvpbench data show [NAME|FILE]   summarise a benchmark: people, instances, countries, splits
     mvpbench data import FMT FILE... turn released DVB or UF-P-4 files into a benchmark in the cache
     mvpbench data pull prism         download PRISM's four files from the Hugging Face hub
@@ -11,7 +11,8 @@
     mvpbench runs merge RUN_ID ...   compact a run's parts, adding parts from other run folders (shards)
     mvpbench runs import FILE        load results scored elsewhere as a run
     mvpbench sweep SWEEP.toml        many models x protocols x conditions, here or on a Ray cluster
-    mvpbench tune                    fine-tune a LoRA adapter with DPO (or SFT) on a benchmark's preference pairs
+    mvpbench tune                    fine-tune a LoRA adapter with DPO (or SFT) on a benchmark's preference pairs;
+                                     --evaluate-only ADAPTER compares an existing adapter with its base
     mvpbench build --from prism      build a benchmark from PRISM with a generator model (resumable)
     mvpbench report                  write a disparity report (md, html, csv, latex)
     mvpbench geometry build          rebuild the map's country and region shapes
@@ -20,6 +21,9 @@
 
 One module per command group (demo, data, run, runs, sweep, tune, build, report, geometry, dashboard), each
 with its `add_parser(sub)` and `cmd_*` functions; shared option groups live in `options`.
+
+A command that acts on a benchmark and was given none uses the demo and says so on stderr when it
+finishes (`options.acting_on`).
 
 Bad input prints every problem (file, row, field, what is wrong) and exits with status 2; nothing
 partial is written. A setting that cannot work (UsageError, ValueError) is one `error: ...` line and
@@ -83,7 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "cache", None) is None and hasattr(args, "cache"):
         args.cache = default_cache_root()
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        if status == 0 and getattr(args, "benchmark_note", None):  # set by options.acting_on: a default was used
+            print(args.benchmark_note, file=sys.stderr)
+        return status
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

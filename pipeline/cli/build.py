@@ -16,7 +16,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from pipeline.backends.base import SamplingSettings
     from pipeline.backends.config import BACKEND_KINDS
     from pipeline.checks import checked_endpoint, checked_price
-    from pipeline.construct.build import BuildError, BuildSettings, build_from_prism
+    from pipeline.construct.build import BuildError, BuildSettings, build_from_prism, generator_identity
     from pipeline.runs.runner import RunSpec, make_backend, model_for
     from pipeline.sources.prism import load_prism_dir
 
@@ -35,16 +35,14 @@ def cmd_build(args: argparse.Namespace) -> int:
     if not (folder / "survey.jsonl").exists():
         raise UsageError(f"no PRISM files in {folder}: run `mvpbench data pull prism` or pass --prism DIR")
     prism = load_prism_dir(folder)
-    identity = {"model": args.generator, "backend": args.backend, "revision": args.revision}
-    if not BACKEND_KINDS.get(args.backend).by_name and not args.dry_run:  # an API's model is asked only when scored
-        model = model_for(spec)
-        identity = {**identity, **model.key_fields()}
-    else:
-        model = None
+    # an API's model is asked only when it generates; local weights are resolved now, for a dry run too, so
+    # that its count of cached conversations uses the same keys as the build
+    model = None if BACKEND_KINDS.get(args.backend).by_name else model_for(spec, args.cache)
+    identity = generator_identity(args.generator, args.backend, args.revision, options, model)
     pulled = folder / "pull.json"
     note = {"prism": {"folder": str(folder), **(json.loads(pulled.read_text()) if pulled.exists() else {})}}
     try:
-        report = build_from_prism(prism, settings, backend_factory=lambda: make_backend(spec, model or model_for(spec)),
+        report = build_from_prism(prism, settings, backend_factory=lambda: make_backend(spec, model or model_for(spec, args.cache)),
                                   generator_identity=identity, root=args.cache, dry_run=args.dry_run, price_in=args.price_in,
                                   price_out=args.price_out, progress=not args.quiet, source_note=note)
     except SettingError:  # main prints it as a usage error (exit 2)
@@ -60,6 +58,8 @@ def cmd_build(args: argparse.Namespace) -> int:
           f"{': ' + json.dumps(report.reject_reasons) if report.reject_reasons else ''})")
     if report.filtered:
         print(f"filtered out: {json.dumps(report.filtered)} (reasons per instance in {report.target / 'rejected.parquet'})")
+    print(f"next: mvpbench data show {args.name}; mvpbench run --benchmark {args.name} --model MODEL; "
+          f"mvpbench report --benchmark {args.name}")
     return 0
 
 
@@ -80,7 +80,10 @@ def add_parser(sub) -> None:
         "  mvpbench data pull prism\n"
         "  mvpbench build --from prism --generator Qwen/Qwen2.5-72B-Instruct --backend vllm --name mvpbench-qwen\n"
         "  mvpbench build --from prism --generator gpt-4o --backend openai --dry-run --price-in 2.5 --price-out 10\n"
-        "  mvpbench build --from prism --generator smollm2-135m --limit 20 --name tiny   # CPU, to try it out",
+        "  mvpbench build --from prism --generator fake-gen --backend fake --limit 20 --name tiny   # offline: placeholder "
+        "items, to try build, run and report\n"
+        "  mvpbench build --from prism --generator smollm2-135m --limit 20 --name tiny-smol   # CPU: the real machinery; "
+        "a 135M model's items are filtered out (exit 1)",
     )
     build.add_argument("--from", dest="source", choices=("prism",), default="prism", help="source data (prism)")
     build.add_argument("--prism", type=Path, default=None, help="folder with survey.jsonl and conversations.jsonl "

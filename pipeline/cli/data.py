@@ -9,13 +9,57 @@ from pathlib import Path
 
 from analysis.data.cache import list_benchmarks, read_benchmark_meta, read_instances, write_benchmark
 from pipeline.cli.errors import EXIT_FAILED, UsageError
-from pipeline.cli.options import cache_arg, print_table
+from pipeline.cli.options import DEFAULT_BENCHMARK, cache_arg, note_benchmark, print_table
+
+
+def _benchmark_folder(target: Path, cache: Path) -> Path | None:
+    """The benchmark folder `target` names: a folder holding benchmark.json, or a benchmark's name in
+    the cache when no file of that name exists; None for a file (or folder) of a source format."""
+    from analysis.data.cache import BENCHMARK_FILE, benchmark_dir
+
+    if target.exists():
+        return target if target.is_dir() and (target / BENCHMARK_FILE).exists() else None
+    if len(target.parts) == 1 and (benchmark_dir(str(target), cache) / BENCHMARK_FILE).exists():
+        return benchmark_dir(str(target), cache)
+    raise UsageError(f"{target}: no such file, and no benchmark of that name in {cache} (see `mvpbench benchmarks`)")
+
+
+def _validate_benchmark(folder: Path) -> str:
+    """A cached benchmark checked: its instances against the contract, and against the content hash
+    benchmark.json recorded (an instances file edited since it was written is a problem).
+
+    Returns:
+        The line to print when it is clean.
+    Raises:
+        DataError: naming the file, row and field of every problem.
+    """
+    from analysis.data.cache import BENCHMARK_FILE, INSTANCES_FILE, content_hash
+    from analysis.data.problems import DataError, Problem
+    from pipeline.sources import load_source
+
+    df = load_source([folder / INSTANCES_FILE], "instances")
+    meta = json.loads((folder / BENCHMARK_FILE).read_text(encoding="utf-8"))
+    recorded = meta.get("content_hash")
+    if recorded and content_hash(df) != recorded:
+        raise DataError([Problem(str(folder / INSTANCES_FILE), None, None,
+                                 f"content differs from the hash in {BENCHMARK_FILE} ({recorded[:16]}…): edited since it was written")])
+    return (f"ok: benchmark '{folder.name}' ({folder}): {df.height} instances from {df.get_column('user_id').n_unique()} "
+            "people, no problems found")
 
 
 def cmd_data_validate(args: argparse.Namespace) -> int:
     from pipeline.sources import PrismData, load_source
 
-    loaded = load_source(args.files, args.format)
+    files = []
+    for target in args.files:
+        folder = _benchmark_folder(target, args.cache)
+        if folder is None:
+            files.append(target)
+        else:
+            print(_validate_benchmark(folder))
+    if not files:
+        return 0
+    loaded = load_source(files, args.format)
     if isinstance(loaded, PrismData):
         print(f"ok: {loaded.users.height} participants, {loaded.conversations.height} conversations, no problems found")
     else:
@@ -29,7 +73,10 @@ def cmd_data_show(args: argparse.Namespace) -> int:
     from pipeline.sources import PrismData, load_source
 
     checked_count(args.top, "top", least=1)  # head(-1) would list all but one country
-    target = args.target or "demo"
+    if args.target is None:
+        args.benchmark = DEFAULT_BENCHMARK
+        note_benchmark(args, "the default; name another, or a file or folder")
+    target = args.target or DEFAULT_BENCHMARK
     path = Path(target)
     meta: dict = {}
     if path.exists() and (path.is_file() or not (path / "benchmark.json").exists()):
@@ -51,6 +98,8 @@ def cmd_data_show(args: argparse.Namespace) -> int:
     print(f"{title}{label}")
     if meta.get("content_hash"):
         print(f"  source: {meta.get('source')}   content hash: {meta['content_hash'][:16]}…")
+    if meta.get("construction"):  # a built benchmark: by what (a fake generator's items say they are placeholders)
+        print(f"  {meta.get('description', '')}")
     print(
         f"  {counts['instances']} instances from {counts['users']} people; "
         f"{counts['birth_countries']} birth countries ({counts['birth_countries_with_20_plus_users']} with 20+ people), "
@@ -118,12 +167,15 @@ def add_parser(sub) -> None:
 
     validate = data_sub.add_parser(
         "validate",
-        help="check files against the Instance contract",
-        description="Read DVB/MVPBench JSON, PRISM JSONL, UF-P-4 JSON or instance parquet files and print every "
-        "problem found (file, row, field, what is wrong). Exits 2 on any problem, 0 when clean.",
+        help="check files, or a benchmark in the cache, against the Instance contract",
+        description="Read DVB/MVPBench JSON, PRISM JSONL, UF-P-4 JSON or instance parquet files, or a benchmark in the "
+        "cache by its name (or its folder), and print every problem found (file, row, field, what is wrong); a cached "
+        "benchmark's instances are also checked against the content hash in its benchmark.json. Exits 2 on any problem, "
+        "0 when clean. Example: mvpbench data validate prism-built --cache DIR",
     )
-    validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    validate.add_argument("--format", choices=FORMATS, default="auto", help=fmt_help)
+    validate.add_argument("files", nargs="+", type=Path, metavar="FILE_OR_BENCHMARK")
+    validate.add_argument("--format", choices=FORMATS, default="auto", help=fmt_help + "; files only")
+    cache_arg(validate)
     validate.set_defaults(func=cmd_data_validate)
 
     show = data_sub.add_parser(

@@ -6,6 +6,8 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+DEFAULT_BENCHMARK = "demo"  # what a command acts on when no benchmark is named (it says so on stderr)
+
 
 def cache_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -15,6 +17,34 @@ def cache_arg(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="cache folder (default: $MVPBENCH_CACHE, else the repository's cache/)",
     )
+
+
+def benchmark_arg(parser: argparse.ArgumentParser, what: str = "benchmark in the cache") -> None:
+    """`--benchmark NAME`, left None when not given so that `acting_on` can say the default is used."""
+    parser.add_argument("--benchmark", default=None, metavar="NAME",
+                        help=f"{what} (default {DEFAULT_BENCHMARK}, said on stderr; `mvpbench benchmarks` lists them)")
+
+
+def acting_on(args: argparse.Namespace, source: str = "the default; --benchmark NAME for another") -> str:
+    """The benchmark a command acts on: the one named, else the default, noted for `note_benchmark` to
+    say on stderr (a built benchmark's runs should not look missing because a command quietly read the demo).
+
+    Args:
+        args: the parsed command line; its `benchmark`, None when not given, is set to the default.
+        source: where the benchmark came from, for the note.
+    Returns:
+        The benchmark's name.
+    """
+    if args.benchmark is None:
+        args.benchmark = DEFAULT_BENCHMARK
+        note_benchmark(args, source)
+    return args.benchmark
+
+
+def note_benchmark(args: argparse.Namespace, source: str) -> None:
+    """Say which benchmark the command acted on, and why that one: `main` prints it on stderr once the
+    command has finished well (a mistake stays one line)."""
+    args.benchmark_note = f"benchmark: {args.benchmark} ({source})"
 
 
 def add_endpoint_args(parser: argparse.ArgumentParser) -> None:

@@ -8,11 +8,13 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+import polars as pl
+
 from analysis.data.checks import SettingError
 from analysis.stats.resampling import DEFAULT_REPLICATES
 from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE, MIN_PEOPLE_FLOOR
 from pipeline.cli.errors import EXIT_FAILED, UsageError
-from pipeline.cli.options import cache_arg
+from pipeline.cli.options import acting_on, benchmark_arg, cache_arg
 
 
 MAX_DEFAULT_WORKERS = 8  # a container's CPU quota is not in its affinity: the default stays modest
@@ -85,6 +87,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from pipeline.checks import checked_output_path
 
     checked_output_path(args.out, "out", folder=args.format == "csv")  # before a report that may take a minute
+    acting_on(args)
     try:
         groupings = parse_groupings(args.by)
     except ValueError as problem:
@@ -99,6 +102,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             problem = f"no scored results for benchmark '{args.benchmark}' with these filters (see `mvpbench runs list`)"
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_FAILED
+    report = _with_coverage(report, args)
     provenance = report_provenance(args, list(groupings), min_users, runs)
     rendered = render(report, args.format, provenance)
     out = args.out or Path(f"report-{args.benchmark}.{ {'md': 'md', 'html': 'html', 'latex': 'tex', 'csv': 'csv'}[args.format] }")
@@ -111,7 +115,28 @@ def cmd_report(args: argparse.Namespace) -> int:
         atomic_write_bytes(out, rendered.encode("utf-8"))
     results = int(report.leaderboard.get_column("instances").sum())
     print(f"wrote {out} ({results} results, {len(groupings)} groupings, B = {args.bootstrap})")
+    partial = report.leaderboard.filter(pl.col("partial"))
+    if partial.height:
+        most = report.leaderboard.group_by("protocol").agg(pl.col("instances").max().alias("most"))
+        named = "; ".join(f"{r['model']} · {r['protocol']} · {r['condition']}: {r['instances']:,} of {r['most']:,} items"
+                          for r in partial.join(most, on="protocol").iter_rows(named=True))
+        print(f"note: {partial.height} run{'s' if partial.height > 1 else ''} marked partial in the leaderboard, not ranked "
+              f"({named})")
     return 0
+
+
+def _with_coverage(report, args: argparse.Namespace):
+    """The report with each run's coverage of the benchmark and whether it is partial (the shared rule,
+    analysis.data.selection.with_coverage), where the report does not carry them yet."""
+    from dataclasses import replace
+
+    from analysis.data.cache import read_benchmark_meta
+    from analysis.data.selection import with_coverage
+
+    if "partial" in report.leaderboard.columns:
+        return report
+    size = read_benchmark_meta(args.benchmark, args.cache).get("instances")
+    return replace(report, leaderboard=with_coverage(report.leaderboard, size if isinstance(size, int) else None))
 
 
 def add_parser(sub) -> None:
@@ -127,7 +152,7 @@ def add_parser(sub) -> None:
         "pandas: pd.read_csv(path, skiprows=1)) and provenance.json beside the tables with the same facts as JSON. "
         "example: mvpbench report --benchmark demo --by birth_country,gender --format html --out report.html",
     )
-    rep.add_argument("--benchmark", default="demo")
+    benchmark_arg(rep)
     rep.add_argument("--by", default=None, help="comma-separated groupings (default: every grouping of people), e.g. "
                      "birth_country,gender,value:safety,split,domain")
     rep.add_argument("--model", default=None, help="comma-separated models (default: all)")

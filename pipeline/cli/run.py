@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline.cli.options import add_endpoint_args, backend_settings, cache_arg, endpoint_options
+from pipeline.cli.options import acting_on, add_endpoint_args, backend_settings, benchmark_arg, cache_arg, endpoint_options
 
 
 def _parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -21,8 +21,9 @@ def _specs_from_args(args: argparse.Namespace) -> list:
     from pipeline.runs.runfile import load_run_file
     from pipeline.runs.spec import RunSpec
 
-    if args.run_file:
+    if args.run_file:  # each run names its benchmark in the file
         return load_run_file(args.run_file, overrides={"limit": args.limit, "shard": _parse_shard(args.shard)})
+    acting_on(args)
     options = backend_settings(args.backend, endpoint_options(args))
     sampling = SamplingSettings(temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed)
     return [RunSpec(benchmark=args.benchmark, model=args.model, backend=args.backend, protocol=args.protocol,
@@ -75,7 +76,7 @@ def add_parser(sub) -> None:
         "  mvpbench run --backend openai --base-url http://localhost:8000/v1 --model meta-llama/Llama-3.1-8B-Instruct ...\n"
         "  mvpbench run --run-file runs.toml --dry-run",
     )
-    run.add_argument("--benchmark", default="demo", help="benchmark in the cache (default demo)")
+    benchmark_arg(run)
     run.add_argument("--model", default="smollm2-135m", help="short name, hub id, local folder, or base+adapter")
     run.add_argument("--revision", default=None, help="hub revision to pin (or the API model version)")
     # the registries themselves, not copies: a backend or protocol registered later is offered too

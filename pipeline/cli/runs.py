@@ -6,14 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
-from pipeline.cli.options import cache_arg, print_table
+from pipeline.cli.options import acting_on, benchmark_arg, cache_arg, print_table
 
 
 def cmd_runs_list(args: argparse.Namespace) -> int:
     from pipeline.runs.store import list_runs
 
     rows = []
-    for store in list_runs(args.benchmark, args.cache):
+    for store in list_runs(acting_on(args), args.cache):
         m = store.read_manifest()
         rows.append((store.run_id, m.get("protocol", "?"), m.get("condition", "?"), store.read().height, len(store.parts())))
     columns = ["run", "protocol", "condition", "results", "parts"]
@@ -23,17 +23,25 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
         print(json.dumps([dict(zip(columns, row, strict=True)) for row in rows]))
         return 0
     if not rows:
-        print(f"(no runs for benchmark '{args.benchmark}')")
+        print(f"(no runs for benchmark '{args.benchmark}'{_others_with_runs(args)})")
         return 0
     print_table(rows, columns)
     return 0
+
+
+def _others_with_runs(args: argparse.Namespace) -> str:
+    """'; runs are in: a, b' naming the other benchmarks of the cache that have runs, else ''."""
+    from analysis.data.cache import list_benchmarks, run_dirs
+
+    others = [name for name in list_benchmarks(args.cache) if name != args.benchmark and run_dirs(name, args.cache)]
+    return f"; benchmarks with runs: {', '.join(others)} (--benchmark NAME)" if others else ""
 
 
 def cmd_runs_show(args: argparse.Namespace) -> int:
     from pipeline.checks import checked_run
     from pipeline.runs.store import RunStore
 
-    store = checked_run(RunStore(args.benchmark, args.run_id, args.cache))
+    store = checked_run(RunStore(acting_on(args), args.run_id, args.cache))
     from pipeline.runs.session import weights_note
 
     df, manifest = store.read(), store.read_manifest()
@@ -52,7 +60,7 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
 def cmd_runs_merge(args: argparse.Namespace) -> int:
     from pipeline.runs.store import RunStore
 
-    kept, dropped = RunStore(args.benchmark, args.run_id, args.cache).merge(args.sources)  # checks the run and sources
+    kept, dropped = RunStore(acting_on(args), args.run_id, args.cache).merge(args.sources)  # checks the run and sources
     print(f"{args.run_id}: {kept} results in one part ({dropped} duplicates dropped)")
     return 0
 
@@ -60,7 +68,7 @@ def cmd_runs_merge(args: argparse.Namespace) -> int:
 def cmd_runs_import(args: argparse.Namespace) -> int:
     from pipeline.runs.importing import import_results
 
-    run_id, rows = import_results(args.file, args.benchmark, args.model, protocol=args.protocol, condition=args.condition,
+    run_id, rows = import_results(args.file, acting_on(args), args.model, protocol=args.protocol, condition=args.condition,
                                   root=args.cache)
     print(f"{run_id}: {rows} results imported; open the dashboard (mvpbench dashboard) to analyse them")
     return 0
@@ -70,19 +78,19 @@ def add_parser(sub) -> None:
     runs = sub.add_parser("runs", help="list, inspect and merge cached runs")
     runs_sub = runs.add_subparsers(dest="action", metavar="ACTION", required=True)
     lst = runs_sub.add_parser("list", help="the runs of a benchmark")
-    lst.add_argument("--benchmark", default="demo")
+    benchmark_arg(lst)
     lst.add_argument("--json", action="store_true", help="a JSON list, one object per run")
     cache_arg(lst)
     lst.set_defaults(func=cmd_runs_list)
     show = runs_sub.add_parser("show", help="a run's manifest and summary")
     show.add_argument("run_id")
-    show.add_argument("--benchmark", default="demo")
+    benchmark_arg(show)
     cache_arg(show)
     show.set_defaults(func=cmd_runs_show)
     merge = runs_sub.add_parser("merge", help="compact a run's parts, adding parts from other run folders (shards)")
     merge.add_argument("run_id")
     merge.add_argument("sources", nargs="*", type=Path, metavar="RUN_DIR", help="run folders copied from other machines")
-    merge.add_argument("--benchmark", default="demo")
+    benchmark_arg(merge)
     cache_arg(merge)
     merge.set_defaults(func=cmd_runs_merge)
     imp = runs_sub.add_parser(
@@ -91,7 +99,7 @@ def add_parser(sub) -> None:
         "or the MVPBench authors' *_judge_pairwise_polyjudge.json. Every instance id must be in the benchmark. "
         "Example: mvpbench runs import gpt-4o_judged.json --benchmark dvb --model gpt-4o")
     imp.add_argument("file", type=Path)
-    imp.add_argument("--benchmark", default="demo")
+    benchmark_arg(imp, "the benchmark the results are of")
     imp.add_argument("--model", required=True, help="the name the run is shown under")
     imp.add_argument("--protocol", choices=("generate", "choice", "logprob"), default="generate",
                      help="what the scores measure (default generate: judged answers)")

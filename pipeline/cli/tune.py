@@ -7,8 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+from analysis.data.checks import SettingError
 from pipeline.cli.errors import UsageError
-from pipeline.cli.options import cache_arg, print_table
+from pipeline.cli.options import DEFAULT_BENCHMARK, acting_on, cache_arg, note_benchmark, print_table
+from pipeline.tuning.config import TuneConfig
 
 
 def _tune_config(args: argparse.Namespace):
@@ -26,25 +28,22 @@ def _tune_config(args: argparse.Namespace):
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from analysis.data.checks import SettingError
     from pipeline.checks import checked_limit
 
-    config = _tune_config(args)
     checked_limit(args.eval_limit, "eval_limit")  # before training, not after it
+    if args.evaluate_only:
+        return _evaluate_only(args)
+    config = _tune_config(args)
     try:
         config.check()
     except SettingError:  # main prints it with the flag's name (exit 2)
         raise
     except ValueError as err:
         raise UsageError(str(err)) from None
+    if args.benchmark is None:
+        acting_on(args)
     if args.dry_run:
-        from analysis.data.cache import read_instances
-        from pipeline.tuning.data import select_pairs
-
-        pairs = select_pairs(read_instances(config.benchmark, args.cache), config.split, config.limit, config.seed)
-        per_step = config.batch_size * config.grad_accum
-        steps = config.max_steps or int(-(-pairs.height // per_step) * config.epochs + 0.999)
-        print(json.dumps({"config": config.as_dict(), "pairs": pairs.height, "optimizer_steps": steps}, indent=2))
+        _print_plan(args, config)
         return 0
     from pipeline.tuning.train import TuningError, tune
 
@@ -58,36 +57,120 @@ def cmd_tune(args: argparse.Namespace) -> int:
           + (f" (resumed from {Path(result.resumed_from).name})" if result.resumed_from else ""))
     if m.get("pairs"):
         print(f"log-prob margin answer_w − answer_l on {m['pairs']} training pairs: {m['before_mean']:+.2f} → {m['after_mean']:+.2f}")
-    print(f"saved in {result.adapter_dir}\nevaluate with: mvpbench run --model {result.model_name} --split test --protocol logprob")
+    print(f"saved in {result.adapter_dir}\nevaluate with: mvpbench tune --evaluate-only {result.adapter_name}"
+          f"{'' if config.benchmark == DEFAULT_BENCHMARK else f' --benchmark {config.benchmark}'}")
     if args.evaluate:
-        from pipeline.tuning.evaluate import evaluate
-
-        table = evaluate(result.model_name, config.base, config.benchmark, split=args.eval_split,
-                         protocols=args.eval_protocols.split(","), ood=args.ood or (), root=args.cache, progress=not args.quiet,
-                         limit=args.eval_limit)
-        _print_evaluation(table)
+        _evaluate_and_report(args, result.adapter_name, config.base, config.benchmark)
     return 0
 
 
-def _print_evaluation(table) -> None:
-    from analysis.data.metrics import MCNEMAR_OUTCOMES
+def _adapter_record(adapter: str, root: Path) -> dict:
+    """The adapter's tuning.json (its base and benchmark), or {} where there is none (an adapter made
+    elsewhere, a fake backend's name)."""
+    from pipeline.models import models_root
 
-    rows = []
+    for folder in (Path(adapter).expanduser(), models_root(root) / adapter):
+        if (folder / "tuning.json").is_file():
+            return json.loads((folder / "tuning.json").read_text(encoding="utf-8"))
+    return {}
+
+
+def _evaluate_only(args: argparse.Namespace) -> int:
+    """Base against base+ADAPTER, no training: the base and benchmark come from the adapter's tuning.json
+    unless given."""
+    record = _adapter_record(args.evaluate_only, args.cache)
+    trained_on = record.get("config", {})
+    base = args.base or trained_on.get("base") or TuneConfig.base
+    if trained_on.get("base") and base != trained_on["base"]:
+        raise UsageError(f"adapter {args.evaluate_only} was trained on {trained_on['base']}, not {base}: drop --base")
+    if args.benchmark is None and trained_on.get("benchmark"):
+        args.benchmark = trained_on["benchmark"]
+        note_benchmark(args, "the adapter's, from its tuning.json")
+    benchmark = acting_on(args)
+    if args.dry_run:
+        print(json.dumps({"adapter": args.evaluate_only, "base": base, "evaluation": _plan(args, base, benchmark)}, indent=2))
+        return 0
+    from pipeline.runs.runner import RunSpec, model_for
+
+    tuned = f"{base}+{args.evaluate_only}"
+    model_for(RunSpec(benchmark=benchmark, model=tuned, backend=args.eval_backend), args.cache)  # a missing adapter: refused now
+    _evaluate_and_report(args, Path(args.evaluate_only).name, base, benchmark, tuned=tuned)
+    return 0
+
+
+def _plan(args: argparse.Namespace, base: str, benchmark: str) -> dict:
+    from pipeline.tuning.evaluate import evaluation_plan
+
+    plan = evaluation_plan(base, benchmark, split=args.eval_split, protocols=args.eval_protocols.split(","), ood=args.ood or (),
+                           backend=args.eval_backend, limit=args.eval_limit, root=args.cache)
+    if plan["cpu_seconds"] is not None:
+        plan["cpu_minutes"] = round(plan["cpu_seconds"] / 60, 1)
+    return plan
+
+
+def _print_plan(args: argparse.Namespace, config) -> None:
+    """The settings, pairs and steps, and the evaluation `--evaluate` would run with its estimated time."""
+    from analysis.data.cache import read_instances
+    from pipeline.tuning.data import select_pairs
+
+    pairs = select_pairs(read_instances(config.benchmark, args.cache), config.split, config.limit, config.seed)
+    per_step = config.batch_size * config.grad_accum
+    steps = config.max_steps or int(-(-pairs.height // per_step) * config.epochs + 0.999)
+    evaluation = {"asked": bool(args.evaluate), **_plan(args, config.base, config.benchmark)}
+    print(json.dumps({"config": config.as_dict(), "pairs": pairs.height, "optimizer_steps": steps, "evaluation": evaluation},
+                     indent=2))
+
+
+def _evaluate_and_report(args: argparse.Namespace, adapter: str, base: str, benchmark: str, tuned: str | None = None) -> None:
+    """Score base and tuned, print the comparison whatever the data, and write it beside the benchmark."""
+    from pipeline.tuning.evaluate import evaluate
+
+    table = evaluate(tuned or f"{base}+{adapter}", base, benchmark, split=args.eval_split,
+                     protocols=args.eval_protocols.split(","), ood=args.ood or (), backend=args.eval_backend, root=args.cache,
+                     progress=not args.quiet, limit=args.eval_limit)
+    _print_evaluation(table)
+    path = _write_evaluation(table, args, adapter, base, benchmark)
+    print(f"comparison written to {path}")
+
+
+def _write_evaluation(table, args: argparse.Namespace, adapter: str, base: str, benchmark: str) -> Path:
+    """<cache>/<benchmark>/tuning/<adapter>/evaluation.json: the settings and one record per comparison."""
+    from datetime import datetime, timezone
+
+    from analysis.data.cache import atomic_write_json, benchmark_dir
+
+    path = benchmark_dir(benchmark, args.cache) / "tuning" / Path(adapter).name / "evaluation.json"
+    atomic_write_json(path, {"adapter": adapter, "base": base, "benchmark": benchmark, "split": args.eval_split,
+                             "limit": args.eval_limit, "backend": args.eval_backend,
+                             "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+                             "comparisons": table.to_dicts()})
+    return path
+
+
+def _print_evaluation(table) -> None:
+    """The comparison as a table, then in words what a number cannot say alone (no interval, no change)."""
+    from analysis.data.metrics import MCNEMAR_OUTCOMES
+    from pipeline.tuning.evaluate import difference_cell, difference_in_words
+
+    rows, words = [], []
     for r in table.iter_rows(named=True):
         pp = lambda v: "–" if v is None else f"{100 * v:+.1f}"  # noqa: E731
         gap = (f"{pp(r['tau_change'])} pp ({pp(r.get('tau_change_lo'))}, {pp(r.get('tau_change_hi'))})"
                if r.get("tau_change") is not None else "–")
-        rows.append((r["benchmark"], r["protocol"], r["instances"], f"{r['paa_a']:.4f}", f"{r['paa_b']:.4f}",
-                     f"{r['diff']:+.4f} ({r['ci_lo']:+.4f}, {r['ci_hi']:+.4f})",
-                     "–" if r.get("mcnemar_p") is None else f"{r['mcnemar_p']:.3g}", gap))
-    print_table(rows, ["benchmark", "protocol", "instances", "base", "tuned", "tuned − base (95% CI)", "McNemar p",
-                        "change in τ, spread between countries (CI)"])
+        rows.append((r["benchmark"], r["protocol"], r["instances"], r["users"], f"{r['paa_a']:.4f}", f"{r['paa_b']:.4f}",
+                     difference_cell(r), "–" if r.get("mcnemar_p") is None else f"{r['mcnemar_p']:.3g}", gap))
+        words += difference_in_words(r)
+    print_table(rows, ["benchmark", "protocol", "instances", "people", "base", "tuned", "tuned − base (95% CI)", "McNemar p",
+                       "change in τ, spread between countries (CI)"])
+    for line in words:
+        print(line)
     # McNemar counts a yes/no per item: for logprob that is margin > 0 (the plain share), not OPA
     print(f"McNemar p counts {MCNEMAR_OUTCOMES['decision']}; for logprob (OPA) rows it is on the plain share "
           f"({MCNEMAR_OUTCOMES['plain']}), a different metric from OPA.")
 
 
 def add_parser(sub) -> None:
+    from pipeline.runs.spec import BACKENDS
     from pipeline.tuning.config import CPU, METHODS, PAPER, PROMPT_FORMATS
 
     tune = sub.add_parser(
@@ -103,11 +186,13 @@ def add_parser(sub) -> None:
         epilog="examples:\n"
         "  mvpbench tune --base smollm2-135m --benchmark demo --evaluate          # CPU preset, then base vs tuned\n"
         "  mvpbench tune --preset paper --base Qwen/Qwen2.5-7B-Instruct --benchmark mvpbench --evaluate --ood ufp4\n"
-        "  mvpbench tune --method sft --max-steps 100 --dry-run",
+        "  mvpbench tune --evaluate-only smollm2-135m-dpo-e616de2cf10c --eval-limit 200   # an existing adapter, no training\n"
+        "  mvpbench tune --method sft --max-steps 100 --evaluate --dry-run",
     )
     tune.add_argument("--method", choices=METHODS, default=None, help="dpo (default) or sft on answer_w")
     tune.add_argument("--base", default=None, help="base model: short name, hub id or local folder (default smollm2-135m)")
-    tune.add_argument("--benchmark", default=None, help="benchmark in the cache (default demo)")
+    tune.add_argument("--benchmark", default=None, help="benchmark in the cache (default demo; with --evaluate-only: the "
+                      "adapter's)")
     tune.add_argument("--split", default=None, help="training split (default train)")
     tune.add_argument("--preset", choices=["paper", "cpu"], default=None, help="paper on a GPU, cpu otherwise (default: by hardware)")
     tune.add_argument("--limit", type=int, default=None, help=f"at most N pairs, a seeded sample (cpu preset: {CPU.limit})")
@@ -127,13 +212,21 @@ def add_parser(sub) -> None:
     tune.add_argument("--max-length", type=int, default=None, help="prompt + answer tokens (longer ones are truncated)")
     tune.add_argument("--seed", type=int, default=None, help=f"seed (default {PAPER.seed})")
     tune.add_argument("--save-steps", type=int, default=None, help="checkpoint every N steps (resume point)")
-    tune.add_argument("--evaluate", action="store_true", help="then score base and tuned on --eval-split and compare them")
+    tune.add_argument("--evaluate", action="store_true", help="then score base and tuned on --eval-split and compare them "
+                      "(the default, test split under choice and logprob: about 32 min on two CPU cores for SmolLM2-135M, "
+                      "16 when the base's results are cached; --dry-run estimates it)")
+    tune.add_argument("--evaluate-only", default=None, metavar="ADAPTER",
+                      help="no training: compare base and base+ADAPTER (a name under <cache>/models/ or a folder), the base and "
+                      "benchmark taken from the adapter's tuning.json unless given")
+    tune.add_argument("--eval-backend", choices=BACKENDS, default="transformers",
+                      help="backend that scores base and tuned (default transformers; vllm on a GPU)")
     tune.add_argument("--eval-split", default="test")
     tune.add_argument("--eval-protocols", default="choice,logprob", help="in-domain protocols (default choice,logprob)")
     tune.add_argument("--eval-limit", type=int, default=None, help="score at most N instances per evaluation run")
     tune.add_argument("--ood", action="append", default=None, metavar="BENCHMARK",
                       help="out-of-domain benchmark (e.g. imported with `mvpbench data import ufp4`), scored with logprob; repeatable")
-    tune.add_argument("--dry-run", action="store_true", help="print the settings, the number of pairs and steps, and stop")
+    tune.add_argument("--dry-run", action="store_true", help="print the settings, the number of pairs and steps, and the "
+                      "evaluation's runs with their estimated time, and stop")
     tune.add_argument("--quiet", action="store_true", help="no progress bar")
     cache_arg(tune)
     tune.set_defaults(func=cmd_tune, writes=True)

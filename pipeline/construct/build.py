@@ -32,6 +32,7 @@ import polars as pl
 from analysis.data.cache import PART_GLOB, atomic_write_parquet, benchmark_dir, new_part_path, write_benchmark
 from analysis.data.contracts import INSTANCE_COLUMNS, INSTANCE_SCHEMA, PROFILE_SCHEMA
 from pipeline.backends.base import Backend, SamplingSettings
+from pipeline.backends.config import endpoint_identity
 from pipeline.checks import checked_price
 from pipeline.construct.filters import FilterSettings, quality_filters
 from pipeline.construct.parse import parse_items
@@ -77,6 +78,34 @@ def records(prism: PrismData, limit: int | None = None) -> pl.DataFrame:
     users = prism.users.select(list(PROFILE_SCHEMA))
     joined = conversations.join(users, on="user_id", how="inner").sort("conversation_id")
     return joined.head(limit) if limit else joined
+
+
+NO_MODEL_NOTE = "none: placeholder text written by formulas (the fake backend), not a model's; for trying the pipeline"
+
+
+def generator_identity(generator: str, backend: str, revision: str | None = None, options: dict[str, Any] | None = None,
+                       model: Any = None) -> dict[str, Any]:
+    """What a build's replies depend on besides the request: the generator's name, backend and
+    revision, its weights' identity when they are resolved (`ModelSpec.key_fields`), and what of the
+    backend's settings a run's identity holds too (`endpoint_identity`: another server, mode or
+    template is another generator, as it is another run).
+
+    Args:
+        generator, backend, revision: as the command line gives them.
+        options: the backend's settings (base_url, mode, ...).
+        model: the resolved ModelSpec, or None for an API model (asked only when it generates).
+    Returns:
+        The identity every generation key and benchmark.json's `construction.generator` hold.
+    """
+    identity: dict[str, Any] = {"model": generator, "backend": backend, "revision": revision}
+    if model is not None:
+        identity |= model.key_fields()
+        if getattr(model, "fixed", False):  # no weights: say so wherever the identity is shown
+            identity["weights"] = NO_MODEL_NOTE
+    endpoint = endpoint_identity(backend, options or {})
+    if endpoint:
+        identity["endpoint"] = endpoint
+    return identity
 
 
 def generation_key(record: dict[str, Any], settings: BuildSettings, generator_identity: dict[str, Any]) -> str:
@@ -221,14 +250,19 @@ def _quality_filter(instances: pl.DataFrame, embedder: Any, settings: BuildSetti
         label = label if not label.startswith(("question length", "answer lengths")) else "length bounds"
         report.filtered[label] = report.filtered.get(label, 0) + 1
     if kept.height == 0:
-        raise BuildError(f"every generated instance was filtered out ({report.filtered}); nothing was written")
+        raise BuildError(f"every generated instance was filtered out ({report.filtered}); nothing was written. A small "
+                         "generator's items rarely pass the filters: use a capable instruction model, or --backend fake to "
+                         "try the rest of the chain with placeholder items")
     return kept, rejected
 
 
 def _write(settings: BuildSettings, kept: pl.DataFrame, rejected: pl.DataFrame, conversations: int,
            identity: dict[str, Any], report: BuildReport, source_note: dict[str, Any] | None, root: Path | None) -> None:
     kept = with_splits(kept, settings.split_seed)
-    meta = {"source": "prism", "synthetic": False, "description": f"built from PRISM by {settings.generator} ({settings.backend})",
+    description = f"built from PRISM by {settings.generator} ({settings.backend})"
+    if identity.get("weights") == NO_MODEL_NOTE:
+        description += "; the items are placeholder text from the fake backend, not a model's"
+    meta = {"source": "prism", "synthetic": False, "description": description,
             "construction": {"template_version": TEMPLATE_VERSION, "generator": identity, "settings": _jsonable(settings),
                              "conversations": conversations, "accepted_records": report.accepted_records,
                              "rejected_records": report.rejected_records, "reject_reasons": report.reject_reasons,

@@ -114,3 +114,25 @@ def test_runs_with_the_fake_backend_are_valid_and_condition_dependent(demo_cache
     column = {"choice": "p_w_first", "logprob": "margin", "generate": "output"}[protocol]
     profile, blind = (f.get_column(column).to_list() for f in frames)
     assert len(set(profile)) == 6 and profile != blind  # items differ, and so do conditions
+
+
+def test_construction_replies_are_valid_items_that_say_they_are_placeholders():
+    """Benchmark construction asks a backend for JSON under a schema: the fake one writes it (so a
+    build from PRISM finishes offline), deterministic, new on a retry's seed, marked as no model's."""
+    from pipeline.construct.parse import parse_items
+    from pipeline.construct.prompts import items_schema
+
+    fake = FakeBackend("fake-gen")
+    chats = [[{"role": "user", "content": f"conversation {i}\nThe person's stated value preferences: High safety, Low creativity.\n"}]
+             for i in range(2)]
+    replies = fake.generate_json(chats, SamplingSettings(seed=1), items_schema(3))
+    assert fake.supports_json_schema and fake.calls == 1
+    parsed = [parse_items(reply, 3) for reply in replies]
+    assert all(reason is None for _, reason in parsed), parsed
+    items = [item for found, _ in parsed for item in found]
+    assert all(item["question"].startswith("[fake] ") for item in items)
+    assert len({item["question"] for item in items}) == 6  # no two alike within or across replies here
+    assert "high safety, low creativity" in items[0]["answer_w"] and items[0]["answer_w"] != items[0]["answer_l"]
+    assert FakeBackend("fake-gen").generate_json(chats, SamplingSettings(seed=1), items_schema(3)) == replies
+    assert fake.generate_json(chats, SamplingSettings(seed=2), items_schema(3)) != replies  # a retry draws anew
+    assert fake.generate(chats, SamplingSettings())[0].startswith("fake reply ")  # the plain reply is unchanged

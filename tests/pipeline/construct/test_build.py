@@ -231,6 +231,43 @@ def test_openai_compatible_servers_get_a_json_schema_response_format(prism, demo
     assert AttemptStore("built", demo_cache).read()["constrained"].all()
 
 
+def test_another_server_is_another_generator(prism, demo_cache, tmp_path, capsys, monkeypatch):
+    """The same --generator name behind another --base-url shares no reply: the endpoint enters every
+    generation key as it enters a run's identity (`endpoint_identity`), and benchmark.json records it."""
+    from pipeline.cli import main
+    from tests.pipeline.backends.openai_standin import FakeServer
+
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    folder = tmp_path / "prism"
+    folder.mkdir()
+    for name in ("survey.jsonl", "conversations.jsonl"):
+        (folder / name).write_bytes((tmp_path / name).read_bytes())
+
+    def answer(body):  # each conversation's items, as JSON
+        n = int(re.search(r"topic (\d+)", body["messages"][-1]["content"]).group(1))
+        return {"choices": [{"message": {"content": GOOD.get(n, _items(f"Question {n} about gardening in winter?",
+                                                                         f"Second question {n} about green tea?"))}}]}
+
+    def build(url: str, *extra: str) -> int:
+        return main(["build", "--cache", str(demo_cache), "--prism", str(folder), "--generator", "gen-model", "--backend",
+                     "openai", "--base-url", url, "--api-key-env", "NO_SUCH_KEY_ENV", "--per-record", "2", "--quiet", *extra])
+
+    with FakeServer() as server:
+        server.served, server.chat = ["gen-model"], answer
+        assert build(server.url) == 0
+        asked = len(server.requests)
+    assert asked == 12
+    meta = json.loads((demo_cache / "prism-built" / "benchmark.json").read_text())
+    assert meta["construction"]["generator"]["endpoint"]["host"] == server.url.split("/")[2]
+    capsys.readouterr()
+
+    assert build(server.url, "--dry-run") == 0  # the same server: every reply is cached
+    assert json.loads(capsys.readouterr().out)["conversations_cached"] == 12
+    assert build("http://127.0.0.1:9/v1", "--dry-run") == 0  # another server (never contacted by a dry run): none is
+    other = json.loads(capsys.readouterr().out)
+    assert other["conversations_cached"] == 0 and other["requests"] == 12
+
+
 def test_vllm_uses_guided_decoding_to_the_schema(smollm2_spec):
     """vLLM's offline `LLM` stand-in records the SamplingParams it is given."""
     from dataclasses import dataclass

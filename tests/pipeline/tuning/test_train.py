@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,7 +27,7 @@ def models(tmp_path, monkeypatch, smollm2_spec) -> Path:
 
 
 @pytest.mark.model  # real LoRA training of SmolLM2 on CPU
-def test_dpo_moves_the_margin_toward_answer_w_and_an_interrupted_run_resumes(models, demo_cache):
+def test_dpo_moves_the_margin_toward_answer_w_and_an_interrupted_run_resumes(models, demo_cache, capsys):
     from pipeline.models import resolve_model
     from pipeline.tuning.train import tune
 
@@ -55,27 +56,43 @@ def test_dpo_moves_the_margin_toward_answer_w_and_an_interrupted_run_resumes(mod
     spec = resolve_model(result.model_name)
     assert spec.adapter == str(result.adapter_dir.resolve()) and spec.adapter_hash
 
+    # Evaluated later without retraining: base and tuned on three test items, too few people for an
+    # interval, so the comparison says so in words (it raised TypeError there before) and is written.
+    from pipeline.cli import main
+
+    assert main(["tune", "--cache", str(demo_cache), "--evaluate-only", result.adapter_name, "--eval-limit", "3",
+                 "--eval-protocols", "logprob", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "(no interval)" in out and "too few to resample" in out and "comparison written to" in out
+    record = json.loads((demo_cache / "demo" / "tuning" / result.adapter_name / "evaluation.json").read_text())
+    (row,) = record["comparisons"]
+    assert row["instances"] == 3 and row["ci_lo"] is None and row["tuned_run"].startswith(f"smollm2-135m--{result.adapter_name}.")
+
 
 @pytest.mark.model  # real LoRA training of SmolLM2 on CPU
-def test_sft_baseline_and_evaluation_against_the_base(models, demo_cache, tmp_path):
-    """SFT on answer_w for one step, then `evaluate` scores base and tuned on the same instances in
-    domain (paired test, country gap) and out of domain on a UF-P-4 file (prompts as clusters)."""
+def test_sft_baseline_and_evaluation_against_the_base(models, demo_cache, tmp_path, capsys):
+    """`mvpbench tune --method sft ... --evaluate`: SFT on answer_w for one step, then base and tuned
+    scored on the same instances in domain (paired test, country gap) and out of domain on a UF-P-4
+    file (prompts as clusters), printed and written. Then an adapter that changes nothing (LoRA's B
+    starts at zero) evaluated alone: base and tuned agree on every item, and the comparison says so."""
     from analysis.data.cache import write_benchmark
+    from pipeline.cli import main
     from pipeline.sources.ufp4 import load_ufp4
-    from pipeline.tuning.evaluate import evaluate
-    from pipeline.tuning.train import tune
-
-    result = tune(replace(TINY, method="sft", max_steps=1, limit=4), root=demo_cache, progress=False, margin_sample=0)
-    assert result.adapter_name.startswith("smollm2-135m-sft-")
 
     ufp4 = tmp_path / "helpfulness.json"
     ufp4.write_text(json.dumps([{"prompt": f"How do I keep basil alive, tip {i}?", "chosen": "Water it when the soil is dry and give it sun.",
                                  "rejected": "Basil cannot be kept alive indoors."} for i in range(4)]))
     write_benchmark("ufp4", load_ufp4(ufp4), {"source": "ufp4", "synthetic": False}, root=demo_cache)
 
-    table = evaluate(result.model_name, "smollm2-135m", "demo", protocols=("logprob",), ood=["ufp4"], limit=6,
-                     root=demo_cache, progress=False, B=200)
-    rows = {r["benchmark"]: r for r in table.iter_rows(named=True)}
+    tiny = ["--preset", "cpu", "--limit", "4", "--max-steps", "1", "--batch-size", "2", "--grad-accum", "1", "--lr", "5e-4",
+            "--max-length", "256", "--max-prompt-length", "160"]
+    evaluation = ["--eval-limit", "6", "--eval-protocols", "logprob", "--cache", str(demo_cache), "--quiet"]
+    assert main(["tune", "--method", "sft", *tiny, "--evaluate", "--ood", "ufp4", *evaluation]) == 0
+    out = capsys.readouterr().out
+    adapter = re.search(r"adapter (smollm2-135m-sft-[0-9a-f]+):", out).group(1)
+    assert "tuned − base (95% CI)" in out and "comparison written to" in out
+    record = json.loads((demo_cache / "demo" / "tuning" / adapter / "evaluation.json").read_text())
+    rows = {r["benchmark"]: r for r in record["comparisons"]}
     assert set(rows) == {"demo", "ufp4"} and rows["demo"]["instances"] == 6 and rows["ufp4"]["instances"] == 4
     for r in rows.values():
         assert r["diff"] == pytest.approx(r["paa_b"] - r["paa_a"])
@@ -84,6 +101,20 @@ def test_sft_baseline_and_evaluation_against_the_base(models, demo_cache, tmp_pa
     assert rows["ufp4"]["users"] == 4  # no people in UF-P-4: each prompt is its own cluster
     assert rows["ufp4"]["ci_lo"] is None  # 4 clusters are too few for an interval: none rather than a false one
     assert rows["ufp4"]["condition"] == "blind" and rows["demo"]["domain"] == "in" and rows["ufp4"]["domain"] == "out"
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from pipeline.models import resolve_model
+
+    untrained = get_peft_model(AutoModelForCausalLM.from_pretrained(resolve_model("smollm2-135m").source),
+                               LoraConfig(r=4, target_modules=["q_proj"], task_type="CAUSAL_LM"))
+    untrained.save_pretrained(str(models / "untrained-lora"))
+    assert main(["tune", "--evaluate-only", "untrained-lora", *evaluation]) == 0  # the base's 6 results are reused
+    out = capsys.readouterr().out
+    assert "+0.0000 (no interval)" in out and "base and tuned agree on every one of the 6 items" in out
+    (same,) = json.loads((demo_cache / "demo" / "tuning" / "untrained-lora" / "evaluation.json").read_text())["comparisons"]
+    assert same["diff"] == 0 and same["changed_items"] == 0 and same["base_run"] == rows["demo"]["base_run"]
 
 
 def test_presets_overrides_and_the_paper_prompt(demo_cache):
@@ -113,5 +144,51 @@ def test_the_cli_dry_run_and_bad_settings(demo_cache, capsys):
     assert main(["tune", "--cache", str(demo_cache), "--preset", "cpu", "--limit", "40", "--batch-size", "4", "--dry-run"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["pairs"] == 40 and out["optimizer_steps"] == 10 and out["config"]["lora"]["r"] == 16
+    # the evaluation --evaluate would run, with its time at the embedded model's CPU rate (pipeline.estimates)
+    plan = out["evaluation"]
+    assert not plan["asked"] and [(r["protocol"], r["split"], r["instances"]) for r in plan["runs"]] == [
+        ("choice", "test", 1195), ("logprob", "test", 1195)]
+    per_model = sum(r["cpu_seconds_per_model"] for r in plan["runs"])
+    assert plan["cpu_seconds"] == round(2 * per_model) and 20 < plan["cpu_minutes"] < 45  # base and tuned
+    assert main(["tune", "--cache", str(demo_cache), "--evaluate-only", "an-adapter", "--eval-limit", "50",
+                 "--eval-protocols", "logprob", "--dry-run"]) == 0
+    plan = json.loads(capsys.readouterr().out)["evaluation"]
+    assert [(r["protocol"], r["instances"]) for r in plan["runs"]] == [("logprob", 50)] and plan["cpu_seconds"] < 60
     assert main(["tune", "--cache", str(demo_cache), "--max-prompt-length", "600", "--max-length", "500", "--dry-run"]) == 2
     assert "max prompt length 600 must be below max length 500" in capsys.readouterr().err
+
+
+def test_an_existing_adapter_is_evaluated_and_reported_even_without_an_interval(demo_cache, capsys):
+    """`tune --evaluate-only` scores base and base+ADAPTER without training (the fake backend here: any
+    name is a model), prints the comparison and writes it; three items of three people allow no
+    interval, and the comparison says so in words rather than failing (it raised TypeError before)."""
+    from pipeline.cli import main
+
+    argv = ["tune", "--cache", str(demo_cache), "--evaluate-only", "my-adapter", "--eval-backend", "fake", "--eval-limit", "3",
+            "--eval-protocols", "logprob,choice", "--quiet"]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "(no interval)" in out and "demo · logprob: tuned − base is" in out
+    assert "with no interval: 3 items of 3 people are too few to resample (an interval needs 5 or more people)." in out
+    assert "benchmark: demo (the default" in err
+    record = json.loads((demo_cache / "demo" / "tuning" / "my-adapter" / "evaluation.json").read_text())
+    assert record["base"] == "smollm2-135m" and record["backend"] == "fake"
+    rows = {r["protocol"]: r for r in record["comparisons"]}
+    assert set(rows) == {"logprob", "choice"} and rows["logprob"]["ci_lo"] is None and rows["choice"]["instances"] == 3
+    assert rows["logprob"]["tuned_run"].startswith("smollm2-135m--my-adapter.logprob.")
+
+
+def test_the_comparison_prints_whatever_the_data(capsys):
+    """Base and tuned agreeing on every item, with no interval: the table and the words still come."""
+    import polars as pl
+
+    from pipeline.cli.tune import _print_evaluation
+
+    row = {"benchmark": "demo", "domain": "in", "protocol": "logprob", "condition": "profile", "base_run": "a", "tuned_run": "b",
+           "paa_a": 0.0933, "paa_b": 0.0933, "diff": 0.0, "ci_lo": None, "ci_hi": None, "instances": 100, "users": 25,
+           "mcnemar_p": 1.0, "mcnemar_outcome": "plain", "changed_items": 0, "tau_change": None}
+    _print_evaluation(pl.DataFrame([row]))
+    out = capsys.readouterr().out
+    assert "+0.0000 (no interval)" in out
+    assert "tuned − base is +0.0000 with no interval: resampling people cannot vary it" in out
+    assert "base and tuned agree on every one of the 100 items (counting items whose log-prob margin is above 0)" in out
