@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from analysis.data.contracts import CHOICE, GENERATE, LOGPROB
+from analysis.data.person_summary import PERSON_FACET
 
 # The paper's margins for OPA, in mean log-probability per token. `opa_score` is the scoring rule
 # (pipeline.protocols scores logprob items with it) and OPA's words below quote this grid.
@@ -143,7 +144,7 @@ def plain_shares_of_summary(summary: pl.DataFrame | pl.LazyFrame, by: Sequence[s
         As `plain_shares`.
     """
     schema = {**{c: pl.String for c in by}, "plain_share": pl.Float64}
-    rows = summary.lazy().filter((pl.col("facet") == "person") & (pl.col("protocol") == "logprob"))
+    rows = summary.lazy().filter((pl.col("facet") == PERSON_FACET) & (pl.col("protocol") == LOGPROB))
     # a person's own share over their items with a margin (several rows when they span splits)
     per = rows.group_by(*by, "user_id").agg(pl.col("margin_pos").sum(), pl.col("margin_n").sum())
     if estimand == "person":

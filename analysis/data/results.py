@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from analysis.data.cache import read_run_manifest, run_groups, run_parts, scan_instances, scan_results
-from analysis.data.contracts import RESULT_SCHEMA
+from analysis.data.contracts import CHOICE, RESULT_SCHEMA
 # one definition of each metric (analysis.data.metrics); importable from here as before
 from analysis.data.metrics import METRICS, metric_name  # noqa: F401
 
@@ -146,7 +146,7 @@ def _stale_runs(results: pl.LazyFrame) -> list[str]:
     schema = results.collect_schema()
     if "p_w_first" not in schema:
         return []
-    scored = (pl.col("protocol") == "choice") & pl.col("p_w_first").is_not_null()
+    scored = (pl.col("protocol") == CHOICE) & pl.col("p_w_first").is_not_null()
     stale = scored & pl.col("p_w").is_null() if "p_w" in schema else scored
     return results.filter(stale).select("run_id").unique().collect().get_column("run_id").sort().to_list()
 

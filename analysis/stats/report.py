@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from analysis.data.checks import checked_alpha, checked_replicates, checked_seed, checked_workers
-from analysis.data.contracts import RESULT_SCHEMA
+from analysis.data.contracts import CHOICE, RESULT_SCHEMA
 from analysis.data.groupings import GROUPINGS, get_grouping, grouping_expr
 from analysis.data.metrics import metric_name, plain_shares, plain_shares_of_summary
 from analysis.data.person_summary import PERSON_FACET, item_facets, people_table, person_rows, summarise
@@ -120,6 +120,9 @@ def disparity_report(
     Raises:
         ValueError: when nothing is scored, or a score is NaN (analysis.data.selection.refuse_nan).
     """
+    min_users = checked_minimum(min_users)  # settings first: a mistake is named before any reading
+    B, seed, alpha, workers = checked_replicates(B), checked_seed(seed), checked_alpha(alpha), checked_workers(workers)
+    estimand = checked_estimand(estimand)
     results, instance_table = _read(scored.lazy(), instances, groupings)
     if results.height == 0:
         raise ValueError("no scored results to report on")
@@ -322,7 +325,7 @@ def _diagnostics_row(inputs: _Inputs, k: int, W: np.ndarray) -> dict:
         row = {c: None for c in LENGTH_COLUMNS} | {"note": "length not measured: the report read person-level summaries only"}
     row |= {c: None for c in DIAGNOSTIC_SCHEMA} | {"position_driven": None}
     rows = ix.rows(k)
-    sums = diagnostic_sums(inputs.diagnostics, ix, rows) if selection[1] == "choice" else None
+    sums = diagnostic_sums(inputs.diagnostics, ix, rows) if selection[1] == CHOICE else None
     if sums is not None:
         row |= diagnostic_values(sums[0], sums[1], W, inputs.alpha)
         if row["order_consistent"] is not None:

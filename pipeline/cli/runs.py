@@ -1,9 +1,10 @@
-"""`mvpbench runs list|show|merge|import`: list, inspect and merge cached runs, or import results scored elsewhere."""
+"""`mvpbench runs list|show|merge|import|summarise`: list, inspect and merge cached runs, import results scored elsewhere, bring summaries up to date."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from pipeline.cli.options import acting_on, benchmark_arg, cache_arg, print_table
@@ -74,8 +75,26 @@ def cmd_runs_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_runs_summarise(args: argparse.Namespace) -> int:
+    import time
+
+    from analysis.data.cache import default_cache_root
+    from analysis.data.summary_cache import read_summaries
+    from pipeline.runs.rederive import bring_up_to_date
+
+    benchmark, root = acting_on(args), args.cache or default_cache_root()
+    started = time.perf_counter()
+    bring_up_to_date(benchmark, root)  # a re-derived part changes its summary's key: re-derive first
+    summaries = read_summaries(benchmark, root)
+    for problem in summaries.problems:
+        print(f"left out: {problem}", file=sys.stderr)
+    runs = summaries.frame.get_column("run_id").n_unique()
+    print(f"{runs} run summaries current ({summaries.rebuilt} rebuilt) in {time.perf_counter() - started:.1f} s")
+    return 1 if summaries.problems else 0
+
+
 def add_parser(sub) -> None:
-    runs = sub.add_parser("runs", help="list, inspect and merge cached runs")
+    runs = sub.add_parser("runs", help="list, inspect, merge, import and summarise cached runs")
     runs_sub = runs.add_subparsers(dest="action", metavar="ACTION", required=True)
     lst = runs_sub.add_parser("list", help="the runs of a benchmark")
     benchmark_arg(lst)
@@ -93,6 +112,13 @@ def add_parser(sub) -> None:
     benchmark_arg(merge)
     cache_arg(merge)
     merge.set_defaults(func=cmd_runs_merge)
+    summ = runs_sub.add_parser(
+        "summarise", help="bring every run's person-level summary up to date (what reports and the dashboard read)",
+        description="Re-derive runs scored under an older rule, then rebuild each run's person-level summary that is "
+        "missing or older than its results (writers keep them current; this catches runs copied in or scored by an older version).")
+    benchmark_arg(summ)
+    cache_arg(summ)
+    summ.set_defaults(func=cmd_runs_summarise)
     imp = runs_sub.add_parser(
         "import", help="load results scored elsewhere (CSV/Parquet/JSONL, or the authors' judged JSON) as a run",
         description="A table with instance_id and aligned (a score in [0, 1]) or label (W/L/TIE), optionally output; "

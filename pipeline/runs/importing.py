@@ -111,4 +111,5 @@ def import_results(path: Path, benchmark: str, model: str, *, protocol: str = "g
                                      "scoring_version": scoring_version(protocol),  # as scored elsewhere: nothing to re-derive
                                      "imported_from": str(path), "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
                                      "benchmark_content_hash": meta.get("content_hash")})
+    store.refresh_summary()
     return run_id, len(rows)

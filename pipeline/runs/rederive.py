@@ -65,7 +65,8 @@ def rederive_run(store: RunStore) -> dict[str, Any] | None:
         manifest["scoring_version"] = target
         manifest.setdefault("rederived", []).append(record)
         atomic_write_json(store.manifest_path, manifest)
-        return {"run_id": store.run_id, **record}
+    store.refresh_summary()  # its parts were rewritten: the summary's key changed
+    return {"run_id": store.run_id, **record}
 
 
 def rederive_benchmark(benchmark: str, root: Path | None = None) -> list[dict[str, Any]]:

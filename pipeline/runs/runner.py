@@ -246,6 +246,8 @@ def _score_and_store(run: RunPlan, ctx: ScoringContext, report: RunReport, size:
         bar.update(len(chunk))
         if tracker:
             tracker.write(scored=report.scored, saved=saved, phase="scoring" if start < len(rows_all) else "done")
+    if saved:
+        run.store.refresh_summary()
 
 
 def _progress(total: int, enabled: bool, desc: str):

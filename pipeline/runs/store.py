@@ -72,6 +72,14 @@ class RunStore:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
+    def refresh_summary(self) -> None:
+        """Bring the run's person-level summary up to date with its parts (analysis.data.summary_cache):
+        called by every writer when it has written a run's results, so readers seldom rebuild one."""
+        from analysis.data.summary_cache import refresh_summary
+
+        if self.parts():
+            refresh_summary(self.benchmark, self.root, self.dir)
+
     def read_manifest(self) -> dict[str, Any]:
         return read_run_manifest(self.dir)
 
@@ -103,7 +111,8 @@ class RunStore:
             for p in own:
                 if p != new:
                     p.unlink(missing_ok=True)
-            return kept.height, all_rows.height - kept.height
+        self.refresh_summary()
+        return kept.height, all_rows.height - kept.height
 
 
 def list_runs(benchmark: str, root: Path | None = None) -> list[RunStore]:

@@ -180,6 +180,8 @@ class _Writer:
         self.progress.scored(task.run_id, len(result.rows))
 
     def close(self) -> None:
+        for run_id in self.logs:
+            self.plans[run_id].store.refresh_summary()
         for log in self.logs.values():
             log.report.seconds = log.last - log.started
             log.session.end(log.report, {"worker_seconds": round(log.worker_seconds, 2), "failed_tasks": len(log.failures),
