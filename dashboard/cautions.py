@@ -55,7 +55,7 @@ def position_caution(view: View, run: Run | None = None) -> list[str]:
     model, protocol, condition = run or view.run
     index = view.index.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
     if protocol == CHOICE and index.height:
-        warning = position_warning(run_diagnostics(view.scored, view.state), index.item(0, "run_id"))
+        warning = position_warning(run_diagnostics(view.summary, view.state), index.item(0, "run_id"))
         if warning:
             st.warning(warning, icon="⚠️")
             return [warning]

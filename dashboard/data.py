@@ -14,8 +14,11 @@ import polars as pl
 import streamlit as st
 
 from analysis.data.cache import list_benchmarks, read_benchmark_meta, read_instances, read_run_manifest, run_dirs, runs_signature
-from analysis.stats.diagnostics import choice_diagnostics
-from analysis.data.results import Unreadable, read_scored_runs
+from analysis.data.person_summary import PERSON_FACET
+from analysis.data.results import Unreadable
+from analysis.data.run_source import scan_scored_runs
+from analysis.data.summary_cache import read_summaries
+from analysis.stats.diagnostics import choice_diagnostics_of_summaries
 
 PAGE_BENCHMARK = "_page_benchmark"  # (name, root, meta) of this page run: what a download without its own provenance names
 SIGNATURE = "_runs_signature"  # (name, root, fingerprint) this page run read
@@ -29,14 +32,22 @@ def load_instances(name: str, root: str, content_hash: str) -> pl.DataFrame:  # 
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def load_scored(name: str, root: str, content_hash: str, signature: str) -> tuple[pl.LazyFrame, list[Unreadable]]:
-    """One shared, read-only copy per cache state: cache_resource hands out the object itself, where
-    cache_data would pickle a copy of millions of rows for every page run. The scored frame is a lazy
-    join of the results (their own columns) and the instances (analysis.data.results.ScoredRuns): pages
-    filter it to a run first, so only that run's rows are joined and materialised. Runs whose files
-    cannot be read are left out and returned as problems."""
-    runs = read_scored_runs(name, Path(root))
-    return runs.joined(), runs.problems
+def load_scored(name: str, root: str, content_hash: str, signature: str) -> tuple[pl.LazyFrame, list[Unreadable], pl.DataFrame]:
+    """One shared handle per cache state: the scored frame is a lazy join of every run's results (an IO
+    source that reads a run's files only when a query's filter picks it: analysis.data.run_source) and
+    the instances, so the server holds the runs in view, never every result row. Returns the frame,
+    the runs whose files cannot be read (left out), and one row per readable run (the pickers' index)."""
+    runs = scan_scored_runs(name, Path(root))
+    return runs.joined(), runs.problems, runs.runs
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def load_summaries(name: str, root: str, content_hash: str, signature: str) -> pl.DataFrame:
+    """Every run's person-level summary, whole-person rows only (analysis.data.summary_cache; a stale or
+    missing one is rebuilt and kept): what the leaderboard, the findings and the runs' diagnostics read,
+    people × runs rows instead of items × runs. One shared, read-only frame per cache state."""
+    summaries = read_summaries(name, Path(root))
+    return summaries.frame.filter(pl.col("facet") == PERSON_FACET)
 
 
 @st.cache_data(show_spinner=False, ttl=5)
@@ -100,19 +111,19 @@ def run_length(_scored: pl.LazyFrame, state: str, run_id: str | None = None) -> 
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def run_diagnostics(_scored: pl.LazyFrame, state: str) -> pl.DataFrame:
-    """Per choice run: order consistency, position bias and label mass with intervals (analysis.stats.diagnostics)."""
-    return choice_diagnostics(_scored)
+def run_diagnostics(_summary: pl.DataFrame, state: str) -> pl.DataFrame:
+    """Per choice run: order consistency, position bias and label mass with intervals, from the runs'
+    summaries (analysis.stats.diagnostics.choice_diagnostics_of_summaries)."""
+    return choice_diagnostics_of_summaries(_summary)
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def run_index(_scored: pl.LazyFrame, state: str) -> pl.DataFrame:
-    """One row per run (run_id, model, protocol, condition): the pickers read this, not the
-    millions of result rows, on every page run; empty when nothing is scored yet."""
-    return _scored.select("run_id", "model", "protocol", "condition").unique().sort("run_id").collect()
+def run_index(runs: pl.DataFrame) -> pl.DataFrame:
+    """One row per run (run_id, model, protocol, condition), sorted by run id: the pickers read this,
+    not the result rows; empty when nothing is scored yet."""
+    return runs.sort("run_id")
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def place_values(_scored: pl.LazyFrame, state: str, column: str) -> list[str]:
-    """The values of a place column (`dashboard.pickers.PLACES`) that some scored row has, sorted."""
-    return sorted(_scored.select(column).drop_nulls().unique().collect().get_column(column).to_list())
+def place_values(_instances: pl.DataFrame, state: str, column: str) -> list[str]:
+    """The values of a place column (`dashboard.pickers.PLACES`) that some person of the benchmark has, sorted."""
+    return sorted(_instances.get_column(column).drop_nulls().unique().to_list())

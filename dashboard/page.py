@@ -57,13 +57,13 @@ def open_page() -> View | None:
     name, root, meta = picked
     signature = read_signature(name, root)
     try:
-        scored, problems = load_scored(name, str(root), meta.get("content_hash", ""), signature)
+        scored, problems, runs = load_scored(name, str(root), meta.get("content_hash", ""), signature)
     except Exception as error:  # noqa: BLE001 - the benchmark's own instances are unreadable: nothing to show
         st.error(f"Benchmark '{name}' is unreadable: `{name}/instances.parquet` ({str(error).splitlines()[0][:160]}). "
                  "Pick another benchmark in the sidebar, or rebuild this one.")
         return None
     show_unreadable(problems)
-    return View(name, root, meta, f"{root}:{name}:{meta.get('content_hash', '')}:{signature}", scored)
+    return View(name, root, meta, f"{root}:{name}:{meta.get('content_hash', '')}:{signature}", scored, runs=runs, signature=signature)
 
 
 def select_benchmark():

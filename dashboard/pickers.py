@@ -49,7 +49,7 @@ def select_place(view: View, container, prefix: str) -> Place:
         Place(column, value), or Place() for everyone.
     """
     place_by = choose(container, "Only people", list(PLACES), "place_by", f"{prefix}place_by", "birth_country", format_func=PLACES.get)
-    values = ["(all)", *place_values(view.scored, view.state, place_by)]
+    values = ["(all)", *place_values(view.instances, view.state, place_by)]
     place = choose(container, PLACES[place_by].capitalize(), values, "place", f"{prefix}place", "(all)")
     if place == "(all)":
         remember("place_by", None)

@@ -18,7 +18,7 @@ import polars as pl
 
 from analysis.data.results import metric_name
 from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE
-from dashboard.data import run_index
+from dashboard.data import load_instances, load_summaries, run_index
 
 if TYPE_CHECKING:
     from analysis.present.provenance import Provenance
@@ -46,7 +46,7 @@ class View:
     Attributes:
         name, root, meta: the benchmark, its cache folder and its benchmark.json.
         state: identifies `scored` for cached functions (root, name, content hash, runs' fingerprint).
-        scored: the scored results, lazy: filter to what is shown before collecting.
+        scored: the scored results, lazy (read run by run from disk): filter to the runs shown before collecting.
         run, run_id: the picked run (None until picked). grouping: the picked grouping (None until picked).
         min_users: the minimum of effective people per group. place: the people shown (everyone by default).
         provenance: where an export's numbers come from (`dashboard.downloads.report_provenance`), once built.
@@ -63,11 +63,25 @@ class View:
     min_users: int = MIN_EFFECTIVE_PEOPLE
     place: Place = Place()
     provenance: Provenance | None = field(default=None, repr=False, compare=False)
+    runs: pl.DataFrame | None = field(default=None, repr=False, compare=False)  # one row per readable run
+    signature: str = ""  # the runs' fingerprint this page read (the summaries' cache key)
 
     @property
     def index(self) -> pl.DataFrame:
-        """One row per run (run_id, model, protocol, condition), cached per cache state."""
-        return run_index(self.scored, self.state)
+        """One row per run (run_id, model, protocol, condition), sorted by run id."""
+        if self.runs is None:  # a view made without the runs' table (tests): read from the rows
+            return self.scored.select("run_id", "model", "protocol", "condition").unique().sort("run_id").collect()
+        return run_index(self.runs)
+
+    @property
+    def summary(self) -> pl.DataFrame:
+        """Every run's person-level summary (whole-person rows), loaded once per cache state on first use:
+        the leaderboard, the findings and the runs' diagnostics read it, never the result rows."""
+        return load_summaries(self.name, str(self.root), self.content_hash, self.signature)
+
+    @property
+    def instances(self) -> pl.DataFrame:
+        return load_instances(self.name, str(self.root), self.content_hash)
 
     @property
     def content_hash(self) -> str:

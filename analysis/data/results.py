@@ -87,7 +87,7 @@ def read_run(folders: list[Path], root: Path) -> tuple[pl.DataFrame | None, Unre
         results = results.unique("key", keep="first", maintain_order=True)
     if _stale_runs(results.lazy()):
         return None, Unreadable(relative(run_dir), "choice results scored when PAA meant the mean label probability: "
-                                "re-derive with python -m pipeline.runs.rederive")
+                                f"re-derive with python -m pipeline.runs.rederive --benchmark {run_dir.parent.parent.name}")
     # a part written before a field existed reads as null there, as scan_results does
     absent = [pl.lit(None, dtype=RESULT_SCHEMA[c]).alias(c) for c in (*DIAGNOSTICS_KEPT, *JUDGE_KEPT, *SCORE_KEPT)
               if c not in results.columns]
@@ -101,9 +101,10 @@ class ScoredRuns:
     million rows. `joined()` is the scored frame as a lazy join: a filter on run, model, protocol
     or condition runs before the join, so a page that picks one run joins that run's rows alone."""
 
-    results: pl.DataFrame
+    results: pl.DataFrame | pl.LazyFrame  # lazy from analysis.data.run_source: read per run when asked
     instances: pl.DataFrame
     problems: list[Unreadable]
+    runs: pl.DataFrame | None = None  # one row per run (run_id, model, protocol, condition), when known apart from the rows
 
     def joined(self) -> pl.LazyFrame:
         return self.results.lazy().join(self.instances.lazy(), on="instance_id", how="inner")

@@ -21,6 +21,7 @@ import polars as pl
 
 from analysis.data.contracts import CHOICE, GENERATE
 from analysis.data.groupings import get_grouping
+from analysis.data.person_summary import PERSON_FACET
 from analysis.stats.resampling import DEFAULT_REPLICATES, bootstrap_interval, mean_interval, replicate_ratios, replicate_weights
 from analysis.data.sizes import MIN_PEOPLE_FOR_INTERVAL, checked_minimum, kish_effective_people
 from analysis.stats.variance import cr2_parts
@@ -76,6 +77,34 @@ def choice_diagnostics(scored: pl.DataFrame | pl.LazyFrame, *, B: int = DEFAULT_
         n = per.get_column("n").to_numpy().astype(float)
         sums = {c: per.get_column(c).to_numpy().astype(float) for c in DIAGNOSTIC_FIELDS}
         row = {"run_id": run_id, "items": part.height, "users": per.height, **diagnostic_values(sums, n, W, alpha)}
+        row["position_driven"] = row["order_consistent"] < POSITION_DRIVEN
+        rows.append(row)
+    schema = {"run_id": pl.String, "items": pl.Int64, "users": pl.Int64, **DIAGNOSTIC_SCHEMA, "position_driven": pl.Boolean}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def choice_diagnostics_of_summaries(summary: pl.DataFrame | pl.LazyFrame, *, B: int = DEFAULT_REPLICATES, seed: int = 0,
+                                   alpha: float = 0.05) -> pl.DataFrame:
+    """`choice_diagnostics` from person-level summaries (analysis.data.person_summary): the same table
+    over each run's scored items (an unscored item's flags, which `choice_diagnostics` also counts, are
+    not in a summary), reading people × runs rows instead of items × runs.
+
+    Args:
+        summary: summary rows (the whole-person facet is read).
+        B, seed, alpha: the shared bootstrap's settings.
+    Returns:
+        As `choice_diagnostics`.
+    """
+    sums = [pl.col(f"diag_{c}").sum().alias(c) for c in DIAGNOSTIC_FIELDS]
+    per = (summary.lazy().filter((pl.col("facet") == PERSON_FACET) & (pl.col("protocol") == CHOICE))
+           .group_by("run_id", "user_id").agg(pl.col("diag_n").sum().alias("n"), *sums).filter(pl.col("n") > 0).collect())
+    rows = []
+    for (run_id,), part in sorted(per.partition_by(["run_id"], as_dict=True).items()):
+        part = part.sort("user_id")
+        n = part.get_column("n").to_numpy().astype(float)
+        values = diagnostic_values({c: part.get_column(c).to_numpy() for c in DIAGNOSTIC_FIELDS}, n,
+                                   replicate_weights(part.height, B, seed), alpha)
+        row = {"run_id": run_id, "items": int(n.sum()), "users": part.height, **values}
         row["position_driven"] = row["order_consistent"] < POSITION_DRIVEN
         rows.append(row)
     schema = {"run_id": pl.String, "items": pl.Int64, "users": pl.Int64, **DIAGNOSTIC_SCHEMA, "position_driven": pl.Boolean}

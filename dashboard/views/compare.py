@@ -89,7 +89,7 @@ def difference_chart(groups: pl.DataFrame, grouping: str, metric: str) -> alt.La
 
 def cautions(view: View, runs: dict[str, str]) -> list[str]:
     """A line for each of A and B whose choices are mostly position (their difference is then mostly noise)."""
-    diagnostics = run_diagnostics(view.scored, view.state)
+    diagnostics = run_diagnostics(view.summary, view.state)
     lines = [f"**{side}:** {w}" for side, run in runs.items() if (w := position_warning(diagnostics, run))]
     for line in lines:
         st.warning(line, icon="⚠️")

@@ -12,7 +12,7 @@ from analysis.present.display import findings_display, group_label
 from analysis.stats.findings import FamilyScan, family_scan
 from analysis.data.groupings import GROUPINGS
 from analysis.data.metrics import ESTIMAND_DEFINITION
-from analysis.stats.report import disparity_report
+from analysis.stats.report import report_from_summaries
 from analysis.stats.resampling import DEFAULT_REPLICATES
 from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE
 from analysis.present.verdict import literal
@@ -31,14 +31,15 @@ GAPS = ("family_gap_confirmed", "family_gap_worth_a_look", "family_gap_uncertain
 
 
 @st.cache_resource(show_spinner="Scanning every grouping of people…", max_entries=8)
-def scan(_scored: pl.LazyFrame, state: str, runs: tuple[tuple[str, str, str], ...], min_users: int) -> FamilyScan:
-    """The family scan of `runs` (model, protocol, condition), as the Groups page selects a run: the same
-    rows, the same replicates, so a finding's numbers are the ones its page shows. One shared,
-    read-only object per cache state (`state` keys it; `_scored` is not hashed)."""
+def scan(_summary: pl.DataFrame, _instances: pl.DataFrame, state: str, runs: tuple[tuple[str, str, str], ...], min_users: int) -> FamilyScan:
+    """The family scan of `runs` (model, protocol, condition) from their person-level summaries (the same
+    numbers as the report on their rows: tests/analysis/stats/test_report_summaries.py), on the replicates the
+    Groups page draws for a run, so a finding's numbers are the ones its page shows. One shared,
+    read-only object per cache state (`state` keys it; the frames are not hashed)."""
     wanted = pl.lit(False)
     for model, protocol, condition in runs:
         wanted = wanted | ((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
-    report = disparity_report(_scored.filter(wanted), GROUPINGS, B=DEFAULT_REPLICATES, min_users=min_users)
+    report = report_from_summaries(_summary.filter(wanted), _instances, GROUPINGS, B=DEFAULT_REPLICATES, min_users=min_users)
     return family_scan(report.groups, minimum=min_users)
 
 
@@ -86,7 +87,7 @@ def body(view: View) -> None:
     for scanned in runs:
         position_caution(view, scanned)
     try:
-        found = scan(view.scored, view.state, tuple(runs), view.min_users)
+        found = scan(view.summary, view.instances, view.state, tuple(runs), view.min_users)
     except ValueError as error:  # nothing scored in these runs (every item unscored), or a NaN score: said, not raised
         st.error(f"These runs cannot be scanned: {str(error).splitlines()[0]}")
         return

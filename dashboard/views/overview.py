@@ -7,7 +7,7 @@ import streamlit as st
 from analysis.stats.diagnostics import POSITION_DRIVEN
 from analysis.present.display import PLAIN_SHARE_DEFINITION, choice_display, judge_display, leaderboard_display, length_display
 from analysis.data.metrics import ESTIMAND_DEFINITION, METRIC_WORDS
-from analysis.stats.report import leaderboard
+from analysis.stats.report import leaderboard_of_summaries
 from analysis.stats.resampling import DEFAULT_REPLICATES
 from analysis.data.selection import FULL_COVERAGE
 from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE
@@ -22,8 +22,9 @@ from dashboard.view import View
 
 
 @st.cache_data(show_spinner=False)
-def cached_leaderboard(_scored: pl.LazyFrame, state: str, benchmark_instances: int) -> pl.DataFrame:
-    return leaderboard(_scored, B=DEFAULT_REPLICATES, benchmark_instances=benchmark_instances)
+def cached_leaderboard(_summary: pl.DataFrame, state: str, benchmark_instances: int) -> pl.DataFrame:
+    """Every run's score from the runs' person-level summaries (the same table as from their rows)."""
+    return leaderboard_of_summaries(_summary, benchmark_instances, B=DEFAULT_REPLICATES)
 
 
 def headline(df: pl.DataFrame) -> None:
@@ -44,10 +45,22 @@ def diagnostics_table(diagnostics: pl.DataFrame) -> None:
                f"{int(100 * POSITION_DRIVEN)}% order consistency is mostly position-driven: read its PAA and its gaps with that in mind.")
 
 
-def length_table(view: View) -> None:
-    """Every run's length sensitivity and length-controlled score."""
+LENGTH_RUNS = 40  # the length fit reads every item of a run: beyond this many runs, the leaderboard's first ones
+
+
+def length_table(view: View, board: pl.DataFrame) -> None:
+    """The runs' length sensitivity and length-controlled score: every run's, or the first LENGTH_RUNS of
+    the leaderboard's order when there are more (each run's own is on its Groups and Map pages)."""
     st.subheader("Diagnostics before trust: answer length")
-    shown = length_display(run_length(view.scored, view.state))
+    order = board.join(view.index, on=["model", "protocol", "condition"], how="inner").get_column("run_id").to_list()
+    shown_runs = order[:LENGTH_RUNS]
+    if not shown_runs:
+        return
+    lengths = pl.concat([run_length(view.scored, view.state, run_id) for run_id in shown_runs], how="diagonal_relaxed")
+    if len(order) > LENGTH_RUNS:
+        st.caption(f"The first {LENGTH_RUNS} of {len(order)} runs in the leaderboard's order: the length fit reads every item "
+                   "of a run, so each other run's is on its own Groups and Map pages.")
+    shown = length_display(lengths)
     st.dataframe(shown, hide_index=True, column_config=table_config(shown))
     st.caption("Length-controlled: the score predicted at equal answer lengths (a fractional logit on the answers' length "
                "ratio, in the spirit of AlpacaEval's length-controlled win rate); length effect: the predicted score when "
@@ -77,9 +90,9 @@ def judge_table(view: View) -> None:
 
 def leaderboard_section(view: View, benchmark_instances: int) -> None:
     """The leaderboard's verdict and table, then the diagnostics before trust."""
-    board = cached_leaderboard(view.scored, view.state, benchmark_instances)
+    board = cached_leaderboard(view.summary, view.state, benchmark_instances)
     shown = leaderboard_display(board, view.index)
-    diagnostics = run_diagnostics(view.scored, view.state)
+    diagnostics = run_diagnostics(view.summary, view.state)
     for line in leaderboard_verdict(board, diagnostics):
         st.markdown(line)
     st.subheader("Leaderboard")
@@ -90,7 +103,7 @@ def leaderboard_section(view: View, benchmark_instances: int) -> None:
                "its protocol's largest run) is shown, never ranked.")
     if diagnostics.height:
         diagnostics_table(diagnostics)
-    length_table(view)
+    length_table(view, board)
     judge_table(view)
 
 

@@ -77,8 +77,12 @@ class RunStore:
         called by every writer when it has written a run's results, so readers seldom rebuild one."""
         from analysis.data.summary_cache import refresh_summary
 
-        if self.parts():
+        if not self.parts():
+            return
+        try:
             refresh_summary(self.benchmark, self.root, self.dir)
+        except (OSError, ValueError, pl.exceptions.PolarsError):  # derived data: a reader builds it, or names what is wrong
+            pass
 
     def read_manifest(self) -> dict[str, Any]:
         return read_run_manifest(self.dir)
