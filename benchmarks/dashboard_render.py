@@ -236,7 +236,7 @@ def map_filter_changes(browser, url: str, target: str, repeats: int) -> tuple[li
     return browser_change, revisits
 
 
-def browser_figures(cache: Path, repeats: int, sync_playwright) -> dict:
+def browser_figures(cache: Path, repeats: int, sync_playwright, new_run: bool = False) -> dict:
     """Everything measured in the browser against one running server on `cache` (see the module docstring)."""
     with running_dashboard(cache) as url, sync_playwright() as p:
         port = int(url.rsplit(":", 1)[1])
@@ -251,6 +251,10 @@ def browser_figures(cache: Path, repeats: int, sync_playwright) -> dict:
         figures["findings_first"], figures["findings_renders"] = findings_first_renders(browser, url, repeats)
         figures["pages"] = page_visits(browser, url)
         figures["groups_change"] = groups_filter_changes(browser, url, repeats)
+        if new_run:
+            from benchmarks.dashboard_new_run import new_run_figures
+
+            figures["new_run"] = new_run_figures(browser, url, cache)
         figures["rss"] = server_peak_rss_mb(port)
         figures["floor"] = floor_figures(repeats, browser)
         browser.close()
@@ -282,6 +286,7 @@ def report(rows: int, f: dict, widget_change: list[float]) -> dict:
         "browser_filter_change_over_floor": round(median(f["browser_change"]) / floor["change"], 2),
         "first_render_seconds": [round(t, 3) for t in f["first_render"]],
         "filter_change_rerun_seconds": [round(t, 3) for t in widget_change],
+        "new_run_visible_seconds": f.get("new_run"),
     }
 
 
@@ -289,14 +294,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--models", type=int, default=10, help="models x 2 protocols runs of 24,020 results (50: 2.4 million)")
+    parser.add_argument("--cache", type=Path, default=None, help="an existing cache holding benchmark 'synthetic' (built "
+                        "by build_cache; e.g. 500 models: 24 million results) instead of building one in a temporary folder")
+    parser.add_argument("--new-run", action="store_true", help="also time a run added to the cache until each page shows it "
+                        "(benchmarks/dashboard_new_run.py; writes new runs into --cache)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright  # before the cache is built: a missing Playwright fails at once
 
     with tempfile.TemporaryDirectory() as tmp:
-        rows = build_cache(Path(tmp), args.models)
-        figures = browser_figures(Path(tmp), args.repeats, sync_playwright)
-        widget_change = warm_filter_changes(Path(tmp), args.repeats)
+        cache = args.cache or Path(tmp)
+        rows = build_cache(cache, args.models) if args.cache is None else cached_rows(cache)
+        figures = browser_figures(cache, args.repeats, sync_playwright, args.new_run)
+        widget_change = warm_filter_changes(cache, args.repeats)
     print(json.dumps(report(rows, figures, widget_change), indent=2))
+
+
+def cached_rows(cache: Path) -> int:
+    """The result rows an existing cache holds (its summaries' counts: no result is read)."""
+    from analysis.data.summary_cache import read_summaries
+
+    summary = read_summaries("synthetic", cache).frame
+    return int(summary.filter(summary.get_column("facet") == "person").get_column("n").sum())
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import streamlit as st
 
 from analysis.data.contracts import CHOICE
 from analysis.stats.diagnostics import position_warning
-from dashboard.data import current_signature, run_diagnostics, run_length, run_provenance
+from dashboard.data import current_signature, run_length, run_provenance
 from dashboard.view import Run, View
 
 
@@ -55,7 +55,8 @@ def position_caution(view: View, run: Run | None = None) -> list[str]:
     model, protocol, condition = run or view.run
     index = view.index.filter((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
     if protocol == CHOICE and index.height:
-        warning = position_warning(run_diagnostics(view.summary, view.state), index.item(0, "run_id"))
+        run_id = index.item(0, "run_id")
+        warning = position_warning(view.diagnostics((run_id,)), run_id)
         if warning:
             st.warning(warning, icon="⚠️")
             return [warning]

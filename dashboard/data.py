@@ -37,8 +37,11 @@ def load_scored(name: str, root: str, content_hash: str, signature: str) -> tupl
     source that reads a run's files only when a query's filter picks it: analysis.data.run_source) and
     the instances, so the server holds the runs in view, never every result row. Returns the frame,
     the runs whose files cannot be read (left out), and one row per readable run (the pickers' index)."""
-    runs = scan_scored_runs(name, Path(root))
+    runs = scan_scored_runs(name, Path(root), _RUN_CHECKS)
     return runs.joined(), runs.problems, runs.runs
+
+
+_RUN_CHECKS: dict = {}  # each run's check, by its files: a new run among a thousand is checked alone (analysis.data.run_source)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -110,11 +113,16 @@ def run_length(_scored: pl.LazyFrame, state: str, run_id: str | None = None) -> 
     return length_sensitivity(_scored if run_id is None else _scored.filter(pl.col("run_id") == run_id))
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def run_diagnostics(_summary: pl.DataFrame, state: str) -> pl.DataFrame:
-    """Per choice run: order consistency, position bias and label mass with intervals, from the runs'
-    summaries (analysis.stats.diagnostics.choice_diagnostics_of_summaries)."""
-    return choice_diagnostics_of_summaries(_summary)
+@st.cache_resource(show_spinner=False, max_entries=16)
+def run_diagnostics(name: str, root: str, content_hash: str, signature: str, run_ids: tuple[str, ...] | None = None) -> pl.DataFrame:
+    """Per choice run (every run, or those named): order consistency, position bias and label mass with
+    intervals, from the runs' summaries (analysis.stats.diagnostics.choice_diagnostics_of_summaries).
+    A page about one run reads that run's summary only, not a thousand."""
+    if run_ids is None:
+        summary = load_summaries(name, root, content_hash, signature)
+    else:
+        summary = read_summaries(name, Path(root), list(run_ids)).frame
+    return choice_diagnostics_of_summaries(summary)
 
 
 def run_index(runs: pl.DataFrame) -> pl.DataFrame:

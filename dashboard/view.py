@@ -18,7 +18,7 @@ import polars as pl
 
 from analysis.data.results import metric_name
 from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE
-from dashboard.data import load_instances, load_summaries, run_index
+from dashboard.data import load_instances, load_summaries, run_diagnostics, run_index
 
 if TYPE_CHECKING:
     from analysis.present.provenance import Provenance
@@ -78,6 +78,10 @@ class View:
         """Every run's person-level summary (whole-person rows), loaded once per cache state on first use:
         the leaderboard, the findings and the runs' diagnostics read it, never the result rows."""
         return load_summaries(self.name, str(self.root), self.content_hash, self.signature)
+
+    def diagnostics(self, run_ids: tuple[str, ...] | None = None) -> pl.DataFrame:
+        """Choice diagnostics of the named runs (None: every run), from their summaries (dashboard.data.run_diagnostics)."""
+        return run_diagnostics(self.name, str(self.root), self.content_hash, self.signature, run_ids)
 
     @property
     def instances(self) -> pl.DataFrame:

@@ -2,7 +2,8 @@
 
     cache/<benchmark>/instances.parquet   the Instances (contract in analysis.data.contracts)
     cache/<benchmark>/benchmark.json      source, counts, content hash, provenance
-    cache/<benchmark>/runs/<run_id>/...   model results (written by the pipeline)
+    cache/<benchmark>/runs/<run_id>/...   model results (written by the pipeline) and their person-level
+                                          summaries (analysis.data.summary_cache)
 
 Every write goes to a temporary file in the destination folder and is renamed into place, so a
 reader sees either the old file or the new one, never half of one. `write_benchmark` validates

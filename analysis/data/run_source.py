@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,25 +77,47 @@ def _run_row(folders: list[Path], root: Path) -> tuple[dict | None, Unreadable |
     return (first.row(0, named=True) if first.height else None), None
 
 
-def scan_scored_runs(benchmark: str, root: Path) -> ScoredRuns:
+def _files_key(folders: list[Path]) -> tuple:
+    """What a run's check read: each folder's files with their sizes and modification times."""
+    key = []
+    for folder in folders:
+        with os.scandir(folder) as entries:
+            key += sorted((folder.name, e.name, *(lambda st: (st.st_size, st.st_mtime_ns))(e.stat())) for e in entries
+                          if e.name == "manifest.json" or (e.name.startswith("part-") and e.name.endswith(".parquet")))
+    return tuple(key)
+
+
+def scan_scored_runs(benchmark: str, root: Path, memo: dict | None = None) -> ScoredRuns:
     """Every readable run's results as a lazy IO source (nothing read until asked), the instances, the
     runs (`ScoredRuns.runs`: run_id, model, protocol, condition) and what could not be read.
 
     Args:
         benchmark: the benchmark's name.
         root: the cache root.
+        memo: a dict kept by the caller across calls: a run whose files have not changed is not checked
+            again (a new run among a thousand is then checked alone).
     Returns:
         ScoredRuns whose `results` is lazy: `joined()` filtered to a run reads that run's files only.
     """
     instances = scan_instances(benchmark, root).collect()
-    rows, folders, problems = [], [], []
+    rows, folders, problems, seen = [], [], [], set()
     for group in run_groups(benchmark, root):
-        row, problem = _run_row(group, root)
+        key = (str(root), benchmark, _files_key(group))
+        seen.add(key)
+        if memo is not None and key in memo:
+            row, problem = memo[key]
+        else:
+            row, problem = _run_row(group, root)
+            if memo is not None:
+                memo[key] = (row, problem)
         if problem:
             problems.append(problem)
         elif row is not None:
             rows.append(row)
             folders.append(group)
+    if memo is not None:  # forget runs changed or gone, so the memo never outgrows the cache
+        for key in [k for k in memo if k[:2] == (str(root), benchmark) and k not in seen]:
+            del memo[key]
     runs = pl.DataFrame(rows, schema={c: pl.String for c in RUN_COLUMNS})
     return ScoredRuns(_source(runs, folders, root), instances, problems, runs)
 

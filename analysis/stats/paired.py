@@ -144,7 +144,8 @@ def _overall(W: np.ndarray, a: Cells, b: Cells, alpha: float, estimand: str = "p
         a = Cells(a.groups, a.users, (a.S.sum(axis=1) / n)[:, None], np.ones((len(n), 1)), None)
         b = Cells(b.groups, b.users, (b.S.sum(axis=1) / n)[:, None], np.ones((len(n), 1)), None)
     n = a.N.sum()
-    lo, hi = mean_interval(W, b.S.sum(axis=1) - a.S.sum(axis=1), a.N.sum(axis=1), alpha)
+    # a difference: everyone at 0 is no boundary (the shares' one-sided interval would claim B ≥ A)
+    lo, hi = mean_interval(W, b.S.sum(axis=1) - a.S.sum(axis=1), a.N.sum(axis=1), alpha, share=False)
     return OverallDifference(float(a.S.sum() / n), float(b.S.sum() / n), float((b.S.sum() - a.S.sum()) / n), lo, hi, instances,
                              len(a.users))
 

@@ -131,7 +131,8 @@ def plain_interval(replicates: np.ndarray, alpha: float = 0.05) -> tuple[np.ndar
     return lo, hi
 
 
-def mean_interval(W: np.ndarray, S: np.ndarray, N: np.ndarray, alpha: float = 0.05) -> tuple[float | None, float | None]:
+def mean_interval(W: np.ndarray, S: np.ndarray, N: np.ndarray, alpha: float = 0.05,
+                  share: bool = True) -> tuple[float | None, float | None]:
     """The interval of one mean ΣS / ΣN from the shared replicates (an overall score, a diagnostic):
     expanded percentile with the Kish effective people and Bell–McCaffrey df of its people.
 
@@ -139,6 +140,8 @@ def mean_interval(W: np.ndarray, S: np.ndarray, N: np.ndarray, alpha: float = 0.
         W: (B × people) replicate weights (B = 0: no interval).
         S, N: (people,) per-person sums and counts.
         alpha: 1 − confidence level.
+        share: the mean is a share in [0, 1], so every person at 1 (or 0) gets the boundary interval;
+            False for a difference (in [−1, 1]), where a 0 for everyone is no boundary and gets no interval.
     Returns:
         (lo, hi), None where there is no interval.
     """
@@ -148,7 +151,7 @@ def mean_interval(W: np.ndarray, S: np.ndarray, N: np.ndarray, alpha: float = 0.
     _, _, df = cr2_parts(S, N)
     n_eff = kish_effective_people(N)
     lo, hi = bootstrap_interval(replicate_ratios(W, S, N), n_eff, df, alpha)
-    if not np.isfinite(lo[0]) and n_eff[0] >= MIN_PEOPLE_FOR_INTERVAL:
+    if share and not np.isfinite(lo[0]) and n_eff[0] >= MIN_PEOPLE_FOR_INTERVAL:
         return _boundary_interval(float(S.sum() / N.sum()), float(n_eff[0]), alpha)
     return (float(lo[0]) if np.isfinite(lo[0]) else None), (float(hi[0]) if np.isfinite(hi[0]) else None)
 

@@ -18,7 +18,6 @@ from analysis.present.display import (DEFINITIONS, PLAIN_SHARE_DEFINITION, chang
                               paired_test_lines)
 from analysis.data.names import short_run
 from dashboard.charts import row_axis, show_chart, sized
-from dashboard.data import run_diagnostics
 from dashboard.downloads import export_buttons, report_provenance, share_button
 from dashboard.page import show_page
 from dashboard.pickers import select_min_users
@@ -89,7 +88,7 @@ def difference_chart(groups: pl.DataFrame, grouping: str, metric: str) -> alt.La
 
 def cautions(view: View, runs: dict[str, str]) -> list[str]:
     """A line for each of A and B whose choices are mostly position (their difference is then mostly noise)."""
-    diagnostics = run_diagnostics(view.summary, view.state)
+    diagnostics = view.diagnostics(tuple(runs.values()))
     lines = [f"**{side}:** {w}" for side, run in runs.items() if (w := position_warning(diagnostics, run))]
     for line in lines:
         st.warning(line, icon="⚠️")

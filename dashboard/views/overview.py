@@ -14,7 +14,7 @@ from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE
 from analysis.data.summary import benchmark_counts, split_table, users_by_country
 from analysis.data.values import VALUE_DIMENSIONS
 from analysis.present.verdict_runs import leaderboard_verdict
-from dashboard.data import load_instances, run_diagnostics, run_length
+from dashboard.data import load_instances, run_length
 from dashboard.page import show_page
 from dashboard.tables import table_config
 from dashboard.url import choose
@@ -92,7 +92,7 @@ def leaderboard_section(view: View, benchmark_instances: int) -> None:
     """The leaderboard's verdict and table, then the diagnostics before trust."""
     board = cached_leaderboard(view.summary, view.state, benchmark_instances)
     shown = leaderboard_display(board, view.index)
-    diagnostics = run_diagnostics(view.summary, view.state)
+    diagnostics = view.diagnostics()
     for line in leaderboard_verdict(board, diagnostics):
         st.markdown(line)
     st.subheader("Leaderboard")

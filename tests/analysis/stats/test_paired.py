@@ -175,3 +175,15 @@ def test_a_groups_paired_test_is_the_t_test_of_its_peoples_differences():
     row = out.row(0, named=True)
     assert row["gender"] == "big" and row["p_value"] == pytest.approx(ref.pvalue, rel=1e-9) and row["p_holm"] == row["p_value"]
     assert out.row(1, named=True)["small"] and out.row(1, named=True)["p_value"] is None  # 10 people: untested, not in Holm's family
+
+
+def test_two_runs_that_agree_on_every_item_get_no_one_sided_interval():
+    """A difference of 0 for everyone is no boundary: the shares' interval [0, 1 − (α/2)^(1/n)] would
+    claim B ≥ A; a difference that cannot vary gets no interval (and words saying why)."""
+    from analysis.stats.paired import compare_runs
+
+    df = two_models().with_columns(pl.col("model").alias("run_id"))
+    same = pl.concat([df.filter(pl.col("model") == "A"), df.filter(pl.col("model") == "A").with_columns(
+        pl.lit("B").alias("model"), pl.lit("B").alias("run_id"))])
+    overall = compare_runs(same, "A", "B", B=200).overall
+    assert overall.diff == 0.0 and (overall.ci_lo, overall.ci_hi) == (None, None)

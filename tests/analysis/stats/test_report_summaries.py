@@ -121,3 +121,12 @@ def test_a_summary_has_each_item_once_per_facet(cached):
     person = summary.filter(pl.col("facet") == PERSON_FACET)
     assert person.get_column("level").null_count() == person.height
     assert person.get_column("margin_n").sum() == scored.get_column("margin").is_not_null().sum()
+
+
+def test_choice_diagnostics_from_summaries_are_the_item_ones_on_scored_items(cached):
+    from analysis.stats.diagnostics import choice_diagnostics_of_summaries
+
+    root, inst, res = cached
+    scored = res.filter(pl.col("aligned").is_not_null()).join(inst, on="instance_id")
+    _assert_tables_equal(choice_diagnostics_of_summaries(read_summaries("deg", root).frame, B=300, seed=2),
+                         choice_diagnostics(scored, B=300, seed=2), "choice diagnostics")
