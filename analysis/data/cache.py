@@ -167,13 +167,16 @@ def run_id_of(folder: Path) -> str:
 
 
 def run_groups(benchmark: str, root: Path | None = None, run_ids: list[str] | None = None) -> list[list[Path]]:
-    """Run folders (those named in `run_ids`, else all) grouped by the run they hold: the run id in
-    the manifest, else the folder's name. A folder copied from another machine under another name
-    (`runs/<id>-from-gpu-box`) holds the same run, and its results count once, not twice."""
+    """Run folders (those of the runs named in `run_ids` by run id or folder name, else all) grouped by
+    the run they hold: the run id in the manifest, else the folder's name. A folder copied from another
+    machine under another name (`runs/<id>-from-gpu-box`) holds the same run, and its results count
+    once, not twice (and come with the run when it is named)."""
     groups: dict[str, list[Path]] = {}
+    wanted = None if run_ids is None else set(run_ids)
     for d in run_dirs(benchmark, root):
-        if run_ids is None or d.name in run_ids:
-            groups.setdefault(run_id_of(d), []).append(d)
+        run_id = run_id_of(d)
+        if wanted is None or d.name in wanted or run_id in wanted:
+            groups.setdefault(run_id, []).append(d)
     return list(groups.values())
 
 

@@ -5,6 +5,8 @@ what was scanned and what could not be tested. Where nothing survives it says so
 worth a look, labelled not confirmed. Words from analysis.present.verdict_findings; statistics from
 analysis.stats.report and analysis.stats.findings."""
 
+from pathlib import Path
+
 import polars as pl
 import streamlit as st
 
@@ -12,6 +14,7 @@ from analysis.present.display import findings_display, group_label
 from analysis.stats.findings import FamilyScan, family_scan
 from analysis.data.groupings import GROUPINGS
 from analysis.data.metrics import ESTIMAND_DEFINITION
+from analysis.data.summary_cache import read_summaries
 from analysis.stats.report import report_from_summaries
 from analysis.stats.resampling import DEFAULT_REPLICATES
 from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE
@@ -31,15 +34,13 @@ GAPS = ("family_gap_confirmed", "family_gap_worth_a_look", "family_gap_uncertain
 
 
 @st.cache_resource(show_spinner="Scanning every grouping of people…", max_entries=8)
-def scan(_summary: pl.DataFrame, _instances: pl.DataFrame, state: str, runs: tuple[tuple[str, str, str], ...], min_users: int) -> FamilyScan:
-    """The family scan of `runs` (model, protocol, condition) from their person-level summaries (the same
-    numbers as the report on their rows: tests/analysis/stats/test_report_summaries.py), on the replicates the
-    Groups page draws for a run, so a finding's numbers are the ones its page shows. One shared,
-    read-only object per cache state (`state` keys it; the frames are not hashed)."""
-    wanted = pl.lit(False)
-    for model, protocol, condition in runs:
-        wanted = wanted | ((pl.col("model") == model) & (pl.col("protocol") == protocol) & (pl.col("condition") == condition))
-    report = report_from_summaries(_summary.filter(wanted), _instances, GROUPINGS, B=DEFAULT_REPLICATES, min_users=min_users)
+def scan(name: str, root: str, state: str, run_ids: tuple[str, ...], min_users: int) -> FamilyScan:
+    """The family scan of the runs named, from their person-level summaries alone (the same numbers as the
+    report on their rows: tests/analysis/stats/test_report_summaries.py; a thousand other runs are not
+    read), on the replicates the Groups page draws for a run, so a finding's numbers are the ones its
+    page shows. One shared, read-only object per cache state (`state` keys it)."""
+    summaries = read_summaries(name, Path(root), list(run_ids))
+    report = report_from_summaries(summaries.frame, summaries.instances, GROUPINGS, B=DEFAULT_REPLICATES, min_users=min_users)
     return family_scan(report.groups, minimum=min_users)
 
 
@@ -87,7 +88,8 @@ def body(view: View) -> None:
     for scanned in runs:
         position_caution(view, scanned)
     try:
-        found = scan(view.summary, view.instances, view.state, tuple(runs), view.min_users)
+        run_ids = view.index.join(pl.DataFrame(runs, schema=list(Run._fields), orient="row"), on=list(Run._fields)).get_column("run_id")
+        found = scan(view.name, str(view.root), view.state, tuple(sorted(run_ids.to_list())), view.min_users)
     except ValueError as error:  # nothing scored in these runs (every item unscored), or a NaN score: said, not raised
         st.error(f"These runs cannot be scanned: {str(error).splitlines()[0]}")
         return

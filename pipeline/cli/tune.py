@@ -169,8 +169,26 @@ def _print_evaluation(table) -> None:
           f"({MCNEMAR_OUTCOMES['plain']}), a different metric from OPA.")
 
 
-def add_parser(sub) -> None:
+def _evaluation_args(tune: argparse.ArgumentParser) -> None:
+    """What scores base and tuned after training (or instead of it: --evaluate-only)."""
     from pipeline.runs.spec import BACKENDS
+
+    tune.add_argument("--evaluate", action="store_true", help="then score base and tuned on --eval-split and compare them "
+                      "(the default, test split under choice and logprob: about 32 min on two CPU cores for SmolLM2-135M, "
+                      "16 when the base's results are cached; --dry-run estimates it)")
+    tune.add_argument("--evaluate-only", default=None, metavar="ADAPTER",
+                      help="no training: compare base and base+ADAPTER (a name under <cache>/models/ or a folder), the base and "
+                      "benchmark taken from the adapter's tuning.json unless given")
+    tune.add_argument("--eval-backend", choices=BACKENDS, default="transformers",
+                      help="backend that scores base and tuned (default transformers; vllm on a GPU)")
+    tune.add_argument("--eval-split", default="test")
+    tune.add_argument("--eval-protocols", default="choice,logprob", help="in-domain protocols (default choice,logprob)")
+    tune.add_argument("--eval-limit", type=int, default=None, help="score at most N instances per evaluation run")
+    tune.add_argument("--ood", action="append", default=None, metavar="BENCHMARK",
+                      help="out-of-domain benchmark (e.g. imported with `mvpbench data import ufp4`), scored with logprob; repeatable")
+
+
+def add_parser(sub) -> None:
     from pipeline.tuning.config import CPU, METHODS, PAPER, PROMPT_FORMATS
 
     tune = sub.add_parser(
@@ -212,19 +230,7 @@ def add_parser(sub) -> None:
     tune.add_argument("--max-length", type=int, default=None, help="prompt + answer tokens (longer ones are truncated)")
     tune.add_argument("--seed", type=int, default=None, help=f"seed (default {PAPER.seed})")
     tune.add_argument("--save-steps", type=int, default=None, help="checkpoint every N steps (resume point)")
-    tune.add_argument("--evaluate", action="store_true", help="then score base and tuned on --eval-split and compare them "
-                      "(the default, test split under choice and logprob: about 32 min on two CPU cores for SmolLM2-135M, "
-                      "16 when the base's results are cached; --dry-run estimates it)")
-    tune.add_argument("--evaluate-only", default=None, metavar="ADAPTER",
-                      help="no training: compare base and base+ADAPTER (a name under <cache>/models/ or a folder), the base and "
-                      "benchmark taken from the adapter's tuning.json unless given")
-    tune.add_argument("--eval-backend", choices=BACKENDS, default="transformers",
-                      help="backend that scores base and tuned (default transformers; vllm on a GPU)")
-    tune.add_argument("--eval-split", default="test")
-    tune.add_argument("--eval-protocols", default="choice,logprob", help="in-domain protocols (default choice,logprob)")
-    tune.add_argument("--eval-limit", type=int, default=None, help="score at most N instances per evaluation run")
-    tune.add_argument("--ood", action="append", default=None, metavar="BENCHMARK",
-                      help="out-of-domain benchmark (e.g. imported with `mvpbench data import ufp4`), scored with logprob; repeatable")
+    _evaluation_args(tune)
     tune.add_argument("--dry-run", action="store_true", help="print the settings, the number of pairs and steps, and the "
                       "evaluation's runs with their estimated time, and stop")
     tune.add_argument("--quiet", action="store_true", help="no progress bar")
