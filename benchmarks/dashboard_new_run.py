@@ -39,8 +39,9 @@ def add_run(cache: Path, model: str) -> float:
 
 
 def _shows(page, model: str, drawn: str) -> bool:
-    picked = page.locator("[data-testid='stSelectbox']").filter(has_text=model).count() > 0
-    return picked and page.locator(drawn).count() > 0
+    """The model picker holds the new model (its value is the combobox input's) and the content is drawn."""
+    picker = page.locator("input[aria-label='Model']")
+    return picker.count() > 0 and picker.first.input_value() == model and page.locator(drawn).count() > 0
 
 
 def seconds_until_visible(browser, url: str, cache: Path, page_name: str, model: str, limit: float = 120.0) -> float | None:
