@@ -207,7 +207,7 @@ def read_run_manifest(run_dir: Path) -> dict[str, Any]:
 
 
 def scan_results(benchmark: str, root: Path | None = None, run_ids: list[str] | None = None,
-                 dedupe: bool = True) -> pl.LazyFrame:
+                 dedupe: bool = True, file_column: str | None = None) -> pl.LazyFrame:
     """Every cached result of a benchmark (or of the named runs) as one lazy frame, one row per key:
     parts written twice (concurrent writers, merged shards) count once. `dedupe=False` skips that
     (a check for whether any row has some property needs no dedupe).
@@ -215,7 +215,9 @@ def scan_results(benchmark: str, root: Path | None = None, run_ids: list[str] | 
     A key names its run (model, protocol, condition, settings), so duplicates can only sit in two
     parts of one run (a run's folders: `run_groups`): runs of a single part are read as they are,
     and only runs of several parts pay for de-duplication (over all 2.4 million rows of a hundred
-    runs it took 0.4-1.3 s)."""
+    runs it took 0.4-1.3 s). `file_column` names a column holding each row's part file (its path as
+    `run_parts` gives it): which run a row came from, without reading its selection's names (a
+    thousand runs' model, protocol and condition were 1-2 s of reading and coding 24 M strings)."""
     from analysis.data.contracts import RESULT_SCHEMA
 
     runs = [parts for group in run_groups(benchmark, root, run_ids) if (parts := [p for d in group for p in run_parts(d)])]
@@ -224,7 +226,7 @@ def scan_results(benchmark: str, root: Path | None = None, run_ids: list[str] | 
     # parts written by an older contract may lack a column (p_w): read it as null rather than fail,
     # so the reader can tell such rows apart (analysis.data.results refuses stale choice rows)
     scan = lambda parts: pl.scan_parquet(parts, glob=False, schema=RESULT_SCHEMA, missing_columns="insert",  # noqa: E731
-                                         extra_columns="ignore")
+                                         extra_columns="ignore", include_file_paths=file_column)
     if not dedupe:
         return scan([p for parts in runs for p in parts])
     return pl.concat([scan(parts) if len(parts) == 1 else scan(parts).unique("key", keep="first", maintain_order=True)

@@ -11,11 +11,13 @@ its own facet only, so no item is counted twice.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
+from analysis.data.codes import key_codes
 from analysis.data.groupings import get_grouping, grouping_expr
 from analysis.data.person_summary import DIAGNOSTIC_FIELDS, MISSING, PERSON_FACET, item_facets
 from analysis.stats.groups import Cells
@@ -57,29 +59,29 @@ def summary_index(summary: pl.DataFrame, people: pl.DataFrame) -> Index:
     """Codes for `summary` rows (analysis.data.person_summary.SUMMARY_SCHEMA) and the `people` they are about.
 
     Args:
-        summary: summary rows of one or many runs.
+        summary: summary rows of one or many runs (key columns String or Categorical).
         people: one row per person (analysis.data.person_summary.people_table).
     Returns:
         The Index.
     """
     facets = (PERSON_FACET, *item_facets())
-    sel_keys = summary.select(SELECTION).unique().sort(SELECTION)
+    sel, sel_keys = key_codes(summary, SELECTION)
     unit_cols = ["user_id", "split", "facet", "level"]
-    unit_keys = summary.select(unit_cols).unique().sort(unit_cols, nulls_last=False)
-    sel, unit = _codes(summary, sel_keys, list(SELECTION)), _codes(summary, unit_keys, unit_cols)
+    unit, unit_keys = key_codes(summary, unit_cols)
     users = unit_keys.select(pl.col("user_id").unique().sort())
     units = (unit_keys.join(people.drop("split", strict=False), on="user_id", how="left", maintain_order="left")
              .with_columns(pl.when(pl.col("facet") == f).then(pl.col("level")).otherwise(None).alias(f) for f in item_facets()))
     user_of_unit = _codes(unit_keys, users, ["user_id"])
     facet_of_unit = units.get_column("facet").replace_strict(list(facets), list(range(len(facets))), return_dtype=pl.Int64).to_numpy()
     facet = facet_of_unit[unit]
-    order = np.lexsort((facet, sel))
-    starts = sel[order] * len(facets) + facet[order]
-    bounds = np.searchsorted(starts, np.arange(len(sel_keys) * len(facets) + 1)).astype(np.int64)
+    # rows by (selection, facet), each block in row order: a stable sort of one small integer key
+    block = sel * len(facets) + facet
+    order = np.argsort(block.astype(np.uint16) if len(sel_keys) * len(facets) <= 1 << 16 else block, kind="stable")
+    bounds = np.searchsorted(block[order], np.arange(len(sel_keys) * len(facets) + 1)).astype(np.int64)
     bounds = np.column_stack([bounds[:-1].reshape(len(sel_keys), len(facets)), bounds[len(facets)::len(facets)]])
+    number = lambda c: summary.get_column(c).to_numpy().astype(float)  # noqa: E731
     return Index([tuple(r) for r in sel_keys.iter_rows()], facets, user_of_unit[unit], users.height, units, unit,
-                 summary.get_column("s").to_numpy().astype(float), summary.get_column("s2").to_numpy().astype(float),
-                 summary.get_column("n").to_numpy().astype(float), user_of_unit, facet_of_unit, order, bounds)
+                 number("s"), number("s2"), number("n"), user_of_unit, facet_of_unit, order, bounds)
 
 
 def facet_of(grouping: str) -> str:
@@ -185,13 +187,19 @@ def present_cells(S: np.ndarray, S2: np.ndarray, N: np.ndarray) -> tuple[Cells, 
     return Cells(None, np.flatnonzero(rows), S[rows][:, cols], N[rows][:, cols], S2[rows][:, cols]), cols
 
 
-def diagnostic_sums(summary: pl.DataFrame, ix: Index, rows: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
+def diagnostic_columns(summary: pl.DataFrame) -> dict[str, np.ndarray]:
+    """The summary's choice-diagnostic columns (diag_n and each field's sum) as arrays, one value per
+    row: what `diagnostic_sums` reads in a forked worker, where polars must not run (it is not fork-safe)."""
+    return {c: summary.get_column(c).to_numpy() for c in ("diag_n", *(f"diag_{f}" for f in DIAGNOSTIC_FIELDS))}
+
+
+def diagnostic_sums(columns: Mapping[str, np.ndarray], ix: Index, rows: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
     """A selection's choice-diagnostic sums per present person (sorted-id order, W's columns) and the
-    items that carry them, from its whole-person rows; None when no item carries them."""
-    n = summary.get_column("diag_n").to_numpy()[rows].astype(float)
+    items that carry them, from its whole-person rows (`columns`: `diagnostic_columns`); None when no item carries them."""
+    n = columns["diag_n"][rows].astype(float)
     if not n.any():
         return None
     _, user = np.unique(ix.user[rows], return_inverse=True)
     size = int(user.max()) + 1
-    sums = {c: np.bincount(user, weights=summary.get_column(f"diag_{c}").to_numpy()[rows], minlength=size) for c in DIAGNOSTIC_FIELDS}
+    sums = {c: np.bincount(user, weights=columns[f"diag_{c}"][rows], minlength=size) for c in DIAGNOSTIC_FIELDS}
     return sums, np.bincount(user, weights=n, minlength=size)

@@ -24,7 +24,7 @@ from analysis.data.metrics import metric_name, plain_shares, plain_shares_of_sum
 from analysis.data.person_summary import PERSON_FACET, item_facets, people_table, person_rows, summarise
 from analysis.data.selection import refuse_nan, with_coverage
 from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE, checked_minimum, kish_effective_people
-from analysis.stats.cells import SELECTION, GroupCodes, Index, diagnostic_sums, facet_of, group_codes, person_sums, selection_cells, summary_index
+from analysis.stats.cells import SELECTION, GroupCodes, Index, diagnostic_columns, diagnostic_sums, facet_of, group_codes, person_sums, selection_cells, summary_index
 from analysis.stats.diagnostics import DIAGNOSTIC_FIELDS, DIAGNOSTIC_SCHEMA, POSITION_DRIVEN, diagnostic_values
 from analysis.stats.groups import GroupAnalysis, analyse_groups, checked_estimand, disparity_frame, paa_by_group
 from analysis.stats.length import LENGTH_COLUMNS
@@ -169,8 +169,7 @@ def report_from_summaries(
     if summary.height == 0:
         raise ValueError("no scored results to report on")
     ix = summary_index(summary, people_table(instances))
-    inputs = _Inputs(ix, {g: group_codes(ix, g) for g in groupings}, summary.select("diag_n", *(f"diag_{c}" for c in DIAGNOSTIC_FIELDS)),
-                     items, B, seed, alpha, minimum, estimand)
+    inputs = _Inputs(ix, {g: group_codes(ix, g) for g in groupings}, diagnostic_columns(summary), items, B, seed, alpha, minimum, estimand)
     parts = _each_selection(inputs, workers)
     group_columns: dict[str, list] = {}
     for part in parts:
@@ -193,7 +192,7 @@ class _Inputs:
 
     ix: Index
     codes: dict[str, GroupCodes]
-    diagnostics: pl.DataFrame  # per summary row: diag_n and the diagnostic sums
+    diagnostics: dict[str, np.ndarray]  # per summary row: diag_n and the diagnostic sums (cells.diagnostic_columns)
     items: ItemLengths | None
     B: int
     seed: int

@@ -49,15 +49,16 @@ def _summaries_report(args: argparse.Namespace, groupings: list[str], min_users:
     length diagnostics read item rows (two columns of each run)."""
     import polars as pl
 
-    from analysis.data.cache import default_cache_root, run_groups, run_id_of, scan_results
-    from analysis.data.person_summary import select_summary
+    from analysis.data.cache import default_cache_root
+    from analysis.data.person_summary import PERSON_FACET, select_summary
     from analysis.data.summary_cache import read_summaries
+    from analysis.stats.cells import facet_of
     from analysis.stats.report import report_from_summaries
-    from analysis.stats.report_items import item_lengths
 
     split = lambda v: [x for x in v.split(",") if x] if v else None  # noqa: E731
     root = args.cache or default_cache_root()
-    summaries = read_summaries(args.benchmark, root)
+    facets = sorted({PERSON_FACET, *(facet_of(g) for g in groupings)})  # a grouping of people reads whole-person rows only
+    summaries = read_summaries(args.benchmark, root, facets=facets, compact=True)
     if summaries.problems:  # all or nothing, as the item reader was: a report never silently leaves a run out
         raise ValueError("; ".join(str(p) for p in summaries.problems))
     summary = select_summary(summaries.frame, models=split(args.model), protocols=split(args.protocol),
@@ -65,17 +66,33 @@ def _summaries_report(args: argparse.Namespace, groupings: list[str], min_users:
     instances = summaries.instances
     if split(args.split):
         instances = instances.filter(pl.col("split").is_in(split(args.split)))
-    # the length fit needs each item's score: read once here (two columns), never in the forked workers
-    # (polars is not fork-safe), and held per selection
-    run_ids = summary.get_column("run_id").unique().to_list()
-    folders = [d.name for group in run_groups(args.benchmark, root) if run_id_of(group[0]) in run_ids for d in group]
-    rows = scan_results(args.benchmark, root, folders).filter(pl.col("aligned").is_not_null()).select(
-        "model", "protocol", "condition", "instance_id", "aligned").collect()
-    items = item_lengths(rows, instances, ["model", "protocol", "condition"])
+    items = _item_lengths(args.benchmark, root, summary, instances)
     report = report_from_summaries(summary, instances, groupings, B=args.bootstrap, seed=args.seed, alpha=args.alpha,
                                    min_users=min_users, workers=_cores() if args.workers is None else args.workers,
                                    estimand=args.estimand, items=items)
-    return report, summary.select("run_id", "model", "protocol", "condition").unique().sort("run_id").to_dicts()
+    runs = summary.select("run_id", "model", "protocol", "condition").unique().cast(pl.String).sort("run_id")
+    return report, runs.to_dicts()
+
+
+def _item_lengths(benchmark: str, root: Path, summary, instances):
+    """What the length fit reads, for the summary's runs: each item's instance and score, read here
+    (never in the forked workers: polars is not fork-safe) and held as arrays per selection. Each
+    part file's selection is the summary's for its run, so only instance_id and aligned are read; a
+    run whose summary names several selections has them read row by row instead."""
+    import polars as pl
+
+    from analysis.data.cache import run_groups, run_id_of, run_parts, scan_results
+    from analysis.stats.cells import SELECTION
+    from analysis.stats.report_items import FILE_COLUMN, item_lengths
+
+    named = summary.select("run_id", *SELECTION).unique().cast(pl.String)  # unique first: 4 M categorical rows, not strings
+    selection_of = {row[0]: tuple(row[1:]) for row in named.iter_rows()}
+    groups = [group for group in run_groups(benchmark, root) if run_id_of(group[0]) in selection_of]
+    folders = [d.name for group in groups for d in group]
+    if not groups or named.get_column("run_id").is_duplicated().any():
+        return item_lengths(scan_results(benchmark, root, folders), instances, SELECTION)
+    files = {str(part): selection_of[run_id_of(group[0])] for group in groups for d in group for part in run_parts(d)}
+    return item_lengths(scan_results(benchmark, root, folders, file_column=FILE_COLUMN), instances, SELECTION, files=files)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -83,3 +83,18 @@ def test_every_writer_leaves_its_run_summary_current(tmp_path):
     assert main(["run", "--benchmark", "b", "--backend", "fake", "--limit", "5", "--quiet", "--cache", str(tmp_path)]) == 0
     # the scored run's summary was written with it, and the runs it re-derived first got theirs again
     assert read_summaries("b", tmp_path).rebuilt == 0
+
+
+def test_a_report_reads_only_the_facets_it_needs_with_compact_keys(tmp_path):
+    """What the CLI report reads: the whole-person rows of every run, keys as Categorical, the same
+    rows in the same order as a full read filtered; a damaged summary among them is computed again."""
+    _, runs = _cache(tmp_path, models=2)
+    full = read_summaries("b", tmp_path).frame
+    damaged = next(iter(runs))
+    summary_files(RunStore("b", damaged, tmp_path).dir)[0].write_bytes(b"not parquet")
+    person = read_summaries("b", tmp_path, facets=["person"], compact=True)
+    assert person.rebuilt == 1 and not person.problems
+    assert person.frame.schema["user_id"] == pl.Categorical and person.frame.get_column("facet").unique().to_list() == ["person"]
+    strings = person.frame.with_columns(pl.col(c).cast(pl.String) for c in person.frame.columns if person.frame.schema[c] == pl.Categorical)
+    assert strings.equals(full.filter(pl.col("facet") == "person"))
+    assert read_summaries("b", tmp_path, facets=["domain"]).frame.equals(full.filter(pl.col("facet") == "domain"))
