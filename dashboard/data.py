@@ -49,8 +49,7 @@ def load_summaries(name: str, root: str, content_hash: str, signature: str) -> p
     """Every run's person-level summary, whole-person rows only (analysis.data.summary_cache; a stale or
     missing one is rebuilt and kept): what the leaderboard, the findings and the runs' diagnostics read,
     people × runs rows instead of items × runs. One shared, read-only frame per cache state."""
-    summaries = read_summaries(name, Path(root))
-    return summaries.frame.filter(pl.col("facet") == PERSON_FACET)
+    return read_summaries(name, Path(root), facets=(PERSON_FACET,), compact=True).frame
 
 
 @st.cache_data(show_spinner=False, ttl=5)
@@ -121,7 +120,7 @@ def run_diagnostics(name: str, root: str, content_hash: str, signature: str, run
     if run_ids is None:
         summary = load_summaries(name, root, content_hash, signature)
     else:
-        summary = read_summaries(name, Path(root), list(run_ids)).frame
+        summary = read_summaries(name, Path(root), list(run_ids), facets=(PERSON_FACET,), compact=True).frame
     return choice_diagnostics_of_summaries(summary)
 
 

@@ -14,6 +14,7 @@ from analysis.present.display import findings_display, group_label
 from analysis.stats.findings import FamilyScan, family_scan
 from analysis.data.groupings import GROUPINGS
 from analysis.data.metrics import ESTIMAND_DEFINITION
+from analysis.data.person_summary import PERSON_FACET
 from analysis.data.summary_cache import read_summaries
 from analysis.stats.report import report_from_summaries
 from analysis.stats.resampling import DEFAULT_REPLICATES
@@ -39,7 +40,7 @@ def scan(name: str, root: str, state: str, run_ids: tuple[str, ...], min_users: 
     report on their rows: tests/analysis/stats/test_report_summaries.py; a thousand other runs are not
     read), on the replicates the Groups page draws for a run, so a finding's numbers are the ones its
     page shows. One shared, read-only object per cache state (`state` keys it)."""
-    summaries = read_summaries(name, Path(root), list(run_ids))
+    summaries = read_summaries(name, Path(root), list(run_ids), facets=(PERSON_FACET,), compact=True)
     report = report_from_summaries(summaries.frame, summaries.instances, GROUPINGS, B=DEFAULT_REPLICATES, min_users=min_users)
     return family_scan(report.groups, minimum=min_users)
 
