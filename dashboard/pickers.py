@@ -22,6 +22,9 @@ PLACES = {"birth_country": "born in", "reside_country": "living in", "un_subregi
 PAGE_GROUPINGS = list(dict.fromkeys(g for g in (*GROUPINGS, *REGISTRY) if g not in ("birth_country", "reside_country")))
 
 
+SEARCH_HINT = 12  # more models than this: the picker says it can be searched
+
+
 def select_run(index: pl.DataFrame, columns, prefix: str = "") -> Run:
     """Model, protocol and condition pickers (each limited to what exists), kept in the URL.
 
@@ -32,7 +35,9 @@ def select_run(index: pl.DataFrame, columns, prefix: str = "") -> Run:
     """
     c1, c2, c3 = columns
     models = sorted(index.get_column("model").unique().to_list())
-    model = choose(c1, "Model", models, "model", f"{prefix}model", format_func=short_model)
+    # grouped: a model, then its protocols, then their conditions; a long list is searched by typing
+    model = choose(c1, "Model", models, "model", f"{prefix}model", format_func=short_model,
+                   help=f"{len(models)} models: type part of a name to find one" if len(models) > SEARCH_HINT else None)
     protocols = sorted(index.filter(pl.col("model") == model).get_column("protocol").unique().to_list())
     protocol = choose(c2, "Protocol", protocols, "protocol", f"{prefix}protocol", "choice")
     conditions = sorted(index.filter((pl.col("model") == model) & (pl.col("protocol") == protocol)).get_column("condition").unique().to_list())
