@@ -7,7 +7,7 @@ import streamlit as st
 from analysis.stats.diagnostics import POSITION_DRIVEN
 from analysis.present.display import PLAIN_SHARE_DEFINITION, choice_display, judge_display, leaderboard_display, length_display
 from analysis.data.metrics import ESTIMAND_DEFINITION, METRIC_WORDS
-from analysis.stats.report import leaderboard_of_summaries
+from analysis.stats.leaderboard import leaderboard_of_summaries
 from analysis.stats.resampling import DEFAULT_REPLICATES
 from analysis.data.selection import FULL_COVERAGE
 from analysis.data.sizes import MIN_EFFECTIVE_PEOPLE

@@ -83,7 +83,7 @@ def test_a_named_gap_that_is_mostly_length_carries_a_caution():
 
 def _board(rows: list[tuple[str, int, int, float]]) -> pl.DataFrame:
     """A leaderboard of choice runs (model, people, items, PAA) with its coverage."""
-    from analysis.stats.report import _leaderboard_frame
+    from analysis.stats.leaderboard import leaderboard_frame as _leaderboard_frame
     from analysis.data.selection import with_coverage
 
     frame = _leaderboard_frame([{"model": m, "protocol": "choice", "condition": "profile", "users": u, "effective_users": float(u),

@@ -11,7 +11,7 @@ from scipy.special import expit
 
 from analysis.stats.groups import paa_by_group
 from analysis.stats.length import length_controlled_by_group, length_sensitivity
-from analysis.stats.report import leaderboard
+from analysis.stats.leaderboard import leaderboard
 
 LONGER = {"A": 0.9, "B": 0.5, "C": 0.1}  # how often answer_w is the longer answer, by group of people
 

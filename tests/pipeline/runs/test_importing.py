@@ -34,7 +34,7 @@ def test_a_table_of_labels_round_trips_into_the_analysis(cache, tmp_path):
     scored, problems = read_scored("demo", cache)
     assert not problems and scored.height == 40 and set(scored["model"]) == {"my-model"}
     assert scored["aligned"].mean() == pytest.approx(0.5)  # W counts 1; L and TIE 0 (the paper's PAA)
-    from analysis.stats.report import leaderboard
+    from analysis.stats.leaderboard import leaderboard
 
     board = leaderboard(scored, B=50)
     assert board.item(0, "paa_items") == pytest.approx(0.5) and board.item(0, "instances") == 40  # the paper's share of items
