@@ -134,13 +134,33 @@ TEMPLATE_PROBE = [{"role": "system", "content": "S"}, {"role": "user", "content"
                   {"role": "assistant", "content": "A"}, {"role": "user", "content": "V"}]
 
 
+UNRESOLVED_TEMPLATE = "(hub:unresolved)"  # read by pipeline.runs.session.template_note
+TOKENIZER_FILES = ["tokenizer*", "chat_template*", "special_tokens_map.json", "*.jinja", "vocab*", "merges.txt"]
+
+
+def _local_hub_snapshot(source: str) -> Path | None:
+    """The folder a hub id's tokenizer files already sit in (the local hub cache, never the network),
+    or None when they are not there."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(source, allow_patterns=TOKENIZER_FILES, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not a hub id, or not cached here: both mean "no local copy"
+        return None
+
+
 def _template_digest(source: str) -> str:
-    """A local tokenizer's chat template by content, wherever the tokenizer keeps it (transformers 5:
+    """A tokenizer's chat template by content, wherever the tokenizer keeps it (transformers 5:
     chat_template.jinja; before: tokenizer_config.json or chat_template.json), as the tokenizer
-    itself loads and renders it; a hub id by its name (it is fetched only when a run is scored)."""
+    itself loads and renders it: a local folder, or a hub id whose files are in the local hub cache
+    (the snapshot `main` points at now). A hub id not fetched yet is keyed by its name and
+    `hub:unresolved`: it is fetched only when a run is scored, and `runs show` says the template was
+    not pinned by content."""
     folder = Path(source).expanduser()
     if not folder.is_dir():
-        return str(source)
+        folder = _local_hub_snapshot(str(source))
+    if folder is None:
+        return f"{source} {UNRESOLVED_TEMPLATE}"
     files = tuple(sorted((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
                          for p in folder.rglob("*") if p.is_file()))
     return _rendered_template_digest(str(folder.resolve()), files)

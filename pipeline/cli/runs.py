@@ -43,12 +43,13 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     from pipeline.runs.store import RunStore
 
     store = checked_run(RunStore(acting_on(args), args.run_id, args.cache))
-    from pipeline.runs.session import weights_note
+    from pipeline.runs.session import template_note, weights_note
 
     df, manifest = store.read(), store.read_manifest()
     print(json.dumps(manifest, indent=2, ensure_ascii=False))
-    if note := weights_note(manifest):
-        print(f"\n{note}")
+    for note in (weights_note(manifest), template_note(manifest)):
+        if note:
+            print(f"\n{note}")
     if df.height:
         import polars as pl
 

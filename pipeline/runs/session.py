@@ -5,6 +5,8 @@ once (shards, workers): each finds its own session by id."""
 
 from __future__ import annotations
 
+import json
+
 import platform
 import uuid
 from dataclasses import dataclass, field
@@ -12,7 +14,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
-from pipeline.backends.config import BACKEND_KINDS
+from pipeline.backends.config import BACKEND_KINDS, UNRESOLVED_TEMPLATE
 from pipeline.prompts import TEMPLATE_VERSION
 from pipeline.protocols import get_protocol
 from pipeline.runs.plan import RunPlan, RunReport
@@ -124,3 +126,23 @@ def weights_note(manifest: dict[str, Any]) -> str | None:
                 "weights served under the same name would be taken for these.")
     return (f"Weights not pinned: revision {model.get('revision')!r} of {model.get('source')!r} is a name that can move, not a "
             "commit, so other weights published under it would be taken for these; pass --revision <commit>.")
+
+
+
+
+def template_note(manifest: dict[str, Any]) -> str | None:
+    """In words, when a run's chat template entered its identity by name, not content (what `runs show`
+    prints): a hub id whose tokenizer was not in the local hub cache when the run was keyed.
+
+    Args:
+        manifest: a run's manifest.
+    Returns:
+        The sentence, or None when the template was pinned by content (or none was asked for).
+    """
+    if UNRESOLVED_TEMPLATE not in json.dumps(manifest.get("identity")):
+        return None
+    source = (manifest.get("backend") or {}).get("chat_template_from")
+    return (f"Chat template not pinned: {source!r} is a hub id that was not in this machine's hub cache when the run was keyed, "
+            "so a template changed upstream would be taken for this one; fetch it once (huggingface-cli download "
+            f"{source} --include 'tokenizer*' 'chat_template*') or pass a local folder, and later runs are keyed by its content.")
+

@@ -155,3 +155,36 @@ def test_models_materialise_under_the_chosen_cache(demo_cache, smollm2_spec, mon
     assert Path(run.model.source) == demo_cache / "models" / prepared.name
     assert main(["run", "--cache", str(demo_cache), "--split", "test", "--limit", "1", "--dry-run"]) == 0
     assert (sorted(default_models.iterdir()) if default_models.exists() else []) == before
+
+
+def _hub_cache(root: Path, repo: str, tokenizer: Path, revision: str = "a" * 40) -> Path:
+    """A hub cache as huggingface_hub lays it out, holding `repo`'s tokenizer files at `revision` (main)."""
+    folder = root / f"models--{repo.replace('/', '--')}"
+    snapshot = folder / "snapshots" / revision
+    snapshot.mkdir(parents=True)
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        shutil.copy(tokenizer / name, snapshot / name)
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text(revision)
+    return snapshot
+
+
+def test_a_hub_template_in_the_local_cache_is_keyed_by_its_content(smollm2_spec, tmp_path, monkeypatch):
+    """A hub id whose tokenizer this machine already has is keyed as its folder is (content); one it
+    has not is keyed by name, marked, and `runs show` says the template is not pinned."""
+    import huggingface_hub.constants
+
+    from pipeline.backends.config import _template_digest
+    from pipeline.runs.session import template_note
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    snapshot = _hub_cache(tmp_path / "hub", "org/tok", Path(smollm2_spec.source))
+    by_hub = _template_digest("org/tok")
+    assert by_hub.startswith("sha256:") and by_hub == _template_digest(str(snapshot))
+    template = snapshot / "chat_template.jinja"
+    template.write_text(template.read_text().replace("'<|im_start|>assistant\n'", "'<|im_start|>assistant\n\n'"))
+    assert _template_digest("org/tok") != by_hub  # the template changed in the cache: another run
+    unresolved = _template_digest("org/not-fetched")
+    assert unresolved.startswith("org/not-fetched") and "unresolved" in unresolved
+    manifest = {"identity": {"backend": {"chat_template": unresolved}}, "backend": {"chat_template_from": "org/not-fetched"}}
+    assert "not pinned" in template_note(manifest) and template_note({"identity": {"chat_template": by_hub}}) is None
