@@ -206,12 +206,20 @@ def _selection_tables(inputs: _Inputs, k: int) -> _SelectionTables:
     return out
 
 
+def _quiet_selection_tables(inputs: _Inputs, k: int) -> _SelectionTables:
+    """`_selection_tables` without numpy's divide warnings: a degenerate group (one person, no spread)
+    divides by zero on purpose, and its NaN become notes ("no interval", "not tested"), never numbers;
+    a report over a thousand runs printed dozens of these warnings from its workers."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _selection_tables(inputs, k)
+
+
 def _each_selection(inputs: _Inputs, workers: int) -> list[_SelectionTables]:
     """Selections in order, here or in forked workers (analysis.stats.parallel): each selection's analysis
     is independent and its replicates depend only on its people, B and the seed."""
     if workers > 1:  # drawn once here, inherited by every worker
         replicate_weights(int(inputs.ix.n_users), inputs.B, inputs.seed)
-    return map_indices(_selection_tables, inputs, len(inputs.ix.selections), workers)
+    return map_indices(_quiet_selection_tables, inputs, len(inputs.ix.selections), workers)
 
 
 def _read(lazy: pl.LazyFrame, instances: pl.DataFrame | pl.LazyFrame | None,
