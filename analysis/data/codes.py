@@ -103,3 +103,28 @@ def segments(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     starts = np.flatnonzero(np.concatenate([[True], codes[1:] != codes[:-1]]))
     stops = np.append(starts[1:], len(codes))
     return codes[starts], starts, stops
+
+
+def small_unique(values: np.ndarray, *, return_index: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(values, return_inverse=True)` (or `return_index=True`: each distinct value's first
+    position) for non-negative integers of a small range, by counting instead of sorting: the same
+    arrays, in a fraction of the time for the tens of thousands of codes one selection's items carry.
+    Other values are passed to np.unique.
+
+    Args:
+        values: 1-D integer codes.
+        return_index: give each distinct value's first position instead of each value's code.
+    Returns:
+        (distinct values sorted, inverse codes or first positions).
+    """
+    values = np.asarray(values)
+    top = int(values.max()) + 1 if len(values) else 0
+    if values.dtype.kind not in "iu" or (len(values) and values.min() < 0) or top > max(4 * len(values), 1 << 16):
+        return np.unique(values, return_index=return_index, return_inverse=not return_index)
+    present = np.bincount(values, minlength=top) > 0
+    distinct = np.flatnonzero(present).astype(values.dtype, copy=False)
+    if return_index:
+        first = np.full(top, len(values), dtype=np.int64)
+        np.minimum.at(first, values, np.arange(len(values)))
+        return distinct, first[distinct]
+    return distinct, (np.cumsum(present) - 1)[values]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from analysis.data.codes import key_codes
+from analysis.data.codes import key_codes, small_unique
 from analysis.data.groupings import get_grouping, grouping_expr
 from analysis.data.person_summary import DIAGNOSTIC_FIELDS, MISSING, PERSON_FACET, item_facets
 from analysis.stats.groups import Cells
@@ -169,7 +169,8 @@ def selection_cells(ix: Index, rows: np.ndarray, groups: GroupCodes, people: Per
     # products in an order that depends on the layout, and the intervals must not move with it
     S, S2, N = np.zeros(shape, order="F"), np.zeros(shape, order="F"), np.zeros(shape, order="F")
     S[at], S2[at], N[at] = people.s[person], people.s2[person], people.n[person]
-    return Cells(None, person, S, N, S2), cols
+    by_group = np.argsort(column, kind="stable")  # where the cells went, group by group (analysis.stats.groups reads them)
+    return Cells(None, person, S, N, S2, (by_group, column[by_group])), cols
 
 
 def selection_sums(ix: Index, rows: np.ndarray, groups: GroupCodes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -199,7 +200,7 @@ def diagnostic_sums(columns: Mapping[str, np.ndarray], ix: Index, rows: np.ndarr
     n = columns["diag_n"][rows].astype(float)
     if not n.any():
         return None
-    _, user = np.unique(ix.user[rows], return_inverse=True)
+    _, user = small_unique(ix.user[rows])
     size = int(user.max()) + 1
     sums = {c: np.bincount(user, weights=columns[f"diag_{c}"][rows], minlength=size) for c in DIAGNOSTIC_FIELDS}
     return sums, np.bincount(user, weights=n, minlength=size)

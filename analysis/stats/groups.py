@@ -27,7 +27,7 @@ from analysis.stats.resampling import DEFAULT_REPLICATES, bootstrap_interval, re
 from analysis.stats.significance import group_vs_rest, omnibus
 from analysis.data.selection import checked_selection
 from analysis.data.sizes import MIN_PEOPLE_FOR_INTERVAL, checked_minimum, kish_effective_people
-from analysis.stats.variance import cr2_adjusted_residuals, cr2_parts, intra_person_correlation, model_variance, moderated_variance, variance_components
+from analysis.stats.variance import cr2_adjusted_residuals, cr2_parts_about, intra_person_correlation, model_variance, moderated_variance, person_variance_components
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,9 @@ class Cells:
     S: np.ndarray
     N: np.ndarray
     S2: np.ndarray
+    # (rows, columns) of the filled cells, group by group, when each person is in one group and the
+    # builder knows where it put them (analysis.stats.cells.selection_cells): nothing is searched for
+    placed: tuple[np.ndarray, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -96,9 +99,25 @@ def person_level(cells: Cells) -> Cells:
     downstream (CR2 is then the sample variance of people's shares / n, Bell–McCaffrey df n − 1: Welch;
     the bootstrap resamples the same people) reads these cells unchanged."""
     N = np.asarray(cells.N, dtype=float)
+    if cells.placed is not None:  # the same cells, dividing only the filled ones
+        rows, cols = cells.placed
+        share, present, squares = (np.zeros(N.shape, order="F" if N.flags.f_contiguous else "C") for _ in range(3))
+        values = cells.S[rows, cols] / N[rows, cols]
+        share[rows, cols], present[rows, cols], squares[rows, cols] = values, 1.0, values**2
+        return Cells(cells.groups, cells.users, share, present, squares, cells.placed)
     present = N > 0
     share = np.divide(cells.S, N, out=np.zeros_like(N), where=present)
     return Cells(cells.groups, cells.users, share, present.astype(float), share**2)
+
+
+def _person_totals(cells: Cells) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each person's S, N and S2 over every group (row sums), read off the filled cells when they are known."""
+    if cells.placed is None:
+        return cells.S.sum(axis=1), cells.N.sum(axis=1), cells.S2.sum(axis=1)
+    rows, cols = cells.placed
+    totals = np.zeros((3, cells.S.shape[0]))
+    totals[0, rows], totals[1, rows], totals[2, rows] = cells.S[rows, cols], cells.N[rows, cols], cells.S2[rows, cols]
+    return totals[0], totals[1], totals[2]  # a row's one filled cell plus zeros: the same numbers as the sums
 
 
 def _notes(n_eff: np.ndarray, v: np.ndarray, paa: np.ndarray, minimum: int) -> tuple[np.ndarray, list[str | None]]:
@@ -140,12 +159,13 @@ def analyse_groups(cells: Cells, W: np.ndarray, *, alpha: float = 0.05, min_user
     paa_items, instances = cells.S.sum(axis=0) / cells.N.sum(axis=0), cells.N.sum(axis=0)
     cells = person_level(cells) if checked_estimand(estimand) == "person" else cells
     S, N = cells.S, cells.N
-    Sc, Nc = _packed(S, N)  # the same columns, faster to read for column statistics
+    Sc, Nc = _packed(S, N) if cells.placed is None else _packed(S, N, cells.placed)  # the same columns, faster to read
     # under the per-person estimand every person weighs one, so the effective people are the head count
     n_eff, paa, overall = kish_effective_people(Nc), S.sum(axis=0) / N.sum(axis=0), S.sum() / N.sum()
-    between, within = variance_components(S, N, cells.S2)
+    totals = _person_totals(cells)
+    between, within = person_variance_components(*totals)
     rho = intra_person_correlation(between, within)
-    _, v_own, df = cr2_parts(Sc, Nc, rho)
+    _, (v_own, v_null), df = cr2_parts_about(Sc, Nc, rho, (None, overall))  # own means, and the pooled score (below)
     tested, notes = _notes(n_eff, v_own, paa, minimum)
     pooled = model_variance(Nc, between, within)
     borrowed = tested & ~(v_own > 0)
@@ -154,10 +174,9 @@ def analyse_groups(cells: Cells, W: np.ndarray, *, alpha: float = 0.05, min_user
     # spread alone shrinks as a group's score nears a ceiling (false "above the rest" 6-9%, "below" 1%);
     # the pooled one alone misses a group whose people differ more than others (false claims 9%).
     # The larger keeps both under 5% on the null grid (tests/analysis/stats/test_claims_null.py).
-    _, v_null, _ = cr2_parts(Sc, Nc, rho, centre=overall)
     v = np.fmax(pooled, v_null)
     own = (paa, v, df)
-    tests = group_vs_rest(S, N, tested, per_person, rho, own, centre=overall, components=(between, within))
+    tests = group_vs_rest(S, N, tested, per_person, rho, own, centre=overall, components=(between, within), totals=totals[:2])
     # the random-effects fit reads moderated variances for tested groups (stable weights), the pooled
     # model's for the rest (a one-person group has no variance of its own)
     v_fit = np.where(tested, moderated_variance(v, df, pooled), pooled)
@@ -171,21 +190,35 @@ def analyse_groups(cells: Cells, W: np.ndarray, *, alpha: float = 0.05, min_user
     columns.update(ci_lo=nan, ci_hi=nan, gap_lo=nan, gap_hi=nan)
     if W.shape[0]:
         reps = replicate_ratios(W, S, N)
-        overall_reps = replicate_ratios(W, S.sum(axis=1, keepdims=True), N.sum(axis=1, keepdims=True))
+        overall_reps = _overall_replicates(W, totals[0], totals[1])
         columns["ci_lo"], columns["ci_hi"] = bootstrap_interval(reps, n_eff, df, alpha)
         columns["gap_lo"], columns["gap_hi"] = bootstrap_interval(reps - overall_reps, n_eff, df, alpha)
         _borrowed_intervals(columns, borrowed, v, N, df, alpha)
     return GroupAnalysis(columns, omnibus(S, N, tested, per_person, rho, own), disparity, v_fit, df, pooled, float(overall))
 
 
-def _packed(S: np.ndarray, N: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+_OVERALL: list = []  # [W, Σ S per person, Σ N per person, the overall score's replicates]: the last asked for
+
+
+def _overall_replicates(W: np.ndarray, s: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """The overall score's replicates (B × 1) from each person's totals. Every grouping of people of a
+    selection has the same people and totals, so the same shared (read-only) W gives the same
+    replicates: kept from the last call rather than multiplied again for each of a report's 19 groupings."""
+    if _OVERALL and _OVERALL[0] is W and not W.flags.writeable and np.array_equal(_OVERALL[1], s) and np.array_equal(_OVERALL[2], n):
+        return _OVERALL[3]
+    reps = replicate_ratios(W, s[:, None], n[:, None])
+    _OVERALL[:] = [W, s.copy(), n.copy(), reps]
+    return reps
+
+
+def _packed(S: np.ndarray, N: np.ndarray, placed: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(S, N) with each group's people moved to the top of its column, in their order, when every
     person is in one group at most; else (S, N) as they are. A grouping of people gives a (people ×
     groups) matrix that is almost all empty cells (1,500 people in 75 countries: 1 cell in 75 used),
     and the column statistics (cr2_parts, model_variance, kish_effective_people) skip empty cells
     (N = 0 adds nothing to any of their sums), so on the packed (largest group × groups) matrix they
     add the same terms in the same order (equal to rounding), in a fraction of the time."""
-    cols, rows = np.nonzero(N.T)  # group by group, each group's people in order
+    cols, rows = np.nonzero(N.T) if placed is None else placed[::-1]  # group by group, each group's people in order
     if len(rows) == 0 or np.bincount(rows).max() > 1:  # nobody, or a person in two groups
         return S, N
     counts = np.bincount(cols, minlength=N.shape[1])

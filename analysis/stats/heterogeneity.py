@@ -23,6 +23,7 @@ from analysis.stats.distributions import chi2_ppf
 
 
 MAX_SPREAD = 0.5  # the largest SD a set of values in [0, 1] can have
+_ULPS, _TINY = 4 * np.finfo(float).eps, np.finfo(float).tiny  # a root is found when a step moves it by a few units in the last place
 
 
 def _weighted_mean(y: np.ndarray, v: np.ndarray, tau2: np.ndarray) -> np.ndarray:
@@ -46,9 +47,12 @@ def _q_and_slope(y: np.ndarray, v: np.ndarray, tau2: np.ndarray) -> tuple[np.nda
 
 def solve_tau2(y: np.ndarray, v: np.ndarray, target: np.ndarray | float, iterations: int = 200) -> np.ndarray:
     """The τ² ≥ 0 at which the generalised Q equals `target` (0 when Q(0) is already below it),
-    vectorised over leading axes. Q decreases in τ², so the root is bracketed; Newton steps inside
-    the bracket (bisection when a step leaves it) reach machine precision in a handful of rounds
-    where plain bisection took 45 (a hundred runs' report solves this thousands of times)."""
+    vectorised over leading axes. Q decreases in τ², so the root is bracketed. Newton steps are taken
+    on 1/Q, which is nearly linear in τ² (exactly so when every v is equal: Q = Σ(y − ȳ)² / (v + τ²)),
+    inside the bracket, bisection when a step leaves it; a row stops when its step moves it by a few
+    units in the last place. From τ² = 0 that takes 4-5 rounds where Newton on Q itself crept toward
+    a root far out (doubling τ² each round) and then bisected its bracket down to the last digit:
+    14 rounds on average, up to 37 (a report solves this for every selection and grouping)."""
     y, v = np.atleast_2d(y), np.atleast_2d(v)
     target = np.broadcast_to(np.asarray(target, dtype=float), y.shape[:-1])
     spread = ((y - y.mean(axis=-1, keepdims=True)) ** 2).sum(axis=-1)
@@ -57,18 +61,21 @@ def solve_tau2(y: np.ndarray, v: np.ndarray, target: np.ndarray | float, iterati
     q, slope = _q_and_slope(y, v, x)
     needs = q > target
     active = needs.copy()
-    for _ in range(iterations):
-        if not active.any():
-            break
-        above = q > target
-        lo, hi = np.where(active & above, x, lo), np.where(active & ~above, x, hi)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            step = x - (q - target) / slope
-        inside = np.isfinite(step) & (step > lo) & (step < hi)
-        new = np.where(inside, step, (lo + hi) / 2)
-        active &= np.abs(new - x) > 4 * np.finfo(float).eps * np.maximum(new, np.finfo(float).tiny)
-        x = np.where(active, new, x)
-        q, slope = _q_and_slope(y, v, x)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for _ in range(iterations):
+            if not active.any():
+                break
+            above = q > target
+            np.copyto(lo, x, where=active & above)
+            np.copyto(hi, x, where=active & ~above)
+            step = x - q * (q - target) / (target * slope)  # Newton on 1/Q − 1/target: d(1/Q) = −Q′/Q²
+            settled = np.abs(step - x) <= _ULPS * np.maximum(x, _TINY)
+            inside = np.isfinite(step) & (step > lo) & (step < hi)
+            new = np.where(inside | settled, step, (lo + hi) / 2)
+            moved = np.abs(new - x) > _ULPS * np.maximum(new, _TINY)
+            np.copyto(x, new, where=active)
+            active &= moved & ~settled
+            q, slope = _q_and_slope(y, v, x)
     return np.where(needs, x, 0.0)
 
 

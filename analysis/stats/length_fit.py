@@ -11,6 +11,7 @@ import polars as pl
 from scipy import sparse
 from scipy.special import expit
 
+from analysis.data.codes import small_unique
 from analysis.stats.resampling import bootstrap_interval
 
 LENGTH_STEP = 0.01  # z is rounded to this: at most 201 length cells per group, error in z ≤ 0.005
@@ -74,7 +75,7 @@ def rows_from_arrays(user: np.ndarray, instance: np.ndarray, log_ratio: np.ndarr
         The rows, with z = tanh(log_ratio / σ) rounded to LENGTH_STEP.
     """
     group = np.zeros(len(user), dtype=np.int64) if group is None else np.asarray(group, dtype=np.int64)
-    _, first = np.unique(instance, return_index=True)
+    _, first = small_unique(np.asarray(instance), return_index=True)
     sd = float(np.std(log_ratio[first], ddof=1)) if len(first) > 1 else 0.0
     scale = sd if np.isfinite(sd) and sd > 1e-9 else 1.0  # one length, or none: any scale will do
     z = np.round(np.tanh(log_ratio / scale) / LENGTH_STEP) * LENGTH_STEP
@@ -99,7 +100,7 @@ class LengthCells:
 def length_cells(rows: ItemRows) -> LengthCells:
     bins = int(round(2 / LENGTH_STEP)) + 1
     zi = np.round((rows.z + 1) / LENGTH_STEP).astype(np.int64)
-    keys, cell = np.unique(rows.group * bins + zi, return_inverse=True)
+    keys, cell = small_unique(rows.group * bins + zi)
     count = lambda w=None: np.bincount(cell, weights=w, minlength=len(keys))  # noqa: E731
     starts = np.searchsorted(keys // bins, np.arange(rows.n_groups))
     return LengthCells((keys % bins) * LENGTH_STEP - 1.0, starts, count().astype(float), count(rows.y), count(rows.y < 1) > 0,

@@ -106,6 +106,20 @@ def _difference_sd(cov: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(d[:, None] + d[None, :] - 2 * cov, 0, None))
 
 
+def _quantile(values: np.ndarray, level: float) -> np.floating:
+    """`np.quantile(values, level)` (linear interpolation) of a 1-D array, the same number in a fifth of
+    the time: one partition and numpy's own interpolation step, without its general machinery (a
+    report takes a critical value for every grouping of every selection)."""
+    if not np.isfinite(values).all():
+        return np.quantile(values, level)
+    index = (len(values) - 1) * level
+    below = int(np.floor(index))
+    above = min(below + 1, len(values) - 1)
+    part = np.partition(values, (below, above) if above != below else below)
+    gamma, diff = index - below, part[above] - part[below]
+    return part[above] - diff * (1 - gamma) if gamma >= 0.5 else part[below] + diff * gamma  # as numpy's _lerp
+
+
 def _lower_bounds(x: np.ndarray, cov: np.ndarray, family: np.ndarray, errors: np.ndarray, level: float) -> np.ndarray:
     """One-sided simultaneous lower bounds for θ_j − θ_k over the pairs in `family`, with stepdown:
     bound[j, k] > 0 says θ_j > θ_k; pairs outside the family are −inf (never rejected)."""
@@ -133,9 +147,10 @@ def _lower_bounds(x: np.ndarray, cov: np.ndarray, family: np.ndarray, errors: np
         else:
             if pairs is None:  # later rounds: the directions still in the family, once for every round
                 pairs = (e32[j] - e32[k]) * scale[:, None]
-            statistic = (pairs if live.all() else pairs[live]).max(axis=0)
+            pairs[~live] = -np.inf  # pairs already found different leave the family: max over the rest, no copy
+            statistic = pairs.max(axis=0)
         both_ways = False
-        critical = np.quantile(statistic, level)
+        critical = _quantile(statistic, level)
         bound[j[live], k[live]] = x[j[live]] - x[k[live]] - sd[j[live], k[live]] * critical
         rejected = live & (bound[j, k] > 0)
         if not rejected.any():

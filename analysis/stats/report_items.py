@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from analysis.data.codes import column_codes, segments
+from analysis.data.codes import column_codes, segments, small_unique
 from analysis.stats.length import LENGTH_COLUMNS, summary_from_rows
 from analysis.stats.length_fit import length_frame, rows_from_arrays
 
@@ -134,5 +134,5 @@ def length_row(items: ItemLengths, selection: tuple[str, ...], W: np.ndarray, al
     if arrays is None or len(arrays[0]) == 0:
         return {c: None for c in LENGTH_COLUMNS} | {"note": "no answer texts: length not measured"}
     user, inst, log_ratio, aligned = arrays
-    _, local = np.unique(user, return_inverse=True)  # people in sorted-id order: W's columns
+    _, local = small_unique(user)  # people in sorted-id order: W's columns
     return summary_from_rows(rows_from_arrays(local, inst, log_ratio, aligned), W, alpha)

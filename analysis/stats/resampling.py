@@ -119,8 +119,12 @@ def bootstrap_interval(replicates: np.ndarray, n_eff: np.ndarray, df: np.ndarray
     Returns:
         (lo, hi), each (k,).
     """
-    lo, hi = column_percentiles(replicates, expanded_levels(n_eff, df, alpha))
-    bad = (np.asarray(n_eff) < MIN_PEOPLE_FOR_INTERVAL) | ~(hi > lo)
+    n_eff, df = np.asarray(n_eff, dtype=float), np.asarray(df, dtype=float)
+    lo, hi = np.full(len(n_eff), np.nan), np.full(len(n_eff), np.nan)
+    some = n_eff >= MIN_PEOPLE_FOR_INTERVAL  # only these get an interval: the others' replicates are not sorted
+    if some.any():
+        lo[some], hi[some] = column_percentiles(replicates[:, some], expanded_levels(n_eff[some], df[some], alpha))
+    bad = ~some | ~(hi > lo)
     return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
 
 

@@ -59,7 +59,8 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
 
 def group_vs_rest(S: np.ndarray, N: np.ndarray, tested: np.ndarray, per_person: bool = True, rho: float = 0.0,
                   own: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None, centre: float | None = None,
-                  components: tuple[float, float] | None = None) -> dict[str, np.ndarray]:
+                  components: tuple[float, float] | None = None,
+                  totals: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Each tested group against everyone else.
 
     Args:
@@ -71,6 +72,7 @@ def group_vs_rest(S: np.ndarray, N: np.ndarray, tested: np.ndarray, per_person: 
         centre: the pooled score the variances are taken about (the null's), or None for each side's own mean.
         components: (σ²_b, σ²_w) of the pooled person model; when people span groups, a contrast's
             variance is at least its model variance (as `own` carries for groups that do not).
+        totals: each person's S and N over every group (the row sums) when the caller has them.
     Returns:
         {"diff_rest", "se", "df", "p_value", "p_holm", "p_bh"}, each (groups,).
     """
@@ -80,7 +82,8 @@ def group_vs_rest(S: np.ndarray, N: np.ndarray, tested: np.ndarray, per_person: 
         return out
     # only the tested columns are read: each one's rest is its people's row total less the column, so
     # 9 tested of 75 countries cost 9 columns, not 75 (every statistic here is column by column)
-    rest_S, rest_N = S.sum(axis=1, keepdims=True) - S[:, idx], N.sum(axis=1, keepdims=True) - N[:, idx]
+    row_S, row_N = totals if totals is not None else (S.sum(axis=1), N.sum(axis=1))
+    rest_S, rest_N = row_S[:, None] - S[:, idx], row_N[:, None] - N[:, idx]
     S, N = S[:, idx], N[:, idx]
     p_g, v_g, df_g = tuple(x[idx] for x in own) if own is not None else cr2_parts(S, N, rho, centre)
     p_r, v_r, df_r = cr2_parts(rest_S, rest_N, rho, centre)

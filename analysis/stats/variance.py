@@ -19,6 +19,8 @@ which is n − 1 for n people answering equally often and falls toward 1 as one 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 
@@ -38,17 +40,29 @@ def cr2_parts(S: np.ndarray, N: np.ndarray, rho: float = 0.0, centre: float | No
     Returns:
         (p, v, df), each (groups,); v and df are NaN where a group has fewer than 2 people.
     """
+    p, (v,), df = cr2_parts_about(S, N, rho, (centre,))
+    return p, v, df
+
+
+def cr2_parts_about(S: np.ndarray, N: np.ndarray, rho: float, centres: Sequence[float | None]) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """`cr2_parts` with the residuals taken about each of several centres (None: each group's own
+    mean), sharing what does not depend on the centre (leverages, inflation, df): a grouping's
+    variance about its own means and about the pooled score cost one pass, not two.
+
+    Returns:
+        (p, [v about each centre], df), as `cr2_parts` gives them one centre at a time.
+    """
     S, N = np.asarray(S, dtype=float), np.asarray(N, dtype=float)
     n_g = N.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = S.sum(axis=0) / n_g
         h = N / n_g
         inflate = np.where(N > 0, 1.0 / (1.0 - h), 0.0)
-        v = ((S - N * (p if centre is None else centre)) ** 2 * inflate).sum(axis=0) / n_g**2
+        vs = [((S - N * (p if centre is None else centre)) ** 2 * inflate).sum(axis=0) / n_g**2 for centre in centres]
         df = _bell_mccaffrey_df(N, h, inflate, rho)
     people = (N > 0).sum(axis=0)
     few = people < 2
-    return p, np.where(few, np.nan, v), np.where(few, np.nan, df)
+    return p, [np.where(few, np.nan, v) for v in vs], np.where(few, np.nan, df)
 
 
 def _bell_mccaffrey_df(N: np.ndarray, h: np.ndarray, inflate: np.ndarray, rho: float) -> np.ndarray:
@@ -95,7 +109,17 @@ def variance_components(S: np.ndarray, N: np.ndarray, S2: np.ndarray) -> tuple[f
     Returns:
         (σ²_between, σ²_within), both ≥ 0.
     """
-    s, n, s2 = S.sum(axis=1), N.sum(axis=1), S2.sum(axis=1)
+    return person_variance_components(S.sum(axis=1), N.sum(axis=1), S2.sum(axis=1))
+
+
+def person_variance_components(s: np.ndarray, n: np.ndarray, s2: np.ndarray) -> tuple[float, float]:
+    """`variance_components` from each person's totals (the row sums of S, N and S2).
+
+    Args:
+        s, n, s2: (people,) sums, counts and sums of squares.
+    Returns:
+        (σ²_between, σ²_within), both ≥ 0.
+    """
     keep = n > 0
     s, n, s2 = s[keep], n[keep], s2[keep]
     people, total = len(n), n.sum()

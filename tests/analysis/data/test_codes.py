@@ -56,3 +56,18 @@ def test_segments_are_the_runs_of_equal_codes():
     code, start, stop = segments(np.array([3, 3, 1, 1, 1, 3, 0]))
     assert code.tolist() == [3, 1, 3, 0] and start.tolist() == [0, 2, 5, 6] and stop.tolist() == [2, 5, 6, 7]
     assert all(len(a) == 0 for a in segments(np.zeros(0, dtype=np.int64)))
+
+
+def test_small_unique_is_numpys_unique():
+    from analysis.data.codes import small_unique
+
+    rng = np.random.default_rng(7)
+    for trial in range(200):
+        values = rng.integers(0, int(rng.integers(1, 40_000)), int(rng.integers(0, 3000))).astype(rng.choice([np.int64, np.uint32]))
+        if trial % 50 == 0:
+            values = values.astype(np.int64) - 5  # negative codes: numpy's own unique
+        for got, want in zip(small_unique(values), np.unique(values, return_inverse=True), strict=True):
+            np.testing.assert_array_equal(got, want)
+            assert got.dtype == want.dtype
+        for got, want in zip(small_unique(values, return_index=True), np.unique(values, return_index=True), strict=True):
+            np.testing.assert_array_equal(got, want)

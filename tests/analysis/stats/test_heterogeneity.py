@@ -45,3 +45,19 @@ def test_shrinkage_pulls_noisy_groups_further():
     shrunk = shrink(y, v, 0.5, 0.002)
     assert 0.5 < shrunk[1] < shrunk[0] < 0.6
     assert np.allclose(shrink(y, v, 0.5, 0.0), 0.5)
+
+
+def test_tau2_is_found_in_a_few_newton_rounds_on_one_over_q(monkeypatch):
+    """Newton on Q from τ² = 0 crept toward a root far out (the upper Q-profile bound of a few noisy
+    groups: doubling τ² each round) and then bisected its bracket to the last digit: up to 37
+    evaluations of Q. On 1/Q, nearly linear in τ², a handful; the root is the same to rounding."""
+    import analysis.stats.heterogeneity as het
+
+    y, v = np.array([0.62, 0.71, 0.55, 0.80, 0.66]), np.array([4e-4, 9e-4, 2.5e-3, 1e-3, 6e-4])
+    targets = np.array([4.0, 0.3, 11.1])  # the estimate's and both Q-profile bounds' equations, k = 5
+    rounds = []
+    real = het._q_and_slope
+    monkeypatch.setattr(het, "_q_and_slope", lambda *a: rounds.append(1) or real(*a))
+    tau2 = het.solve_tau2(np.broadcast_to(y, (3, 5)), np.broadcast_to(v, (3, 5)), targets)
+    assert len(rounds) <= 8
+    np.testing.assert_allclose(generalised_q(np.broadcast_to(y, (3, 5)), np.broadcast_to(v, (3, 5)), tau2), targets, rtol=1e-12)

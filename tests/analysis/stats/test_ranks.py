@@ -195,3 +195,20 @@ def test_error_draws_are_the_normals_scaled_column_by_column():
     expected[:, 2] *= _t_scale(2000, 40, 2, 3)
     assert z.shape == (2000, 3)
     np.testing.assert_array_equal(z, expected)
+
+
+def test_the_critical_values_quantile_is_numpys():
+    """A report takes a critical value for every grouping of every selection: one partition and numpy's
+    own interpolation step give np.quantile's number, bit for bit, ties and NaN included."""
+    from analysis.stats.ranks import _quantile
+
+    rng = np.random.default_rng(2)
+    for trial in range(400):
+        values = (rng.standard_normal(int(rng.integers(1, 2500))) * 10 ** rng.uniform(-3, 3)).astype(np.float32)
+        if trial % 5 == 0:
+            values = np.round(values)  # ties
+        if trial % 97 == 0:
+            values[0] = np.nan
+        level = float(rng.choice([0.95, 0.975, 0.5, rng.uniform()]))
+        got, want = _quantile(values, level), np.quantile(values, level)
+        assert (got == want or (np.isnan(got) and np.isnan(want))) and type(got) is type(want)

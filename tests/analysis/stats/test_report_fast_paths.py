@@ -51,7 +51,7 @@ def test_cells_of_a_grouping_of_people_are_the_row_by_row_sums(scored):
 def test_packed_columns_give_the_plain_report(scored, monkeypatch, estimand):
     fast = disparity_report(scored, BY, B=200, seed=2, estimand=estimand)
     assert fast.groups.filter(pl.col("grouping") == "birth_country")["tested"].mean() < 0.5  # many untested groups
-    monkeypatch.setattr(groups, "_packed", lambda S, N: (S, N))
+    monkeypatch.setattr(groups, "_packed", lambda S, N, placed=None: (S, N))
     plain = disparity_report(scored, BY, B=200, seed=2, estimand=estimand)
     for table in ("leaderboard", "groups", "omnibus", "disparities", "diagnostics"):
         a, b = getattr(fast, table), getattr(plain, table)
@@ -64,3 +64,29 @@ def test_packed_columns_give_the_plain_report(scored, monkeypatch, estimand):
                 np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-12, err_msg=f"{table}.{column}")
             else:
                 assert x.equals(y), f"{table}.{column}"
+
+
+@pytest.mark.parametrize("estimand", ["person", "items"])
+def test_cells_placed_by_the_report_give_the_same_analysis_to_the_bit(scored, estimand):
+    """Where selection_cells put each person (`Cells.placed`) spares searching the cells for them
+    (packing, per-person shares and totals), and the overall score's replicates are kept from one
+    grouping to the next: every number is the one the cells alone give, bit for bit."""
+    from dataclasses import replace
+
+    from analysis.stats.resampling import replicate_weights
+
+    results, instances = _read(scored.lazy(), None, BY)
+    ix = summary_index(summarise(results, instances), people_table(instances))
+    for k in range(len(ix.selections)):
+        people = person_sums(ix, ix.rows(k))
+        W = replicate_weights(int((people.n > 0).sum()), 200, 3)  # read-only: its overall replicates are kept
+        for grouping in ("birth_country", "gender", "age"):
+            codes = group_codes(ix, grouping)
+            cells, present = selection_cells(ix, ix.rows(k, codes.facet), codes, people)
+            assert cells.placed is not None
+            labels = codes.names[present].tolist()
+            fast = groups.analyse_groups(cells, W, labels=labels, estimand=estimand)
+            plain = groups.analyse_groups(replace(cells, placed=None), W.copy(), labels=labels, estimand=estimand)
+            for name, column in fast.columns.items():
+                assert np.array_equal(column, plain.columns[name], equal_nan=column.dtype != object), f"{grouping}.{name}"
+            assert fast.omnibus == plain.omnibus and fast.disparity == plain.disparity

@@ -62,3 +62,24 @@ def test_a_run_whose_every_score_is_one_gets_an_interval_not_too_few_people():
     lo0, hi0 = mean_interval(replicate_weights(1500, 200, 0), np.zeros(1500), n, 0.05)
     assert lo0 == 0.0 and 0.0001 < hi0 < 0.003
     assert mean_interval(replicate_weights(3, 200, 0), np.full(3, 4.0), np.full(3, 4.0), 0.05) == (None, None)  # 3 people: too few
+
+
+def test_columns_without_an_interval_are_not_sorted_and_the_others_are_unchanged(monkeypatch):
+    """Groups under the minimum of effective people get no interval, so their replicates are not sorted
+    (a country grouping: half its columns); the others' bounds are those of all columns at once."""
+    import analysis.stats.resampling as resampling
+
+    rng = np.random.default_rng(5)
+    reps = rng.uniform(0.3, 0.9, size=(400, 6))
+    n_eff, df = np.array([30.0, 2.0, 12.0, 4.9, 5.0, 80.0]), np.array([29.0, 1.0, 11.0, 3.9, 4.0, 79.0])
+    lo, hi = bootstrap_interval(reps, n_eff, df)
+    all_lo, all_hi = resampling.column_percentiles(reps, resampling.expanded_levels(n_eff, df, 0.05))
+    keep = n_eff >= 5
+    np.testing.assert_array_equal(lo[keep], all_lo[keep])
+    np.testing.assert_array_equal(hi[keep], all_hi[keep])
+    assert np.isnan(lo[~keep]).all() and np.isnan(hi[~keep]).all()
+    sorted_columns = []
+    real = resampling.column_percentiles
+    monkeypatch.setattr(resampling, "column_percentiles", lambda a, q: sorted_columns.append(a.shape[1]) or real(a, q))
+    bootstrap_interval(reps, n_eff, df)
+    assert sorted_columns == [4]

@@ -113,3 +113,22 @@ def test_variance_components_recover_the_planted_values():
     S, N, S2 = scores.sum(1, keepdims=True), np.full((n, 1), m * 1.0), (scores**2).sum(1, keepdims=True)
     between, within = variance_components(S, N, S2)
     assert between == pytest.approx(0.09, rel=0.1) and within == pytest.approx(0.25, rel=0.05)
+
+
+def test_variances_about_several_centres_are_those_taken_one_at_a_time():
+    """The report takes each grouping's CR2 variance about its own means and about the pooled score in
+    one pass (leverages and df shared): the same numbers, to the last bit, as two calls."""
+    from analysis.stats.variance import cr2_parts_about, person_variance_components
+
+    rng = np.random.default_rng(4)
+    N = rng.integers(0, 6, size=(40, 5)).astype(float)
+    N[:, 4] = 0.0  # an empty group
+    N[0, 3], N[1:, 3] = 3.0, 0.0  # a group of one person
+    S = np.floor(N * rng.uniform(0, 1, size=N.shape))
+    for order in ("C", "F"):
+        S_, N_ = np.asarray(S, order=order), np.asarray(N, order=order)
+        p, (own, pooled), df = cr2_parts_about(S_, N_, 0.3, (None, 0.55))
+        for got, want in zip((p, own, df), cr2_parts(S_, N_, 0.3), strict=True):
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(pooled, cr2_parts(S_, N_, 0.3, centre=0.55)[1])
+    assert person_variance_components(S.sum(axis=1), N.sum(axis=1), (S**2).sum(axis=1)) == variance_components(S, N, S**2)
