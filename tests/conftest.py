@@ -24,3 +24,14 @@ def smollm2_spec():
     from pipeline.models import resolve_model
 
     return resolve_model("smollm2-135m")
+
+
+# Files that start a server and a browser take the longest: handed out first, so the two workers of
+# `make test` (xdist, whole files per worker) do not end with one of them running a long file alone.
+SLOW_FIRST = ("test_accessibility.py", "test_browser.py", "test_drill_browser.py", "test_app.py", "test_charts_browser.py",
+              "test_verdicts_browser.py", "test_findings_browser.py", "test_ray.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: k for k, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))  # stable: the rest keep their order
