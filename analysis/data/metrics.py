@@ -123,12 +123,23 @@ def plain_shares(scored: pl.DataFrame | pl.LazyFrame, by: Sequence[str] = ("mode
     if "margin" not in lf.collect_schema().names():
         return pl.DataFrame(schema=schema)
     rows = lf.filter((pl.col("protocol") == LOGPROB) & pl.col("aligned").is_not_null())
-    # mean over rows with a margin; a row without one (an older cache) is not counted as a miss
-    share = (pl.col("margin") > 0).cast(pl.Float64).mean().alias("plain_share")
-    if estimand == "person":  # each person's own share first, then the mean over people
-        rows = rows.filter(pl.col("margin").is_not_null()).group_by(*by, "user_id").agg(share)
+    # a row without a margin (an older cache) is not counted as a miss
+    per = rows.group_by(*by, "user_id").agg(pl.col("margin").is_not_null().sum().alias("margin_n"),
+                                            (pl.col("margin") > 0).sum().alias("margin_pos"))
+    return _shares_of_counts(per, by, estimand)
+
+
+def _shares_of_counts(per: pl.LazyFrame, by: Sequence[str], estimand: str) -> pl.DataFrame:
+    """The plain share from each person's counts of items with a margin (`margin_n`) and with margin > 0
+    (`margin_pos`): the one definition both readers (rows, summaries) use. Per person: each person's
+    own share, then the mean over people with a margin; over items: all counts pooled."""
+    schema = {**{c: pl.String for c in by}, "plain_share": pl.Float64}
+    if estimand == "person":
+        per = per.filter(pl.col("margin_n") > 0).with_columns((pl.col("margin_pos") / pl.col("margin_n")).alias("plain_share"))
         share = pl.col("plain_share").mean()
-    return rows.group_by(*by).agg(share).collect().cast(schema).sort(list(by))
+    else:
+        share = pl.col("margin_pos").sum() / pl.col("margin_n").sum().replace(0, None)
+    return per.group_by(*by).agg(share.alias("plain_share")).collect().cast(schema).sort(list(by))
 
 
 def plain_shares_of_summary(summary: pl.DataFrame | pl.LazyFrame, by: Sequence[str] = ("model", "protocol", "condition"),
@@ -143,13 +154,6 @@ def plain_shares_of_summary(summary: pl.DataFrame | pl.LazyFrame, by: Sequence[s
     Returns:
         As `plain_shares`.
     """
-    schema = {**{c: pl.String for c in by}, "plain_share": pl.Float64}
     rows = summary.lazy().filter((pl.col("facet") == PERSON_FACET) & (pl.col("protocol") == LOGPROB))
-    # a person's own share over their items with a margin (several rows when they span splits)
-    per = rows.group_by(*by, "user_id").agg(pl.col("margin_pos").sum(), pl.col("margin_n").sum())
-    if estimand == "person":
-        per = per.filter(pl.col("margin_n") > 0).with_columns((pl.col("margin_pos") / pl.col("margin_n")).alias("plain_share"))
-        share = pl.col("plain_share").mean()
-    else:
-        share = pl.col("margin_pos").sum() / pl.col("margin_n").sum().replace(0, None)
-    return per.group_by(*by).agg(share.alias("plain_share")).collect().cast(schema).sort(list(by))
+    # a person's counts over their items (several rows when they span splits)
+    return _shares_of_counts(rows.group_by(*by, "user_id").agg(pl.col("margin_pos").sum(), pl.col("margin_n").sum()), by, estimand)
